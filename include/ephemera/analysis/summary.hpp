@@ -1,0 +1,86 @@
+// Stage 4b: connection records -> the report model: per-client and per-server tallies.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ephemera/analysis/roles.hpp"
+#include "ephemera/decode/decode.hpp"
+#include "ephemera/track/tracker.hpp"
+
+namespace ephemera {
+
+// What the capture stage and the decoder saw, carried into the report unchanged.
+struct CaptureSummary {
+    struct File {
+        std::string path;
+        std::string link_type;
+        std::uint64_t packets = 0;
+    };
+    std::vector<File> files;
+    std::uint64_t packets = 0;
+    std::uint64_t decoded = 0;
+    Micros first = 0;
+    Micros last = 0;
+    std::array<std::uint64_t, decode_status_count> skipped{};
+
+    void count_frame(Micros timestamp) noexcept {
+        if (packets == 0 || timestamp < first) first = timestamp;
+        if (packets == 0 || timestamp > last) last = timestamp;
+        ++packets;
+    }
+};
+
+struct PortStats {
+    std::uint32_t distinct = 0;
+    std::uint16_t min = 0;
+    std::uint16_t max = 0;
+};
+
+struct ClientSummary {
+    Address address;
+    std::uint64_t tcp_connections = 0;
+    std::uint64_t udp_flows = 0;
+    PortStats ports;
+    std::uint32_t servers = 0;  // distinct (address, port, protocol) it talked to
+    std::array<std::uint64_t, 7> states{};  // indexed by ConnectionState
+
+    std::uint64_t connections() const noexcept { return tcp_connections + udp_flows; }
+};
+
+struct ServerSummary {
+    Endpoint endpoint;
+    Protocol protocol = Protocol::tcp;
+    std::uint64_t connections = 0;
+    std::uint32_t clients = 0;  // distinct client addresses
+    std::uint32_t client_ports = 0;
+};
+
+struct Report {
+    CaptureSummary capture;
+    std::vector<std::string> warnings;
+    std::uint64_t tcp_connections = 0;
+    std::uint64_t udp_flows = 0;
+    std::array<std::uint64_t, 7> states{};
+    std::array<std::uint64_t, role_reason_count> role_reasons{};
+    std::vector<ClientSummary> clients;  // busiest first
+    std::vector<ServerSummary> servers;  // busiest first
+};
+
+// Collects finished connections from the tracker and gives each its handshake role at once.
+class ConnectionLog : public ConnectionSink {
+public:
+    void on_connection(const Connection& connection) override;
+    std::vector<ConnectionRecord>& records() noexcept { return records_; }
+
+private:
+    std::vector<ConnectionRecord> records_;
+};
+
+// Finishes the roles, sorts the records by start time and tallies them.
+Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary capture,
+                    std::vector<std::string> warnings);
+
+}  // namespace ephemera

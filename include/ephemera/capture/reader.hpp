@@ -1,0 +1,55 @@
+// Stage 1 of the pipeline: capture files (pcap, pcapng or standard input) -> raw frames, through
+// libpcap. Several files (a rotated capture) are merged into one stream in timestamp order.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ephemera/core/types.hpp"
+
+namespace ephemera {
+
+struct RawFrame {
+    Micros timestamp = 0;
+    int link_type = 0;                    // pcap_datalink() of the file it came from
+    std::span<const std::uint8_t> bytes;  // the captured bytes; valid until the next next()
+    std::uint32_t wire_length = 0;
+};
+
+struct CaptureFileInfo {
+    std::string path;
+    int link_type = 0;
+    std::string link_name;
+    std::uint64_t frames = 0;
+};
+
+class CaptureReader {
+public:
+    // Opens every file ("-" is standard input) and compiles the filter for each; throws UserError
+    // naming the file or filter on failure.
+    CaptureReader(const std::vector<std::string>& paths, const std::string& filter);
+    ~CaptureReader();
+    CaptureReader(const CaptureReader&) = delete;
+    CaptureReader& operator=(const CaptureReader&) = delete;
+
+    // The next frame in timestamp order across all files; false at the end of all of them.
+    bool next(RawFrame& frame);
+
+    const std::vector<CaptureFileInfo>& files() const noexcept { return files_; }
+    // Things the user should know, such as a file cut off mid-packet.
+    const std::vector<std::string>& warnings() const noexcept { return warnings_; }
+
+private:
+    struct Source;
+    void advance(std::size_t index);
+
+    std::vector<std::unique_ptr<Source>> sources_;
+    std::vector<CaptureFileInfo> files_;
+    std::vector<std::string> warnings_;
+    std::size_t last_returned_ = SIZE_MAX;
+};
+
+}  // namespace ephemera

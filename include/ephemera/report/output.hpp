@@ -1,0 +1,18 @@
+// Output files are written whole or not at all: into a temporary file beside the target, renamed
+// over it only once complete, so a failed run never leaves half a report behind.
+#pragma once
+
+#include <cstdio>
+#include <functional>
+#include <string>
+
+namespace ephemera {
+
+// Calls write(file) on a temporary file, then renames it to `path`. Throws UserError when the
+// file cannot be created or written.
+void write_file_atomically(const std::string& path, const std::function<void(std::FILE*)>& write);
+
+// Writes to stdout, or atomically to `path` when it is not empty.
+void write_output(const std::string& path, const std::string& content);
+
+}  // namespace ephemera

@@ -1,0 +1,28 @@
+// Stage 5 of the pipeline: the report model -> text for people, JSON and CSV for scripts.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "ephemera/analysis/summary.hpp"
+
+namespace ephemera {
+
+inline constexpr const char* report_schema = "ephemera.report.v1";
+
+struct TextOptions {
+    std::size_t top = 20;  // rows per table
+};
+
+std::string render_json(const Report& report);
+std::string render_text(const Report& report, const TextOptions& options);
+// One row per connection, oldest first, with a header line.
+void write_connections_csv(std::FILE* out, const std::vector<ConnectionRecord>& records);
+
+// Seconds since the epoch with exactly six decimals, e.g. "1763784001.000250".
+std::string format_epoch(Micros time);
+// "198.18.0.2:8080" or "[2001:db8::2]:8080".
+std::string format_endpoint(const Endpoint& endpoint);
+
+}  // namespace ephemera

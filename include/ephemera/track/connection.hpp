@@ -1,0 +1,62 @@
+// What the tracker knows about one TCP connection or UDP flow. Sides are numbered by who was
+// seen first: endpoint[0] sent the first packet the capture holds. Which side is the client is
+// decided later (analysis/roles); the tracker only records the handshake evidence for it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+#include "ephemera/core/types.hpp"
+
+namespace ephemera {
+
+inline constexpr std::int8_t no_side = -1;
+
+enum class EndReason : std::uint8_t {
+    closed,       // TCP closed (FIN both ways or RST) and lingered past the grace period
+    replaced,     // a new SYN on the same 4-tuple started a new connection
+    idle,         // UDP flow idle past --udp-timeout
+    capture_end,  // still in the table when the capture ended
+};
+
+enum class ConnectionState : std::uint8_t {
+    unanswered,   // TCP: SYN(s) and nothing back
+    refused,      // TCP: SYN answered by RST
+    open,         // TCP established or seen mid-stream, not closed; UDP: active at capture end
+    half_closed,  // TCP: FIN from one side only
+    closed,       // TCP: FIN from both sides
+    reset,        // TCP: RST after the handshake or mid-stream
+    expired,      // UDP: ended by the idle timeout
+};
+
+std::string_view state_name(ConnectionState state) noexcept;
+
+struct Connection {
+    Protocol protocol = Protocol::tcp;
+    std::array<Endpoint, 2> endpoint{};
+    Micros first_seen = 0;
+    Micros last_seen = 0;
+    std::array<std::uint64_t, 2> packets{};
+    std::array<std::uint64_t, 2> payload_bytes{};
+
+    // TCP evidence, indexed by side; no_side where not seen.
+    std::int8_t syn_side = no_side;     // sender of the first pure SYN
+    std::int8_t syn_ack_side = no_side; // sender of the first SYN-ACK
+    std::int8_t first_fin_side = no_side;
+    std::int8_t rst_side = no_side;     // sender of the first RST
+    std::array<bool, 2> fin{};
+    std::uint32_t syn_sequence = 0;
+    std::uint16_t syn_retransmissions = 0;
+    bool syn_had_timestamp = false;
+    Micros fin_time[2] = {0, 0};
+    Micros rst_time = 0;
+    EndReason end_reason = EndReason::capture_end;
+
+    bool tcp_closed() const noexcept { return rst_side != no_side || (fin[0] && fin[1]); }
+    ConnectionState state() const noexcept;
+    std::uint64_t total_packets() const noexcept { return packets[0] + packets[1]; }
+    std::uint64_t total_bytes() const noexcept { return payload_bytes[0] + payload_bytes[1]; }
+};
+
+}  // namespace ephemera

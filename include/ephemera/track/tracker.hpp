@@ -1,0 +1,79 @@
+// Stage 3 of the pipeline: decoded packets -> connections. One flat, open-addressing table keyed
+// by the unordered 5-tuple; a finished connection is handed to the sink and its slot reused.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ephemera/decode/decode.hpp"
+#include "ephemera/track/connection.hpp"
+
+namespace ephemera {
+
+class ConnectionSink {
+public:
+    virtual ~ConnectionSink() = default;
+    // Called once per finished connection (not per packet).
+    virtual void on_connection(const Connection& connection) = 0;
+};
+
+struct TrackerOptions {
+    Micros udp_timeout = 60'000'000;
+    // How long a closed TCP connection stays in the table so its last ACKs and retransmitted FINs
+    // are not taken for a new connection.
+    Micros closed_linger = 60'000'000;
+};
+
+// Canonical (unordered) 5-tuple: the smaller endpoint first.
+struct FlowKey {
+    Endpoint low;
+    Endpoint high;
+    Protocol protocol = Protocol::tcp;
+
+    bool operator==(const FlowKey&) const = default;
+};
+
+FlowKey make_flow_key(const DecodedPacket& packet) noexcept;
+std::uint64_t hash_flow_key(const FlowKey& key) noexcept;
+
+class ConnectionTracker {
+public:
+    ConnectionTracker(TrackerOptions options, ConnectionSink& sink);
+
+    void on_packet(Micros timestamp, const DecodedPacket& packet);
+    // Hands every connection still in the table to the sink, as of the end of the capture.
+    void finish();
+
+    std::size_t open_connections() const noexcept { return live_count_; }
+
+private:
+    struct Slot {
+        std::uint32_t index_plus_one = 0;  // 0: empty
+        std::uint32_t hash = 0;
+    };
+    struct Entry {
+        FlowKey key;
+        Connection connection;
+        bool live = false;
+    };
+
+    std::uint32_t find_or_insert(const FlowKey& key, std::uint32_t hash, bool& inserted);
+    void erase(std::uint32_t index);
+    void grow();
+    void sweep(Micros now);
+    void emit(Connection& connection, EndReason reason);
+    bool starts_new_connection(const Connection& connection, int side, Micros timestamp,
+                               const DecodedPacket& packet) const noexcept;
+
+    TrackerOptions options_;
+    ConnectionSink& sink_;
+    std::vector<Slot> slots_;
+    std::vector<Entry> entries_;
+    std::vector<std::uint32_t> free_entries_;
+    std::vector<std::uint32_t> expired_;  // reused by sweep()
+    std::size_t live_count_ = 0;
+    Micros latest_ = 0;
+    Micros next_sweep_ = 0;
+};
+
+}  // namespace ephemera

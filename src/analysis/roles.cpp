@@ -1,0 +1,158 @@
+#include "ephemera/analysis/roles.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+namespace ephemera {
+namespace {
+
+// One side of one connection, as seen from that side.
+struct Sighting {
+    Protocol protocol;
+    Endpoint self;
+    std::uint16_t peer_port;
+    std::int8_t handshake_role;  // +1 was the server, -1 the client, 0 no handshake
+
+    auto order() const { return std::tie(protocol, self, peer_port); }
+};
+
+struct EndpointEvidence {
+    Protocol protocol;
+    Endpoint self;
+    std::uint32_t distinct_peer_ports = 0;
+    std::uint32_t times_server = 0;
+    std::uint32_t times_client = 0;
+};
+
+class EvidenceTable {
+public:
+    explicit EvidenceTable(const std::vector<ConnectionRecord>& records) {
+        std::vector<Sighting> sightings;
+        sightings.reserve(records.size() * 2);
+        for (const ConnectionRecord& record : records) {
+            for (int side = 0; side < 2; ++side) {
+                std::int8_t role = 0;
+                if (record.role_from_handshake) role = side == record.client_side ? -1 : +1;
+                sightings.push_back({record.connection.protocol, record.connection.endpoint[side],
+                                     record.connection.endpoint[1 - side].port, role});
+            }
+        }
+        std::sort(sightings.begin(), sightings.end(),
+                  [](const Sighting& a, const Sighting& b) { return a.order() < b.order(); });
+        for (std::size_t at = 0; at < sightings.size(); ++at) {
+            const Sighting& sighting = sightings[at];
+            const bool new_endpoint = evidence_.empty() ||
+                                      evidence_.back().protocol != sighting.protocol ||
+                                      evidence_.back().self != sighting.self;
+            if (new_endpoint) evidence_.push_back({sighting.protocol, sighting.self});
+            EndpointEvidence& evidence = evidence_.back();
+            if (new_endpoint || sightings[at - 1].peer_port != sighting.peer_port) {
+                ++evidence.distinct_peer_ports;
+            }
+            if (sighting.handshake_role > 0) ++evidence.times_server;
+            if (sighting.handshake_role < 0) ++evidence.times_client;
+        }
+    }
+
+    const EndpointEvidence& find(Protocol protocol, const Endpoint& self) const {
+        auto less = [](const EndpointEvidence& e, const std::pair<Protocol, const Endpoint*>& key) {
+            return std::tie(e.protocol, e.self) < std::tie(key.first, *key.second);
+        };
+        // Every endpoint of every record was inserted above, so the search always finds it.
+        return *std::lower_bound(evidence_.begin(), evidence_.end(),
+                                 std::pair<Protocol, const Endpoint*>{protocol, &self}, less);
+    }
+
+private:
+    std::vector<EndpointEvidence> evidence_;
+};
+
+// Returns the side that is the server, or no_side when the rule cannot tell.
+int server_by_known_service(const EndpointEvidence& a, const EndpointEvidence& b) {
+    const bool a_server = a.times_server > 0 && a.times_client == 0;
+    const bool b_server = b.times_server > 0 && b.times_client == 0;
+    if (a_server != b_server) return a_server ? 0 : 1;
+    const bool a_client = a.times_client > 0 && a.times_server == 0;
+    const bool b_client = b.times_client > 0 && b.times_server == 0;
+    if (a_client != b_client) return a_client ? 1 : 0;
+    return no_side;
+}
+
+int server_by_fan_in(const EndpointEvidence& a, const EndpointEvidence& b) {
+    const std::uint32_t fan_a = a.distinct_peer_ports;
+    const std::uint32_t fan_b = b.distinct_peer_ports;
+    if (fan_a >= 2 && fan_a >= 2 * fan_b) return 0;
+    if (fan_b >= 2 && fan_b >= 2 * fan_a) return 1;
+    return no_side;
+}
+
+int server_by_service_port(std::uint16_t port_a, std::uint16_t port_b) {
+    for (const std::uint16_t tier : {std::uint16_t{1024}, std::uint16_t{32768}}) {
+        if (port_a < tier && port_b >= tier) return 0;
+        if (port_b < tier && port_a >= tier) return 1;
+    }
+    return no_side;
+}
+
+void set_role(ConnectionRecord& record, int server_side, RoleReason reason) {
+    record.client_side = static_cast<std::uint8_t>(1 - server_side);
+    record.role_reason = reason;
+}
+
+}  // namespace
+
+std::string_view role_reason_name(RoleReason reason) noexcept {
+    switch (reason) {
+        case RoleReason::syn: return "syn";
+        case RoleReason::syn_ack: return "syn-ack";
+        case RoleReason::known_service: return "known-service";
+        case RoleReason::fan_in: return "fan-in";
+        case RoleReason::service_port: return "service-port";
+        case RoleReason::lower_port: return "lower-port";
+        case RoleReason::first_sender: return "first-sender";
+    }
+    return "unknown";
+}
+
+bool assign_role_from_handshake(ConnectionRecord& record) noexcept {
+    const Connection& connection = record.connection;
+    if (connection.protocol != Protocol::tcp) return false;
+    if (connection.syn_side != no_side) {
+        set_role(record, 1 - connection.syn_side, RoleReason::syn);
+    } else if (connection.syn_ack_side != no_side) {
+        set_role(record, connection.syn_ack_side, RoleReason::syn_ack);
+    } else {
+        return false;
+    }
+    record.role_from_handshake = true;
+    return true;
+}
+
+void assign_roles_by_heuristics(std::vector<ConnectionRecord>& records) {
+    const bool any_without_handshake = std::any_of(
+        records.begin(), records.end(), [](const auto& r) { return !r.role_from_handshake; });
+    if (!any_without_handshake) return;
+    const EvidenceTable table(records);
+    for (ConnectionRecord& record : records) {
+        if (record.role_from_handshake) continue;
+        const Connection& connection = record.connection;
+        const EndpointEvidence& a = table.find(connection.protocol, connection.endpoint[0]);
+        const EndpointEvidence& b = table.find(connection.protocol, connection.endpoint[1]);
+        if (int server = server_by_known_service(a, b); server != no_side) {
+            set_role(record, server, RoleReason::known_service);
+        } else if (server = server_by_fan_in(a, b); server != no_side) {
+            set_role(record, server, RoleReason::fan_in);
+        } else if (server = server_by_service_port(connection.endpoint[0].port,
+                                                   connection.endpoint[1].port);
+                   server != no_side) {
+            set_role(record, server, RoleReason::service_port);
+        } else if (connection.protocol == Protocol::udp) {
+            set_role(record, 1, RoleReason::first_sender);
+        } else {
+            set_role(record, connection.endpoint[0].port <= connection.endpoint[1].port ? 0 : 1,
+                     RoleReason::lower_port);
+        }
+    }
+}
+
+}  // namespace ephemera

@@ -1,0 +1,101 @@
+#include "ephemera/analysis/summary.hpp"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+namespace ephemera {
+namespace {
+
+template <typename T>
+std::uint32_t count_distinct(std::vector<T>& values) {
+    std::sort(values.begin(), values.end());
+    return static_cast<std::uint32_t>(std::unique(values.begin(), values.end()) - values.begin());
+}
+
+struct ClientTally {
+    ClientSummary summary;
+    std::vector<std::uint16_t> ports;
+    std::vector<std::tuple<Protocol, Endpoint>> servers;
+};
+
+struct ServerTally {
+    ServerSummary summary;
+    std::vector<Address> clients;
+    std::vector<std::uint16_t> client_ports;
+};
+
+PortStats port_stats(std::vector<std::uint16_t>& ports) {
+    PortStats stats;
+    stats.distinct = count_distinct(ports);
+    if (!ports.empty()) {
+        stats.min = ports.front();  // sorted by count_distinct
+        stats.max = ports[stats.distinct - 1];
+    }
+    return stats;
+}
+
+}  // namespace
+
+void ConnectionLog::on_connection(const Connection& connection) {
+    ConnectionRecord record;
+    record.connection = connection;
+    assign_role_from_handshake(record);
+    records_.push_back(record);
+}
+
+Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary capture,
+                    std::vector<std::string> warnings) {
+    assign_roles_by_heuristics(records);
+    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.connection.first_seen, a.connection.endpoint) <
+               std::tie(b.connection.first_seen, b.connection.endpoint);
+    });
+
+    Report report;
+    report.capture = std::move(capture);
+    report.warnings = std::move(warnings);
+    std::map<Address, ClientTally> clients;
+    std::map<std::tuple<Protocol, Endpoint>, ServerTally> servers;
+    for (const ConnectionRecord& record : records) {
+        const Connection& connection = record.connection;
+        const auto state = static_cast<std::size_t>(connection.state());
+        const bool tcp = connection.protocol == Protocol::tcp;
+        (tcp ? report.tcp_connections : report.udp_flows) += 1;
+        ++report.states[state];
+        ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
+
+        ClientTally& client = clients[record.client().address];
+        client.summary.address = record.client().address;
+        (tcp ? client.summary.tcp_connections : client.summary.udp_flows) += 1;
+        ++client.summary.states[state];
+        client.ports.push_back(record.client().port);
+        client.servers.emplace_back(connection.protocol, record.server());
+
+        ServerTally& server = servers[{connection.protocol, record.server()}];
+        server.summary.endpoint = record.server();
+        server.summary.protocol = connection.protocol;
+        ++server.summary.connections;
+        server.clients.push_back(record.client().address);
+        server.client_ports.push_back(record.client().port);
+    }
+
+    for (auto& [address, tally] : clients) {
+        tally.summary.ports = port_stats(tally.ports);
+        tally.summary.servers = count_distinct(tally.servers);
+        report.clients.push_back(tally.summary);
+    }
+    for (auto& [key, tally] : servers) {
+        tally.summary.clients = count_distinct(tally.clients);
+        tally.summary.client_ports = count_distinct(tally.client_ports);
+        report.servers.push_back(tally.summary);
+    }
+    std::stable_sort(report.clients.begin(), report.clients.end(), [](const auto& a, const auto& b) {
+        return a.connections() > b.connections();
+    });
+    std::stable_sort(report.servers.begin(), report.servers.end(),
+                     [](const auto& a, const auto& b) { return a.connections > b.connections; });
+    return report;
+}
+
+}  // namespace ephemera

@@ -1,0 +1,69 @@
+// Entry point: parses the command line and is the one place where errors become messages and
+// exit codes (see README, "Exit codes").
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <exception>
+
+#include "ephemera/app/analyze.hpp"
+#include "ephemera/core/errors.hpp"
+#include "ephemera/version.hpp"
+
+namespace {
+
+void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
+    CLI::App* analyze = app.add_subcommand(
+        "analyze", "Analyze capture files: connections, client/server roles, ports per host");
+    analyze->add_option("files", options.inputs,
+                        "Capture files (pcap or pcapng); '-' reads standard input. Several files "
+                        "are merged in timestamp order")
+        ->required();
+    analyze->add_option("--filter", options.filter, "BPF filter in tcpdump syntax");
+    analyze->add_option("--format", options.format, "Report format")
+        ->check(CLI::IsMember({"text", "json"}))
+        ->capture_default_str();
+    analyze->add_option("-o,--output", options.output, "Write the report to FILE instead of stdout");
+    analyze->add_option("--connections", options.connections_csv,
+                        "Also write one CSV row per connection to FILE");
+    analyze->add_option("--udp-timeout", options.udp_timeout_s,
+                        "Seconds of silence that end a UDP flow")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    analyze->add_option("--top", options.top, "Rows per table in the text report")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"ephemera: how hosts allocate, reuse and exhaust ephemeral ports, from captures"};
+    app.set_version_flag("--version", std::string("ephemera ") + ephemera::version);
+    app.require_subcommand(1);
+    ephemera::AnalyzeOptions analyze_options;
+    add_analyze_command(app, analyze_options);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        fmt::print(stderr, "ephemera: {} (see ephemera --help)\n", e.what());
+        return ephemera::exit_code::user_error;
+    }
+
+    try {
+        if (app.got_subcommand("analyze")) return ephemera::run_analyze(analyze_options);
+        return ephemera::exit_code::user_error;
+    } catch (const ephemera::UserError& e) {
+        fmt::print(stderr, "ephemera: {}\n", e.what());
+        return ephemera::exit_code::user_error;
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "ephemera: internal error: {}\n", e.what());
+        return ephemera::exit_code::internal_error;
+    }
+}

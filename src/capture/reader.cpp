@@ -1,0 +1,111 @@
+#include "ephemera/capture/reader.hpp"
+
+#include <pcap/pcap.h>
+
+#include <fmt/format.h>
+
+#include "ephemera/core/errors.hpp"
+
+namespace ephemera {
+
+struct CaptureReader::Source {
+    pcap_t* handle = nullptr;
+    bool has_frame = false;
+    RawFrame frame;
+
+    ~Source() {
+        if (handle != nullptr) pcap_close(handle);
+    }
+};
+
+namespace {
+
+std::string display_name(const std::string& path) { return path == "-" ? "<stdin>" : path; }
+
+void apply_filter(pcap_t* handle, const std::string& path, const std::string& filter) {
+    if (filter.empty()) return;
+    bpf_program program{};
+    if (pcap_compile(handle, &program, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        throw UserError(fmt::format("bad filter '{}': {}", filter, pcap_geterr(handle)));
+    }
+    const int status = pcap_setfilter(handle, &program);
+    pcap_freecode(&program);
+    if (status != 0) {
+        throw UserError(fmt::format("cannot apply filter '{}' to {}: {}", filter,
+                                    display_name(path), pcap_geterr(handle)));
+    }
+}
+
+}  // namespace
+
+CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::string& filter) {
+    std::size_t stdin_count = 0;
+    for (const std::string& path : paths) {
+        if (path == "-" && ++stdin_count > 1) {
+            throw UserError("standard input ('-') can be given only once");
+        }
+        char error[PCAP_ERRBUF_SIZE] = {};
+        pcap_t* handle =
+            pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, error);
+        if (handle == nullptr) {
+            throw UserError(fmt::format("cannot read capture {}: {}", display_name(path), error));
+        }
+        auto source = std::make_unique<Source>();
+        source->handle = handle;
+        apply_filter(handle, path, filter);
+        const int link_type = pcap_datalink(handle);
+        const char* link_name = pcap_datalink_val_to_name(link_type);
+        files_.push_back({path, link_type, link_name != nullptr ? link_name : "unknown", 0});
+        sources_.push_back(std::move(source));
+    }
+    for (std::size_t index = 0; index < sources_.size(); ++index) advance(index);
+}
+
+CaptureReader::~CaptureReader() = default;
+
+void CaptureReader::advance(std::size_t index) {
+    Source& source = *sources_[index];
+    source.has_frame = false;
+    if (source.handle == nullptr) return;
+    pcap_pkthdr* header = nullptr;
+    const std::uint8_t* data = nullptr;
+    const int status = pcap_next_ex(source.handle, &header, &data);
+    if (status == 1) {
+        source.frame.timestamp =
+            Micros{header->ts.tv_sec} * 1'000'000 + Micros{header->ts.tv_usec};
+        source.frame.link_type = files_[index].link_type;
+        source.frame.bytes = {data, header->caplen};
+        source.frame.wire_length = header->len;
+        source.has_frame = true;
+        ++files_[index].frames;
+        return;
+    }
+    if (status == PCAP_ERROR) {
+        // libpcap reports a file cut inside a record this way: keep what came before the cut.
+        warnings_.push_back(fmt::format("{}: capture cut off after {} packets ({})",
+                                        display_name(files_[index].path), files_[index].frames,
+                                        pcap_geterr(source.handle)));
+    }
+    pcap_close(source.handle);
+    source.handle = nullptr;
+}
+
+bool CaptureReader::next(RawFrame& frame) {
+    // The previous frame's bytes belong to libpcap's buffer; only now may that source move on.
+    if (last_returned_ != SIZE_MAX) advance(last_returned_);
+    std::size_t earliest = SIZE_MAX;
+    for (std::size_t index = 0; index < sources_.size(); ++index) {
+        const Source& source = *sources_[index];
+        if (!source.has_frame) continue;
+        if (earliest == SIZE_MAX ||
+            source.frame.timestamp < sources_[earliest]->frame.timestamp) {
+            earliest = index;
+        }
+    }
+    last_returned_ = earliest;
+    if (earliest == SIZE_MAX) return false;
+    frame = sources_[earliest]->frame;
+    return true;
+}
+
+}  // namespace ephemera

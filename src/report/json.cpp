@@ -1,0 +1,97 @@
+#include <nlohmann/json.hpp>
+
+#include "ephemera/report/report.hpp"
+
+namespace ephemera {
+namespace {
+
+using nlohmann::ordered_json;
+
+// Seconds since the epoch; a double holds microseconds exactly enough at today's dates.
+double epoch_seconds(Micros time) { return static_cast<double>(time) / 1e6; }
+
+ordered_json state_counts(const std::array<std::uint64_t, 7>& states) {
+    ordered_json counts = ordered_json::object();
+    for (std::size_t state = 0; state < states.size(); ++state) {
+        if (states[state] != 0) {
+            counts[std::string(state_name(static_cast<ConnectionState>(state)))] = states[state];
+        }
+    }
+    return counts;
+}
+
+ordered_json capture_json(const CaptureSummary& capture) {
+    ordered_json files = ordered_json::array();
+    ordered_json inputs = ordered_json::array();
+    for (const CaptureSummary::File& file : capture.files) {
+        files.push_back(file.path);
+        inputs.push_back({{"path", file.path}, {"link_type", file.link_type},
+                          {"packets", file.packets}});
+    }
+    ordered_json skipped = ordered_json::object();
+    for (std::size_t reason = 1; reason < decode_status_count; ++reason) {
+        skipped[std::string(reason_name(static_cast<DecodeStatus>(reason)))] =
+            capture.skipped[reason];
+    }
+    return {{"files", files},
+            {"inputs", inputs},
+            {"packets", capture.packets},
+            {"decoded", capture.decoded},
+            {"first", epoch_seconds(capture.first)},
+            {"last", epoch_seconds(capture.last)},
+            {"duration_s", epoch_seconds(capture.last - capture.first)},
+            {"skipped", skipped}};
+}
+
+ordered_json client_json(const ClientSummary& client) {
+    return {{"address", to_string(client.address)},
+            {"tcp_connections", client.tcp_connections},
+            {"udp_flows", client.udp_flows},
+            {"ports",
+             {{"distinct", client.ports.distinct},
+              {"min", client.ports.min},
+              {"max", client.ports.max}}},
+            {"servers", client.servers},
+            {"states", state_counts(client.states)}};
+}
+
+ordered_json server_json(const ServerSummary& server) {
+    return {{"address", to_string(server.endpoint.address)},
+            {"port", server.endpoint.port},
+            {"protocol", to_string(server.protocol)},
+            {"connections", server.connections},
+            {"clients", server.clients},
+            {"client_ports", server.client_ports}};
+}
+
+}  // namespace
+
+std::string render_json(const Report& report) {
+    ordered_json role_reasons = ordered_json::object();
+    for (std::size_t reason = 0; reason < role_reason_count; ++reason) {
+        if (report.role_reasons[reason] != 0) {
+            role_reasons[std::string(role_reason_name(static_cast<RoleReason>(reason)))] =
+                report.role_reasons[reason];
+        }
+    }
+    ordered_json clients = ordered_json::array();
+    for (const ClientSummary& client : report.clients) clients.push_back(client_json(client));
+    ordered_json servers = ordered_json::array();
+    for (const ServerSummary& server : report.servers) servers.push_back(server_json(server));
+
+    const ordered_json document = {
+        {"schema", report_schema},
+        {"capture", capture_json(report.capture)},
+        {"warnings", report.warnings},
+        {"connections",
+         {{"tcp", report.tcp_connections},
+          {"udp", report.udp_flows},
+          {"states", state_counts(report.states)},
+          {"role_reasons", role_reasons}}},
+        {"clients", clients},
+        {"servers", servers},
+    };
+    return document.dump(2) + "\n";
+}
+
+}  // namespace ephemera

@@ -1,0 +1,261 @@
+#include "ephemera/track/tracker.hpp"
+
+#include <cstring>
+
+namespace ephemera {
+namespace {
+
+constexpr Micros sweep_interval = 10'000'000;
+constexpr std::size_t initial_slots = 1024;
+
+std::uint64_t mix(std::uint64_t value) noexcept {
+    value ^= value >> 33;
+    value *= 0xff51afd7ed558ccdULL;
+    value ^= value >> 33;
+    value *= 0xc4ceb9fe1a85ec53ULL;
+    value ^= value >> 33;
+    return value;
+}
+
+std::uint64_t hash_address(const Address& address, std::uint64_t seed) noexcept {
+    std::uint64_t first = 0;
+    std::uint64_t second = 0;
+    std::memcpy(&first, address.bytes.data(), 8);
+    std::memcpy(&second, address.bytes.data() + 8, 8);
+    return mix(seed ^ first) ^ mix(second + static_cast<std::uint64_t>(address.family));
+}
+
+}  // namespace
+
+std::string_view state_name(ConnectionState state) noexcept {
+    switch (state) {
+        case ConnectionState::unanswered: return "unanswered";
+        case ConnectionState::refused: return "refused";
+        case ConnectionState::open: return "open";
+        case ConnectionState::half_closed: return "half-closed";
+        case ConnectionState::closed: return "closed";
+        case ConnectionState::reset: return "reset";
+        case ConnectionState::expired: return "expired";
+    }
+    return "unknown";
+}
+
+ConnectionState Connection::state() const noexcept {
+    if (protocol == Protocol::udp) {
+        return end_reason == EndReason::idle ? ConnectionState::expired : ConnectionState::open;
+    }
+    const bool attempt_only = syn_side != no_side && syn_ack_side == no_side;
+    if (attempt_only) {
+        const int responder = 1 - syn_side;
+        if (rst_side == responder) return ConnectionState::refused;
+        if (packets[responder] == 0) return ConnectionState::unanswered;
+    }
+    if (rst_side != no_side) return ConnectionState::reset;
+    if (fin[0] && fin[1]) return ConnectionState::closed;
+    if (fin[0] || fin[1]) return ConnectionState::half_closed;
+    return ConnectionState::open;
+}
+
+FlowKey make_flow_key(const DecodedPacket& packet) noexcept {
+    FlowKey key;
+    key.protocol = packet.protocol;
+    if (packet.source < packet.destination) {
+        key.low = packet.source;
+        key.high = packet.destination;
+    } else {
+        key.low = packet.destination;
+        key.high = packet.source;
+    }
+    return key;
+}
+
+std::uint64_t hash_flow_key(const FlowKey& key) noexcept {
+    const std::uint64_t ports = (std::uint64_t{key.low.port} << 32) |
+                                (std::uint64_t{key.high.port} << 8) |
+                                static_cast<std::uint64_t>(key.protocol);
+    return mix(hash_address(key.low.address, ports) ^ mix(hash_address(key.high.address, ~ports)));
+}
+
+ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionSink& sink)
+    : options_(options), sink_(sink), slots_(initial_slots) {}
+
+std::uint32_t ConnectionTracker::find_or_insert(const FlowKey& key, std::uint32_t hash,
+                                                bool& inserted) {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
+        Slot& slot = slots_[at];
+        if (slot.index_plus_one == 0) {
+            std::uint32_t index;
+            if (!free_entries_.empty()) {
+                index = free_entries_.back();
+                free_entries_.pop_back();
+            } else {
+                index = static_cast<std::uint32_t>(entries_.size());
+                entries_.emplace_back();
+            }
+            entries_[index].key = key;
+            entries_[index].live = true;
+            slot = {index + 1, hash};
+            inserted = true;
+            ++live_count_;
+            return index;
+        }
+        if (slot.hash == hash && entries_[slot.index_plus_one - 1].key == key) {
+            inserted = false;
+            return slot.index_plus_one - 1;
+        }
+    }
+}
+
+// Backward-shift deletion keeps every probe chain unbroken without tombstones.
+void ConnectionTracker::erase(std::uint32_t index) {
+    const std::size_t mask = slots_.size() - 1;
+    const auto hash = static_cast<std::uint32_t>(hash_flow_key(entries_[index].key));
+    std::size_t hole = hash & mask;
+    while (slots_[hole].index_plus_one != index + 1) hole = (hole + 1) & mask;
+    for (std::size_t next = (hole + 1) & mask; slots_[next].index_plus_one != 0;
+         next = (next + 1) & mask) {
+        const std::size_t home = slots_[next].hash & mask;
+        // Move `next` into the hole unless its home lies cyclically in (hole, next].
+        const bool home_after_hole = ((next - home) & mask) < ((next - hole) & mask);
+        if (!home_after_hole) {
+            slots_[hole] = slots_[next];
+            hole = next;
+        }
+    }
+    slots_[hole] = {};
+    entries_[index].live = false;
+    free_entries_.push_back(index);
+    --live_count_;
+}
+
+void ConnectionTracker::grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    const std::size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+        if (slot.index_plus_one == 0) continue;
+        std::size_t at = slot.hash & mask;
+        while (slots_[at].index_plus_one != 0) at = (at + 1) & mask;
+        slots_[at] = slot;
+    }
+}
+
+bool ConnectionTracker::starts_new_connection(const Connection& connection, int side,
+                                              Micros timestamp,
+                                              const DecodedPacket& packet) const noexcept {
+    if (packet.protocol == Protocol::udp) {
+        return timestamp - connection.last_seen > options_.udp_timeout;
+    }
+    const bool pure_syn = (packet.tcp_flags & (tcp_flag::syn | tcp_flag::ack)) == tcp_flag::syn;
+    if (!pure_syn) return false;
+    // The same SYN again is a retransmission, whatever happened in between (RFC 6191's refused
+    // reuse shows SYN, ACK, RST, then the same SYN).
+    if (connection.syn_side == side && connection.syn_sequence == packet.sequence) return false;
+    // A SYN from the other side while nothing has been answered is a simultaneous open.
+    const bool only_a_syn = connection.syn_side == 1 - side && connection.syn_ack_side == no_side &&
+                            connection.packets[side] == 0;
+    return !only_a_syn;
+}
+
+void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet) {
+    if (timestamp > latest_) latest_ = timestamp;
+    if (latest_ >= next_sweep_) sweep(latest_);
+
+    const FlowKey key = make_flow_key(packet);
+    const auto hash = static_cast<std::uint32_t>(hash_flow_key(key));
+    bool inserted = false;
+    const std::uint32_t index = find_or_insert(key, hash, inserted);
+    Connection& connection = entries_[index].connection;
+    int side = 0;
+    if (!inserted) {
+        side = connection.endpoint[0] == packet.source ? 0 : 1;
+        if (starts_new_connection(connection, side, timestamp, packet)) {
+            emit(connection, connection.protocol == Protocol::udp ? EndReason::idle
+                                                                  : EndReason::replaced);
+            inserted = true;
+            side = 0;
+        }
+    }
+    if (inserted) {
+        connection = Connection{};
+        connection.protocol = packet.protocol;
+        connection.endpoint = {packet.source, packet.destination};
+        connection.first_seen = timestamp;
+    }
+
+    connection.last_seen = timestamp;
+    ++connection.packets[side];
+    connection.payload_bytes[side] += packet.payload_length;
+    if (packet.protocol == Protocol::tcp) {
+        const std::uint8_t flags = packet.tcp_flags;
+        const auto this_side = static_cast<std::int8_t>(side);
+        if ((flags & tcp_flag::syn) != 0) {
+            if ((flags & tcp_flag::ack) == 0) {
+                if (connection.syn_side == no_side) {
+                    connection.syn_side = this_side;
+                    connection.syn_sequence = packet.sequence;
+                    connection.syn_had_timestamp = packet.has_tcp_timestamp;
+                } else if (connection.syn_side == this_side) {
+                    ++connection.syn_retransmissions;
+                }
+            } else if (connection.syn_ack_side == no_side) {
+                connection.syn_ack_side = this_side;
+            }
+        }
+        if ((flags & tcp_flag::fin) != 0 && !connection.fin[side]) {
+            connection.fin[side] = true;
+            connection.fin_time[side] = timestamp;
+            if (connection.first_fin_side == no_side) connection.first_fin_side = this_side;
+        }
+        if ((flags & tcp_flag::rst) != 0 && connection.rst_side == no_side) {
+            connection.rst_side = this_side;
+            connection.rst_time = timestamp;
+        }
+    }
+    // Grow only after this packet's entry is fully written: growing moves slots, not entries.
+    if (live_count_ * 2 > slots_.size()) grow();
+}
+
+void ConnectionTracker::emit(Connection& connection, EndReason reason) {
+    connection.end_reason = reason;
+    sink_.on_connection(connection);
+}
+
+void ConnectionTracker::sweep(Micros now) {
+    next_sweep_ = now + sweep_interval;
+    expired_.clear();
+    for (std::uint32_t index = 0; index < entries_.size(); ++index) {
+        const Entry& entry = entries_[index];
+        if (!entry.live) continue;
+        const Connection& connection = entry.connection;
+        const Micros idle = now - connection.last_seen;
+        const bool udp_expired =
+            connection.protocol == Protocol::udp && idle > options_.udp_timeout;
+        const bool tcp_done = connection.protocol == Protocol::tcp && connection.tcp_closed() &&
+                              idle > options_.closed_linger;
+        if (udp_expired || tcp_done) expired_.push_back(index);
+    }
+    for (std::uint32_t index : expired_) {
+        Connection& connection = entries_[index].connection;
+        emit(connection,
+             connection.protocol == Protocol::udp ? EndReason::idle : EndReason::closed);
+        erase(index);
+    }
+}
+
+void ConnectionTracker::finish() {
+    for (Entry& entry : entries_) {
+        if (!entry.live) continue;
+        Connection& connection = entry.connection;
+        const bool udp_expired = connection.protocol == Protocol::udp &&
+                                 latest_ - connection.last_seen > options_.udp_timeout;
+        emit(connection, udp_expired ? EndReason::idle : EndReason::capture_end);
+    }
+    slots_.assign(initial_slots, Slot{});
+    entries_.clear();
+    free_entries_.clear();
+    live_count_ = 0;
+}
+
+}  // namespace ephemera
