@@ -1,1 +1,51 @@
+// tcpdump's own test captures (../shared/corpus/tcpdump-tests, many malformed on purpose): none may
+// crash or hang the binary, and every accepted one must give a well-formed report. Built with
+// EPHEMERA_SANITIZE=ON, this runs them all under AddressSanitizer and UBSan.
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "run.hpp"
+
+namespace ephemera::test {
+namespace {
+
+std::filesystem::path corpus_dir() {
+    if (const char* override_dir = std::getenv("EPHEMERA_CORPUS")) return override_dir;
+    return source_dir() / ".." / "shared" / "corpus" / "tcpdump-tests";
+}
+
+TEST(TcpdumpCorpus, NoCaptureCrashesOrHangs) {
+    const std::filesystem::path dir = corpus_dir();
+    if (!std::filesystem::is_directory(dir)) {
+        GTEST_SKIP() << "corpus not found at " << dir << " (set EPHEMERA_CORPUS): skipped";
+    }
+    std::size_t analyzed = 0;
+    std::size_t rejected = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (!entry.is_regular_file()) continue;
+        const std::string path = entry.path().string();
+        const RunResult result = run_ephemera({"analyze", "--format", "json", path}, "/dev/null", 30);
+        ASSERT_FALSE(result.timed_out) << path << " hung";
+        ASSERT_EQ(result.signal, 0) << path << " crashed\n" << result.err;
+        ASSERT_TRUE(result.exit_code == 0 || result.exit_code == 2)
+            << path << " exit " << result.exit_code << "\n" << result.err;
+        if (result.exit_code == 2) {
+            ++rejected;
+            EXPECT_EQ(result.out, "") << path;
+            continue;
+        }
+        ++analyzed;
+        const auto report = nlohmann::json::parse(result.out, nullptr, false);
+        ASSERT_FALSE(report.is_discarded()) << path << " wrote invalid JSON";
+        EXPECT_EQ(report["schema"], "ephemera.report.v1") << path;
+    }
+    EXPECT_GT(analyzed, 0u);
+    std::printf("corpus: %zu analyzed, %zu rejected as unreadable\n", analyzed, rejected);
+}
+
+}  // namespace
+}  // namespace ephemera::test

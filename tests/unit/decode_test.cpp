@@ -1,1 +1,309 @@
+// Decoder tests. Frames are real ones from pcaps/ (tcpdump -xx), or built from them byte by byte
+// where a variant (tags, options, extension headers) is the point of the test.
 #include <gtest/gtest.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <vector>
+
+#include "ephemera/decode/decode.hpp"
+
+namespace ephemera {
+namespace {
+
+using Frame = std::vector<std::uint8_t>;
+
+// pcaps/tcp-ipv4.pcap: 198.18.0.1.39348 > 198.18.0.2.8080, SYN, TS val 0xb0803b24.
+const Frame ethernet_header = {0x7a, 0x82, 0x7c, 0x8d, 0x95, 0x83, 0xae, 0x4a,
+                               0x1e, 0x80, 0x7a, 0x63, 0x08, 0x00};
+const Frame ipv4_tcp_syn = {
+    0x45, 0x00, 0x00, 0x3c, 0x02, 0xd0, 0x40, 0x00, 0x40, 0x06, 0xab, 0xc4, 0xc6, 0x12, 0x00,
+    0x01, 0xc6, 0x12, 0x00, 0x02, 0x99, 0xb4, 0x1f, 0x90, 0x4b, 0xde, 0x7d, 0x48, 0x00, 0x00,
+    0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x8c, 0x56, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04,
+    0x02, 0x08, 0x0a, 0xb0, 0x80, 0x3b, 0x24, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a};
+
+// pcaps/any-sll.pcap (Linux cooked v1): 2001:db8::1.44560 > 2001:db8::2.8080, SYN.
+const Frame sll_ipv6_tcp_syn = {
+    0x00, 0x04, 0x00, 0x01, 0x00, 0x06, 0xd6, 0x71, 0x0f, 0x58, 0x58, 0x03, 0x00, 0x00, 0x86,
+    0xdd, 0x60, 0x0c, 0xdc, 0x27, 0x00, 0x28, 0x06, 0x40, 0x20, 0x01, 0x0d, 0xb8, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x20, 0x01, 0x0d, 0xb8, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xae, 0x10, 0x1f, 0x90,
+    0x0d, 0xdc, 0xc0, 0x89, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfd, 0x20, 0x5b, 0xa3, 0x00,
+    0x00, 0x02, 0x04, 0x05, 0xa0, 0x04, 0x02, 0x08, 0x0a, 0xa2, 0x07, 0x6e, 0x13, 0x00, 0x00,
+    0x00, 0x00, 0x01, 0x03, 0x03, 0x0a};
+
+// pcaps/any-sll2.pcap (Linux cooked v2): 198.18.0.1.36511 > 198.18.0.2.5300, UDP, 6 bytes.
+const Frame sll2_ipv4_udp = {
+    0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01, 0x04, 0x06, 0x0e, 0x14,
+    0xff, 0x56, 0x47, 0x43, 0x00, 0x00, 0x45, 0x00, 0x00, 0x22, 0x1b, 0x82, 0x40, 0x00,
+    0x40, 0x11, 0x93, 0x21, 0xc6, 0x12, 0x00, 0x01, 0xc6, 0x12, 0x00, 0x02, 0x8e, 0x9f,
+    0x14, 0xb4, 0x00, 0x0e, 0x8c, 0x47, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x0a};
+
+Frame join(std::initializer_list<Frame> parts) {
+    Frame frame;
+    for (const Frame& part : parts) frame.insert(frame.end(), part.begin(), part.end());
+    return frame;
+}
+
+// Ethernet header whose ethertype is replaced by the given tags and then `inner`.
+Frame ethernet_with_tags(std::initializer_list<std::pair<std::uint16_t, std::uint16_t>> tags,
+                         std::uint16_t inner) {
+    Frame frame(ethernet_header.begin(), ethernet_header.begin() + 12);
+    for (const auto& [tpid, vid] : tags) {
+        frame.insert(frame.end(), {static_cast<std::uint8_t>(tpid >> 8),
+                                   static_cast<std::uint8_t>(tpid & 0xff),
+                                   static_cast<std::uint8_t>(vid >> 8),
+                                   static_cast<std::uint8_t>(vid & 0xff)});
+    }
+    frame.insert(frame.end(),
+                 {static_cast<std::uint8_t>(inner >> 8), static_cast<std::uint8_t>(inner & 0xff)});
+    return frame;
+}
+
+// The IPv6 SYN of sll_ipv6_tcp_syn without its cooked header.
+Frame ipv6_tcp_syn() { return Frame(sll_ipv6_tcp_syn.begin() + 16, sll_ipv6_tcp_syn.end()); }
+
+// Decodes from a heap copy of exactly the frame's size, so AddressSanitizer sees any overread.
+DecodeResult decode_exact(LinkType link, const Frame& frame) {
+    auto copy = std::make_unique<std::uint8_t[]>(frame.size());
+    std::copy(frame.begin(), frame.end(), copy.get());
+    return decode_packet(link, {copy.get(), frame.size()});
+}
+
+Address ipv4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
+    Address address;
+    address.family = Family::ipv4;
+    address.bytes[0] = a;
+    address.bytes[1] = b;
+    address.bytes[2] = c;
+    address.bytes[3] = d;
+    return address;
+}
+
+void expect_ipv4_syn(const DecodeResult& result) {
+    ASSERT_EQ(result.status, DecodeStatus::ok) << reason_name(result.status);
+    const DecodedPacket& packet = result.packet;
+    EXPECT_EQ(packet.protocol, Protocol::tcp);
+    EXPECT_EQ(packet.source.address, ipv4(198, 18, 0, 1));
+    EXPECT_EQ(packet.destination.address, ipv4(198, 18, 0, 2));
+    EXPECT_EQ(packet.source.port, 39348);
+    EXPECT_EQ(packet.destination.port, 8080);
+    EXPECT_EQ(packet.tcp_flags, tcp_flag::syn);
+    EXPECT_EQ(packet.sequence, 1272872264u);
+    EXPECT_TRUE(packet.has_tcp_timestamp);
+    EXPECT_EQ(packet.timestamp_value, 0xb0803b24u);
+    EXPECT_EQ(packet.payload_length, 0u);
+}
+
+TEST(DecodeEthernet, Ipv4TcpSyn) {
+    expect_ipv4_syn(decode_exact(LinkType::ethernet, join({ethernet_header, ipv4_tcp_syn})));
+}
+
+TEST(DecodeEthernet, PaddingAfterTheDatagramIsNotPayload) {
+    const Frame padded = join({ethernet_header, ipv4_tcp_syn, Frame(6, 0)});
+    expect_ipv4_syn(decode_exact(LinkType::ethernet, padded));
+}
+
+TEST(DecodeEthernet, SingleVlanTag) {
+    const Frame frame = join({ethernet_with_tags({{0x8100, 100}}, 0x0800), ipv4_tcp_syn});
+    expect_ipv4_syn(decode_exact(LinkType::ethernet, frame));
+}
+
+TEST(DecodeEthernet, StackedQinQTags) {
+    for (std::uint16_t outer : {std::uint16_t{0x88a8}, std::uint16_t{0x9100}}) {
+        const Frame frame =
+            join({ethernet_with_tags({{outer, 300}, {0x8100, 400}}, 0x0800), ipv4_tcp_syn});
+        expect_ipv4_syn(decode_exact(LinkType::ethernet, frame));
+    }
+}
+
+TEST(DecodeEthernet, ArpIsNotIp) {
+    const Frame arp = join({ethernet_with_tags({}, 0x0806), Frame(28, 0)});
+    EXPECT_EQ(decode_exact(LinkType::ethernet, arp).status, DecodeStatus::non_ip);
+}
+
+TEST(DecodeEthernet, Ipv6TcpSyn) {
+    const Frame frame = join({ethernet_with_tags({}, 0x86dd), ipv6_tcp_syn()});
+    const DecodeResult result = decode_exact(LinkType::ethernet, frame);
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result.packet.source.address.family, Family::ipv6);
+    EXPECT_EQ(result.packet.source.port, 44560);
+    EXPECT_EQ(result.packet.destination.port, 8080);
+}
+
+TEST(DecodeCooked, LinuxSllV1Ipv6) {
+    const DecodeResult result = decode_exact(LinkType::linux_sll, sll_ipv6_tcp_syn);
+    ASSERT_TRUE(result.ok()) << reason_name(result.status);
+    EXPECT_EQ(result.packet.source.address.bytes[15], 1);
+    EXPECT_EQ(result.packet.destination.address.bytes[15], 2);
+    EXPECT_EQ(result.packet.sequence, 232571017u);
+    EXPECT_EQ(result.packet.tcp_flags, tcp_flag::syn);
+}
+
+TEST(DecodeCooked, LinuxSllV2Udp) {
+    const DecodeResult result = decode_exact(LinkType::linux_sll2, sll2_ipv4_udp);
+    ASSERT_TRUE(result.ok()) << reason_name(result.status);
+    EXPECT_EQ(result.packet.protocol, Protocol::udp);
+    EXPECT_EQ(result.packet.source.port, 36511);
+    EXPECT_EQ(result.packet.destination.port, 5300);
+    EXPECT_EQ(result.packet.payload_length, 6u);
+}
+
+TEST(DecodeRaw, Ipv4AndIpv6ByVersionNibble) {
+    for (LinkType link : {LinkType::raw, LinkType::raw_linktype, LinkType::raw_openbsd}) {
+        expect_ipv4_syn(decode_exact(link, ipv4_tcp_syn));
+        EXPECT_TRUE(decode_exact(link, ipv6_tcp_syn()).ok());
+    }
+    expect_ipv4_syn(decode_exact(LinkType::ipv4, ipv4_tcp_syn));
+    EXPECT_TRUE(decode_exact(LinkType::ipv6, ipv6_tcp_syn()).ok());
+    EXPECT_EQ(decode_exact(LinkType::ipv4, ipv6_tcp_syn()).status, DecodeStatus::bad_ip_header);
+}
+
+TEST(DecodeLoopback, FamilyInEitherByteOrder) {
+    // DLT_NULL from a little-endian machine: AF_INET = 2 in host order.
+    expect_ipv4_syn(decode_exact(LinkType::null, join({{2, 0, 0, 0}, ipv4_tcp_syn})));
+    // DLT_LOOP: network order; AF_INET6 is 30 on macOS, 24 on OpenBSD.
+    EXPECT_TRUE(decode_exact(LinkType::loop, join({{0, 0, 0, 30}, ipv6_tcp_syn()})).ok());
+    EXPECT_TRUE(decode_exact(LinkType::null, join({{24, 0, 0, 0}, ipv6_tcp_syn()})).ok());
+    EXPECT_EQ(decode_exact(LinkType::null, join({{7, 0, 0, 0}, ipv4_tcp_syn})).status,
+              DecodeStatus::non_ip);
+}
+
+TEST(DecodeIpv4, OptionsMoveTheTransportHeader) {
+    // IHL 6: four bytes of options (three NOPs and an end-of-list), total length 64.
+    Frame datagram(ipv4_tcp_syn.begin(), ipv4_tcp_syn.begin() + 20);
+    datagram[0] = 0x46;
+    datagram[3] = 0x40;
+    datagram.insert(datagram.end(), {0x01, 0x01, 0x01, 0x00});
+    datagram.insert(datagram.end(), ipv4_tcp_syn.begin() + 20, ipv4_tcp_syn.end());
+    expect_ipv4_syn(decode_exact(LinkType::raw, datagram));
+}
+
+TEST(DecodeIpv4, OnlyTheFirstFragmentCarriesPorts) {
+    Frame first = ipv4_tcp_syn;
+    first[6] = 0x20;  // more fragments, offset 0
+    first[7] = 0x00;
+    EXPECT_TRUE(decode_exact(LinkType::raw, first).ok());
+    Frame later = ipv4_tcp_syn;
+    later[6] = 0x00;
+    later[7] = 0xb9;  // offset 185 * 8
+    EXPECT_EQ(decode_exact(LinkType::raw, later).status, DecodeStatus::non_first_fragment);
+}
+
+TEST(DecodeIpv4, SnaplenCutKeepsTheLengthFromTheHeader) {
+    // The header says 100 bytes of payload follow; the capture kept only the headers.
+    Frame cut = ipv4_tcp_syn;
+    const std::uint16_t total = static_cast<std::uint16_t>(ipv4_tcp_syn.size() + 100);
+    cut[2] = static_cast<std::uint8_t>(total >> 8);
+    cut[3] = static_cast<std::uint8_t>(total & 0xff);
+    const DecodeResult result = decode_exact(LinkType::raw, cut);
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result.packet.payload_length, 100u);
+}
+
+TEST(DecodeIpv4, IcmpHasNoPorts) {
+    Frame icmp = ipv4_tcp_syn;
+    icmp[9] = 1;
+    EXPECT_EQ(decode_exact(LinkType::raw, icmp).status, DecodeStatus::unsupported_transport);
+}
+
+TEST(DecodeIpv4, BadHeaderFields) {
+    Frame short_ihl = ipv4_tcp_syn;
+    short_ihl[0] = 0x44;
+    EXPECT_EQ(decode_exact(LinkType::ipv4, short_ihl).status, DecodeStatus::bad_ip_header);
+    Frame short_total = ipv4_tcp_syn;
+    short_total[2] = 0;
+    short_total[3] = 16;
+    EXPECT_EQ(decode_exact(LinkType::ipv4, short_total).status, DecodeStatus::bad_ip_header);
+    Frame short_tcp_offset = ipv4_tcp_syn;
+    short_tcp_offset[32] = 0x40;  // data offset 4 words
+    EXPECT_EQ(decode_exact(LinkType::ipv4, short_tcp_offset).status, DecodeStatus::bad_tcp_header);
+}
+
+// IPv6 SYN with a hop-by-hop header (8 bytes) and a fragment header before TCP.
+Frame ipv6_with_extensions(std::uint16_t fragment_offset_field) {
+    const Frame base = ipv6_tcp_syn();
+    Frame datagram(base.begin(), base.begin() + 40);
+    const std::uint16_t payload = static_cast<std::uint16_t>(base.size() - 40 + 16);
+    datagram[4] = static_cast<std::uint8_t>(payload >> 8);
+    datagram[5] = static_cast<std::uint8_t>(payload & 0xff);
+    datagram[6] = 0;  // next: hop-by-hop
+    datagram.insert(datagram.end(), {44, 0, 1, 4, 0, 0, 0, 0});  // next: fragment; PadN
+    datagram.insert(datagram.end(), {6, 0, static_cast<std::uint8_t>(fragment_offset_field >> 8),
+                                     static_cast<std::uint8_t>(fragment_offset_field & 0xff), 0,
+                                     0, 0, 1});
+    datagram.insert(datagram.end(), base.begin() + 40, base.end());
+    return datagram;
+}
+
+TEST(DecodeIpv6, ExtensionChainToTcp) {
+    const DecodeResult result = decode_exact(LinkType::raw, ipv6_with_extensions(0x0001));
+    ASSERT_TRUE(result.ok()) << reason_name(result.status);
+    EXPECT_EQ(result.packet.source.port, 44560);
+    EXPECT_EQ(result.packet.destination.port, 8080);
+    EXPECT_EQ(result.packet.payload_length, 0u);
+}
+
+TEST(DecodeIpv6, LaterFragmentIsSkipped) {
+    EXPECT_EQ(decode_exact(LinkType::raw, ipv6_with_extensions(0x0101)).status,
+              DecodeStatus::non_first_fragment);
+}
+
+TEST(DecodeIpv6, MappedIpv4AddressStaysIpv6) {
+    Frame datagram = ipv6_tcp_syn();
+    const Frame mapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 18, 0, 1};
+    std::copy(mapped.begin(), mapped.end(), datagram.begin() + 8);
+    const DecodeResult result = decode_exact(LinkType::raw, datagram);
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result.packet.source.address.family, Family::ipv6);
+    EXPECT_NE(result.packet.source.address, ipv4(198, 18, 0, 1));
+}
+
+TEST(DecodeLink, UnknownLinkTypeIsReported) {
+    EXPECT_EQ(decode_exact(static_cast<LinkType>(129), ipv4_tcp_syn).status,
+              DecodeStatus::unsupported_link);
+    EXPECT_FALSE(is_supported_link(129));
+    EXPECT_TRUE(is_supported_link(276));
+}
+
+// Every prefix of every valid frame: decoding never succeeds on a frame cut inside a header it
+// needs, names a reason, and (under ASan) never reads a byte past the cut.
+TEST(DecodeTruncation, EveryPrefixFailsCleanlyInsideTheHeaders) {
+    struct Case {
+        LinkType link;
+        Frame frame;
+        std::size_t headers_end;  // link + IP (+ extensions) + 20 bytes of TCP or 8 of UDP
+    };
+    const std::vector<Case> cases = {
+        {LinkType::ethernet, join({ethernet_header, ipv4_tcp_syn}), 14 + 20 + 20},
+        {LinkType::ethernet,
+         join({ethernet_with_tags({{0x88a8, 300}, {0x8100, 400}}, 0x0800), ipv4_tcp_syn}),
+         22 + 20 + 20},
+        {LinkType::linux_sll, sll_ipv6_tcp_syn, 16 + 40 + 20},
+        {LinkType::linux_sll2, sll2_ipv4_udp, 20 + 20 + 8},
+        {LinkType::raw, ipv6_with_extensions(1), 40 + 16 + 20},
+        {LinkType::null, join({{2, 0, 0, 0}, ipv4_tcp_syn}), 4 + 20 + 20},
+    };
+    for (const Case& c : cases) {
+        for (std::size_t length = 0; length <= c.frame.size(); ++length) {
+            const Frame prefix(c.frame.begin(), c.frame.begin() + length);
+            const DecodeResult result = decode_exact(c.link, prefix);
+            if (length < c.headers_end) {
+                EXPECT_FALSE(result.ok()) << "length " << length;
+                EXPECT_NE(reason_name(result.status), "unknown");
+            } else {
+                EXPECT_TRUE(result.ok()) << "length " << length << " " << reason_name(result.status);
+            }
+        }
+    }
+}
+
+TEST(DecodeReasons, EveryStatusHasAName) {
+    for (std::size_t status = 0; status < decode_status_count; ++status) {
+        EXPECT_NE(reason_name(static_cast<DecodeStatus>(status)), "unknown");
+    }
+}
+
+}  // namespace
+}  // namespace ephemera

@@ -1,1 +1,228 @@
+// Tracker rules, one test per rule. Packets are given as decoded header fields.
 #include <gtest/gtest.h>
+
+#include <vector>
+
+#include "ephemera/track/tracker.hpp"
+
+namespace ephemera {
+namespace {
+
+constexpr Micros second = 1'000'000;
+
+Endpoint endpoint(std::uint8_t host, std::uint16_t port) {
+    Endpoint result;
+    result.address.family = Family::ipv4;
+    result.address.bytes = {198, 18, 0, host};
+    result.port = port;
+    return result;
+}
+
+const Endpoint client = endpoint(1, 40000);
+const Endpoint server = endpoint(2, 8080);
+
+DecodedPacket tcp(const Endpoint& from, const Endpoint& to, std::uint8_t flags,
+                  std::uint32_t sequence = 1000, std::uint32_t payload = 0) {
+    DecodedPacket packet;
+    packet.source = from;
+    packet.destination = to;
+    packet.protocol = Protocol::tcp;
+    packet.tcp_flags = flags;
+    packet.sequence = sequence;
+    packet.payload_length = payload;
+    return packet;
+}
+
+DecodedPacket udp(const Endpoint& from, const Endpoint& to, std::uint32_t payload = 10) {
+    DecodedPacket packet;
+    packet.source = from;
+    packet.destination = to;
+    packet.protocol = Protocol::udp;
+    packet.payload_length = payload;
+    return packet;
+}
+
+using namespace tcp_flag;
+
+struct Collected : ConnectionSink {
+    std::vector<Connection> connections;
+    void on_connection(const Connection& connection) override { connections.push_back(connection); }
+};
+
+class TrackerTest : public ::testing::Test {
+protected:
+    Collected sink;
+    ConnectionTracker tracker{TrackerOptions{}, sink};
+    Micros now = 1'700'000'000 * second;
+
+    void send(const DecodedPacket& packet, Micros advance = 1000) {
+        now += advance;
+        tracker.on_packet(now, packet);
+    }
+    void handshake(std::uint32_t isn = 1000) {
+        send(tcp(client, server, syn, isn));
+        send(tcp(server, client, syn | ack, 5000));
+        send(tcp(client, server, ack, isn + 1));
+    }
+    void close_from_client() {
+        send(tcp(client, server, fin | ack));
+        send(tcp(server, client, fin | ack));
+        send(tcp(client, server, ack));
+    }
+    const std::vector<Connection>& finished() {
+        tracker.finish();
+        return sink.connections;
+    }
+};
+
+TEST_F(TrackerTest, FullConnectionIsOneClosedRecord) {
+    handshake();
+    send(tcp(client, server, psh | ack, 1001, 6));
+    send(tcp(server, client, psh | ack, 5001, 12));
+    close_from_client();
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), 1u);
+    const Connection& connection = connections[0];
+    EXPECT_EQ(connection.endpoint[0], client);
+    EXPECT_EQ(connection.syn_side, 0);
+    EXPECT_EQ(connection.syn_ack_side, 1);
+    EXPECT_EQ(connection.first_fin_side, 0);
+    EXPECT_EQ(connection.state(), ConnectionState::closed);
+    EXPECT_EQ(connection.packets[0], 5u);
+    EXPECT_EQ(connection.packets[1], 3u);
+    EXPECT_EQ(connection.payload_bytes[0], 6u);
+    EXPECT_EQ(connection.payload_bytes[1], 12u);
+}
+
+TEST_F(TrackerTest, SameSynAgainIsARetransmission) {
+    send(tcp(client, server, syn, 777));
+    send(tcp(client, server, syn, 777), second);
+    send(tcp(client, server, syn, 777), 2 * second);
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), 1u);
+    EXPECT_EQ(connections[0].syn_retransmissions, 2);
+    EXPECT_EQ(connections[0].state(), ConnectionState::unanswered);
+}
+
+TEST_F(TrackerTest, SynAnsweredByRstIsRefused) {
+    send(tcp(client, server, syn));
+    send(tcp(server, client, rst | ack));
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), 1u);
+    EXPECT_EQ(connections[0].state(), ConnectionState::refused);
+}
+
+TEST_F(TrackerTest, NewSynAfterCloseStartsANewConnection) {
+    handshake(1000);
+    close_from_client();
+    handshake(90000);
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), 2u);
+    EXPECT_EQ(connections[0].end_reason, EndReason::replaced);
+    EXPECT_EQ(connections[0].state(), ConnectionState::closed);
+    EXPECT_EQ(connections[1].syn_sequence, 90000u);
+    EXPECT_EQ(connections[1].state(), ConnectionState::open);
+}
+
+TEST_F(TrackerTest, NewIsnWhileOpenStartsANewConnection) {
+    handshake(1000);
+    handshake(2000);
+    EXPECT_EQ(finished().size(), 2u);
+}
+
+TEST_F(TrackerTest, RefusedReuseKeepsOneAttempt) {
+    // RFC 6191: the server answers a SYN on its TIME_WAIT 4-tuple with the old ACK, the client
+    // resets, then retransmits the same SYN, which is accepted.
+    send(tcp(client, server, syn, 4242));
+    send(tcp(server, client, ack, 5000));
+    send(tcp(client, server, rst, 5000));
+    send(tcp(client, server, syn, 4242), second);
+    send(tcp(server, client, syn | ack, 9000));
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), 1u);
+    EXPECT_EQ(connections[0].syn_retransmissions, 1);
+}
+
+TEST_F(TrackerTest, AcksAfterCloseDoNotStartAConnection) {
+    handshake();
+    close_from_client();
+    send(tcp(server, client, fin | ack));  // retransmitted FIN
+    send(tcp(client, server, ack));
+    EXPECT_EQ(finished().size(), 1u);
+}
+
+TEST_F(TrackerTest, MidStreamHasNoHandshakeSide) {
+    send(tcp(server, client, psh | ack, 1, 100));
+    send(tcp(client, server, ack, 1));
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), 1u);
+    EXPECT_EQ(connections[0].syn_side, no_side);
+    EXPECT_EQ(connections[0].syn_ack_side, no_side);
+    EXPECT_EQ(connections[0].endpoint[0], server);
+    EXPECT_EQ(connections[0].state(), ConnectionState::open);
+}
+
+TEST_F(TrackerTest, CaptureStartingWithSynAckKnowsTheServer) {
+    send(tcp(server, client, syn | ack));
+    send(tcp(client, server, ack));
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), 1u);
+    EXPECT_EQ(connections[0].syn_ack_side, 0);
+}
+
+TEST_F(TrackerTest, UdpFlowEndsAfterIdleTimeout) {
+    send(udp(client, server));
+    send(udp(server, client));
+    send(udp(client, server), 59 * second);  // within 60 s: same flow
+    send(udp(client, server), 61 * second);  // after 61 s of silence: a new flow
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), 2u);
+    EXPECT_EQ(connections[0].end_reason, EndReason::idle);
+    EXPECT_EQ(connections[0].total_packets(), 3u);
+    EXPECT_EQ(connections[1].total_packets(), 1u);
+}
+
+TEST_F(TrackerTest, ClosedConnectionLeavesTheTableAfterTheLinger) {
+    handshake();
+    close_from_client();
+    send(udp(endpoint(3, 5000), endpoint(4, 53)), 61 * second);  // time moves on
+    EXPECT_EQ(sink.connections.size(), 1u) << "emitted by the sweep, before finish()";
+    EXPECT_EQ(sink.connections[0].end_reason, EndReason::closed);
+    EXPECT_EQ(tracker.open_connections(), 1u);
+}
+
+// Many flows through growth and erasure: each comes out once, with all of its packets.
+TEST_F(TrackerTest, TableGrowsAndErasesWithoutLosingFlows) {
+    constexpr int flows = 5000;
+    for (int round = 0; round < 2; ++round) {
+        for (int flow = 0; flow < flows; ++flow) {
+            const auto port = static_cast<std::uint16_t>(10000 + flow);
+            const Endpoint from = endpoint(static_cast<std::uint8_t>(1 + flow % 7), port);
+            // Even flows go quiet after the first round and are expired by the sweep.
+            if (round == 1 && flow % 2 == 0) continue;
+            send(udp(from, server), 1);
+        }
+        if (round == 0) send(udp(endpoint(9, 9), endpoint(9, 10)), 30 * second);
+    }
+    send(udp(endpoint(9, 9), endpoint(9, 10)), 45 * second);  // even flows now idle > 60 s
+    const auto& connections = finished();
+    std::size_t even = 0;
+    std::size_t odd = 0;
+    for (const Connection& connection : connections) {
+        if (connection.endpoint[1] != server) continue;
+        const int flow = connection.endpoint[0].port - 10000;
+        if (flow % 2 == 0) {
+            ++even;
+            EXPECT_EQ(connection.total_packets(), 1u);
+            EXPECT_EQ(connection.end_reason, EndReason::idle);
+        } else {
+            ++odd;
+            EXPECT_EQ(connection.total_packets(), 2u);
+        }
+    }
+    EXPECT_EQ(even, flows / 2u);
+    EXPECT_EQ(odd, flows / 2u);
+}
+
+}  // namespace
+}  // namespace ephemera

@@ -1,0 +1,44 @@
+// Runs the built ephemera binary (or another tool) as a user would, with a time limit.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ephemera::test {
+
+struct RunResult {
+    int exit_code = -1;   // valid when signal == 0 and !timed_out
+    int signal = 0;       // the signal that killed it, if any
+    bool timed_out = false;
+    std::string out;
+    std::string err;
+};
+
+// Runs argv[0] with the arguments; stdin comes from `stdin_path` (or /dev/null).
+RunResult run(const std::vector<std::string>& argv, const std::string& stdin_path = "/dev/null",
+              int timeout_seconds = 60);
+
+// `ephemera` followed by the arguments.
+RunResult run_ephemera(const std::vector<std::string>& args,
+                       const std::string& stdin_path = "/dev/null", int timeout_seconds = 60);
+
+std::filesystem::path source_dir();
+std::filesystem::path sample(const std::string& name);  // pcaps/NAME
+bool have_program(const std::string& name);              // on PATH
+
+// A fresh directory under the system temporary directory, removed with the object.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::filesystem::path& path() const { return path_; }
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+std::string read_file(const std::filesystem::path& path);
+
+}  // namespace ephemera::test
