@@ -25,7 +25,7 @@ struct EndpointEvidence {
 };
 
 class EvidenceTable {
-public:
+  public:
     explicit EvidenceTable(const std::vector<ConnectionRecord>& records) {
         std::vector<Sighting> sightings;
         sightings.reserve(records.size() * 2);
@@ -63,7 +63,7 @@ public:
                                  std::pair<Protocol, const Endpoint*>{protocol, &self}, less);
     }
 
-private:
+  private:
     std::vector<EndpointEvidence> evidence_;
 };
 
@@ -103,13 +103,20 @@ void set_role(ConnectionRecord& record, int server_side, RoleReason reason) {
 
 std::string_view role_reason_name(RoleReason reason) noexcept {
     switch (reason) {
-        case RoleReason::syn: return "syn";
-        case RoleReason::syn_ack: return "syn-ack";
-        case RoleReason::known_service: return "known-service";
-        case RoleReason::fan_in: return "fan-in";
-        case RoleReason::service_port: return "service-port";
-        case RoleReason::lower_port: return "lower-port";
-        case RoleReason::first_sender: return "first-sender";
+        case RoleReason::syn:
+            return "syn";
+        case RoleReason::syn_ack:
+            return "syn-ack";
+        case RoleReason::known_service:
+            return "known-service";
+        case RoleReason::fan_in:
+            return "fan-in";
+        case RoleReason::service_port:
+            return "service-port";
+        case RoleReason::lower_port:
+            return "lower-port";
+        case RoleReason::first_sender:
+            return "first-sender";
     }
     return "unknown";
 }

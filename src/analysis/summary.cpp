@@ -90,9 +90,9 @@ Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary captu
         tally.summary.client_ports = count_distinct(tally.client_ports);
         report.servers.push_back(tally.summary);
     }
-    std::stable_sort(report.clients.begin(), report.clients.end(), [](const auto& a, const auto& b) {
-        return a.connections() > b.connections();
-    });
+    std::stable_sort(
+        report.clients.begin(), report.clients.end(),
+        [](const auto& a, const auto& b) { return a.connections() > b.connections(); });
     std::stable_sort(report.servers.begin(), report.servers.end(),
                      [](const auto& a, const auto& b) { return a.connections > b.connections; });
     return report;

@@ -1,7 +1,7 @@
 // Entry point: parses the command line and is the one place where errors become messages and
 // exit codes (see README, "Exit codes").
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <exception>
 
@@ -14,19 +14,22 @@ namespace {
 void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
     CLI::App* analyze = app.add_subcommand(
         "analyze", "Analyze capture files: connections, client/server roles, ports per host");
-    analyze->add_option("files", options.inputs,
-                        "Capture files (pcap or pcapng); '-' reads standard input. Several files "
-                        "are merged in timestamp order")
+    analyze
+        ->add_option("files", options.inputs,
+                     "Capture files (pcap or pcapng); '-' reads standard input. Several files "
+                     "are merged in timestamp order")
         ->required();
     analyze->add_option("--filter", options.filter, "BPF filter in tcpdump syntax");
     analyze->add_option("--format", options.format, "Report format")
         ->check(CLI::IsMember({"text", "json"}))
         ->capture_default_str();
-    analyze->add_option("-o,--output", options.output, "Write the report to FILE instead of stdout");
+    analyze->add_option("-o,--output", options.output,
+                        "Write the report to FILE instead of stdout");
     analyze->add_option("--connections", options.connections_csv,
                         "Also write one CSV row per connection to FILE");
-    analyze->add_option("--udp-timeout", options.udp_timeout_s,
-                        "Seconds of silence that end a UDP flow")
+    analyze
+        ->add_option("--udp-timeout", options.udp_timeout_s,
+                     "Seconds of silence that end a UDP flow")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     analyze->add_option("--top", options.top, "Rows per table in the text report")

@@ -20,7 +20,9 @@ struct CaptureReader::Source {
 
 namespace {
 
-std::string display_name(const std::string& path) { return path == "-" ? "<stdin>" : path; }
+std::string display_name(const std::string& path) {
+    return path == "-" ? "<stdin>" : path;
+}
 
 void apply_filter(pcap_t* handle, const std::string& path, const std::string& filter) {
     if (filter.empty()) return;
@@ -45,8 +47,8 @@ CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::s
             throw UserError("standard input ('-') can be given only once");
         }
         char error[PCAP_ERRBUF_SIZE] = {};
-        pcap_t* handle =
-            pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, error);
+        pcap_t* handle = pcap_open_offline_with_tstamp_precision(
+            path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, error);
         if (handle == nullptr) {
             throw UserError(fmt::format("cannot read capture {}: {}", display_name(path), error));
         }
@@ -71,8 +73,7 @@ void CaptureReader::advance(std::size_t index) {
     const std::uint8_t* data = nullptr;
     const int status = pcap_next_ex(source.handle, &header, &data);
     if (status == 1) {
-        source.frame.timestamp =
-            Micros{header->ts.tv_sec} * 1'000'000 + Micros{header->ts.tv_usec};
+        source.frame.timestamp = Micros{header->ts.tv_sec} * 1'000'000 + Micros{header->ts.tv_usec};
         source.frame.link_type = files_[index].link_type;
         source.frame.bytes = {data, header->caplen};
         source.frame.wire_length = header->len;
@@ -97,8 +98,7 @@ bool CaptureReader::next(RawFrame& frame) {
     for (std::size_t index = 0; index < sources_.size(); ++index) {
         const Source& source = *sources_[index];
         if (!source.has_frame) continue;
-        if (earliest == SIZE_MAX ||
-            source.frame.timestamp < sources_[earliest]->frame.timestamp) {
+        if (earliest == SIZE_MAX || source.frame.timestamp < sources_[earliest]->frame.timestamp) {
             earliest = index;
         }
     }

@@ -34,6 +34,8 @@ bool parse_address(const std::string& text, Address& out) {
     return true;
 }
 
-const char* to_string(Protocol protocol) { return protocol == Protocol::tcp ? "tcp" : "udp"; }
+const char* to_string(Protocol protocol) {
+    return protocol == Protocol::tcp ? "tcp" : "udp";
+}
 
 }  // namespace ephemera

@@ -12,9 +12,9 @@ using Bytes = std::span<const std::uint8_t>;
 
 constexpr std::uint16_t ethertype_ipv4 = 0x0800;
 constexpr std::uint16_t ethertype_ipv6 = 0x86dd;
-constexpr std::uint16_t ethertype_vlan = 0x8100;       // 802.1Q
-constexpr std::uint16_t ethertype_qinq = 0x88a8;       // 802.1ad service tag
-constexpr std::uint16_t ethertype_qinq_old = 0x9100;   // pre-standard stacked tag
+constexpr std::uint16_t ethertype_vlan = 0x8100;      // 802.1Q
+constexpr std::uint16_t ethertype_qinq = 0x88a8;      // 802.1ad service tag
+constexpr std::uint16_t ethertype_qinq_old = 0x9100;  // pre-standard stacked tag
 
 constexpr std::uint8_t ip_protocol_tcp = 6;
 constexpr std::uint8_t ip_protocol_udp = 17;
@@ -116,7 +116,8 @@ DecodeResult decode_ipv4(Bytes datagram) noexcept {
     set_address(result.packet.destination.address, Family::ipv4, &datagram[16]);
     // Ethernet pads short frames: the IP length, not the frame, says where the datagram ends.
     const std::size_t captured_end = std::min(total_length, datagram.size());
-    return decode_transport(datagram[9], datagram.subspan(header_length, captured_end - header_length),
+    return decode_transport(datagram[9],
+                            datagram.subspan(header_length, captured_end - header_length),
                             static_cast<std::uint32_t>(total_length - header_length), result);
 }
 
@@ -225,18 +226,30 @@ DecodeResult decode_loopback(Bytes frame) noexcept {
 
 std::string_view reason_name(DecodeStatus status) noexcept {
     switch (status) {
-        case DecodeStatus::ok: return "ok";
-        case DecodeStatus::unsupported_link: return "unsupported-link";
-        case DecodeStatus::truncated_link: return "truncated-link";
-        case DecodeStatus::non_ip: return "non-ip";
-        case DecodeStatus::truncated_ip: return "truncated-ip";
-        case DecodeStatus::bad_ip_header: return "bad-ip-header";
-        case DecodeStatus::non_first_fragment: return "non-first-fragment";
-        case DecodeStatus::unsupported_transport: return "unsupported-transport";
-        case DecodeStatus::truncated_tcp: return "truncated-tcp";
-        case DecodeStatus::bad_tcp_header: return "bad-tcp-header";
-        case DecodeStatus::truncated_udp: return "truncated-udp";
-        case DecodeStatus::bad_udp_header: return "bad-udp-header";
+        case DecodeStatus::ok:
+            return "ok";
+        case DecodeStatus::unsupported_link:
+            return "unsupported-link";
+        case DecodeStatus::truncated_link:
+            return "truncated-link";
+        case DecodeStatus::non_ip:
+            return "non-ip";
+        case DecodeStatus::truncated_ip:
+            return "truncated-ip";
+        case DecodeStatus::bad_ip_header:
+            return "bad-ip-header";
+        case DecodeStatus::non_first_fragment:
+            return "non-first-fragment";
+        case DecodeStatus::unsupported_transport:
+            return "unsupported-transport";
+        case DecodeStatus::truncated_tcp:
+            return "truncated-tcp";
+        case DecodeStatus::bad_tcp_header:
+            return "bad-tcp-header";
+        case DecodeStatus::truncated_udp:
+            return "truncated-udp";
+        case DecodeStatus::bad_udp_header:
+            return "bad-udp-header";
     }
     return "unknown";
 }

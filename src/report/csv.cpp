@@ -16,10 +16,9 @@ void write_connections_csv(std::FILE* out, const std::vector<ConnectionRecord>& 
         fmt::print(out, "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                    format_epoch(connection.first_seen), format_epoch(connection.last_seen),
                    to_string(connection.protocol), to_string(record.client().address),
-                   record.client().port, to_string(record.server().address),
-                   record.server().port, role_reason_name(record.role_reason),
-                   state_name(connection.state()), connection.total_packets(),
-                   connection.total_bytes(), connection.packets[client],
+                   record.client().port, to_string(record.server().address), record.server().port,
+                   role_reason_name(record.role_reason), state_name(connection.state()),
+                   connection.total_packets(), connection.total_bytes(), connection.packets[client],
                    connection.packets[server], connection.payload_bytes[client],
                    connection.payload_bytes[server], connection.syn_retransmissions);
     }

@@ -8,7 +8,9 @@ namespace {
 using nlohmann::ordered_json;
 
 // Seconds since the epoch; a double holds microseconds exactly enough at today's dates.
-double epoch_seconds(Micros time) { return static_cast<double>(time) / 1e6; }
+double epoch_seconds(Micros time) {
+    return static_cast<double>(time) / 1e6;
+}
 
 ordered_json state_counts(const std::array<std::uint64_t, 7>& states) {
     ordered_json counts = ordered_json::object();
@@ -25,8 +27,8 @@ ordered_json capture_json(const CaptureSummary& capture) {
     ordered_json inputs = ordered_json::array();
     for (const CaptureSummary::File& file : capture.files) {
         files.push_back(file.path);
-        inputs.push_back({{"path", file.path}, {"link_type", file.link_type},
-                          {"packets", file.packets}});
+        inputs.push_back(
+            {{"path", file.path}, {"link_type", file.link_type}, {"packets", file.packets}});
     }
     ordered_json skipped = ordered_json::object();
     for (std::size_t reason = 1; reason < decode_status_count; ++reason) {

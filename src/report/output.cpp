@@ -39,9 +39,8 @@ void write_output(const std::string& path, const std::string& content) {
         std::fflush(stdout);
         return;
     }
-    write_file_atomically(path, [&](std::FILE* file) {
-        std::fwrite(content.data(), 1, content.size(), file);
-    });
+    write_file_atomically(
+        path, [&](std::FILE* file) { std::fwrite(content.data(), 1, content.size(), file); });
 }
 
 }  // namespace ephemera

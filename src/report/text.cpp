@@ -52,8 +52,8 @@ void append_findings(std::string& out, const Report& report) {
                                        plural(refused, "TCP attempt was", "TCP attempts were")));
     }
     if (const auto unanswered = count(report.states, State::unanswered); unanswered > 0) {
-        findings.push_back(fmt::format("{} no answer",
-                                       plural(unanswered, "TCP attempt got", "TCP attempts got")));
+        findings.push_back(
+            fmt::format("{} no answer", plural(unanswered, "TCP attempt got", "TCP attempts got")));
     }
     std::uint64_t skipped = 0;
     std::string reasons;
@@ -70,7 +70,8 @@ void append_findings(std::string& out, const Report& report) {
     }
     if (findings.empty()) return;
     out += "\nFindings\n";
-    for (const std::string& finding : findings) fmt::format_to(std::back_inserter(out), "  - {}\n", finding);
+    for (const std::string& finding : findings)
+        fmt::format_to(std::back_inserter(out), "  - {}\n", finding);
 }
 
 void append_connections(std::string& out, const Report& report) {
@@ -90,40 +91,44 @@ void append_connections(std::string& out, const Report& report) {
                        role_reason_name(static_cast<RoleReason>(reason)),
                        report.role_reasons[reason]);
     }
-    if (!reasons.empty()) fmt::format_to(std::back_inserter(out), "  client chosen by: {}\n", reasons);
+    if (!reasons.empty())
+        fmt::format_to(std::back_inserter(out), "  client chosen by: {}\n", reasons);
 }
 
 void append_more(std::string& out, std::size_t shown, std::size_t total) {
-    if (total > shown) fmt::format_to(std::back_inserter(out), "  ... {} more (--top)\n", total - shown);
+    if (total > shown)
+        fmt::format_to(std::back_inserter(out), "  ... {} more (--top)\n", total - shown);
 }
 
 void append_clients(std::string& out, const Report& report, std::size_t top) {
     if (report.clients.empty()) return;
-    fmt::format_to(std::back_inserter(out), "\nClients ({}), busiest first\n", report.clients.size());
-    fmt::format_to(std::back_inserter(out), "  {:<39} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}\n",
+    fmt::format_to(std::back_inserter(out), "\nClients ({}), busiest first\n",
+                   report.clients.size());
+    fmt::format_to(std::back_inserter(out), "  {:<39} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>7}\n",
                    "address", "tcp", "udp", "ports", "lowest", "highest", "servers", "failed");
     const std::size_t shown = std::min(top, report.clients.size());
     for (std::size_t row = 0; row < shown; ++row) {
         const ClientSummary& client = report.clients[row];
         const std::uint64_t failed =
             count(client.states, State::refused) + count(client.states, State::unanswered);
-        fmt::format_to(std::back_inserter(out), "  {:<39} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7}\n",
-                       to_string(client.address), client.tcp_connections, client.udp_flows,
-                       client.ports.distinct, client.ports.min, client.ports.max, client.servers,
-                       failed);
+        fmt::format_to(
+            std::back_inserter(out), "  {:<39} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>7}\n",
+            to_string(client.address), client.tcp_connections, client.udp_flows,
+            client.ports.distinct, client.ports.min, client.ports.max, client.servers, failed);
     }
     append_more(out, shown, report.clients.size());
 }
 
 void append_servers(std::string& out, const Report& report, std::size_t top) {
     if (report.servers.empty()) return;
-    fmt::format_to(std::back_inserter(out), "\nServices ({}), busiest first\n", report.servers.size());
-    fmt::format_to(std::back_inserter(out), "  {:<46} {:<5} {:>11} {:>7} {:>12}\n", "service",
+    fmt::format_to(std::back_inserter(out), "\nServices ({}), busiest first\n",
+                   report.servers.size());
+    fmt::format_to(std::back_inserter(out), "  {:<46} {:<5} {:>12} {:>8} {:>13}\n", "service",
                    "proto", "connections", "clients", "client ports");
     const std::size_t shown = std::min(top, report.servers.size());
     for (std::size_t row = 0; row < shown; ++row) {
         const ServerSummary& server = report.servers[row];
-        fmt::format_to(std::back_inserter(out), "  {:<46} {:<5} {:>11} {:>7} {:>12}\n",
+        fmt::format_to(std::back_inserter(out), "  {:<46} {:<5} {:>12} {:>8} {:>13}\n",
                        format_endpoint(server.endpoint), to_string(server.protocol),
                        server.connections, server.clients, server.client_ports);
     }

@@ -29,13 +29,20 @@ std::uint64_t hash_address(const Address& address, std::uint64_t seed) noexcept 
 
 std::string_view state_name(ConnectionState state) noexcept {
     switch (state) {
-        case ConnectionState::unanswered: return "unanswered";
-        case ConnectionState::refused: return "refused";
-        case ConnectionState::open: return "open";
-        case ConnectionState::half_closed: return "half-closed";
-        case ConnectionState::closed: return "closed";
-        case ConnectionState::reset: return "reset";
-        case ConnectionState::expired: return "expired";
+        case ConnectionState::unanswered:
+            return "unanswered";
+        case ConnectionState::refused:
+            return "refused";
+        case ConnectionState::open:
+            return "open";
+        case ConnectionState::half_closed:
+            return "half-closed";
+        case ConnectionState::closed:
+            return "closed";
+        case ConnectionState::reset:
+            return "reset";
+        case ConnectionState::expired:
+            return "expired";
     }
     return "unknown";
 }
@@ -171,8 +178,8 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet)
     if (!inserted) {
         side = connection.endpoint[0] == packet.source ? 0 : 1;
         if (starts_new_connection(connection, side, timestamp, packet)) {
-            emit(connection, connection.protocol == Protocol::udp ? EndReason::idle
-                                                                  : EndReason::replaced);
+            emit(connection,
+                 connection.protocol == Protocol::udp ? EndReason::idle : EndReason::replaced);
             inserted = true;
             side = 0;
         }

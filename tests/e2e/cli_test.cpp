@@ -54,16 +54,15 @@ TEST(UserErrors, BadFilter) {
 TEST(UserErrors, UnknownOptionAndFormat) {
     expect_user_error(run_ephemera({"analyze", "--frobnicate", sample("tcp-ipv4.pcap")}),
                       "frobnicate");
-    expect_user_error(run_ephemera({"analyze", "--format", "xml", sample("tcp-ipv4.pcap")}),
-                      "xml");
+    expect_user_error(run_ephemera({"analyze", "--format", "xml", sample("tcp-ipv4.pcap")}), "xml");
     expect_user_error(run_ephemera({"analyze"}), "files");
 }
 
 TEST(UserErrors, UnwritableOutputLeavesNothingBehind) {
     TempDir temp;
     const std::string target = temp.file("missing-dir/connections.csv");
-    expect_user_error(
-        run_ephemera({"analyze", "--connections", target, sample("tcp-ipv4.pcap")}), target);
+    expect_user_error(run_ephemera({"analyze", "--connections", target, sample("tcp-ipv4.pcap")}),
+                      target);
     EXPECT_FALSE(std::filesystem::exists(temp.path() / "missing-dir"));
 }
 
@@ -84,8 +83,8 @@ TEST(Output, ReportFileIsWrittenWhole) {
 TEST(Output, HelpAndVersion) {
     const RunResult help = run_ephemera({"analyze", "--help"});
     EXPECT_EQ(help.exit_code, 0);
-    for (const char* option : {"--filter", "--format", "--output", "--connections",
-                               "--udp-timeout", "--top"}) {
+    for (const char* option :
+         {"--filter", "--format", "--output", "--connections", "--udp-timeout", "--top"}) {
         EXPECT_NE(help.out.find(option), std::string::npos) << option;
     }
     const RunResult version = run_ephemera({"--version"});

@@ -28,11 +28,13 @@ TEST(TcpdumpCorpus, NoCaptureCrashesOrHangs) {
     for (const auto& entry : std::filesystem::directory_iterator(dir)) {
         if (!entry.is_regular_file()) continue;
         const std::string path = entry.path().string();
-        const RunResult result = run_ephemera({"analyze", "--format", "json", path}, "/dev/null", 30);
+        const RunResult result =
+            run_ephemera({"analyze", "--format", "json", path}, "/dev/null", 30);
         ASSERT_FALSE(result.timed_out) << path << " hung";
         ASSERT_EQ(result.signal, 0) << path << " crashed\n" << result.err;
         ASSERT_TRUE(result.exit_code == 0 || result.exit_code == 2)
-            << path << " exit " << result.exit_code << "\n" << result.err;
+            << path << " exit " << result.exit_code << "\n"
+            << result.err;
         if (result.exit_code == 2) {
             ++rejected;
             EXPECT_EQ(result.out, "") << path;

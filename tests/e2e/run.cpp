@@ -64,8 +64,10 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_pat
         }
         pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
         if (poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
-        if (out_open && (fds[0].revents & (POLLIN | POLLHUP)) != 0) drain(out_pipe[0], result.out, out_open);
-        if (err_open && (fds[1].revents & (POLLIN | POLLHUP)) != 0) drain(err_pipe[0], result.err, err_open);
+        if (out_open && (fds[0].revents & (POLLIN | POLLHUP)) != 0)
+            drain(out_pipe[0], result.out, out_open);
+        if (err_open && (fds[1].revents & (POLLIN | POLLHUP)) != 0)
+            drain(err_pipe[0], result.err, err_open);
     }
     close(out_pipe[0]);
     close(err_pipe[0]);
@@ -83,16 +85,21 @@ RunResult run_ephemera(const std::vector<std::string>& args, const std::string& 
     return run(argv, stdin_path, timeout_seconds);
 }
 
-std::filesystem::path source_dir() { return EPHEMERA_SOURCE_DIR; }
+std::filesystem::path source_dir() {
+    return EPHEMERA_SOURCE_DIR;
+}
 
-std::filesystem::path sample(const std::string& name) { return source_dir() / "pcaps" / name; }
+std::filesystem::path sample(const std::string& name) {
+    return source_dir() / "pcaps" / name;
+}
 
 bool have_program(const std::string& name) {
     return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0;
 }
 
 TempDir::TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "ephemera-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "ephemera-test-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     path_ = pattern;
 }

@@ -8,8 +8,8 @@
 namespace ephemera::test {
 
 struct RunResult {
-    int exit_code = -1;   // valid when signal == 0 and !timed_out
-    int signal = 0;       // the signal that killed it, if any
+    int exit_code = -1;  // valid when signal == 0 and !timed_out
+    int signal = 0;      // the signal that killed it, if any
     bool timed_out = false;
     std::string out;
     std::string err;
@@ -25,17 +25,17 @@ RunResult run_ephemera(const std::vector<std::string>& args,
 
 std::filesystem::path source_dir();
 std::filesystem::path sample(const std::string& name);  // pcaps/NAME
-bool have_program(const std::string& name);              // on PATH
+bool have_program(const std::string& name);             // on PATH
 
 // A fresh directory under the system temporary directory, removed with the object.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     const std::filesystem::path& path() const { return path_; }
     std::string file(const std::string& name) const { return (path_ / name).string(); }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

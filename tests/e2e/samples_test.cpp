@@ -22,7 +22,9 @@ struct Sample {
     bool handshakes;        // false: the capture began after the connections opened
 };
 
-std::ostream& operator<<(std::ostream& out, const Sample& sample) { return out << sample.name; }
+std::ostream& operator<<(std::ostream& out, const Sample& sample) {
+    return out << sample.name;
+}
 
 const std::vector<Sample> samples = {
     {"tcp-ipv4", "tcp-ipv4.pcap", "tcp-ipv4", "EN10MB", true},
@@ -53,7 +55,9 @@ Analysis analyze(const std::vector<std::string>& inputs, std::vector<std::string
     return {json::parse(result.out), read_csv(temp.file("connections.csv"))};
 }
 
-std::string capture_file(const Sample& s) { return sample(s.file).string(); }
+std::string capture_file(const Sample& s) {
+    return sample(s.file).string();
+}
 
 class SampleTest : public ::testing::TestWithParam<Sample> {};
 
@@ -97,7 +101,8 @@ TEST_P(SampleTest, ClientAndServerTalliesMatchTheTruth) {
         std::set<int> ports;
     };
     std::map<std::string, Expected> clients;
-    std::map<std::tuple<std::string, int, std::string>, std::pair<int, std::set<std::string>>> servers;
+    std::map<std::tuple<std::string, int, std::string>, std::pair<int, std::set<std::string>>>
+        servers;
     for (const auto& [protocol, client, client_port, server, server_port] : read_truth(s.truth)) {
         Expected& expected = clients[client];
         (protocol == "tcp" ? expected.tcp : expected.udp) += 1;
@@ -139,12 +144,11 @@ TEST_P(SampleTest, TcpConnectionCountAgreesWithTshark) {
     EXPECT_EQ(report["connections"]["tcp"].get<std::size_t>(), conversations);
 }
 
-INSTANTIATE_TEST_SUITE_P(Pcaps, SampleTest, ::testing::ValuesIn(samples),
-                         [](const auto& info) {
-                             std::string name = info.param.name;
-                             std::replace(name.begin(), name.end(), '-', '_');
-                             return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Pcaps, SampleTest, ::testing::ValuesIn(samples), [](const auto& info) {
+    std::string name = info.param.name;
+    std::replace(name.begin(), name.end(), '-', '_');
+    return name;
+});
 
 std::vector<std::string> rows_as_lines(const std::vector<CsvRow>& rows) {
     std::vector<std::string> lines;
@@ -158,9 +162,9 @@ std::vector<std::string> rows_as_lines(const std::vector<CsvRow>& rows) {
 
 TEST(Inputs, RotatedFilesInAnyOrderAreOneStream) {
     const Analysis whole = analyze({sample("tcp-ipv4.pcap")});
-    const Analysis parts = analyze({sample("rotated-3.pcap"), sample("rotated-0.pcap"),
-                                    sample("rotated-4.pcap"), sample("rotated-1.pcap"),
-                                    sample("rotated-2.pcap")});
+    const Analysis parts =
+        analyze({sample("rotated-3.pcap"), sample("rotated-0.pcap"), sample("rotated-4.pcap"),
+                 sample("rotated-1.pcap"), sample("rotated-2.pcap")});
     EXPECT_EQ(parts.report["capture"]["packets"], whole.report["capture"]["packets"]);
     EXPECT_EQ(parts.report["capture"]["files"].size(), 5u);
     EXPECT_EQ(rows_as_lines(parts.rows), rows_as_lines(whole.rows));

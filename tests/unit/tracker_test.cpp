@@ -50,7 +50,7 @@ struct Collected : ConnectionSink {
 };
 
 class TrackerTest : public ::testing::Test {
-protected:
+  protected:
     Collected sink;
     ConnectionTracker tracker{TrackerOptions{}, sink};
     Micros now = 1'700'000'000 * second;

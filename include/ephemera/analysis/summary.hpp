@@ -44,7 +44,7 @@ struct ClientSummary {
     std::uint64_t tcp_connections = 0;
     std::uint64_t udp_flows = 0;
     PortStats ports;
-    std::uint32_t servers = 0;  // distinct (address, port, protocol) it talked to
+    std::uint32_t servers = 0;              // distinct (address, port, protocol) it talked to
     std::array<std::uint64_t, 7> states{};  // indexed by ConnectionState
 
     std::uint64_t connections() const noexcept { return tcp_connections + udp_flows; }
@@ -71,11 +71,11 @@ struct Report {
 
 // Collects finished connections from the tracker and gives each its handshake role at once.
 class ConnectionLog : public ConnectionSink {
-public:
+  public:
     void on_connection(const Connection& connection) override;
     std::vector<ConnectionRecord>& records() noexcept { return records_; }
 
-private:
+  private:
     std::vector<ConnectionRecord> records_;
 };
 

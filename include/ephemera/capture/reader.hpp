@@ -27,7 +27,7 @@ struct CaptureFileInfo {
 };
 
 class CaptureReader {
-public:
+  public:
     // Opens every file ("-" is standard input) and compiles the filter for each; throws UserError
     // naming the file or filter on failure.
     CaptureReader(const std::vector<std::string>& paths, const std::string& filter);
@@ -42,7 +42,7 @@ public:
     // Things the user should know, such as a file cut off mid-packet.
     const std::vector<std::string>& warnings() const noexcept { return warnings_; }
 
-private:
+  private:
     struct Source;
     void advance(std::size_t index);
 

@@ -15,7 +15,7 @@ inline constexpr int user_error = 2;      // bad option, input, filter or output
 }  // namespace exit_code
 
 class UserError : public std::runtime_error {
-public:
+  public:
     explicit UserError(const std::string& message) : std::runtime_error(message) {}
 };
 

@@ -8,7 +8,8 @@
 
 namespace ephemera {
 
-// Capture time in microseconds since the Unix epoch. Always taken from the capture, never the clock.
+// Capture time in microseconds since the Unix epoch. Always taken from the capture, never the
+// clock.
 using Micros = std::int64_t;
 
 enum class Family : std::uint8_t { none = 0, ipv4 = 4, ipv6 = 6 };

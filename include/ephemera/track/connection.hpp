@@ -41,10 +41,10 @@ struct Connection {
     std::array<std::uint64_t, 2> payload_bytes{};
 
     // TCP evidence, indexed by side; no_side where not seen.
-    std::int8_t syn_side = no_side;     // sender of the first pure SYN
-    std::int8_t syn_ack_side = no_side; // sender of the first SYN-ACK
+    std::int8_t syn_side = no_side;      // sender of the first pure SYN
+    std::int8_t syn_ack_side = no_side;  // sender of the first SYN-ACK
     std::int8_t first_fin_side = no_side;
-    std::int8_t rst_side = no_side;     // sender of the first RST
+    std::int8_t rst_side = no_side;  // sender of the first RST
     std::array<bool, 2> fin{};
     std::uint32_t syn_sequence = 0;
     std::uint16_t syn_retransmissions = 0;

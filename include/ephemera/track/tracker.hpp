@@ -11,7 +11,7 @@
 namespace ephemera {
 
 class ConnectionSink {
-public:
+  public:
     virtual ~ConnectionSink() = default;
     // Called once per finished connection (not per packet).
     virtual void on_connection(const Connection& connection) = 0;
@@ -37,7 +37,7 @@ FlowKey make_flow_key(const DecodedPacket& packet) noexcept;
 std::uint64_t hash_flow_key(const FlowKey& key) noexcept;
 
 class ConnectionTracker {
-public:
+  public:
     ConnectionTracker(TrackerOptions options, ConnectionSink& sink);
 
     void on_packet(Micros timestamp, const DecodedPacket& packet);
@@ -46,7 +46,7 @@ public:
 
     std::size_t open_connections() const noexcept { return live_count_; }
 
-private:
+  private:
     struct Slot {
         std::uint32_t index_plus_one = 0;  // 0: empty
         std::uint32_t hash = 0;
