@@ -15,6 +15,7 @@ std::uint32_t count_distinct(std::vector<T>& values) {
 
 struct ClientTally {
     ClientSummary summary;
+    std::vector<const ConnectionRecord*> connections;
     std::vector<std::uint16_t> ports;
     std::vector<std::tuple<Protocol, Endpoint>> servers;
 };
@@ -45,7 +46,7 @@ void ConnectionLog::on_connection(const Connection& connection) {
 }
 
 Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary capture,
-                    std::vector<std::string> warnings) {
+                    std::vector<std::string> warnings, const PortAnalysisOptions& options) {
     assign_roles_by_heuristics(records);
     std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
         return std::tie(a.connection.first_seen, a.connection.endpoint) <
@@ -70,6 +71,7 @@ Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary captu
         (tcp ? client.summary.tcp_connections : client.summary.udp_flows) += 1;
         ++client.summary.states[state];
         client.ports.push_back(record.client().port);
+        client.connections.push_back(&record);
         client.servers.emplace_back(connection.protocol, record.server());
 
         ServerTally& server = servers[{connection.protocol, record.server()}];
@@ -83,6 +85,8 @@ Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary captu
     for (auto& [address, tally] : clients) {
         tally.summary.ports = port_stats(tally.ports);
         tally.summary.servers = count_distinct(tally.servers);
+        tally.summary.port_use =
+            analyze_client_ports(address, tally.connections, report.capture.last, options);
         report.clients.push_back(tally.summary);
     }
     for (auto& [key, tally] : servers) {
@@ -90,9 +94,14 @@ Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary captu
         tally.summary.client_ports = count_distinct(tally.client_ports);
         report.servers.push_back(tally.summary);
     }
-    std::stable_sort(
-        report.clients.begin(), report.clients.end(),
-        [](const auto& a, const auto& b) { return a.connections() > b.connections(); });
+    // Closest to exhaustion first, then busiest.
+    std::stable_sort(report.clients.begin(), report.clients.end(),
+                     [](const auto& a, const auto& b) {
+                         const double a_use = a.port_use.exhaustion.utilization;
+                         const double b_use = b.port_use.exhaustion.utilization;
+                         if (a_use != b_use) return a_use > b_use;
+                         return a.connections() > b.connections();
+                     });
     std::stable_sort(report.servers.begin(), report.servers.end(),
                      [](const auto& a, const auto& b) { return a.connections > b.connections; });
     return report;

@@ -27,6 +27,52 @@ std::vector<std::string> unsupported_link_warnings(const std::vector<CaptureFile
     return warnings;
 }
 
+PortRange parse_port_range(const std::string& text, const std::string& option) {
+    unsigned low = 0;
+    unsigned high = 0;
+    char dash = 0;
+    char extra = 0;
+    if (std::sscanf(text.c_str(), "%u %c %u %c", &low, &dash, &high, &extra) != 3 || dash != '-' ||
+        low == 0 || high > 65535 || low > high) {
+        throw UserError(fmt::format("bad {} '{}': use LO-HI with 1 <= LO <= HI <= 65535", option, text));
+    }
+    return {static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
+}
+
+PortAnalysisOptions port_options(const AnalyzeOptions& options) {
+    PortAnalysisOptions result;
+    for (const std::string& text : options.ranges) {
+        const std::size_t equals = text.find('=');
+        if (equals == std::string::npos) {
+            result.range = parse_port_range(text, "--range");
+            continue;
+        }
+        Address address;
+        if (!parse_address(text.substr(0, equals), address)) {
+            throw UserError(fmt::format("bad --range '{}': '{}' is not an IP address", text,
+                                        text.substr(0, equals)));
+        }
+        result.client_ranges.emplace_back(address, parse_port_range(text.substr(equals + 1), "--range"));
+    }
+    if (options.time_wait_s < 0) throw UserError("--time-wait must be positive");
+    if (options.time_wait_s > 0) result.time_wait_s = options.time_wait_s;
+    double warning = 0;
+    double critical = 0;
+    double exhausted = 0;
+    char extra = 0;
+    if (std::sscanf(options.thresholds.c_str(), "%lf , %lf , %lf %c", &warning, &critical,
+                    &exhausted, &extra) != 3 ||
+        !(0 < warning && warning <= critical && critical <= exhausted)) {
+        throw UserError(fmt::format("bad --thresholds '{}': use WARN,CRITICAL,EXHAUSTED, rising, "
+                                    "e.g. 0.5,0.8,1.0",
+                                    options.thresholds));
+    }
+    result.warning_at = warning;
+    result.critical_at = critical;
+    result.exhausted_at = exhausted;
+    return result;
+}
+
 CaptureSummary summarize_files(CaptureSummary summary, const std::vector<CaptureFileInfo>& files) {
     for (const CaptureFileInfo& file : files) {
         summary.files.push_back({file.path, file.link_name, file.frames});
@@ -41,6 +87,7 @@ int run_analyze(const AnalyzeOptions& options) {
         throw UserError(fmt::format("unknown format '{}': use text or json", options.format));
     }
     if (options.udp_timeout_s <= 0) throw UserError("--udp-timeout must be positive");
+    const PortAnalysisOptions port_analysis = port_options(options);
 
     CaptureReader reader(options.inputs, options.filter);
     TrackerOptions tracker_options;
@@ -74,9 +121,9 @@ int run_analyze(const AnalyzeOptions& options) {
         write_file_atomically(options.connections_csv,
                               [&](std::FILE* file) { write_connections_csv(file, log.records()); });
     }
-    write_output(options.output, options.format == "json"
-                                     ? render_json(report)
-                                     : render_text(report, TextOptions{options.top}));
+    const ReportOptions report_options{options.top, options.destinations};
+    write_output(options.output, options.format == "json" ? render_json(report, report_options)
+                                                          : render_text(report, report_options));
     return exit_code::ok;
 }
 

@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "ephemera/report/report.hpp"
@@ -45,8 +47,69 @@ ordered_json capture_json(const CaptureSummary& capture) {
             {"skipped", skipped}};
 }
 
-ordered_json client_json(const ClientSummary& client) {
-    return {{"address", to_string(client.address)},
+// Ratios and rates to four decimals, so reports diff cleanly.
+double rounded(double value) { return std::round(value * 1e4) / 1e4; }
+
+ordered_json allocation_json(const AllocationFingerprint& allocation) {
+    return {{"pattern", pattern_name(allocation.pattern)},
+            {"confidence", rounded(allocation.confidence)},
+            {"even_share", rounded(allocation.even_share)},
+            {"os_hint", allocation.os_hint},
+            {"samples", allocation.samples}};
+}
+
+ordered_json destination_json(const DestinationOccupancy& destination) {
+    return {{"address", to_string(destination.server.address)},
+            {"port", destination.server.port},
+            {"protocol", to_string(destination.protocol)},
+            {"connections", destination.connections},
+            {"peak_open", destination.peak_open},
+            {"peak_occupied", destination.peak_occupied},
+            {"peak_at", epoch_seconds(destination.peak_at)},
+            {"utilization", rounded(destination.utilization)},
+            {"peak_new_per_s", rounded(destination.peak_new_per_s)},
+            {"sustainable_new_per_s", rounded(destination.sustainable_new_per_s)},
+            {"verdict", verdict_name(destination.verdict)}};
+}
+
+ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
+    ordered_json listed = ordered_json::array();
+    for (std::size_t i = 0; i < use.exhaustion.destinations.size() && i < destinations; ++i) {
+        listed.push_back(destination_json(use.exhaustion.destinations[i]));
+    }
+    return {
+        {"range",
+         {{"low", use.range.range.low},
+          {"high", use.range.range.high},
+          {"size", use.range.range.size()},
+          {"basis", use.range.basis}}},
+        {"allocation", allocation_json(use.allocation)},
+        {"allocation_udp", allocation_json(use.allocation_udp)},
+        {"reuse",
+         {{"tuple_reuses", use.reuse.tuple_reuses},
+          {"time_wait_reuses", use.reuse.time_wait_reuses},
+          {"active_reuses", use.reuse.active_reuses},
+          {"port_reuses", use.reuse.port_reuses},
+          {"time_wait_collisions", use.reuse.time_wait_collisions},
+          {"min_port_reuse_interval_s", rounded(use.reuse.min_interval_s)},
+          {"median_port_reuse_interval_s", rounded(use.reuse.median_interval_s)}}},
+        {"exhaustion",
+         {{"peak_open_total", use.exhaustion.peak_open_total},
+          {"peak_occupied_total", use.exhaustion.peak_occupied_total},
+          {"utilization", rounded(use.exhaustion.utilization)},
+          {"verdict", verdict_name(use.exhaustion.verdict)},
+          {"time_wait_s", use.exhaustion.time_wait_s},
+          {"destination_count", use.exhaustion.destinations.size()},
+          {"destinations", listed}}},
+        {"failures",
+         {{"refused", use.failures.refused},
+          {"unanswered", use.failures.unanswered},
+          {"syn_retransmissions", use.failures.syn_retransmissions}}},
+    };
+}
+
+ordered_json client_json(const ClientSummary& client, std::size_t destinations) {
+    ordered_json entry = {{"address", to_string(client.address)},
             {"tcp_connections", client.tcp_connections},
             {"udp_flows", client.udp_flows},
             {"ports",
@@ -55,6 +118,8 @@ ordered_json client_json(const ClientSummary& client) {
               {"max", client.ports.max}}},
             {"servers", client.servers},
             {"states", state_counts(client.states)}};
+    entry.update(port_use_json(client.port_use, destinations));
+    return entry;
 }
 
 ordered_json server_json(const ServerSummary& server) {
@@ -68,7 +133,7 @@ ordered_json server_json(const ServerSummary& server) {
 
 }  // namespace
 
-std::string render_json(const Report& report) {
+std::string render_json(const Report& report, const ReportOptions& options) {
     ordered_json role_reasons = ordered_json::object();
     for (std::size_t reason = 0; reason < role_reason_count; ++reason) {
         if (report.role_reasons[reason] != 0) {
@@ -77,7 +142,7 @@ std::string render_json(const Report& report) {
         }
     }
     ordered_json clients = ordered_json::array();
-    for (const ClientSummary& client : report.clients) clients.push_back(client_json(client));
+    for (const ClientSummary& client : report.clients) clients.push_back(client_json(client, options.destinations));
     ordered_json servers = ordered_json::array();
     for (const ServerSummary& server : report.servers) servers.push_back(server_json(server));
 

@@ -1,5 +1,6 @@
 // The text report: what a person reads first comes first (warnings and failures), then the
 // busiest clients and services.
+#include <algorithm>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -45,16 +46,95 @@ void append_header(std::string& out, const CaptureSummary& capture) {
     }
 }
 
-void append_findings(std::string& out, const Report& report) {
-    std::vector<std::string> findings = report.warnings;
-    if (const auto refused = count(report.states, State::refused); refused > 0) {
-        findings.push_back(fmt::format("{} refused (SYN answered by RST)",
-                                       plural(refused, "TCP attempt was", "TCP attempts were")));
+std::string destination_name(const DestinationOccupancy& destination) {
+    return fmt::format("{}/{}", format_endpoint(destination.server), to_string(destination.protocol));
+}
+
+std::string consequence(Verdict verdict, std::uint32_t free_ports) {
+    switch (verdict) {
+        case Verdict::exhausted:
+            return "exhausted: the next connect() fails with EADDRNOTAVAIL";
+        case Verdict::critical:
+            return fmt::format("critical: {} more and connect() fails with EADDRNOTAVAIL",
+                               plural(free_ports, "connection", "connections"));
+        case Verdict::warning:
+            return "warning: over half the range is held";
+        case Verdict::ok:
+            break;
     }
-    if (const auto unanswered = count(report.states, State::unanswered); unanswered > 0) {
+    return "ok";
+}
+
+struct Finding {
+    double severity;  // sorts the findings: utilization first, then fixed ranks
+    std::string text;
+};
+
+void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary& client) {
+    const ClientPorts& use = client.port_use;
+    const std::uint32_t size = use.range.range.size();
+    for (const DestinationOccupancy& destination : use.exhaustion.destinations) {
+        if (destination.verdict == Verdict::ok) continue;
         findings.push_back(
-            fmt::format("{} no answer", plural(unanswered, "TCP attempt got", "TCP attempts got")));
+            {1.0 + destination.utilization,
+             fmt::format("{} -> {}: {} of {} ports occupied at {} ({:.0f}%), {}.",
+                         to_string(client.address), destination_name(destination),
+                         destination.peak_occupied, size, format_utc(destination.peak_at),
+                         destination.utilization * 100,
+                         consequence(destination.verdict, size > destination.peak_occupied
+                                                              ? size - destination.peak_occupied
+                                                              : 0))});
     }
+    for (const DestinationOccupancy& destination : use.exhaustion.destinations) {
+        if (destination.peak_new_per_s <= destination.sustainable_new_per_s) continue;
+        findings.push_back(
+            {0.9, fmt::format("{} -> {}: {:.0f} new connections in one second, more than the {:.0f} "
+                              "per second its {}-port range sustains with {:.0f} s of TIME_WAIT.",
+                              to_string(client.address), destination_name(destination),
+                              destination.peak_new_per_s, destination.sustainable_new_per_s, size,
+                              use.exhaustion.time_wait_s)});
+    }
+}
+
+void add_client_findings(std::vector<Finding>& findings, const ClientSummary& client) {
+    const ClientPorts& use = client.port_use;
+    const std::string address = to_string(client.address);
+    if (use.failures.refused + use.failures.unanswered > 0) {
+        findings.push_back(
+            {0.8, fmt::format("{}: {} refused (answered by RST), {} unanswered ({}).", address,
+                              plural(use.failures.refused, "connection attempt", "connection attempts"),
+                              use.failures.unanswered,
+                              plural(use.failures.syn_retransmissions, "SYN retransmission",
+                                     "SYN retransmissions"))});
+    }
+    if (use.reuse.time_wait_collisions > 0) {
+        findings.push_back(
+            {0.75, fmt::format("{}: {} met a server still in TIME_WAIT (SYN, ACK, RST, SYN).", address,
+                               plural(use.reuse.time_wait_collisions, "new connection", "new connections"))});
+    }
+    if (use.reuse.time_wait_reuses > 0) {
+        findings.push_back(
+            {0.7, fmt::format("{}: {} reused while TIME_WAIT still held them (within {:.0f} s); the "
+                              "shortest gap before a port was used again was {:.3f} s.",
+                              address, plural(use.reuse.time_wait_reuses, "4-tuple was", "4-tuples were"),
+                              use.exhaustion.time_wait_s, use.reuse.min_interval_s)});
+    }
+    if (use.range.basis == "observed" && use.range.range.size() < 1024) {
+        findings.push_back(
+            {0.6, fmt::format("{}: allocates from only {} ports ({}-{}), far fewer than any OS "
+                              "default: a narrowed ip_local_port_range?",
+                              address, use.range.range.size(), use.range.range.low,
+                              use.range.range.high)});
+    }
+}
+
+void append_findings(std::string& out, const Report& report) {
+    std::vector<Finding> findings;
+    for (const ClientSummary& client : report.clients) {
+        add_exhaustion_findings(findings, client);
+        add_client_findings(findings, client);
+    }
+    for (const std::string& warning : report.warnings) findings.push_back({0.5, warning});
     std::uint64_t skipped = 0;
     std::string reasons;
     for (std::size_t reason = 1; reason < decode_status_count; ++reason) {
@@ -65,13 +145,16 @@ void append_findings(std::string& out, const Report& report) {
                        reason_name(static_cast<DecodeStatus>(reason)), n);
     }
     if (skipped > 0) {
-        findings.push_back(fmt::format("{} without usable TCP/UDP ports skipped: {}",
-                                       plural(skipped, "packet", "packets"), reasons));
+        findings.push_back({0.1, fmt::format("{} without usable TCP/UDP ports skipped: {}",
+                                             plural(skipped, "packet", "packets"), reasons)});
     }
     if (findings.empty()) return;
-    out += "\nFindings\n";
-    for (const std::string& finding : findings)
-        fmt::format_to(std::back_inserter(out), "  - {}\n", finding);
+    std::stable_sort(findings.begin(), findings.end(),
+                     [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
+    out += "\nFindings, worst first\n";
+    for (const Finding& finding : findings) {
+        fmt::format_to(std::back_inserter(out), "  - {}\n", finding.text);
+    }
 }
 
 void append_connections(std::string& out, const Report& report) {
@@ -102,7 +185,7 @@ void append_more(std::string& out, std::size_t shown, std::size_t total) {
 
 void append_clients(std::string& out, const Report& report, std::size_t top) {
     if (report.clients.empty()) return;
-    fmt::format_to(std::back_inserter(out), "\nClients ({}), busiest first\n",
+    fmt::format_to(std::back_inserter(out), "\nClients ({}), closest to exhaustion first\n",
                    report.clients.size());
     fmt::format_to(std::back_inserter(out), "  {:<39} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>7}\n",
                    "address", "tcp", "udp", "ports", "lowest", "highest", "servers", "failed");
@@ -115,6 +198,35 @@ void append_clients(std::string& out, const Report& report, std::size_t top) {
             std::back_inserter(out), "  {:<39} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>7}\n",
             to_string(client.address), client.tcp_connections, client.udp_flows,
             client.ports.distinct, client.ports.min, client.ports.max, client.servers, failed);
+    }
+    append_more(out, shown, report.clients.size());
+}
+
+void append_port_use(std::string& out, const Report& report, std::size_t top) {
+    if (report.clients.empty()) return;
+    out += "\nPort use by client, closest to exhaustion first\n";
+    fmt::format_to(std::back_inserter(out), "  {:<39} {:<24} {:<22} {:<18} {:>13} {:>6} {}\n",
+                   "address", "range", "allocation", "os hint", "peak occupied", "use", "verdict");
+    const std::size_t shown = std::min(top, report.clients.size());
+    for (std::size_t row = 0; row < shown; ++row) {
+        const ClientSummary& client = report.clients[row];
+        const ClientPorts& use = client.port_use;
+        const std::string range = fmt::format("{}-{} {}", use.range.range.low,
+                                              use.range.range.high, use.range.basis);
+        const std::string allocation =
+            use.allocation.pattern == AllocationPattern::unknown
+                ? fmt::format("unknown ({} conn.)", use.allocation.samples)
+                : fmt::format("{} ({:.2f})", pattern_name(use.allocation.pattern),
+                              use.allocation.confidence);
+        const std::string worst =
+            use.exhaustion.destinations.empty()
+                ? std::string("-")
+                : fmt::format("{}/{}", use.exhaustion.destinations.front().peak_occupied,
+                              use.range.range.size());
+        fmt::format_to(std::back_inserter(out), "  {:<39} {:<24} {:<22} {:<18} {:>13} {:>5.0f}% {}\n",
+                       to_string(client.address), range, allocation,
+                       use.allocation.os_hint.empty() ? "-" : use.allocation.os_hint, worst,
+                       use.exhaustion.utilization * 100, verdict_name(use.exhaustion.verdict));
     }
     append_more(out, shown, report.clients.size());
 }
@@ -137,12 +249,13 @@ void append_servers(std::string& out, const Report& report, std::size_t top) {
 
 }  // namespace
 
-std::string render_text(const Report& report, const TextOptions& options) {
+std::string render_text(const Report& report, const ReportOptions& options) {
     std::string out;
     append_header(out, report.capture);
     append_findings(out, report);
     append_connections(out, report);
     append_clients(out, report, options.top);
+    append_port_use(out, report, options.top);
     append_servers(out, report, options.top);
     return out;
 }

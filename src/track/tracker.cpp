@@ -215,7 +215,17 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet)
             connection.fin_time[side] = timestamp;
             if (connection.first_fin_side == no_side) connection.first_fin_side = this_side;
         }
-        if ((flags & tcp_flag::rst) != 0 && connection.rst_side == no_side) {
+        const bool awaiting_syn_ack =
+            connection.syn_side != no_side && connection.syn_ack_side == no_side;
+        if (awaiting_syn_ack && this_side != connection.syn_side &&
+            (flags & (tcp_flag::syn | tcp_flag::rst | tcp_flag::ack)) == tcp_flag::ack) {
+            connection.stale_ack = true;
+        }
+        if (awaiting_syn_ack && connection.stale_ack && this_side == connection.syn_side &&
+            (flags & tcp_flag::rst) != 0) {
+            // Not the end of the connection: the same SYN follows once the old state is gone.
+            connection.time_wait_collision = true;
+        } else if ((flags & tcp_flag::rst) != 0 && connection.rst_side == no_side) {
             connection.rst_side = this_side;
             connection.rst_time = timestamp;
         }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ephemera/analysis/ports.hpp"
 #include "ephemera/analysis/roles.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/track/tracker.hpp"
@@ -46,6 +47,7 @@ struct ClientSummary {
     PortStats ports;
     std::uint32_t servers = 0;              // distinct (address, port, protocol) it talked to
     std::array<std::uint64_t, 7> states{};  // indexed by ConnectionState
+    ClientPorts port_use;                   // range, allocation, reuse, exhaustion, failures
 
     std::uint64_t connections() const noexcept { return tcp_connections + udp_flows; }
 };
@@ -65,7 +67,7 @@ struct Report {
     std::uint64_t udp_flows = 0;
     std::array<std::uint64_t, 7> states{};
     std::array<std::uint64_t, role_reason_count> role_reasons{};
-    std::vector<ClientSummary> clients;  // busiest first
+    std::vector<ClientSummary> clients;  // closest to exhaustion first, then busiest
     std::vector<ServerSummary> servers;  // busiest first
 };
 
@@ -81,6 +83,6 @@ class ConnectionLog : public ConnectionSink {
 
 // Finishes the roles, sorts the records by start time and tallies them.
 Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary capture,
-                    std::vector<std::string> warnings);
+                    std::vector<std::string> warnings, const PortAnalysisOptions& options = {});
 
 }  // namespace ephemera

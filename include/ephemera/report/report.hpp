@@ -11,12 +11,13 @@ namespace ephemera {
 
 inline constexpr const char* report_schema = "ephemera.report.v1";
 
-struct TextOptions {
-    std::size_t top = 20;  // rows per table
+struct ReportOptions {
+    std::size_t top = 20;          // rows per table in the text report
+    std::size_t destinations = 10;  // destinations listed per client
 };
 
-std::string render_json(const Report& report);
-std::string render_text(const Report& report, const TextOptions& options);
+std::string render_json(const Report& report, const ReportOptions& options);
+std::string render_text(const Report& report, const ReportOptions& options);
 // One row per connection, oldest first, with a header line.
 void write_connections_csv(std::FILE* out, const std::vector<ConnectionRecord>& records);
 

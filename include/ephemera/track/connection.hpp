@@ -49,6 +49,8 @@ struct Connection {
     std::uint32_t syn_sequence = 0;
     std::uint16_t syn_retransmissions = 0;
     bool syn_had_timestamp = false;
+    bool stale_ack = false;            // the responder answered the SYN with a bare ACK
+    bool time_wait_collision = false;  // ... and the SYN's sender reset it (RFC 6191 refusal)
     Micros fin_time[2] = {0, 0};
     Micros rst_time = 0;
     EndReason end_reason = EndReason::capture_end;

@@ -1,0 +1,396 @@
+#include "ephemera/analysis/ports.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "ephemera/analysis/statistics.hpp"
+
+namespace ephemera {
+namespace {
+
+constexpr std::size_t min_fingerprint_samples = 20;
+// Allocators that count upward step by 1 (BSD), 2 (Linux's even ports) or small random
+// increments (Linux >= 5.12: 2-16; RFC 6056 alg. 5): a step this small is "rising in sequence".
+constexpr int max_sequential_step = 32;
+// Linux re-salts its per-destination offsets every 10 s: only closer pairs are one sequence.
+constexpr Micros per_destination_window = 10'000'000;
+constexpr double pattern_share = 0.7;      // share of steps that must fit a rising pattern
+constexpr double random_small_share = 0.2;  // at most this share of small steps for random
+constexpr double uniform_p_threshold = 0.01;
+
+bool is_small_step(int step) { return step >= 1 && step <= max_sequential_step; }
+
+// Operating systems whose connect() allocator shows `pattern` and whose default range holds
+// every port seen, e.g. "macos or windows".
+std::string os_hint_for(AllocationPattern pattern, std::uint16_t low, std::uint16_t high) {
+    if (pattern == AllocationPattern::unknown) return "";
+    std::string hint;
+    for (const OsProfile& profile : os_profiles()) {
+        const RangeDefault* range = find_range_default(profile.range_basis);
+        if (profile.tcp_pattern != pattern || !range->range.contains(low, high)) continue;
+        if (!hint.empty()) hint += " or ";
+        hint += profile.name;
+    }
+    return hint;
+}
+
+// The profile named alone in an os_hint, if exactly one is.
+const OsProfile* single_profile(const std::string& hint) {
+    for (const OsProfile& profile : os_profiles()) {
+        if (hint == profile.name) return &profile;
+    }
+    return nullptr;
+}
+
+// UDP ports are random on every system: the hint is what the range alone says, narrowest first.
+std::string udp_os_hint(std::uint16_t low, std::uint16_t high) {
+    const RangeDefault* narrowest = nullptr;
+    for (const RangeDefault& entry : range_defaults()) {
+        if (!entry.range.contains(low, high)) continue;
+        if (narrowest == nullptr || entry.range.size() < narrowest->range.size()) narrowest = &entry;
+    }
+    if (narrowest == nullptr) return "";
+    std::string hint;
+    for (const OsProfile& profile : os_profiles()) {
+        if (profile.range_basis != narrowest->basis) continue;
+        if (!hint.empty()) hint += " or ";
+        hint += profile.name;
+    }
+    return hint;
+}
+
+Verdict verdict_for(double utilization, const PortAnalysisOptions& options) {
+    if (utilization >= options.exhausted_at) return Verdict::exhausted;
+    if (utilization >= options.critical_at) return Verdict::critical;
+    if (utilization >= options.warning_at) return Verdict::warning;
+    return Verdict::ok;
+}
+
+struct Holding {
+    Micros start;
+    Micros open_end;      // close, reset, end of the failed attempt, or end of the capture
+    Micros occupied_end;  // open_end plus the TIME_WAIT this client holds, if it closed first
+};
+
+Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros time_wait) {
+    const Connection& c = record.connection;
+    Holding holding{c.first_seen, c.last_seen, c.last_seen};
+    const ConnectionState state = c.state();
+    if (state == ConnectionState::open || state == ConnectionState::half_closed) {
+        holding.open_end = holding.occupied_end = capture_end;
+        return holding;
+    }
+    if (c.rst_side != no_side) {
+        holding.open_end = holding.occupied_end = c.rst_time;
+        return holding;
+    }
+    if (c.fin[0] && c.fin[1]) {
+        holding.open_end = std::max(c.fin_time[0], c.fin_time[1]);
+        holding.occupied_end = holding.open_end;
+        if (c.first_fin_side == record.client_side) holding.occupied_end += time_wait;
+    }
+    return holding;
+}
+
+// Most intervals overlapping at once, and when that count was first reached.
+std::pair<std::uint32_t, Micros> peak_overlap(const std::vector<Holding>& holdings,
+                                              bool with_time_wait) {
+    std::vector<std::pair<Micros, int>> events;
+    events.reserve(holdings.size() * 2);
+    for (const Holding& h : holdings) {
+        events.emplace_back(h.start, +1);
+        events.emplace_back(std::max(h.start, with_time_wait ? h.occupied_end : h.open_end), -1);
+    }
+    // At equal times a release comes before an allocation: a port freed can be taken again.
+    std::sort(events.begin(), events.end());
+    std::uint32_t current = 0;
+    std::uint32_t peak = 0;
+    Micros peak_at = 0;
+    for (const auto& [time, change] : events) {
+        current += change;
+        if (current > peak) {
+            peak = current;
+            peak_at = time;
+        }
+    }
+    return {peak, peak_at};
+}
+
+double peak_starts_per_second(std::vector<Micros> starts) {
+    std::sort(starts.begin(), starts.end());
+    std::size_t best = 0;
+    for (std::size_t first = 0, last = 0; last < starts.size(); ++last) {
+        while (starts[last] - starts[first] >= 1'000'000) ++first;
+        best = std::max(best, last - first + 1);
+    }
+    return static_cast<double>(best);
+}
+
+ReuseStats measure_reuse(const std::vector<const ConnectionRecord*>& tcp, Micros time_wait) {
+    ReuseStats reuse;
+    std::map<std::pair<std::uint16_t, Endpoint>, const ConnectionRecord*> last_on_tuple;
+    std::map<std::uint16_t, Micros> last_port_end;
+    for (const ConnectionRecord* record : tcp) {
+        const Connection& c = record->connection;
+        const std::uint16_t port = record->client().port;
+        if (c.time_wait_collision) ++reuse.time_wait_collisions;
+
+        auto [tuple, first_use] = last_on_tuple.try_emplace({port, record->server()}, record);
+        if (!first_use) {
+            const Connection& previous = tuple->second->connection;
+            ++reuse.tuple_reuses;
+            const ConnectionState state = previous.state();
+            if (state == ConnectionState::open || state == ConnectionState::half_closed) {
+                ++reuse.active_reuses;
+            } else if (state == ConnectionState::closed && previous.rst_side == no_side) {
+                // The first closer holds TIME_WAIT from the last FIN on.
+                const Micros last_fin = std::max(previous.fin_time[0], previous.fin_time[1]);
+                if (c.first_seen < last_fin + time_wait) ++reuse.time_wait_reuses;
+            }
+            tuple->second = record;
+        }
+
+        auto [use, first_port_use] = last_port_end.try_emplace(port, c.last_seen);
+        if (!first_port_use) {
+            ++reuse.port_reuses;
+            const Micros gap = std::max<Micros>(0, c.first_seen - use->second);
+            reuse.port_reuse_intervals_s.push_back(static_cast<double>(gap) / 1e6);
+            use->second = std::max(use->second, c.last_seen);
+        }
+    }
+    if (!reuse.port_reuse_intervals_s.empty()) {
+        reuse.min_interval_s = *std::min_element(reuse.port_reuse_intervals_s.begin(),
+                                                 reuse.port_reuse_intervals_s.end());
+        reuse.median_interval_s = median(reuse.port_reuse_intervals_s);
+    }
+    return reuse;
+}
+
+ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& tcp,
+                                   const PortRange& range, Micros capture_end, double time_wait_s,
+                                   bool unique_per_tuple, const PortAnalysisOptions& options) {
+    ExhaustionStats stats;
+    stats.time_wait_s = time_wait_s;
+    const auto time_wait = static_cast<Micros>(time_wait_s * 1e6);
+    const double size = std::max<std::uint32_t>(range.size(), 1);
+    std::map<Endpoint, std::vector<const ConnectionRecord*>> by_destination;
+    std::vector<Holding> all;
+    for (const ConnectionRecord* record : tcp) {
+        by_destination[record->server()].push_back(record);
+        all.push_back(holding_of(*record, capture_end, time_wait));
+    }
+    stats.peak_open_total = peak_overlap(all, false).first;
+    stats.peak_occupied_total = peak_overlap(all, true).first;
+
+    for (const auto& [server, records] : by_destination) {
+        DestinationOccupancy destination;
+        destination.server = server;
+        destination.connections = records.size();
+        std::vector<Holding> holdings;
+        std::vector<Micros> starts;
+        for (const ConnectionRecord* record : records) {
+            holdings.push_back(holding_of(*record, capture_end, time_wait));
+            starts.push_back(record->connection.first_seen);
+        }
+        destination.peak_open = peak_overlap(holdings, false).first;
+        std::tie(destination.peak_occupied, destination.peak_at) = peak_overlap(holdings, true);
+        destination.utilization = destination.peak_occupied / size;
+        destination.peak_new_per_s = peak_starts_per_second(std::move(starts));
+        destination.sustainable_new_per_s = size / time_wait_s;
+        destination.verdict = verdict_for(destination.utilization, options);
+        stats.destinations.push_back(destination);
+    }
+    std::stable_sort(stats.destinations.begin(), stats.destinations.end(),
+                     [](const auto& a, const auto& b) { return a.utilization > b.utilization; });
+    if (!stats.destinations.empty()) stats.utilization = stats.destinations.front().utilization;
+    // Where a port is unique per local address (macOS, OpenBSD), every destination shares it.
+    if (!unique_per_tuple) stats.utilization = std::max(stats.utilization, stats.peak_occupied_total / size);
+    stats.verdict = verdict_for(stats.utilization, options);
+    return stats;
+}
+
+}  // namespace
+
+std::string_view verdict_name(Verdict verdict) noexcept {
+    switch (verdict) {
+        case Verdict::ok: return "ok";
+        case Verdict::warning: return "warning";
+        case Verdict::critical: return "critical";
+        case Verdict::exhausted: return "exhausted";
+    }
+    return "ok";
+}
+
+AllocationFingerprint fingerprint_allocation(
+    const std::vector<const ConnectionRecord*>& connections) {
+    AllocationFingerprint result;
+    result.samples = static_cast<std::uint32_t>(connections.size());
+    if (connections.empty()) return result;
+    std::uint64_t even = 0;
+    std::uint16_t low = 65535;
+    std::uint16_t high = 0;
+    for (const ConnectionRecord* record : connections) {
+        const std::uint16_t port = record->client().port;
+        even += port % 2 == 0;
+        low = std::min(low, port);
+        high = std::max(high, port);
+    }
+    result.even_share = static_cast<double>(even) / connections.size();
+    if (connections.size() < min_fingerprint_samples) return result;
+
+    // Steps between consecutive allocations: overall, across a change of destination, and
+    // within one destination (pairs less than per_destination_window apart).
+    std::uint64_t steps = 0, small = 0, plus_one = 0, cross = 0, cross_small = 0;
+    std::uint64_t within = 0, within_small = 0;
+    std::map<std::tuple<Protocol, Endpoint>, const ConnectionRecord*> last_to;
+    const ConnectionRecord* previous = nullptr;
+    for (const ConnectionRecord* record : connections) {
+        const int port = record->client().port;
+        if (previous != nullptr) {
+            const int step = port - previous->client().port;
+            ++steps;
+            small += is_small_step(step);
+            plus_one += step == 1;
+            if (previous->server() != record->server()) {
+                ++cross;
+                cross_small += is_small_step(step);
+            }
+        }
+        auto [last, first] = last_to.try_emplace({record->connection.protocol, record->server()}, record);
+        if (!first) {
+            const Connection& before = last->second->connection;
+            if (record->connection.first_seen - before.first_seen < per_destination_window) {
+                ++within;
+                within_small += is_small_step(port - last->second->client().port);
+            }
+            last->second = record;
+        }
+        previous = record;
+    }
+
+    const double small_share = static_cast<double>(small) / steps;
+    const bool several_destinations = cross >= 5;
+    if (small_share >= pattern_share) {
+        // One rising sequence. To a single destination, Linux's even steps of 2-16 look the same
+        // as a global counter would; its even ports and lack of +1 steps tell them apart.
+        const bool linux_like = !several_destinations && plus_one < steps / 2 && result.even_share >= 0.8;
+        result.pattern = linux_like ? AllocationPattern::per_destination : AllocationPattern::sequential;
+        result.confidence = wilson_lower_bound(small, steps);
+    } else if (several_destinations && within >= 5 &&
+               within_small >= pattern_share * within &&
+               cross_small <= (1 - pattern_share) * cross) {
+        result.pattern = AllocationPattern::per_destination;
+        result.confidence = wilson_lower_bound(within_small + (cross - cross_small), within + cross);
+    } else if (small_share <= random_small_share) {
+        result.pattern = AllocationPattern::random;
+        result.confidence = wilson_lower_bound(steps - small, steps);
+    }
+    result.os_hint = os_hint_for(result.pattern, low, high);
+    return result;
+}
+
+RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t allocations,
+                          AllocationPattern pattern) {
+    std::sort(ports.begin(), ports.end());
+    ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+    RangeEstimate estimate{{0, 0}, "observed"};
+    if (ports.empty()) return estimate;
+    const std::uint16_t low = ports.front();
+    const std::uint16_t high = ports.back();
+    const std::size_t distinct = ports.size();
+    const std::uint32_t span = std::uint32_t{high} - low + 1;
+    // The German tank estimate: the unseen margin beyond each end is about one average gap
+    // between the ports seen. Never more than doubles the observed span.
+    const double gap = distinct > 1 ? static_cast<double>(high - low) / (distinct - 1) - 1 : 0;
+    const auto margin = static_cast<std::uint32_t>(std::clamp(std::round(gap), 0.0, span / 2.0));
+    const PortRange extended{static_cast<std::uint16_t>(std::max<int>(1, low - static_cast<int>(margin))),
+                             static_cast<std::uint16_t>(std::min<std::uint32_t>(65535, high + margin))};
+
+    // Each port used twice or more on average: the allocator has been round its whole range.
+    const bool cycled = distinct >= 2 && allocations >= 2 * distinct;
+    if (cycled) {
+        estimate.range = extended;
+        for (const RangeDefault& entry : range_defaults()) {
+            const double tolerance = entry.range.size() * 0.01;
+            if (std::abs(entry.range.low - extended.low) <= tolerance &&
+                std::abs(entry.range.high - extended.high) <= tolerance) {
+                estimate = {entry.range, std::string(entry.basis)};
+            }
+        }
+        return estimate;
+    }
+
+    // Otherwise the narrowest default holding every port; an allocator's own default first.
+    const std::string hint = os_hint_for(pattern, low, high);
+    const RangeDefault* chosen = nullptr;
+    for (const RangeDefault& entry : range_defaults()) {
+        if (!entry.range.contains(low, high)) continue;
+        if (pattern == AllocationPattern::random && distinct >= 10) {
+            // Random ports fill their range evenly: a default they cluster inside is not theirs.
+            std::vector<double> values(ports.begin(), ports.end());
+            if (uniform_ks_p_value(values, entry.range.low, entry.range.high + 1.0) < uniform_p_threshold) continue;
+        }
+        const OsProfile* profile = single_profile(hint);
+        const bool preferred = profile != nullptr && profile->range_basis == entry.basis;
+        if (preferred) {
+            chosen = &entry;
+            break;
+        }
+        if (chosen == nullptr || entry.range.size() < chosen->range.size()) chosen = &entry;
+    }
+    if (chosen != nullptr) return {chosen->range, std::string(chosen->basis)};
+    estimate.range = extended;
+    return estimate;
+}
+
+ClientPorts analyze_client_ports(const Address& client,
+                                 const std::vector<const ConnectionRecord*>& connections,
+                                 Micros capture_end, const PortAnalysisOptions& options) {
+    std::vector<const ConnectionRecord*> tcp;
+    std::vector<const ConnectionRecord*> tcp_allocated;  // whose SYN the capture holds
+    std::vector<const ConnectionRecord*> udp;
+    std::vector<std::uint16_t> ports;
+    ClientPorts result;
+    for (const ConnectionRecord* record : connections) {
+        ports.push_back(record->client().port);
+        if (record->connection.protocol == Protocol::udp) {
+            udp.push_back(record);
+            continue;
+        }
+        tcp.push_back(record);
+        if (record->role_reason == RoleReason::syn) tcp_allocated.push_back(record);
+        const ConnectionState state = record->connection.state();
+        result.failures.refused += state == ConnectionState::refused;
+        result.failures.unanswered += state == ConnectionState::unanswered;
+        result.failures.syn_retransmissions += record->connection.syn_retransmissions;
+    }
+
+    result.allocation = fingerprint_allocation(tcp_allocated);
+    result.allocation_udp = fingerprint_allocation(udp);
+    if (!udp.empty()) {
+        std::uint16_t low = 65535, high = 0;
+        for (const ConnectionRecord* record : udp) {
+            low = std::min(low, record->client().port);
+            high = std::max(high, record->client().port);
+        }
+        result.allocation_udp.os_hint = udp_os_hint(low, high);
+    }
+
+    result.range = infer_range(ports, connections.size(), result.allocation.pattern);
+    for (const auto& [address, range] : options.client_ranges) {
+        if (address == client) result.range = {range, "configured"};
+    }
+    if (options.range && result.range.basis != "configured") result.range = {*options.range, "configured"};
+
+    const OsProfile* profile = single_profile(result.allocation.os_hint);
+    const double time_wait_s = options.time_wait_s.value_or(profile != nullptr ? profile->time_wait_s : default_time_wait_s);
+    const bool unique_per_tuple = profile == nullptr || profile->port_unique_per_tuple;
+    result.reuse = measure_reuse(tcp, static_cast<Micros>(time_wait_s * 1e6));
+    result.exhaustion = measure_exhaustion(tcp, result.range.range, capture_end, time_wait_s,
+                                           unique_per_tuple, options);
+    return result;
+}
+
+}  // namespace ephemera
