@@ -10,8 +10,10 @@ connect  makes the given connections and logs each one, as the client's own sock
 A target is PROTO,ADDRESS,PORT,COUNT, e.g. tcp,198.18.0.2,8080,20 or udp,2001:db8::2,55555,6.
 """
 import argparse
+import errno
 import json
 import os
+import random
 import socket
 import sys
 import threading
@@ -84,11 +86,60 @@ def record(sock, proto, outcome):
             "server": remote[0], "server_port": remote[1], "outcome": outcome}
 
 
-def tcp_open(address, port):
-    sock = socket.socket(family_of(address), socket.SOCK_STREAM)
-    sock.settimeout(10)
-    sock.connect((address, port))
-    return sock
+class SourcePorts:
+    """Source ports the application binds itself: none (the kernel picks), a rising sequence
+    (sequential:START) or random draws (random:LO-HI:SEED)."""
+
+    def __init__(self, spec):
+        self.kind = "kernel"
+        if spec:
+            parts = spec.split(":")
+            self.kind = parts[0]
+            if self.kind == "sequential":
+                self.next = int(parts[1])
+            elif self.kind == "random":
+                low, high = (int(p) for p in parts[1].split("-"))
+                self.draws = random.Random(int(parts[2])).sample(range(low, high + 1), 4096)
+
+    def take(self):
+        if self.kind == "sequential":
+            self.next += 1
+            return self.next - 1
+        if self.kind == "random":
+            return self.draws.pop(0)
+        return 0
+
+
+def failure(address, port, outcome):
+    return {"protocol": "tcp", "client": None, "client_port": None, "server": address,
+            "server_port": port, "outcome": outcome}
+
+
+def tcp_open(address, port, args, source_ports):
+    """A connected socket, or the JSON failure record of the attempt."""
+    while True:
+        sock = socket.socket(family_of(address), socket.SOCK_STREAM)
+        sock.settimeout(args.connect_timeout)
+        bind_port = source_ports.take()
+        if bind_port:
+            sock.bind(("" if family_of(address) == socket.AF_INET else "::", bind_port))
+        try:
+            sock.connect((address, port))
+            return sock
+        except ConnectionRefusedError:
+            sock.close()
+            return failure(address, port, "refused")
+        except socket.timeout:
+            sock.close()
+            return failure(address, port, "unanswered")
+        except OSError as error:
+            sock.close()
+            # Every port of the range is taken (EADDRNOTAVAIL): no packet leaves the host.
+            if error.errno != errno.EADDRNOTAVAIL:
+                raise
+            if not args.retry_local:
+                return failure(address, port, "local-failure")
+            time.sleep(0.05)
 
 
 def tcp_exchange_and_close(sock):
@@ -130,20 +181,34 @@ def schedule(targets, interleave):
 
 def connect(args):
     targets = [parse_target(t) for t in args.to]
+    source_ports = SourcePorts(args.bind)
+    holding = bool(args.hold or args.hold_seconds)
     log = []
     held = []
     for proto, address, port in schedule(targets, args.interleave):
         if proto == "udp":
             log.append(udp_flow(address, port))
-        elif args.hold:
-            held.append(tcp_open(address, port))
+            time.sleep(args.gap)
+            continue
+        opened = tcp_open(address, port, args, source_ports)
+        if isinstance(opened, dict):
+            log.append(opened)
+        elif holding:
+            held.append(opened)
         else:
-            log.append(tcp_exchange_and_close(tcp_open(address, port)))
+            log.append(tcp_exchange_and_close(opened))
         time.sleep(args.gap)
-    if args.hold:
+    for proto, address, port, _ in targets:
+        for _ in range(args.extra):  # attempts beyond what the range holds
+            opened = tcp_open(address, port, args, source_ports)
+            log.append(opened if isinstance(opened, dict) else tcp_exchange_and_close(opened))
+    if holding:
         print("holding", flush=True)
-        while not os.path.exists(args.hold):
-            time.sleep(0.05)
+        if args.hold:
+            while not os.path.exists(args.hold):
+                time.sleep(0.05)
+        else:
+            time.sleep(args.hold_seconds)
         for sock in held:
             log.append(tcp_exchange_and_close(sock))
             time.sleep(args.gap)
@@ -166,6 +231,14 @@ def main():
     connect_parser.add_argument("--hold", help="open every TCP connection, then wait for this file "
                                 "to exist before exchanging data and closing (a capture started in between "
                                 "sees no handshake)")
+    connect_parser.add_argument("--hold-seconds", type=float, default=0,
+                                help="open every TCP connection, keep them open this long, then close")
+    connect_parser.add_argument("--extra", type=int, default=0,
+                                help="after opening, this many more attempts per target")
+    connect_parser.add_argument("--bind", help="sequential:START or random:LO-HI:SEED source ports")
+    connect_parser.add_argument("--connect-timeout", type=float, default=10)
+    connect_parser.add_argument("--retry-local", action="store_true",
+                                help="retry a connect that fails locally (EADDRNOTAVAIL)")
     args = parser.parse_args()
     serve(args) if args.command == "serve" else connect(args)
 

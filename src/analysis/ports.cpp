@@ -177,12 +177,7 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
     const double size = std::max<std::uint32_t>(range.size(), 1);
     std::map<Endpoint, std::vector<const ConnectionRecord*>> by_destination;
     std::vector<Holding> all;
-    for (const ConnectionRecord* record : tcp) {
-        by_destination[record->server()].push_back(record);
-        all.push_back(holding_of(*record, capture_end, time_wait));
-    }
-    stats.peak_open_total = peak_overlap(all, false).first;
-    stats.peak_occupied_total = peak_overlap(all, true).first;
+    for (const ConnectionRecord* record : tcp) by_destination[record->server()].push_back(record);
 
     for (const auto& [server, records] : by_destination) {
         DestinationOccupancy destination;
@@ -190,10 +185,20 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
         destination.connections = records.size();
         std::vector<Holding> holdings;
         std::vector<Micros> starts;
+        // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
+        std::map<std::uint16_t, std::size_t> last_on_port;
         for (const ConnectionRecord* record : records) {
+            const Micros start = record->connection.first_seen;
+            auto [previous, first_use] = last_on_port.try_emplace(record->client().port, holdings.size());
+            if (!first_use) {
+                Holding& earlier = holdings[previous->second];
+                earlier.occupied_end = std::max(earlier.open_end, std::min(earlier.occupied_end, start));
+                previous->second = holdings.size();
+            }
             holdings.push_back(holding_of(*record, capture_end, time_wait));
-            starts.push_back(record->connection.first_seen);
+            starts.push_back(start);
         }
+        all.insert(all.end(), holdings.begin(), holdings.end());
         destination.peak_open = peak_overlap(holdings, false).first;
         std::tie(destination.peak_occupied, destination.peak_at) = peak_overlap(holdings, true);
         destination.utilization = destination.peak_occupied / size;
@@ -202,6 +207,8 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
         destination.verdict = verdict_for(destination.utilization, options);
         stats.destinations.push_back(destination);
     }
+    stats.peak_open_total = peak_overlap(all, false).first;
+    stats.peak_occupied_total = peak_overlap(all, true).first;
     std::stable_sort(stats.destinations.begin(), stats.destinations.end(),
                      [](const auto& a, const auto& b) { return a.utilization > b.utilization; });
     if (!stats.destinations.empty()) stats.utilization = stats.destinations.front().utilization;

@@ -115,8 +115,9 @@ int run_analyze(const AnalyzeOptions& options) {
         warnings.push_back(warning);
         fmt::print(stderr, "ephemera: warning: {}\n", warning);
     }
-    const Report report = build_report(
-        log.records(), summarize_files(std::move(capture), reader.files()), std::move(warnings));
+    const Report report =
+        build_report(log.records(), summarize_files(std::move(capture), reader.files()),
+                     std::move(warnings), port_analysis);
     if (!options.connections_csv.empty()) {
         write_file_atomically(options.connections_csv,
                               [&](std::FILE* file) { write_connections_csv(file, log.records()); });

@@ -86,9 +86,13 @@ void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary
                                                               : 0))});
     }
     for (const DestinationOccupancy& destination : use.exhaustion.destinations) {
-        if (destination.peak_new_per_s <= destination.sustainable_new_per_s) continue;
+        // Where the range already ran out, that finding says more than the rate.
+        if (destination.peak_new_per_s <= destination.sustainable_new_per_s ||
+            destination.verdict >= Verdict::critical) {
+            continue;
+        }
         findings.push_back(
-            {0.9, fmt::format("{} -> {}: {:.0f} new connections in one second, more than the {:.0f} "
+            {0.9, fmt::format("{} -> {}: {:.0f} new connections in one second, more than the {:.3g} "
                               "per second its {}-port range sustains with {:.0f} s of TIME_WAIT.",
                               to_string(client.address), destination_name(destination),
                               destination.peak_new_per_s, destination.sustainable_new_per_s, size,

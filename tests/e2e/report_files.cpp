@@ -24,6 +24,9 @@ std::vector<Conversation> read_truth(const std::string& sample_name) {
     std::string line;
     while (std::getline(in, line)) {
         const auto entry = nlohmann::json::parse(line);
+        // Attempts that failed before their socket had a port (EADDRNOTAVAIL sends nothing; a
+        // refused or unanswered connect() gives its port back) have no client endpoint.
+        if (entry["client"].is_null()) continue;
         truth.emplace_back(entry["protocol"], entry["client"], entry["client_port"],
                            entry["server"], entry["server_port"]);
     }

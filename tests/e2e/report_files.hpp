@@ -13,7 +13,8 @@ namespace ephemera::test {
 // One connection as (protocol, client, client port, server, server port).
 using Conversation = std::tuple<std::string, std::string, int, std::string, int>;
 
-// NAME.truth.jsonl: what the client programs saw of their own sockets.
+// NAME.truth.jsonl: what the client programs saw of their own sockets, for every connection
+// that had a local port.
 std::vector<Conversation> read_truth(const std::string& sample_name);
 
 using CsvRow = std::map<std::string, std::string>;

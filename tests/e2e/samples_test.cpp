@@ -36,6 +36,11 @@ const std::vector<Sample> samples = {
     {"midstream", "midstream.pcap", "midstream", "EN10MB", false},
     {"vlan", "vlan.pcap", "vlan", "EN10MB", true},
     {"qinq", "qinq.pcap", "qinq", "EN10MB", true},
+    {"tw-reuse", "tw-reuse.pcap", "tw-reuse", "EN10MB", true},
+    {"exhausted", "exhausted.pcap", "exhausted", "EN10MB", true},
+    {"bind-sequential", "bind-sequential.pcap", "bind-sequential", "EN10MB", true},
+    {"bind-random", "bind-random.pcap", "bind-random", "EN10MB", true},
+    {"linux-default", "linux-default.pcap", "linux-default", "EN10MB", true},
 };
 
 struct Analysis {

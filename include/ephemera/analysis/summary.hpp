@@ -83,6 +83,6 @@ class ConnectionLog : public ConnectionSink {
 
 // Finishes the roles, sorts the records by start time and tallies them.
 Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary capture,
-                    std::vector<std::string> warnings, const PortAnalysisOptions& options = {});
+                    std::vector<std::string> warnings, const PortAnalysisOptions& options);
 
 }  // namespace ephemera
