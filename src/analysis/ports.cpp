@@ -16,11 +16,13 @@ constexpr std::size_t min_fingerprint_samples = 20;
 constexpr int max_sequential_step = 32;
 // Linux re-salts its per-destination offsets every 10 s: only closer pairs are one sequence.
 constexpr Micros per_destination_window = 10'000'000;
-constexpr double pattern_share = 0.7;      // share of steps that must fit a rising pattern
+constexpr double pattern_share = 0.7;       // share of steps that must fit a rising pattern
 constexpr double random_small_share = 0.2;  // at most this share of small steps for random
 constexpr double uniform_p_threshold = 0.01;
 
-bool is_small_step(int step) { return step >= 1 && step <= max_sequential_step; }
+bool is_small_step(int step) {
+    return step >= 1 && step <= max_sequential_step;
+}
 
 // Operating systems whose connect() allocator shows `pattern` and whose default range holds
 // every port seen, e.g. "macos or windows".
@@ -49,7 +51,8 @@ std::string udp_os_hint(std::uint16_t low, std::uint16_t high) {
     const RangeDefault* narrowest = nullptr;
     for (const RangeDefault& entry : range_defaults()) {
         if (!entry.range.contains(low, high)) continue;
-        if (narrowest == nullptr || entry.range.size() < narrowest->range.size()) narrowest = &entry;
+        if (narrowest == nullptr || entry.range.size() < narrowest->range.size())
+            narrowest = &entry;
     }
     if (narrowest == nullptr) return "";
     std::string hint;
@@ -189,10 +192,12 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
         std::map<std::uint16_t, std::size_t> last_on_port;
         for (const ConnectionRecord* record : records) {
             const Micros start = record->connection.first_seen;
-            auto [previous, first_use] = last_on_port.try_emplace(record->client().port, holdings.size());
+            auto [previous, first_use] =
+                last_on_port.try_emplace(record->client().port, holdings.size());
             if (!first_use) {
                 Holding& earlier = holdings[previous->second];
-                earlier.occupied_end = std::max(earlier.open_end, std::min(earlier.occupied_end, start));
+                earlier.occupied_end =
+                    std::max(earlier.open_end, std::min(earlier.occupied_end, start));
                 previous->second = holdings.size();
             }
             holdings.push_back(holding_of(*record, capture_end, time_wait));
@@ -213,7 +218,8 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
                      [](const auto& a, const auto& b) { return a.utilization > b.utilization; });
     if (!stats.destinations.empty()) stats.utilization = stats.destinations.front().utilization;
     // Where a port is unique per local address (macOS, OpenBSD), every destination shares it.
-    if (!unique_per_tuple) stats.utilization = std::max(stats.utilization, stats.peak_occupied_total / size);
+    if (!unique_per_tuple)
+        stats.utilization = std::max(stats.utilization, stats.peak_occupied_total / size);
     stats.verdict = verdict_for(stats.utilization, options);
     return stats;
 }
@@ -222,10 +228,14 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
 
 std::string_view verdict_name(Verdict verdict) noexcept {
     switch (verdict) {
-        case Verdict::ok: return "ok";
-        case Verdict::warning: return "warning";
-        case Verdict::critical: return "critical";
-        case Verdict::exhausted: return "exhausted";
+        case Verdict::ok:
+            return "ok";
+        case Verdict::warning:
+            return "warning";
+        case Verdict::critical:
+            return "critical";
+        case Verdict::exhausted:
+            return "exhausted";
     }
     return "ok";
 }
@@ -265,7 +275,8 @@ AllocationFingerprint fingerprint_allocation(
                 cross_small += is_small_step(step);
             }
         }
-        auto [last, first] = last_to.try_emplace({record->connection.protocol, record->server()}, record);
+        auto [last, first] =
+            last_to.try_emplace({record->connection.protocol, record->server()}, record);
         if (!first) {
             const Connection& before = last->second->connection;
             if (record->connection.first_seen - before.first_seen < per_destination_window) {
@@ -282,14 +293,16 @@ AllocationFingerprint fingerprint_allocation(
     if (small_share >= pattern_share) {
         // One rising sequence. To a single destination, Linux's even steps of 2-16 look the same
         // as a global counter would; its even ports and lack of +1 steps tell them apart.
-        const bool linux_like = !several_destinations && plus_one < steps / 2 && result.even_share >= 0.8;
-        result.pattern = linux_like ? AllocationPattern::per_destination : AllocationPattern::sequential;
+        const bool linux_like =
+            !several_destinations && plus_one < steps / 2 && result.even_share >= 0.8;
+        result.pattern =
+            linux_like ? AllocationPattern::per_destination : AllocationPattern::sequential;
         result.confidence = wilson_lower_bound(small, steps);
-    } else if (several_destinations && within >= 5 &&
-               within_small >= pattern_share * within &&
+    } else if (several_destinations && within >= 5 && within_small >= pattern_share * within &&
                cross_small <= (1 - pattern_share) * cross) {
         result.pattern = AllocationPattern::per_destination;
-        result.confidence = wilson_lower_bound(within_small + (cross - cross_small), within + cross);
+        result.confidence =
+            wilson_lower_bound(within_small + (cross - cross_small), within + cross);
     } else if (small_share <= random_small_share) {
         result.pattern = AllocationPattern::random;
         result.confidence = wilson_lower_bound(steps - small, steps);
@@ -312,8 +325,9 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t alloca
     // between the ports seen. Never more than doubles the observed span.
     const double gap = distinct > 1 ? static_cast<double>(high - low) / (distinct - 1) - 1 : 0;
     const auto margin = static_cast<std::uint32_t>(std::clamp(std::round(gap), 0.0, span / 2.0));
-    const PortRange extended{static_cast<std::uint16_t>(std::max<int>(1, low - static_cast<int>(margin))),
-                             static_cast<std::uint16_t>(std::min<std::uint32_t>(65535, high + margin))};
+    const PortRange extended{
+        static_cast<std::uint16_t>(std::max<int>(1, low - static_cast<int>(margin))),
+        static_cast<std::uint16_t>(std::min<std::uint32_t>(65535, high + margin))};
 
     // Each port used twice or more on average: the allocator has been round its whole range.
     const bool cycled = distinct >= 2 && allocations >= 2 * distinct;
@@ -337,7 +351,9 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t alloca
         if (pattern == AllocationPattern::random && distinct >= 10) {
             // Random ports fill their range evenly: a default they cluster inside is not theirs.
             std::vector<double> values(ports.begin(), ports.end());
-            if (uniform_ks_p_value(values, entry.range.low, entry.range.high + 1.0) < uniform_p_threshold) continue;
+            if (uniform_ks_p_value(values, entry.range.low, entry.range.high + 1.0) <
+                uniform_p_threshold)
+                continue;
         }
         const OsProfile* profile = single_profile(hint);
         const bool preferred = profile != nullptr && profile->range_basis == entry.basis;
@@ -389,10 +405,12 @@ ClientPorts analyze_client_ports(const Address& client,
     for (const auto& [address, range] : options.client_ranges) {
         if (address == client) result.range = {range, "configured"};
     }
-    if (options.range && result.range.basis != "configured") result.range = {*options.range, "configured"};
+    if (options.range && result.range.basis != "configured")
+        result.range = {*options.range, "configured"};
 
     const OsProfile* profile = single_profile(result.allocation.os_hint);
-    const double time_wait_s = options.time_wait_s.value_or(profile != nullptr ? profile->time_wait_s : default_time_wait_s);
+    const double time_wait_s = options.time_wait_s.value_or(
+        profile != nullptr ? profile->time_wait_s : default_time_wait_s);
     const bool unique_per_tuple = profile == nullptr || profile->port_unique_per_tuple;
     result.reuse = measure_reuse(tcp, static_cast<Micros>(time_wait_s * 1e6));
     result.exhaustion = measure_exhaustion(tcp, result.range.range, capture_end, time_wait_s,

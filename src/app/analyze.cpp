@@ -34,7 +34,8 @@ PortRange parse_port_range(const std::string& text, const std::string& option) {
     char extra = 0;
     if (std::sscanf(text.c_str(), "%u %c %u %c", &low, &dash, &high, &extra) != 3 || dash != '-' ||
         low == 0 || high > 65535 || low > high) {
-        throw UserError(fmt::format("bad {} '{}': use LO-HI with 1 <= LO <= HI <= 65535", option, text));
+        throw UserError(
+            fmt::format("bad {} '{}': use LO-HI with 1 <= LO <= HI <= 65535", option, text));
     }
     return {static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
 }
@@ -52,7 +53,8 @@ PortAnalysisOptions port_options(const AnalyzeOptions& options) {
             throw UserError(fmt::format("bad --range '{}': '{}' is not an IP address", text,
                                         text.substr(0, equals)));
         }
-        result.client_ranges.emplace_back(address, parse_port_range(text.substr(equals + 1), "--range"));
+        result.client_ranges.emplace_back(address,
+                                          parse_port_range(text.substr(equals + 1), "--range"));
     }
     if (options.time_wait_s < 0) throw UserError("--time-wait must be positive");
     if (options.time_wait_s > 0) result.time_wait_s = options.time_wait_s;
@@ -63,9 +65,10 @@ PortAnalysisOptions port_options(const AnalyzeOptions& options) {
     if (std::sscanf(options.thresholds.c_str(), "%lf , %lf , %lf %c", &warning, &critical,
                     &exhausted, &extra) != 3 ||
         !(0 < warning && warning <= critical && critical <= exhausted)) {
-        throw UserError(fmt::format("bad --thresholds '{}': use WARN,CRITICAL,EXHAUSTED, rising, "
-                                    "e.g. 0.5,0.8,1.0",
-                                    options.thresholds));
+        throw UserError(
+            fmt::format("bad --thresholds '{}': use WARN,CRITICAL,EXHAUSTED, rising, "
+                        "e.g. 0.5,0.8,1.0",
+                        options.thresholds));
     }
     result.warning_at = warning;
     result.critical_at = critical;

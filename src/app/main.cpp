@@ -35,20 +35,24 @@ void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
     analyze->add_option("--top", options.top, "Rows per table in the text report")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
-    analyze->add_option("--range", options.ranges,
-                        "Ephemeral range LO-HI for every client, or ADDR=LO-HI for one; "
-                        "repeatable. Default: inferred per client")
+    analyze
+        ->add_option("--range", options.ranges,
+                     "Ephemeral range LO-HI for every client, or ADDR=LO-HI for one; "
+                     "repeatable. Default: inferred per client")
         ->type_name("[ADDR=]LO-HI");
-    analyze->add_option("--time-wait", options.time_wait_s,
-                        "Seconds a closed 4-tuple stays in TIME_WAIT. Default: the client's OS "
-                        "profile (Linux 60, macOS 30, Windows 120), else 60")
+    analyze
+        ->add_option("--time-wait", options.time_wait_s,
+                     "Seconds a closed 4-tuple stays in TIME_WAIT. Default: the client's OS "
+                     "profile (Linux 60, macOS 30, Windows 120), else 60")
         ->check(CLI::PositiveNumber);
-    analyze->add_option("--thresholds", options.thresholds,
-                        "Utilization at which a destination becomes warning, critical, exhausted")
+    analyze
+        ->add_option("--thresholds", options.thresholds,
+                     "Utilization at which a destination becomes warning, critical, exhausted")
         ->type_name("W,C,E")
         ->capture_default_str();
-    analyze->add_option("--destinations", options.destinations,
-                        "Destinations listed per client in the JSON report")
+    analyze
+        ->add_option("--destinations", options.destinations,
+                     "Destinations listed per client in the JSON report")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
 }

@@ -48,7 +48,9 @@ ordered_json capture_json(const CaptureSummary& capture) {
 }
 
 // Ratios and rates to four decimals, so reports diff cleanly.
-double rounded(double value) { return std::round(value * 1e4) / 1e4; }
+double rounded(double value) {
+    return std::round(value * 1e4) / 1e4;
+}
 
 ordered_json allocation_json(const AllocationFingerprint& allocation) {
     return {{"pattern", pattern_name(allocation.pattern)},
@@ -110,14 +112,14 @@ ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
 
 ordered_json client_json(const ClientSummary& client, std::size_t destinations) {
     ordered_json entry = {{"address", to_string(client.address)},
-            {"tcp_connections", client.tcp_connections},
-            {"udp_flows", client.udp_flows},
-            {"ports",
-             {{"distinct", client.ports.distinct},
-              {"min", client.ports.min},
-              {"max", client.ports.max}}},
-            {"servers", client.servers},
-            {"states", state_counts(client.states)}};
+                          {"tcp_connections", client.tcp_connections},
+                          {"udp_flows", client.udp_flows},
+                          {"ports",
+                           {{"distinct", client.ports.distinct},
+                            {"min", client.ports.min},
+                            {"max", client.ports.max}}},
+                          {"servers", client.servers},
+                          {"states", state_counts(client.states)}};
     entry.update(port_use_json(client.port_use, destinations));
     return entry;
 }
@@ -142,7 +144,8 @@ std::string render_json(const Report& report, const ReportOptions& options) {
         }
     }
     ordered_json clients = ordered_json::array();
-    for (const ClientSummary& client : report.clients) clients.push_back(client_json(client, options.destinations));
+    for (const ClientSummary& client : report.clients)
+        clients.push_back(client_json(client, options.destinations));
     ordered_json servers = ordered_json::array();
     for (const ServerSummary& server : report.servers) servers.push_back(server_json(server));
 

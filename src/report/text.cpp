@@ -47,7 +47,8 @@ void append_header(std::string& out, const CaptureSummary& capture) {
 }
 
 std::string destination_name(const DestinationOccupancy& destination) {
-    return fmt::format("{}/{}", format_endpoint(destination.server), to_string(destination.protocol));
+    return fmt::format("{}/{}", format_endpoint(destination.server),
+                       to_string(destination.protocol));
 }
 
 std::string consequence(Verdict verdict, std::uint32_t free_ports) {
@@ -92,11 +93,12 @@ void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary
             continue;
         }
         findings.push_back(
-            {0.9, fmt::format("{} -> {}: {:.0f} new connections in one second, more than the {:.3g} "
-                              "per second its {}-port range sustains with {:.0f} s of TIME_WAIT.",
-                              to_string(client.address), destination_name(destination),
-                              destination.peak_new_per_s, destination.sustainable_new_per_s, size,
-                              use.exhaustion.time_wait_s)});
+            {0.9,
+             fmt::format("{} -> {}: {:.0f} new connections in one second, more than the {:.3g} "
+                         "per second its {}-port range sustains with {:.0f} s of TIME_WAIT.",
+                         to_string(client.address), destination_name(destination),
+                         destination.peak_new_per_s, destination.sustainable_new_per_s, size,
+                         use.exhaustion.time_wait_s)});
     }
 }
 
@@ -105,23 +107,27 @@ void add_client_findings(std::vector<Finding>& findings, const ClientSummary& cl
     const std::string address = to_string(client.address);
     if (use.failures.refused + use.failures.unanswered > 0) {
         findings.push_back(
-            {0.8, fmt::format("{}: {} refused (answered by RST), {} unanswered ({}).", address,
-                              plural(use.failures.refused, "connection attempt", "connection attempts"),
-                              use.failures.unanswered,
-                              plural(use.failures.syn_retransmissions, "SYN retransmission",
-                                     "SYN retransmissions"))});
+            {0.8,
+             fmt::format("{}: {} refused (answered by RST), {} unanswered ({}).", address,
+                         plural(use.failures.refused, "connection attempt", "connection attempts"),
+                         use.failures.unanswered,
+                         plural(use.failures.syn_retransmissions, "SYN retransmission",
+                                "SYN retransmissions"))});
     }
     if (use.reuse.time_wait_collisions > 0) {
         findings.push_back(
-            {0.75, fmt::format("{}: {} met a server still in TIME_WAIT (SYN, ACK, RST, SYN).", address,
-                               plural(use.reuse.time_wait_collisions, "new connection", "new connections"))});
+            {0.75,
+             fmt::format(
+                 "{}: {} met a server still in TIME_WAIT (SYN, ACK, RST, SYN).", address,
+                 plural(use.reuse.time_wait_collisions, "new connection", "new connections"))});
     }
     if (use.reuse.time_wait_reuses > 0) {
         findings.push_back(
-            {0.7, fmt::format("{}: {} reused while TIME_WAIT still held them (within {:.0f} s); the "
-                              "shortest gap before a port was used again was {:.3f} s.",
-                              address, plural(use.reuse.time_wait_reuses, "4-tuple was", "4-tuples were"),
-                              use.exhaustion.time_wait_s, use.reuse.min_interval_s)});
+            {0.7, fmt::format(
+                      "{}: {} reused while TIME_WAIT still held them (within {:.0f} s); the "
+                      "shortest gap before a port was used again was {:.3f} s.",
+                      address, plural(use.reuse.time_wait_reuses, "4-tuple was", "4-tuples were"),
+                      use.exhaustion.time_wait_s, use.reuse.min_interval_s)});
     }
     if (use.range.basis == "observed" && use.range.range.size() < 1024) {
         findings.push_back(
@@ -215,8 +221,8 @@ void append_port_use(std::string& out, const Report& report, std::size_t top) {
     for (std::size_t row = 0; row < shown; ++row) {
         const ClientSummary& client = report.clients[row];
         const ClientPorts& use = client.port_use;
-        const std::string range = fmt::format("{}-{} {}", use.range.range.low,
-                                              use.range.range.high, use.range.basis);
+        const std::string range =
+            fmt::format("{}-{} {}", use.range.range.low, use.range.range.high, use.range.basis);
         const std::string allocation =
             use.allocation.pattern == AllocationPattern::unknown
                 ? fmt::format("unknown ({} conn.)", use.allocation.samples)
@@ -227,7 +233,8 @@ void append_port_use(std::string& out, const Report& report, std::size_t top) {
                 ? std::string("-")
                 : fmt::format("{}/{}", use.exhaustion.destinations.front().peak_occupied,
                               use.range.range.size());
-        fmt::format_to(std::back_inserter(out), "  {:<39} {:<24} {:<22} {:<18} {:>13} {:>5.0f}% {}\n",
+        fmt::format_to(std::back_inserter(out),
+                       "  {:<39} {:<24} {:<22} {:<18} {:>13} {:>5.0f}% {}\n",
                        to_string(client.address), range, allocation,
                        use.allocation.os_hint.empty() ? "-" : use.allocation.os_hint, worst,
                        use.exhaustion.utilization * 100, verdict_name(use.exhaustion.verdict));

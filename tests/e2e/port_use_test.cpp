@@ -113,12 +113,15 @@ TEST(PortUse, ExhaustedRangePerDestination) {
     EXPECT_EQ(ports, (std::set<int>{8080, 8081, 8082}));
 
     const std::string text = analyze_text("exhausted.pcap");
-    EXPECT_NE(text.find("-> 198.18.0.2:8081/tcp: 16 of 16 ports occupied"), std::string::npos) << text;
-    EXPECT_NE(text.find("exhausted: the next connect() fails with EADDRNOTAVAIL"), std::string::npos);
+    EXPECT_NE(text.find("-> 198.18.0.2:8081/tcp: 16 of 16 ports occupied"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("exhausted: the next connect() fails with EADDRNOTAVAIL"),
+              std::string::npos);
 }
 
 TEST(PortUse, RangeOverrideAndThresholds) {
-    const json wide = only_client(analyze_json("exhausted.pcap", {"--range", "198.18.0.1=41000-41099"}));
+    const json wide =
+        only_client(analyze_json("exhausted.pcap", {"--range", "198.18.0.1=41000-41099"}));
     EXPECT_EQ(wide["range"]["basis"], "configured");
     EXPECT_EQ(wide["range"]["size"], 100);
     EXPECT_EQ(wide["exhaustion"]["verdict"], "ok");  // 16 of 100
@@ -171,9 +174,10 @@ TEST(PortUse, RefusedAndUnansweredAttempts) {
     const json client = only_client(analyze_json("failures.pcap"));
     EXPECT_EQ(client["failures"]["refused"], truth.outcomes.at("refused"));
     EXPECT_EQ(client["failures"]["unanswered"], truth.outcomes.at("unanswered"));
-    EXPECT_EQ(client["tcp_connections"], truth.outcomes.at("refused") +
-                                             truth.outcomes.at("unanswered") + truth.connected);
-    if (!have_program("tshark")) GTEST_SKIP() << "tshark is not installed: retransmissions unchecked";
+    EXPECT_EQ(client["tcp_connections"],
+              truth.outcomes.at("refused") + truth.outcomes.at("unanswered") + truth.connected);
+    if (!have_program("tshark"))
+        GTEST_SKIP() << "tshark is not installed: retransmissions unchecked";
     const RunResult tshark =
         run({"tshark", "-n", "-r", sample("failures.pcap").string(), "-Y",
              "tcp.flags.syn == 1 && tcp.flags.ack == 0 && tcp.analysis.retransmission"});

@@ -226,3 +226,22 @@ TEST_F(TrackerTest, TableGrowsAndErasesWithoutLosingFlows) {
 
 }  // namespace
 }  // namespace ephemera
+
+namespace ephemera {
+namespace {
+
+TEST_F(TrackerTest, ServerInTimeWaitRefusingAReusedTupleIsACollision) {
+    send(tcp(client, server, syn, 4242));
+    send(tcp(server, client, ack, 5000));  // the old connection's ACK
+    send(tcp(client, server, rst, 5000));
+    send(tcp(client, server, syn, 4242), second);
+    send(tcp(server, client, syn | ack, 9000));
+    send(tcp(client, server, ack, 4243));
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), 1u);
+    EXPECT_TRUE(connections[0].time_wait_collision);
+    EXPECT_EQ(connections[0].state(), ConnectionState::open) << "the RST did not end it";
+}
+
+}  // namespace
+}  // namespace ephemera

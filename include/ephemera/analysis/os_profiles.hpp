@@ -33,10 +33,10 @@ std::span<const RangeDefault> range_defaults() noexcept;
 
 struct OsProfile {
     std::string_view name;
-    std::string_view range_basis;      // which RangeDefault it allocates from
-    AllocationPattern tcp_pattern;     // connect() allocator as seen from outside
+    std::string_view range_basis;   // which RangeDefault it allocates from
+    AllocationPattern tcp_pattern;  // connect() allocator as seen from outside
     double time_wait_s;
-    bool port_unique_per_tuple;        // false: a port is unique per local address (macOS, OpenBSD)
+    bool port_unique_per_tuple;  // false: a port is unique per local address (macOS, OpenBSD)
 };
 
 std::span<const OsProfile> os_profiles() noexcept;

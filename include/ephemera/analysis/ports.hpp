@@ -23,10 +23,10 @@ enum class Verdict : std::uint8_t { ok, warning, critical, exhausted };
 std::string_view verdict_name(Verdict verdict) noexcept;
 
 struct PortAnalysisOptions {
-    std::optional<PortRange> range;                             // --range LO-HI
-    std::vector<std::pair<Address, PortRange>> client_ranges;   // --range ADDR=LO-HI
-    std::optional<double> time_wait_s;                          // --time-wait
-    double warning_at = 0.5;                                    // utilization thresholds
+    std::optional<PortRange> range;                            // --range LO-HI
+    std::vector<std::pair<Address, PortRange>> client_ranges;  // --range ADDR=LO-HI
+    std::optional<double> time_wait_s;                         // --time-wait
+    double warning_at = 0.5;                                   // utilization thresholds
     double critical_at = 0.8;
     double exhausted_at = 1.0;
 };
@@ -63,7 +63,7 @@ struct DestinationOccupancy {
     std::uint32_t peak_occupied = 0;  // open + held in TIME_WAIT by this client
     Micros peak_at = 0;               // when peak_occupied was first reached
     double utilization = 0.0;
-    double peak_new_per_s = 0.0;      // most connections started within one second
+    double peak_new_per_s = 0.0;  // most connections started within one second
     double sustainable_new_per_s = 0.0;
     Verdict verdict = Verdict::ok;
 };

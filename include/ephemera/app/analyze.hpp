@@ -14,9 +14,9 @@ struct AnalyzeOptions {
     std::string connections_csv;      // one row per connection; empty: none
     double udp_timeout_s = 60.0;
     std::size_t top = 20;
-    std::size_t destinations = 10;     // per client in the JSON report
-    std::vector<std::string> ranges;   // "LO-HI" or "ADDR=LO-HI"
-    double time_wait_s = 0;            // 0: from the client's OS profile
+    std::size_t destinations = 10;    // per client in the JSON report
+    std::vector<std::string> ranges;  // "LO-HI" or "ADDR=LO-HI"
+    double time_wait_s = 0;           // 0: from the client's OS profile
     std::string thresholds = "0.5,0.8,1.0";
 };
 

@@ -12,7 +12,7 @@ namespace ephemera {
 inline constexpr const char* report_schema = "ephemera.report.v1";
 
 struct ReportOptions {
-    std::size_t top = 20;          // rows per table in the text report
+    std::size_t top = 20;           // rows per table in the text report
     std::size_t destinations = 10;  // destinations listed per client
 };
 

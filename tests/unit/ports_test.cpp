@@ -1,0 +1,263 @@
+// Port analysis rules: the statistics, the allocator fingerprint, range inference, occupancy with
+// TIME_WAIT, and the kinds of reuse. Connections are given as the tracker would record them.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "ephemera/analysis/ports.hpp"
+#include "ephemera/analysis/statistics.hpp"
+
+namespace ephemera {
+namespace {
+
+constexpr Micros second = 1'000'000;
+constexpr Micros t0 = 1'700'000'000 * second;
+
+Endpoint endpoint(std::uint8_t host, std::uint16_t port) {
+    Endpoint result;
+    result.address.family = Family::ipv4;
+    result.address.bytes = {198, 18, 0, host};
+    result.port = port;
+    return result;
+}
+
+enum class Close { by_client, by_server, reset, still_open };
+
+// A TCP connection from 198.18.0.1:port to 198.18.0.server_host:server_port.
+ConnectionRecord connection(std::uint16_t port, Micros start, Micros end = 0,
+                            Close close = Close::by_client, std::uint8_t server_host = 2,
+                            std::uint16_t server_port = 8080) {
+    ConnectionRecord record;
+    Connection& c = record.connection;
+    c.protocol = Protocol::tcp;
+    c.endpoint = {endpoint(1, port), endpoint(server_host, server_port)};
+    c.first_seen = start;
+    c.last_seen = end == 0 ? start + second / 10 : end;
+    c.syn_side = 0;
+    c.syn_ack_side = 1;
+    c.packets = {5, 4};
+    switch (close) {
+        case Close::by_client:
+        case Close::by_server: {
+            const int first = close == Close::by_client ? 0 : 1;
+            c.fin = {true, true};
+            c.first_fin_side = static_cast<std::int8_t>(first);
+            c.fin_time[first] = c.last_seen - 2;
+            c.fin_time[1 - first] = c.last_seen - 1;
+            break;
+        }
+        case Close::reset:
+            c.rst_side = 1;
+            c.rst_time = c.last_seen;
+            break;
+        case Close::still_open:
+            break;
+    }
+    record.client_side = 0;
+    record.role_reason = RoleReason::syn;
+    record.role_from_handshake = true;
+    return record;
+}
+
+std::vector<const ConnectionRecord*> pointers(const std::vector<ConnectionRecord>& records) {
+    std::vector<const ConnectionRecord*> result;
+    for (const ConnectionRecord& record : records) result.push_back(&record);
+    return result;
+}
+
+ClientPorts analyze(const std::vector<ConnectionRecord>& records, Micros capture_end,
+                    PortAnalysisOptions options = {}) {
+    return analyze_client_ports(endpoint(1, 0).address, pointers(records), capture_end, options);
+}
+
+// A deterministic stand-in for random draws.
+struct Lcg {
+    std::uint64_t state;
+    std::uint32_t next() {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return static_cast<std::uint32_t>(state >> 33);
+    }
+};
+
+TEST(Statistics, WilsonLowerBound) {
+    EXPECT_EQ(wilson_lower_bound(0, 0), 0.0);
+    EXPECT_NEAR(wilson_lower_bound(10, 10), 0.7225, 1e-3);
+    EXPECT_NEAR(wilson_lower_bound(50, 100), 0.4038, 1e-3);
+    EXPECT_LT(wilson_lower_bound(19, 20), wilson_lower_bound(190, 200)) << "more data, more sure";
+}
+
+TEST(Statistics, KolmogorovSmirnovTellsUniformFromClustered) {
+    std::vector<double> spread;
+    for (int i = 0; i < 50; ++i) spread.push_back(i * 20.0 + 10);
+    EXPECT_GT(uniform_ks_p_value(spread, 0, 1000), 0.5);
+    std::vector<double> clustered;
+    for (int i = 0; i < 50; ++i) clustered.push_back(i * 2.0);
+    EXPECT_LT(uniform_ks_p_value(clustered, 0, 1000), 0.01);
+}
+
+TEST(Statistics, Median) {
+    EXPECT_EQ(median({3, 1, 2}), 2);
+    EXPECT_EQ(median({4, 1, 3, 2}), 2.5);
+}
+
+TEST(Fingerprint, TooFewConnectionsIsUnknown) {
+    std::vector<ConnectionRecord> records;
+    for (int i = 0; i < 19; ++i) records.push_back(connection(50000 + i, t0 + i * second));
+    EXPECT_EQ(fingerprint_allocation(pointers(records)).pattern, AllocationPattern::unknown);
+}
+
+TEST(Fingerprint, GlobalCounterAcrossDestinationsIsSequential) {
+    std::vector<ConnectionRecord> records;
+    for (int i = 0; i < 40; ++i) {
+        records.push_back(connection(50000 + i, t0 + i * second, 0, Close::by_client,
+                                     static_cast<std::uint8_t>(2 + i % 3)));
+    }
+    const AllocationFingerprint result = fingerprint_allocation(pointers(records));
+    EXPECT_EQ(result.pattern, AllocationPattern::sequential);
+    EXPECT_GT(result.confidence, 0.8);
+    EXPECT_EQ(result.os_hint, "macos or windows");  // 50000+ lies in the IANA range
+}
+
+TEST(Fingerprint, LinuxStepsPerDestinationAreUnrelatedAcross) {
+    Lcg random{42};
+    std::uint16_t next_port[2] = {34000, 52000};
+    std::vector<ConnectionRecord> records;
+    for (int i = 0; i < 40; ++i) {
+        const int destination = i % 2;
+        records.push_back(connection(next_port[destination], t0 + i * second / 10, 0,
+                                     Close::by_client, static_cast<std::uint8_t>(2 + destination)));
+        next_port[destination] += static_cast<std::uint16_t>(2 + 2 * (random.next() % 8));
+    }
+    const AllocationFingerprint result = fingerprint_allocation(pointers(records));
+    EXPECT_EQ(result.pattern, AllocationPattern::per_destination);
+    EXPECT_EQ(result.even_share, 1.0);
+    EXPECT_EQ(result.os_hint, "linux");
+}
+
+TEST(Fingerprint, UniformDrawsAreRandom) {
+    Lcg random{7};
+    std::vector<ConnectionRecord> records;
+    for (int i = 0; i < 60; ++i) {
+        records.push_back(
+            connection(static_cast<std::uint16_t>(10000 + random.next() % 55536), t0 + i * second));
+    }
+    EXPECT_EQ(fingerprint_allocation(pointers(records)).pattern, AllocationPattern::random);
+}
+
+TEST(Range, PortsUsedOverAndOverAreTheWholeRange) {
+    std::vector<std::uint16_t> ports;
+    for (int i = 0; i < 40; ++i) ports.push_back(static_cast<std::uint16_t>(40000 + i % 8));
+    const RangeEstimate estimate = infer_range(ports, 40, AllocationPattern::unknown);
+    EXPECT_EQ(estimate.basis, "observed");
+    EXPECT_EQ(estimate.range.low, 40000);
+    EXPECT_EQ(estimate.range.high, 40007);
+}
+
+TEST(Range, FewPortsInsideADefaultTakeThatDefault) {
+    const std::vector<std::uint16_t> ports = {33000, 36000, 41000, 45000, 52000};
+    const RangeEstimate estimate = infer_range(ports, 5, AllocationPattern::per_destination);
+    EXPECT_EQ(estimate.basis, "linux");
+    EXPECT_EQ(estimate.range.size(), 28232u);
+    const std::vector<std::uint16_t> high_ports = {50000, 50001, 50002};
+    EXPECT_EQ(infer_range(high_ports, 3, AllocationPattern::sequential).basis, "iana");
+    const std::vector<std::uint16_t> xp_ports = {1100, 1101, 4000};
+    EXPECT_EQ(infer_range(xp_ports, 3, AllocationPattern::unknown).basis, "windows-xp");
+}
+
+TEST(Range, RandomPortsClusteredInsideADefaultAreNotFromIt) {
+    Lcg random{3};
+    std::vector<std::uint16_t> ports;
+    for (int i = 0; i < 30; ++i)
+        ports.push_back(static_cast<std::uint16_t>(20000 + random.next() % 1000));
+    const RangeEstimate estimate = infer_range(ports, 30, AllocationPattern::random);
+    EXPECT_EQ(estimate.basis, "observed");
+    EXPECT_LE(estimate.range.low, *std::min_element(ports.begin(), ports.end()));
+    EXPECT_GE(estimate.range.high, *std::max_element(ports.begin(), ports.end()));
+    EXPECT_LE(estimate.range.size(), 2 * 1000u) << "never more than twice the observed span";
+}
+
+TEST(Range, NoDefaultHoldsThePortsSoEstimateFromThem) {
+    const std::vector<std::uint16_t> ports = {2000, 20000, 40000, 64000};
+    const RangeEstimate estimate = infer_range(ports, 4, AllocationPattern::unknown);
+    EXPECT_EQ(estimate.basis, "observed");
+    EXPECT_LE(estimate.range.low, 2000);
+    EXPECT_GE(estimate.range.high, 64000);
+}
+
+TEST(Occupancy, ClientClosingFirstHoldsTimeWait) {
+    // Three connections one after another, each closed by the client before the next.
+    const std::vector<ConnectionRecord> records = {
+        connection(40000, t0), connection(40002, t0 + second), connection(40004, t0 + 2 * second)};
+    const ClientPorts result = analyze(records, t0 + 3 * second);
+    const DestinationOccupancy& destination = result.exhaustion.destinations.at(0);
+    EXPECT_EQ(destination.peak_open, 1u);
+    EXPECT_EQ(destination.peak_occupied, 3u);
+    EXPECT_EQ(destination.peak_at, t0 + 2 * second);
+    EXPECT_EQ(destination.peak_new_per_s, 1.0);
+}
+
+TEST(Occupancy, ServerClosingFirstOrResetLeavesNoTimeWaitHere) {
+    for (Close close : {Close::by_server, Close::reset}) {
+        const std::vector<ConnectionRecord> records = {connection(40000, t0, 0, close),
+                                                       connection(40002, t0 + second, 0, close)};
+        EXPECT_EQ(analyze(records, t0 + 3 * second).exhaustion.destinations.at(0).peak_occupied,
+                  1u);
+    }
+}
+
+TEST(Occupancy, OpenAtTheEndStaysOccupied) {
+    const std::vector<ConnectionRecord> records = {
+        connection(40000, t0, t0 + 1, Close::still_open),
+        connection(40002, t0 + 10 * second, 0, Close::reset)};
+    EXPECT_EQ(analyze(records, t0 + 20 * second).exhaustion.destinations.at(0).peak_open, 2u);
+}
+
+TEST(Occupancy, VerdictFromUtilizationOfTheRange) {
+    std::vector<ConnectionRecord> records;
+    for (int i = 0; i < 12; ++i) records.push_back(connection(40000 + i, t0 + i * 1000));
+    PortAnalysisOptions options;
+    options.range = PortRange{40000, 40015};  // 12 of 16: 0.75
+    ClientPorts result = analyze(records, t0 + second, options);
+    EXPECT_EQ(result.range.basis, "configured");
+    EXPECT_DOUBLE_EQ(result.exhaustion.utilization, 0.75);
+    EXPECT_EQ(result.exhaustion.verdict, Verdict::warning);
+    options.range = PortRange{40000, 40011};
+    EXPECT_EQ(analyze(records, t0 + second, options).exhaustion.verdict, Verdict::exhausted);
+}
+
+TEST(Reuse, KindsOfReuse) {
+    const std::vector<ConnectionRecord> records = {
+        connection(40000, t0),                 // closed by the client at ~t0
+        connection(40000, t0 + 5 * second),    // same 4-tuple in TIME_WAIT
+        connection(40000, t0 + 100 * second),  // same 4-tuple, TIME_WAIT over
+        connection(40002, t0 + 200 * second, t0 + 200 * second + 10, Close::still_open),
+        connection(40002, t0 + 201 * second),                          // on a 4-tuple still open
+        connection(40000, t0 + 300 * second, 0, Close::by_client, 3),  // port, other destination
+    };
+    const ReuseStats reuse = analyze(records, t0 + 400 * second).reuse;
+    EXPECT_EQ(reuse.tuple_reuses, 3u);
+    EXPECT_EQ(reuse.time_wait_reuses, 1u);
+    EXPECT_EQ(reuse.active_reuses, 1u);
+    EXPECT_EQ(reuse.port_reuses, 4u);
+    EXPECT_NEAR(reuse.min_interval_s, 0.9999, 1e-3);  // t0+201 s after the use ending t0+200 s
+}
+
+TEST(Failures, CountedPerAttempt) {
+    std::vector<ConnectionRecord> records = {connection(40000, t0), connection(40002, t0 + 1),
+                                             connection(40004, t0 + 2)};
+    records[1].connection.syn_ack_side = no_side;  // refused: RST from the server
+    records[1].connection.fin = {false, false};
+    records[1].connection.rst_side = 1;
+    records[2].connection.syn_ack_side = no_side;  // unanswered: three SYNs, nothing back
+    records[2].connection.fin = {false, false};
+    records[2].connection.packets = {3, 0};
+    records[2].connection.syn_retransmissions = 2;
+    const FailureStats failures = analyze(records, t0 + second).failures;
+    EXPECT_EQ(failures.refused, 1u);
+    EXPECT_EQ(failures.unanswered, 1u);
+    EXPECT_EQ(failures.syn_retransmissions, 2u);
+}
+
+}  // namespace
+}  // namespace ephemera
