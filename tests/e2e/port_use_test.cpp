@@ -142,6 +142,7 @@ TEST(PortUse, RangeOverrideAndThresholds) {
 TEST(PortUse, ApplicationBindingSequentialPorts) {
     const json allocation = only_client(analyze_json("bind-sequential.pcap"))["allocation"];
     EXPECT_EQ(allocation["pattern"], "sequential");
+    EXPECT_NE(analyze_text("bind-sequential.pcap").find(" sequential ("), std::string::npos);
     EXPECT_GT(allocation["confidence"].get<double>(), 0.5);
     EXPECT_EQ(allocation["samples"], 40);
 }
@@ -149,6 +150,7 @@ TEST(PortUse, ApplicationBindingSequentialPorts) {
 TEST(PortUse, ApplicationBindingRandomPorts) {
     const json allocation = only_client(analyze_json("bind-random.pcap"))["allocation"];
     EXPECT_EQ(allocation["pattern"], "random");
+    EXPECT_NE(analyze_text("bind-random.pcap").find(" random ("), std::string::npos);
     EXPECT_GT(allocation["confidence"].get<double>(), 0.5);
 }
 
@@ -166,6 +168,11 @@ TEST(PortUse, LinuxDefaultIsPerDestination) {
     EXPECT_DOUBLE_EQ(client["allocation"]["even_share"].get<double>(),
                      static_cast<double>(even) / truth.ports.size());
     EXPECT_EQ(client["exhaustion"]["verdict"], "ok");
+    const std::string text = analyze_text("linux-default.pcap");
+    EXPECT_NE(text.find("32768-60999 linux"), std::string::npos) << text;
+    EXPECT_NE(text.find(" per-destination ("), std::string::npos) << text;
+    EXPECT_EQ(text.find("Findings, worst first\n  - 198.18.0.1"), std::string::npos)
+        << "nothing wrong with this client";
 }
 
 // SYNs to a closed port (RST) and to a port whose SYNs are dropped.

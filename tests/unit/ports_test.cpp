@@ -2,6 +2,8 @@
 // TIME_WAIT, and the kinds of reuse. Connections are given as the tracker would record them.
 #include <gtest/gtest.h>
 
+#include "test_endpoints.hpp"
+
 #include <cstdint>
 #include <vector>
 
@@ -14,13 +16,7 @@ namespace {
 constexpr Micros second = 1'000'000;
 constexpr Micros t0 = 1'700'000'000 * second;
 
-Endpoint endpoint(std::uint8_t host, std::uint16_t port) {
-    Endpoint result;
-    result.address.family = Family::ipv4;
-    result.address.bytes = {198, 18, 0, host};
-    result.port = port;
-    return result;
-}
+using test::endpoint;
 
 enum class Close { by_client, by_server, reset, still_open };
 

@@ -1,6 +1,8 @@
 // Who is the client: one test per rule, strongest first.
 #include <gtest/gtest.h>
 
+#include "test_endpoints.hpp"
+
 #include <vector>
 
 #include "ephemera/analysis/roles.hpp"
@@ -8,13 +10,7 @@
 namespace ephemera {
 namespace {
 
-Endpoint endpoint(std::uint8_t host, std::uint16_t port) {
-    Endpoint result;
-    result.address.family = Family::ipv4;
-    result.address.bytes = {198, 18, 0, host};
-    result.port = port;
-    return result;
-}
+using test::endpoint;
 
 // A record whose first packet came from `first`.
 ConnectionRecord record(const Endpoint& first, const Endpoint& second,

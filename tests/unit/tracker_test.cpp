@@ -1,6 +1,8 @@
 // Tracker rules, one test per rule. Packets are given as decoded header fields.
 #include <gtest/gtest.h>
 
+#include "test_endpoints.hpp"
+
 #include <vector>
 
 #include "ephemera/track/tracker.hpp"
@@ -10,13 +12,7 @@ namespace {
 
 constexpr Micros second = 1'000'000;
 
-Endpoint endpoint(std::uint8_t host, std::uint16_t port) {
-    Endpoint result;
-    result.address.family = Family::ipv4;
-    result.address.bytes = {198, 18, 0, host};
-    result.port = port;
-    return result;
-}
+using test::endpoint;
 
 const Endpoint client = endpoint(1, 40000);
 const Endpoint server = endpoint(2, 8080);
