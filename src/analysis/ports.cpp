@@ -97,9 +97,11 @@ Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros ti
     return holding;
 }
 
-// Most intervals overlapping at once, and when that count was first reached.
-std::pair<std::uint32_t, Micros> peak_overlap(const std::vector<Holding>& holdings,
-                                              bool with_time_wait) {
+// Most intervals overlapping at once, and when that count was first reached. With `series`, also
+// the count after every change.
+std::pair<std::uint32_t, Micros> peak_overlap(
+    const std::vector<Holding>& holdings, bool with_time_wait,
+    std::vector<std::pair<Micros, std::uint32_t>>* series = nullptr) {
     std::vector<std::pair<Micros, int>> events;
     events.reserve(holdings.size() * 2);
     for (const Holding& h : holdings) {
@@ -113,12 +115,40 @@ std::pair<std::uint32_t, Micros> peak_overlap(const std::vector<Holding>& holdin
     Micros peak_at = 0;
     for (const auto& [time, change] : events) {
         current += change;
+        if (series != nullptr) {
+            if (!series->empty() && series->back().first == time) {
+                series->back().second = current;
+            } else {
+                series->emplace_back(time, current);
+            }
+        }
         if (current > peak) {
             peak = current;
             peak_at = time;
         }
     }
     return {peak, peak_at};
+}
+
+// Keeps at most max_series_points points: per time bucket, the highest value, so peaks survive.
+std::vector<std::pair<Micros, std::uint32_t>> downsample(
+    const std::vector<std::pair<Micros, std::uint32_t>>& series) {
+    if (series.size() <= max_series_points) return series;
+    const Micros first = series.front().first;
+    const Micros span = std::max<Micros>(1, series.back().first - first);
+    std::vector<std::pair<Micros, std::uint32_t>> kept;
+    std::size_t bucket_of_last = SIZE_MAX;
+    for (const auto& point : series) {
+        const auto bucket =
+            static_cast<std::size_t>((point.first - first) * (max_series_points - 1) / span);
+        if (bucket != bucket_of_last) {
+            kept.push_back(point);
+            bucket_of_last = bucket;
+        } else if (point.second > kept.back().second) {
+            kept.back() = point;
+        }
+    }
+    return kept;
 }
 
 double peak_starts_per_second(std::vector<Micros> starts) {
@@ -205,7 +235,10 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
         }
         all.insert(all.end(), holdings.begin(), holdings.end());
         destination.peak_open = peak_overlap(holdings, false).first;
-        std::tie(destination.peak_occupied, destination.peak_at) = peak_overlap(holdings, true);
+        std::vector<std::pair<Micros, std::uint32_t>> series;
+        std::tie(destination.peak_occupied, destination.peak_at) =
+            peak_overlap(holdings, true, &series);
+        destination.occupied_series = downsample(series);
         destination.utilization = destination.peak_occupied / size;
         destination.peak_new_per_s = peak_starts_per_second(std::move(starts));
         destination.sustainable_new_per_s = size / time_wait_s;
@@ -216,6 +249,9 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
     stats.peak_occupied_total = peak_overlap(all, true).first;
     std::stable_sort(stats.destinations.begin(), stats.destinations.end(),
                      [](const auto& a, const auto& b) { return a.utilization > b.utilization; });
+    for (std::size_t i = destinations_with_series; i < stats.destinations.size(); ++i) {
+        stats.destinations[i].occupied_series = {};
+    }
     if (!stats.destinations.empty()) stats.utilization = stats.destinations.front().utilization;
     // Where a port is unique per local address (macOS, OpenBSD), every destination shares it.
     if (!unique_per_tuple)

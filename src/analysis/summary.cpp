@@ -56,6 +56,9 @@ Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary captu
     Report report;
     report.capture = std::move(capture);
     report.warnings = std::move(warnings);
+    report.warning_at = options.warning_at;
+    report.critical_at = options.critical_at;
+    report.exhausted_at = options.exhausted_at;
     std::map<Address, ClientTally> clients;
     std::map<std::tuple<Protocol, Endpoint>, ServerTally> servers;
     for (const ConnectionRecord& record : records) {

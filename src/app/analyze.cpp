@@ -86,8 +86,8 @@ CaptureSummary summarize_files(CaptureSummary summary, const std::vector<Capture
 }  // namespace
 
 int run_analyze(const AnalyzeOptions& options) {
-    if (options.format != "text" && options.format != "json") {
-        throw UserError(fmt::format("unknown format '{}': use text or json", options.format));
+    if (options.format != "text" && options.format != "json" && options.format != "html") {
+        throw UserError(fmt::format("unknown format '{}': use text, json or html", options.format));
     }
     if (options.udp_timeout_s <= 0) throw UserError("--udp-timeout must be positive");
     const PortAnalysisOptions port_analysis = port_options(options);
@@ -126,8 +126,15 @@ int run_analyze(const AnalyzeOptions& options) {
                               [&](std::FILE* file) { write_connections_csv(file, log.records()); });
     }
     const ReportOptions report_options{options.top, options.destinations};
-    write_output(options.output, options.format == "json" ? render_json(report, report_options)
-                                                          : render_text(report, report_options));
+    std::string rendered;
+    if (options.format == "json") {
+        rendered = render_json(report, report_options);
+    } else if (options.format == "html") {
+        rendered = render_html(report, log.records(), report_options);
+    } else {
+        rendered = render_text(report, report_options);
+    }
+    write_output(options.output, rendered);
     return exit_code::ok;
 }
 

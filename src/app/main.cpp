@@ -20,8 +20,12 @@ void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
                      "are merged in timestamp order")
         ->required();
     analyze->add_option("--filter", options.filter, "BPF filter in tcpdump syntax");
-    analyze->add_option("--format", options.format, "Report format")
-        ->check(CLI::IsMember({"text", "json"}))
+    analyze
+        ->add_option(
+            "--format", options.format,
+            "Report format: text for people, json for scripts, html for a self-contained page of "
+            "plots (with -o)")
+        ->check(CLI::IsMember({"text", "json", "html"}))
         ->capture_default_str();
     analyze->add_option("-o,--output", options.output,
                         "Write the report to FILE instead of stdout");

@@ -1,5 +1,6 @@
 #include "ephemera/report/output.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,6 +18,10 @@ void write_file_atomically(const std::string& path, const std::function<void(std
     if (descriptor < 0) {
         throw UserError(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
     }
+    // mkstemp creates the file 0600; a report gets the mode any new file would.
+    const mode_t mask = umask(0);
+    umask(mask);
+    fchmod(descriptor, 0666 & ~mask);
     std::FILE* file = fdopen(descriptor, "w");
     if (file == nullptr) {
         close(descriptor);

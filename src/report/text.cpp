@@ -12,6 +12,8 @@ namespace {
 
 using State = ConnectionState;
 
+}  // namespace
+
 std::string format_utc(Micros time) {
     const std::time_t seconds = static_cast<std::time_t>(time / 1'000'000);
     std::tm parts{};
@@ -20,6 +22,8 @@ std::string format_utc(Micros time) {
                        parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec,
                        time % 1'000'000);
 }
+
+namespace {
 
 std::string plural(std::uint64_t count, const char* singular, const char* many) {
     return fmt::format("{} {}", count, count == 1 ? singular : many);
@@ -138,7 +142,9 @@ void add_client_findings(std::vector<Finding>& findings, const ClientSummary& cl
     }
 }
 
-void append_findings(std::string& out, const Report& report) {
+}  // namespace
+
+std::vector<std::string> findings_worst_first(const Report& report) {
     std::vector<Finding> findings;
     for (const ClientSummary& client : report.clients) {
         add_exhaustion_findings(findings, client);
@@ -158,12 +164,21 @@ void append_findings(std::string& out, const Report& report) {
         findings.push_back({0.1, fmt::format("{} without usable TCP/UDP ports skipped: {}",
                                              plural(skipped, "packet", "packets"), reasons)});
     }
-    if (findings.empty()) return;
     std::stable_sort(findings.begin(), findings.end(),
                      [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
+    std::vector<std::string> sentences;
+    for (Finding& finding : findings) sentences.push_back(std::move(finding.text));
+    return sentences;
+}
+
+namespace {
+
+void append_findings(std::string& out, const Report& report) {
+    const std::vector<std::string> findings = findings_worst_first(report);
+    if (findings.empty()) return;
     out += "\nFindings, worst first\n";
-    for (const Finding& finding : findings) {
-        fmt::format_to(std::back_inserter(out), "  - {}\n", finding.text);
+    for (const std::string& finding : findings) {
+        fmt::format_to(std::back_inserter(out), "  - {}\n", finding);
     }
 }
 

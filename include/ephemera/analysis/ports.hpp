@@ -66,7 +66,13 @@ struct DestinationOccupancy {
     double peak_new_per_s = 0.0;  // most connections started within one second
     double sustainable_new_per_s = 0.0;
     Verdict verdict = Verdict::ok;
+    // Occupied ports over time (a step function), at most max_series_points points, every
+    // bucket's highest value kept so the peak survives. Kept for the worst destinations only.
+    std::vector<std::pair<Micros, std::uint32_t>> occupied_series;
 };
+
+inline constexpr std::size_t max_series_points = 600;
+inline constexpr std::size_t destinations_with_series = 8;
 
 struct ExhaustionStats {
     std::uint32_t peak_open_total = 0;

@@ -69,6 +69,9 @@ struct Report {
     std::array<std::uint64_t, role_reason_count> role_reasons{};
     std::vector<ClientSummary> clients;  // closest to exhaustion first, then busiest
     std::vector<ServerSummary> servers;  // busiest first
+    double warning_at = 0.5;             // the verdict thresholds the analysis used
+    double critical_at = 0.8;
+    double exhausted_at = 1.0;
 };
 
 // Collects finished connections from the tracker and gives each its handshake role at once.

@@ -9,7 +9,7 @@ namespace ephemera {
 struct AnalyzeOptions {
     std::vector<std::string> inputs;  // capture files; "-" is standard input
     std::string filter;               // BPF, tcpdump syntax
-    std::string format = "text";      // text | json
+    std::string format = "text";      // text | json | html
     std::string output;               // report file; empty: stdout
     std::string connections_csv;      // one row per connection; empty: none
     double udp_timeout_s = 60.0;
