@@ -85,7 +85,7 @@ CaptureSummary summarize_files(CaptureSummary summary, const std::vector<Capture
 
 }  // namespace
 
-int run_analyze(const AnalyzeOptions& options) {
+AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     if (options.format != "text" && options.format != "json" && options.format != "html") {
         throw UserError(fmt::format("unknown format '{}': use text, json or html", options.format));
     }
@@ -113,26 +113,36 @@ int run_analyze(const AnalyzeOptions& options) {
     }
     tracker.finish();
 
+    AnalysisResult result;
     std::vector<std::string> warnings = unsupported_link_warnings(reader.files());
     for (const std::string& warning : reader.warnings()) {
         warnings.push_back(warning);
+        result.stderr_warnings.push_back(warning);
+    }
+    result.report = build_report(log.records(), summarize_files(std::move(capture), reader.files()),
+                                 std::move(warnings), port_analysis);
+    result.records = std::move(log.records());
+    return result;
+}
+
+int run_analyze(const AnalyzeOptions& options) {
+    const AnalysisResult result = analyze_captures(options);
+    for (const std::string& warning : result.stderr_warnings) {
         fmt::print(stderr, "ephemera: warning: {}\n", warning);
     }
-    const Report report =
-        build_report(log.records(), summarize_files(std::move(capture), reader.files()),
-                     std::move(warnings), port_analysis);
     if (!options.connections_csv.empty()) {
-        write_file_atomically(options.connections_csv,
-                              [&](std::FILE* file) { write_connections_csv(file, log.records()); });
+        write_file_atomically(options.connections_csv, [&](std::FILE* file) {
+            write_connections_csv(file, result.records);
+        });
     }
     const ReportOptions report_options{options.top, options.destinations};
     std::string rendered;
     if (options.format == "json") {
-        rendered = render_json(report, report_options);
+        rendered = render_json(result.report, report_options);
     } else if (options.format == "html") {
-        rendered = render_html(report, log.records(), report_options);
+        rendered = render_html(result.report, result.records, report_options);
     } else {
-        rendered = render_text(report, report_options);
+        rendered = render_text(result.report, report_options);
     }
     write_output(options.output, rendered);
     return exit_code::ok;

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "ephemera/analysis/summary.hpp"
+
 namespace ephemera {
 
 struct AnalyzeOptions {
@@ -20,7 +22,17 @@ struct AnalyzeOptions {
     std::string thresholds = "0.5,0.8,1.0";
 };
 
-// Throws UserError for anything the user can fix; returns the exit code otherwise.
+struct AnalysisResult {
+    Report report;
+    std::vector<ConnectionRecord> records;  // oldest first
+    std::vector<std::string> stderr_warnings;
+};
+
+// The whole pipeline, capture to report model, printing nothing. Throws UserError.
+AnalysisResult analyze_captures(const AnalyzeOptions& options);
+
+// analyze_captures, then the report and CSV written where the options say. Throws UserError
+// for anything the user can fix; returns the exit code otherwise.
 int run_analyze(const AnalyzeOptions& options);
 
 }  // namespace ephemera

@@ -1,0 +1,34 @@
+// libFuzzer harness for the whole pipeline: the input is a capture file (seeds: pcaps/ and
+// tcpdump's test captures). It is analyzed as `ephemera analyze` would, and rendered in every
+// format. User errors (not a capture, ...) are expected; anything else is a finding.
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "ephemera/app/analyze.hpp"
+#include "ephemera/core/errors.hpp"
+#include "ephemera/report/report.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    static const std::string path = "/dev/shm/ephemera-fuzz-" + std::to_string(getpid()) + ".pcap";
+    std::FILE* file = std::fopen(path.c_str(), "wb");
+    if (file == nullptr) return 0;
+    std::fwrite(data, 1, size, file);
+    std::fclose(file);
+
+    ephemera::AnalyzeOptions options;
+    options.inputs = {path};
+    try {
+        const ephemera::AnalysisResult result = ephemera::analyze_captures(options);
+        const ephemera::ReportOptions report_options;
+        (void)ephemera::render_json(result.report, report_options);
+        (void)ephemera::render_text(result.report, report_options);
+        (void)ephemera::render_html(result.report, result.records, report_options);
+    } catch (const ephemera::UserError&) {
+        // a clear message for the user: the expected answer to garbage
+    }
+    return 0;
+}
