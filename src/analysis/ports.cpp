@@ -106,7 +106,9 @@ std::pair<std::uint32_t, Micros> peak_overlap(
     events.reserve(holdings.size() * 2);
     for (const Holding& h : holdings) {
         events.emplace_back(h.start, +1);
-        events.emplace_back(std::max(h.start, with_time_wait ? h.occupied_end : h.open_end), -1);
+        // A single-packet attempt held its port for an instant, not for no time at all.
+        events.emplace_back(std::max(h.start + 1, with_time_wait ? h.occupied_end : h.open_end),
+                            -1);
     }
     // At equal times a release comes before an allocation: a port freed can be taken again.
     std::sort(events.begin(), events.end());

@@ -36,6 +36,49 @@ PortStats port_stats(std::vector<std::uint16_t>& ports) {
     return stats;
 }
 
+bool is_probe(const Connection& connection) {
+    if (connection.protocol != Protocol::tcp || connection.total_bytes() > 0) return false;
+    if (connection.total_packets() > 4) return false;
+    const ConnectionState state = connection.state();
+    return state == ConnectionState::refused || state == ConnectionState::unanswered ||
+           state == ConnectionState::reset;
+}
+
+struct ScanTally {
+    ScanSummary summary;
+    std::uint64_t tcp = 0;
+    std::vector<Endpoint> targets;
+};
+
+// Sources that probed at least min_ports distinct ports, with probes the most of what they did.
+std::vector<ScanSummary> find_scans(const std::vector<ConnectionRecord>& records,
+                                    const ScanOptions& options) {
+    std::map<Address, ScanTally> tallies;
+    for (const ConnectionRecord& record : records) {
+        if (record.connection.protocol != Protocol::tcp) continue;
+        ScanTally& tally = tallies[record.client().address];
+        ++tally.tcp;
+        if (!is_probe(record.connection)) continue;
+        ScanSummary& scan = tally.summary;
+        if (scan.probes++ == 0) scan.first = record.connection.first_seen;
+        scan.last = std::max(scan.last, record.connection.last_seen);
+        scan.answered += record.connection.syn_ack_side != no_side;
+        tally.targets.push_back(record.server());
+    }
+    std::vector<ScanSummary> scans;
+    for (auto& [source, tally] : tallies) {
+        tally.summary.ports = count_distinct(tally.targets);
+        if (tally.summary.ports < options.min_ports) continue;
+        if (tally.summary.probes < options.min_probe_share * tally.tcp) continue;
+        std::vector<Address> hosts;
+        for (const Endpoint& target : tally.targets) hosts.push_back(target.address);
+        tally.summary.hosts = count_distinct(hosts);
+        tally.summary.source = source;
+        scans.push_back(tally.summary);
+    }
+    return scans;
+}
+
 }  // namespace
 
 void ConnectionLog::on_connection(const Connection& connection) {
@@ -46,7 +89,8 @@ void ConnectionLog::on_connection(const Connection& connection) {
 }
 
 Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary capture,
-                    std::vector<std::string> warnings, const PortAnalysisOptions& options) {
+                    std::vector<std::string> warnings, const PortAnalysisOptions& options,
+                    const ScanOptions& scan_options) {
     assign_roles_by_heuristics(records);
     std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
         return std::tie(a.connection.first_seen, a.connection.endpoint) <
@@ -61,6 +105,11 @@ Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary captu
     report.exhausted_at = options.exhausted_at;
     std::map<Address, ClientTally> clients;
     std::map<std::tuple<Protocol, Endpoint>, ServerTally> servers;
+    report.scans = find_scans(records, scan_options);
+    const auto scanned_by = [&](const Address& address) {
+        return std::any_of(report.scans.begin(), report.scans.end(),
+                           [&](const ScanSummary& scan) { return scan.source == address; });
+    };
     for (const ConnectionRecord& record : records) {
         const Connection& connection = record.connection;
         const auto state = static_cast<std::size_t>(connection.state());
@@ -68,6 +117,8 @@ Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary captu
         (tcp ? report.tcp_connections : report.udp_flows) += 1;
         ++report.states[state];
         ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
+        // A scanner is not a client using up its ports, and its targets are not services.
+        if (!report.scans.empty() && scanned_by(record.client().address)) continue;
 
         ClientTally& client = clients[record.client().address];
         client.summary.address = record.client().address;

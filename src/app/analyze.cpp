@@ -10,6 +10,7 @@
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/report/output.hpp"
 #include "ephemera/report/report.hpp"
+#include "ephemera/track/duplicates.hpp"
 #include "ephemera/track/tracker.hpp"
 
 namespace ephemera {
@@ -95,9 +96,12 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     CaptureReader reader(options.inputs, options.filter);
     TrackerOptions tracker_options;
     tracker_options.udp_timeout = static_cast<Micros>(options.udp_timeout_s * 1e6);
+    if (options.max_connections < 8) throw UserError("--max-connections must be at least 8");
+    tracker_options.max_connections = options.max_connections;
     ConnectionLog log;
     ConnectionTracker tracker(tracker_options, log);
     CaptureSummary capture;
+    DuplicateFilter duplicates;
 
     RawFrame frame;
     while (reader.next(frame)) {
@@ -109,18 +113,44 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
             continue;
         }
         ++capture.decoded;
+        if (duplicates.is_duplicate(frame.timestamp, decoded.packet)) {
+            ++capture.duplicates;
+            continue;
+        }
         tracker.on_packet(frame.timestamp, decoded.packet);
     }
     tracker.finish();
 
+    capture.max_connections = options.max_connections;
+    capture.evicted_half_open = tracker.evictions().half_open;
+    capture.evicted_other = tracker.evictions().other;
+
     AnalysisResult result;
     std::vector<std::string> warnings = unsupported_link_warnings(reader.files());
+    if (capture.evicted_half_open + capture.evicted_other > 0) {
+        warnings.push_back(fmt::format(
+            "more than {} connections at once (--max-connections): {} half-open attempts (a SYN "
+            "flood?) were dropped uncounted as clients, and {} older connections ended early",
+            options.max_connections, capture.evicted_half_open, capture.evicted_other));
+    }
+    if (capture.duplicates > 0) {
+        warnings.push_back(fmt::format(
+            "{} packets were captured twice (e.g. -i any across a bridge) and counted once",
+            capture.duplicates));
+    }
+    if (capture.backward_steps > 0) {
+        warnings.push_back(fmt::format(
+            "timestamps went backwards {} times, by up to {:.6f} s (a clock step?): packets are "
+            "taken in file order, times as recorded",
+            capture.backward_steps, static_cast<double>(capture.largest_backward_step) / 1e6));
+    }
     for (const std::string& warning : reader.warnings()) {
         warnings.push_back(warning);
         result.stderr_warnings.push_back(warning);
     }
-    result.report = build_report(log.records(), summarize_files(std::move(capture), reader.files()),
-                                 std::move(warnings), port_analysis);
+    result.report =
+        build_report(log.records(), summarize_files(std::move(capture), reader.files()),
+                     std::move(warnings), port_analysis, ScanOptions{options.scan_ports, 0.8});
     result.records = std::move(log.records());
     return result;
 }

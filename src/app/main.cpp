@@ -55,6 +55,18 @@ void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
         ->type_name("W,C,E")
         ->capture_default_str();
     analyze
+        ->add_option("--max-connections", options.max_connections,
+                     "Connections held at once; beyond it the oldest half-open ones are dropped "
+                     "first (bounds memory under a SYN flood)")
+        ->check(CLI::Range(std::size_t{8}, std::size_t{1} << 28))
+        ->capture_default_str();
+    analyze
+        ->add_option("--scan-ports", options.scan_ports,
+                     "Distinct ports a source must probe (with probes 80% of its connections) "
+                     "to be reported as a port scan")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    analyze
         ->add_option("--destinations", options.destinations,
                      "Destinations listed per client in the JSON report")
         ->check(CLI::PositiveNumber)

@@ -82,10 +82,12 @@ void CaptureReader::advance(std::size_t index) {
         return;
     }
     if (status == PCAP_ERROR) {
-        // libpcap reports a file cut inside a record this way: keep what came before the cut.
-        warnings_.push_back(fmt::format("{}: capture cut off after {} packets ({})",
-                                        display_name(files_[index].path), files_[index].frames,
-                                        pcap_geterr(source.handle)));
+        // A file cut inside a record, or a block libpcap cannot read: keep what came before.
+        const std::string why = pcap_geterr(source.handle);
+        const bool cut = why.find("truncated") != std::string::npos;
+        warnings_.push_back(
+            fmt::format("{}: {} after {} packets ({})", display_name(files_[index].path),
+                        cut ? "capture cut off" : "reading stopped", files_[index].frames, why));
     }
     pcap_close(source.handle);
     source.handle = nullptr;

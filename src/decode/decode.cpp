@@ -81,6 +81,7 @@ DecodeResult decode_transport(std::uint8_t ip_protocol, Bytes segment,
         packet.sequence = load32(&segment[4]);
         packet.acknowledgment = load32(&segment[8]);
         packet.tcp_flags = segment[13];
+        packet.transport_checksum = load16(&segment[16]);
         packet.payload_length = ip_payload_length - header_length;
         const std::size_t captured_header = std::min<std::size_t>(header_length, segment.size());
         read_tcp_timestamp(segment.subspan(20, captured_header - 20), packet);
@@ -93,6 +94,7 @@ DecodeResult decode_transport(std::uint8_t ip_protocol, Bytes segment,
         packet.source.port = load16(&segment[0]);
         packet.destination.port = load16(&segment[2]);
         packet.payload_length = ip_payload_length - 8;
+        packet.transport_checksum = load16(&segment[6]);
         return result;
     }
     return failure(DecodeStatus::unsupported_transport);
@@ -112,6 +114,7 @@ DecodeResult decode_ipv4(Bytes datagram) noexcept {
     if (fragment_offset != 0) return failure(DecodeStatus::non_first_fragment);
 
     DecodeResult result;
+    result.packet.ip_id = load16(&datagram[4]);
     set_address(result.packet.source.address, Family::ipv4, &datagram[12]);
     set_address(result.packet.destination.address, Family::ipv4, &datagram[16]);
     // Ethernet pads short frames: the IP length, not the frame, says where the datagram ends.

@@ -44,7 +44,13 @@ ordered_json capture_json(const CaptureSummary& capture) {
             {"first", epoch_seconds(capture.first)},
             {"last", epoch_seconds(capture.last)},
             {"duration_s", epoch_seconds(capture.last - capture.first)},
-            {"skipped", skipped}};
+            {"skipped", skipped},
+            {"duplicates", capture.duplicates},
+            {"backward_steps", capture.backward_steps},
+            {"tracker",
+             {{"max_connections", capture.max_connections},
+              {"evicted_half_open", capture.evicted_half_open},
+              {"evicted_other", capture.evicted_other}}}};
 }
 
 // Ratios and rates to four decimals, so reports diff cleanly.
@@ -146,6 +152,16 @@ std::string render_json(const Report& report, const ReportOptions& options) {
     ordered_json clients = ordered_json::array();
     for (const ClientSummary& client : report.clients)
         clients.push_back(client_json(client, options.destinations));
+    ordered_json scans = ordered_json::array();
+    for (const ScanSummary& scan : report.scans) {
+        scans.push_back({{"source", to_string(scan.source)},
+                         {"hosts", scan.hosts},
+                         {"ports", scan.ports},
+                         {"probes", scan.probes},
+                         {"answered", scan.answered},
+                         {"first", epoch_seconds(scan.first)},
+                         {"last", epoch_seconds(scan.last)}});
+    }
     ordered_json servers = ordered_json::array();
     for (const ServerSummary& server : report.servers) servers.push_back(server_json(server));
 
@@ -160,6 +176,7 @@ std::string render_json(const Report& report, const ReportOptions& options) {
           {"role_reasons", role_reasons}}},
         {"clients", clients},
         {"servers", servers},
+        {"scans", scans},
     };
     return document.dump(2) + "\n";
 }

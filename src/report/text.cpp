@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ephemera/report/report.hpp"
 
@@ -110,13 +111,23 @@ void add_client_findings(std::vector<Finding>& findings, const ClientSummary& cl
     const ClientPorts& use = client.port_use;
     const std::string address = to_string(client.address);
     if (use.failures.refused + use.failures.unanswered > 0) {
-        findings.push_back(
-            {0.8,
-             fmt::format("{}: {} refused (answered by RST), {} unanswered ({}).", address,
-                         plural(use.failures.refused, "connection attempt", "connection attempts"),
-                         use.failures.unanswered,
-                         plural(use.failures.syn_retransmissions, "SYN retransmission",
-                                "SYN retransmissions"))});
+        std::vector<std::string> parts;
+        if (use.failures.refused > 0) {
+            parts.push_back(fmt::format(
+                "{} refused (answered by RST)",
+                plural(use.failures.refused, "connection attempt", "connection attempts")));
+        }
+        if (use.failures.unanswered > 0) {
+            parts.push_back(fmt::format(
+                "{} unanswered",
+                plural(use.failures.unanswered, "connection attempt", "connection attempts")));
+        }
+        std::string sentence = fmt::format("{}: {}", address, fmt::join(parts, ", "));
+        if (use.failures.syn_retransmissions > 0) {
+            sentence += fmt::format(" ({})", plural(use.failures.syn_retransmissions,
+                                                    "SYN retransmission", "SYN retransmissions"));
+        }
+        findings.push_back({0.8, sentence + "."});
     }
     if (use.reuse.time_wait_collisions > 0) {
         findings.push_back(
@@ -150,7 +161,16 @@ std::vector<std::string> findings_worst_first(const Report& report) {
         add_exhaustion_findings(findings, client);
         add_client_findings(findings, client);
     }
-    for (const std::string& warning : report.warnings) findings.push_back({0.5, warning});
+    // Capture-wide warnings (a flood, a clock step, a cut file) frame everything after them.
+    for (const std::string& warning : report.warnings) findings.push_back({0.95, warning});
+    for (const ScanSummary& scan : report.scans) {
+        findings.push_back(
+            {0.9, fmt::format("{} scanned {} on {} ({} answered, {} to {}): a port scan, left out "
+                              "of the client and service tallies.",
+                              to_string(scan.source), plural(scan.ports, "port", "ports"),
+                              plural(scan.hosts, "host", "hosts"), scan.answered,
+                              format_utc(scan.first), format_utc(scan.last))});
+    }
     std::uint64_t skipped = 0;
     std::string reasons;
     for (std::size_t reason = 1; reason < decode_status_count; ++reason) {

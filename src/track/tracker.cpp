@@ -1,5 +1,6 @@
 #include "ephemera/track/tracker.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace ephemera {
@@ -23,6 +24,11 @@ std::uint64_t hash_address(const Address& address, std::uint64_t seed) noexcept 
     std::memcpy(&first, address.bytes.data(), 8);
     std::memcpy(&second, address.bytes.data() + 8, 8);
     return mix(seed ^ first) ^ mix(second + static_cast<std::uint64_t>(address.family));
+}
+
+bool is_half_open(const Connection& connection) noexcept {
+    return connection.protocol == Protocol::tcp && connection.syn_side != no_side &&
+           connection.syn_ack_side == no_side && connection.packets[1 - connection.syn_side] == 0;
 }
 
 }  // namespace
@@ -230,8 +236,40 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet)
             connection.rst_time = timestamp;
         }
     }
+    if (live_count_ > options_.max_connections) evict(index);
     // Grow only after this packet's entry is fully written: growing moves slots, not entries.
     if (live_count_ * 2 > slots_.size()) grow();
+}
+
+// Frees an eighth of the table: the oldest half-open connections, then the oldest of the rest.
+// One scan per max_connections / 8 new connections keeps the cost per packet constant.
+void ConnectionTracker::evict(std::uint32_t keep) {
+    const std::size_t batch = std::max<std::size_t>(1, options_.max_connections / 8);
+    expired_.clear();
+    for (std::uint32_t index = 0; index < entries_.size(); ++index) {
+        if (entries_[index].live && index != keep) expired_.push_back(index);
+    }
+    const auto order = [this](std::uint32_t a, std::uint32_t b) {
+        const Connection& x = entries_[a].connection;
+        const Connection& y = entries_[b].connection;
+        const bool x_half = is_half_open(x);
+        const bool y_half = is_half_open(y);
+        if (x_half != y_half) return x_half;
+        return x.last_seen < y.last_seen;
+    };
+    const std::size_t count = std::min(batch, expired_.size());
+    std::nth_element(expired_.begin(), expired_.begin() + count, expired_.end(), order);
+    expired_.resize(count);
+    for (std::uint32_t index : expired_) {
+        Connection& connection = entries_[index].connection;
+        if (is_half_open(connection)) {
+            ++evictions_.half_open;
+        } else {
+            ++evictions_.other;
+            emit(connection, EndReason::capture_end);
+        }
+        erase(index);
+    }
 }
 
 void ConnectionTracker::emit(Connection& connection, EndReason reason) {
@@ -265,6 +303,11 @@ void ConnectionTracker::finish() {
     for (Entry& entry : entries_) {
         if (!entry.live) continue;
         Connection& connection = entry.connection;
+        // Once a flood has filled the table, the half-open attempts left at the end are its too.
+        if (evictions_.half_open > 0 && is_half_open(connection)) {
+            ++evictions_.half_open;
+            continue;
+        }
         const bool udp_expired = connection.protocol == Protocol::udp &&
                                  latest_ - connection.last_seen > options_.udp_timeout;
         emit(connection, udp_expired ? EndReason::idle : EndReason::capture_end);

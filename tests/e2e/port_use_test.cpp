@@ -183,6 +183,12 @@ TEST(PortUse, RefusedAndUnansweredAttempts) {
     EXPECT_EQ(client["failures"]["unanswered"], truth.outcomes.at("unanswered"));
     EXPECT_EQ(client["tcp_connections"],
               truth.outcomes.at("refused") + truth.outcomes.at("unanswered") + truth.connected);
+    const std::string text = analyze_text("failures.pcap");
+    const std::string sentence = "198.18.0.1: " + std::to_string(truth.outcomes.at("refused")) +
+                                 " connection attempts refused (answered by RST), " +
+                                 std::to_string(truth.outcomes.at("unanswered")) +
+                                 " connection attempts unanswered (";
+    EXPECT_NE(text.find(sentence), std::string::npos) << text;
     if (!have_program("tshark"))
         GTEST_SKIP() << "tshark is not installed: retransmissions unchecked";
     const RunResult tshark =

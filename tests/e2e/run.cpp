@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,7 +73,9 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_pat
     close(out_pipe[0]);
     close(err_pipe[0]);
     int status = 0;
-    waitpid(child, &status, 0);
+    rusage usage{};
+    wait4(child, &status, 0, &usage);
+    result.max_rss_kb = usage.ru_maxrss;
     if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status) && !result.timed_out) result.signal = WTERMSIG(status);
     return result;
@@ -83,6 +86,12 @@ RunResult run_ephemera(const std::vector<std::string>& args, const std::string& 
     std::vector<std::string> argv = {EPHEMERA_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, stdin_path, timeout_seconds);
+}
+
+RunResult run_generator(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {EPHEMERA_GENERATOR};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, "/dev/null", 120);
 }
 
 std::filesystem::path source_dir() {

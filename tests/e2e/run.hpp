@@ -11,6 +11,7 @@ struct RunResult {
     int exit_code = -1;  // valid when signal == 0 and !timed_out
     int signal = 0;      // the signal that killed it, if any
     bool timed_out = false;
+    long max_rss_kb = 0;  // peak resident memory of the process
     std::string out;
     std::string err;
 };
@@ -22,6 +23,9 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_pat
 // `ephemera` followed by the arguments.
 RunResult run_ephemera(const std::vector<std::string>& args,
                        const std::string& stdin_path = "/dev/null", int timeout_seconds = 60);
+
+// ephemera-gen followed by the arguments.
+RunResult run_generator(const std::vector<std::string>& args);
 
 std::filesystem::path source_dir();
 std::filesystem::path sample(const std::string& name);  // pcaps/NAME

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <memory>
 #include <vector>
@@ -303,6 +305,31 @@ TEST(DecodeTruncation, EveryPrefixFailsCleanlyInsideTheHeaders) {
 TEST(DecodeReasons, EveryStatusHasAName) {
     for (std::size_t status = 0; status < decode_status_count; ++status) {
         EXPECT_NE(reason_name(static_cast<DecodeStatus>(status)), "unknown");
+    }
+}
+
+}  // namespace
+}  // namespace ephemera
+
+namespace ephemera {
+namespace {
+
+// Inputs the decoder fuzzer once found (tests/fuzz/regressions/decode_fuzzer-*): the first byte
+// picks the link type as in tests/fuzz/decode_fuzzer.cpp. Each must decode or fail cleanly.
+TEST(DecodeRegressions, KeptFuzzerInputs) {
+    const LinkType links[] = {LinkType::ethernet, LinkType::linux_sll, LinkType::linux_sll2,
+                              LinkType::raw,      LinkType::ipv4,      LinkType::ipv6,
+                              LinkType::null,     LinkType::loop,      LinkType::raw_openbsd};
+    const std::filesystem::path dir =
+        std::filesystem::path(EPHEMERA_SOURCE_DIR) / "tests" / "fuzz" / "regressions";
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (entry.path().filename().string().rfind("decode_fuzzer-", 0) != 0) continue;
+        std::ifstream in(entry.path(), std::ios::binary);
+        const Frame input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (input.empty()) continue;
+        const DecodeResult result =
+            decode_exact(links[input[0] % std::size(links)], Frame(input.begin() + 1, input.end()));
+        EXPECT_NE(reason_name(result.status), "unknown") << entry.path();
     }
 }
 

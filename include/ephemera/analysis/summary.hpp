@@ -1,6 +1,7 @@
 // Stage 4b: connection records -> the report model: per-client and per-server tallies.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -26,10 +27,23 @@ struct CaptureSummary {
     Micros first = 0;
     Micros last = 0;
     std::array<std::uint64_t, decode_status_count> skipped{};
+    std::uint64_t duplicates = 0;      // decoded packets seen twice within a millisecond
+    std::uint64_t backward_steps = 0;  // packets earlier than the one before them
+    Micros largest_backward_step = 0;
+    Micros previous = 0;
+    // The tracker's table limit and what it evicted at it (see TrackerOptions).
+    std::size_t max_connections = 0;
+    std::uint64_t evicted_half_open = 0;
+    std::uint64_t evicted_other = 0;
 
     void count_frame(Micros timestamp) noexcept {
         if (packets == 0 || timestamp < first) first = timestamp;
         if (packets == 0 || timestamp > last) last = timestamp;
+        if (packets > 0 && timestamp < previous) {
+            ++backward_steps;
+            largest_backward_step = std::max(largest_backward_step, previous - timestamp);
+        }
+        previous = timestamp;
         ++packets;
     }
 };
@@ -60,6 +74,23 @@ struct ServerSummary {
     std::uint32_t client_ports = 0;
 };
 
+// A source whose TCP connections are nearly all probes (no payload either way, refused,
+// unanswered or reset at once) to many distinct ports.
+struct ScanSummary {
+    Address source;
+    std::uint32_t hosts = 0;  // distinct addresses probed
+    std::uint32_t ports = 0;  // distinct (address, port) probed
+    std::uint64_t probes = 0;
+    std::uint64_t answered = 0;  // probes the target answered with SYN-ACK: open ports
+    Micros first = 0;
+    Micros last = 0;
+};
+
+struct ScanOptions {
+    std::uint32_t min_ports = 100;  // distinct ports probed
+    double min_probe_share = 0.8;   // of the source's TCP connections
+};
+
 struct Report {
     CaptureSummary capture;
     std::vector<std::string> warnings;
@@ -69,6 +100,7 @@ struct Report {
     std::array<std::uint64_t, role_reason_count> role_reasons{};
     std::vector<ClientSummary> clients;  // closest to exhaustion first, then busiest
     std::vector<ServerSummary> servers;  // busiest first
+    std::vector<ScanSummary> scans;      // left out of clients and servers
     double warning_at = 0.5;             // the verdict thresholds the analysis used
     double critical_at = 0.8;
     double exhausted_at = 1.0;
@@ -86,6 +118,7 @@ class ConnectionLog : public ConnectionSink {
 
 // Finishes the roles, sorts the records by start time and tallies them.
 Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary capture,
-                    std::vector<std::string> warnings, const PortAnalysisOptions& options);
+                    std::vector<std::string> warnings, const PortAnalysisOptions& options,
+                    const ScanOptions& scan_options);
 
 }  // namespace ephemera

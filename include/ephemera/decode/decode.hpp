@@ -62,7 +62,9 @@ struct DecodedPacket {
     bool has_tcp_timestamp = false;
     std::uint32_t sequence = 0;
     std::uint32_t acknowledgment = 0;
-    std::uint32_t timestamp_value = 0;  // TCP timestamp option TSval, when present
+    std::uint32_t timestamp_value = 0;     // TCP timestamp option TSval, when present
+    std::uint16_t ip_id = 0;               // IPv4 identification; 0 for IPv6
+    std::uint16_t transport_checksum = 0;  // as it stands in the header, unchecked
     // Transport payload size from the IP length fields, so a snaplen cut does not shrink it.
     std::uint32_t payload_length = 0;
 };

@@ -22,6 +22,16 @@ struct TrackerOptions {
     // How long a closed TCP connection stays in the table so its last ACKs and retransmitted FINs
     // are not taken for a new connection.
     Micros closed_linger = 60'000'000;
+    // The most connections held at once. At the limit an eighth of the table is evicted, oldest
+    // half-open connections (a SYN and nothing back) first: a SYN flood cannot grow memory.
+    std::size_t max_connections = 262'144;
+};
+
+struct EvictionCounts {
+    // Dropped, counted only: a flood's attempts are not clients. Once any were evicted, the
+    // half-open attempts still in the table at the end are dropped the same way.
+    std::uint64_t half_open = 0;
+    std::uint64_t other = 0;  // handed to the sink early, as if the capture ended for them
 };
 
 // Canonical (unordered) 5-tuple: the smaller endpoint first.
@@ -45,6 +55,7 @@ class ConnectionTracker {
     void finish();
 
     std::size_t open_connections() const noexcept { return live_count_; }
+    const EvictionCounts& evictions() const noexcept { return evictions_; }
 
   private:
     struct Slot {
@@ -61,6 +72,7 @@ class ConnectionTracker {
     void erase(std::uint32_t index);
     void grow();
     void sweep(Micros now);
+    void evict(std::uint32_t keep);
     void emit(Connection& connection, EndReason reason);
     bool starts_new_connection(const Connection& connection, int side, Micros timestamp,
                                const DecodedPacket& packet) const noexcept;
@@ -72,6 +84,7 @@ class ConnectionTracker {
     std::vector<std::uint32_t> free_entries_;
     std::vector<std::uint32_t> expired_;  // reused by sweep()
     std::size_t live_count_ = 0;
+    EvictionCounts evictions_;
     Micros latest_ = 0;
     Micros next_sweep_ = 0;
 };

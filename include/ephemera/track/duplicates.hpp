@@ -1,0 +1,31 @@
+// The same packet captured twice (`tcpdump -i any` sees a bridged packet on the port and on the
+// bridge) would double every count. A packet is a duplicate when one with the same fingerprint
+// (addresses, ports, sequence and acknowledgment numbers, flags, length, TCP timestamp, IPv4 ID,
+// transport checksum) was seen within the last millisecond: a retransmission differs in its
+// timestamp or IP ID and comes after a retransmission timeout, far later than that.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "ephemera/decode/decode.hpp"
+
+namespace ephemera {
+
+class DuplicateFilter {
+  public:
+    static constexpr Micros window = 1000;
+
+    // True when `packet` repeats one of the last few within the window; remembers it otherwise.
+    bool is_duplicate(Micros timestamp, const DecodedPacket& packet) noexcept;
+
+  private:
+    struct Seen {
+        std::uint64_t fingerprint = 0;
+        Micros time = 0;
+    };
+    std::array<Seen, 32> recent_{};
+    std::size_t next_ = 0;
+};
+
+}  // namespace ephemera

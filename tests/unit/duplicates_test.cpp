@@ -1,0 +1,44 @@
+// The duplicate filter: the same packet again within a millisecond is one packet; a
+// retransmission, a dup-ACK with a new IP ID, or the reverse direction is not.
+#include <gtest/gtest.h>
+
+#include "ephemera/track/duplicates.hpp"
+#include "test_endpoints.hpp"
+
+namespace ephemera {
+namespace {
+
+using test::endpoint;
+
+DecodedPacket ack_packet(std::uint16_t ip_id) {
+    DecodedPacket packet;
+    packet.source = endpoint(1, 40000);
+    packet.destination = endpoint(2, 8080);
+    packet.tcp_flags = tcp_flag::ack;
+    packet.sequence = 100;
+    packet.acknowledgment = 200;
+    packet.ip_id = ip_id;
+    return packet;
+}
+
+TEST(DuplicateFilter, SamePacketWithinAMillisecondIsADuplicate) {
+    DuplicateFilter filter;
+    const Micros t = 1'700'000'000'000'000;
+    EXPECT_FALSE(filter.is_duplicate(t, ack_packet(7)));
+    EXPECT_TRUE(filter.is_duplicate(t + 20, ack_packet(7)));
+    EXPECT_TRUE(filter.is_duplicate(t + 1000, ack_packet(7)));
+}
+
+TEST(DuplicateFilter, RetransmissionsAndOtherPacketsAreNot) {
+    DuplicateFilter filter;
+    const Micros t = 1'700'000'000'000'000;
+    EXPECT_FALSE(filter.is_duplicate(t, ack_packet(7)));
+    EXPECT_FALSE(filter.is_duplicate(t + 200'000, ack_packet(7))) << "a retransmission, 200 ms on";
+    EXPECT_FALSE(filter.is_duplicate(t + 200'010, ack_packet(8))) << "a dup-ACK: new IP ID";
+    DecodedPacket reverse = ack_packet(7);
+    std::swap(reverse.source, reverse.destination);
+    EXPECT_FALSE(filter.is_duplicate(t + 200'020, reverse));
+}
+
+}  // namespace
+}  // namespace ephemera
