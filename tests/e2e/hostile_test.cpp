@@ -3,10 +3,13 @@
 // writes what it generated as a truth file.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -252,6 +255,53 @@ TEST(FuzzRegressions, EveryKeptInputIsHandled) {
         ++replayed;
     }
     std::printf("replayed %zu pipeline regression inputs\n", replayed);
+}
+
+}  // namespace
+}  // namespace ephemera::test
+
+namespace ephemera::test {
+namespace {
+
+// The capture is a FIFO: the writer sends part of it, removes the path while ephemera reads, then
+// sends `rest` bytes of what is left and closes. Deterministic, unlike racing a real file.
+RunResult read_while_deleting(const TempDir& temp, const std::string& capture, std::size_t rest) {
+    const std::string fifo = temp.file("capture.fifo");
+    EXPECT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    std::thread writer([&] {
+        std::ofstream out(fifo, std::ios::binary);  // blocks until ephemera opens it
+        const std::size_t first = capture.size() / 3;
+        out.write(capture.data(), static_cast<std::streamsize>(first));
+        out.flush();
+        std::filesystem::remove(fifo);
+        out.write(capture.data() + first,
+                  static_cast<std::streamsize>(std::min(rest, capture.size() - first)));
+    });
+    const RunResult result = run_ephemera({"analyze", "--format", "json", fifo});
+    writer.join();
+    return result;
+}
+
+TEST(DamagedInput, FileDeletedWhileBeingReadIsReadToTheEnd) {
+    TempDir temp;
+    const std::string capture = read_file(sample("tcp-ipv4.pcap"));
+    const RunResult result = read_while_deleting(temp, capture, capture.size());
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.err, "");
+    const auto whole = json::parse(
+        run_ephemera({"analyze", "--format", "json", sample("tcp-ipv4.pcap").string()}).out);
+    EXPECT_EQ(json::parse(result.out)["capture"]["packets"], whole["capture"]["packets"]);
+}
+
+TEST(DamagedInput, FileTruncatedWhileBeingReadKeepsWhatCameBefore) {
+    TempDir temp;
+    const std::string capture = read_file(sample("tcp-ipv4.pcap"));
+    const RunResult result = read_while_deleting(temp, capture, capture.size() / 3 + 7);
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.err.find("capture cut off after"), std::string::npos) << result.err;
+    const json report = json::parse(result.out);
+    EXPECT_GT(report["capture"]["packets"].get<int>(), 0);
+    EXPECT_EQ(report["warnings"].size(), 1u);
 }
 
 }  // namespace
