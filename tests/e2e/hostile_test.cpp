@@ -128,7 +128,8 @@ TEST(OddCaptures, DetailsOfEachVariant) {
               std::string::npos);
 
     ASSERT_EQ(run_generator({"connections", temp.file("e.pcap"), "--mapped"}).exit_code, 0);
-    for (const json& client : analyze(temp, temp.file("e.pcap")).report["clients"]) {
+    const json mapped = analyze(temp, temp.file("e.pcap")).report;
+    for (const json& client : mapped["clients"]) {
         EXPECT_EQ(client["address"].get<std::string>().rfind("::ffff:198.18.0.", 0), 0u)
             << "an IPv4-mapped address stays IPv6";
     }
