@@ -5,6 +5,7 @@
 //   ephemera-gen connections OUT.pcap [--clients N] [--per-client N] [--truth FILE] [variants]
 //   ephemera-gen flood OUT.pcap [--syns N]
 //   ephemera-gen scan OUT.pcap [--ports N] [--truth FILE]
+//   ephemera-gen mix OUT.pcap [--clients N] [--connections N]     (benchmarks: scripts/bench)
 //
 // Variants of `connections`: --mapped (IPv6 headers with IPv4-mapped addresses), --jumbo (9000
 // byte frames), --duplicate (every frame twice), --clock-step S (the clock steps back S seconds
@@ -149,6 +150,8 @@ struct Options {
     bool byte_swapped = false;
     int syns = 2'000'000;
     int ports = 1000;
+    int connections = 360'000;
+    int mix_clients = 200;
 };
 
 // Linux-like clients: per destination, even ports rising by 2-16 from a random offset.
@@ -219,6 +222,53 @@ std::vector<Frame> scan_scenario(const Options& o, Truth& truth) {
     for (int i = 0; i < 5; ++i, port += 2) {
         tcp_connection(frames, start_time + i * 200'000, client, port, target, 80, 1000, 77 + i);
         truth.add("tcp", client, port, target, 80, "closed");
+    }
+    return frames;
+}
+
+// A busy network for benchmarks: clients with Linux-like allocation (even ports rising per
+// destination) open TCP connections to 20 services, overlapping in time; one in twenty ends with a
+// RST instead of FINs; one UDP request/response pair for every four TCP connections.
+std::vector<Frame> mix_scenario(const Options& o) {
+    std::mt19937 random(3);
+    std::vector<Frame> frames;
+    frames.reserve(static_cast<std::size_t>(o.connections) * 9);
+    std::vector<Host> clients;
+    for (int c = 0; c < o.mix_clients; ++c) {
+        clients.push_back(
+            ipv4_host((198u << 24) | (18u << 16) | static_cast<std::uint32_t>(c + 1)));
+    }
+    std::vector<Host> servers;
+    for (int s = 0; s < 20; ++s)
+        servers.push_back(
+            ipv4_host((198u << 24) | (19u << 16) | static_cast<std::uint32_t>(s + 1)));
+    // Next port per (client, service): per-destination rising sequences.
+    std::vector<std::uint16_t> next_port(static_cast<std::size_t>(o.mix_clients) * servers.size());
+    for (auto& port : next_port) port = static_cast<std::uint16_t>(32768 + 2 * (random() % 14000));
+    const Host resolver = ipv4_host((198u << 24) | (19u << 16) | 53);
+    for (int i = 0; i < o.connections; ++i) {
+        const std::int64_t t = start_time + i * 50;  // 20,000 new connections per second
+        const std::size_t c = random() % clients.size();
+        const std::size_t s = random() % servers.size();
+        std::uint16_t& port = next_port[c * servers.size() + s];
+        port = static_cast<std::uint16_t>(port + 2 + 2 * (random() % 8));
+        if (port < 32768 || port > 60999) port = 32768;
+        const auto service = static_cast<std::uint16_t>(8000 + s);
+        if (i % 20 == 19) {
+            frames.push_back(
+                packet(t, clients[c], port, servers[s], service, true, syn, random(), 0));
+            frames.push_back(
+                packet(t + 150, servers[s], service, clients[c], port, true, syn | ack, 1, 0));
+            frames.push_back(
+                packet(t + 300, clients[c], port, servers[s], service, true, rst, 2, 0));
+        } else {
+            tcp_connection(frames, t, clients[c], port, servers[s], service, 400, random());
+        }
+        if (i % 4 == 0) {
+            const auto udp_port = static_cast<std::uint16_t>(32768 + random() % 28000);
+            frames.push_back(packet(t + 10, clients[c], udp_port, resolver, 53, false, 0, 0, 40));
+            frames.push_back(packet(t + 400, resolver, 53, clients[c], udp_port, false, 0, 0, 120));
+        }
     }
     return frames;
 }
@@ -318,6 +368,11 @@ int main(int argc, char** argv) {
     CLI::App* scan = app.add_subcommand("scan", "one source sweeping a host's ports");
     common(scan);
     scan->add_option("--ports", o.ports);
+    CLI::App* mix =
+        app.add_subcommand("mix", "a busy network of Linux-like clients, for benchmarks");
+    common(mix);
+    mix->add_option("--clients", o.mix_clients, "client hosts")->capture_default_str();
+    mix->add_option("--connections", o.connections, "TCP connections")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
     try {
@@ -327,6 +382,7 @@ int main(int argc, char** argv) {
         if (*connections) frames = connections_scenario(o, truth);
         if (*flood) frames = flood_scenario(o);
         if (*scan) frames = scan_scenario(o, truth);
+        if (*mix) frames = mix_scenario(o);
         write_capture(std::move(frames), o);
         if (truth.file != nullptr) std::fclose(truth.file);
     } catch (const std::exception& e) {

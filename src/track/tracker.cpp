@@ -241,7 +241,8 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet)
     if (live_count_ * 2 > slots_.size()) grow();
 }
 
-// Frees an eighth of the table: the oldest half-open connections, then the oldest of the rest.
+// Frees an eighth of the table: the oldest half-open connections first, then closed ones (only
+// lingering for late ACKs: nothing is lost by ending them now), then the oldest of the rest.
 // One scan per max_connections / 8 new connections keeps the cost per packet constant.
 void ConnectionTracker::evict(std::uint32_t keep) {
     const std::size_t batch = std::max<std::size_t>(1, options_.max_connections / 8);
@@ -249,12 +250,14 @@ void ConnectionTracker::evict(std::uint32_t keep) {
     for (std::uint32_t index = 0; index < entries_.size(); ++index) {
         if (entries_[index].live && index != keep) expired_.push_back(index);
     }
-    const auto order = [this](std::uint32_t a, std::uint32_t b) {
+    const auto rank = [](const Connection& c) {
+        if (is_half_open(c)) return 0;
+        return c.protocol == Protocol::tcp && c.tcp_closed() ? 1 : 2;
+    };
+    const auto order = [this, &rank](std::uint32_t a, std::uint32_t b) {
         const Connection& x = entries_[a].connection;
         const Connection& y = entries_[b].connection;
-        const bool x_half = is_half_open(x);
-        const bool y_half = is_half_open(y);
-        if (x_half != y_half) return x_half;
+        if (rank(x) != rank(y)) return rank(x) < rank(y);
         return x.last_seen < y.last_seen;
     };
     const std::size_t count = std::min(batch, expired_.size());
@@ -264,6 +267,8 @@ void ConnectionTracker::evict(std::uint32_t keep) {
         Connection& connection = entries_[index].connection;
         if (is_half_open(connection)) {
             ++evictions_.half_open;
+        } else if (connection.protocol == Protocol::tcp && connection.tcp_closed()) {
+            emit(connection, EndReason::closed);
         } else {
             ++evictions_.other;
             emit(connection, EndReason::capture_end);

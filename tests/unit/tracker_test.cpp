@@ -241,3 +241,46 @@ TEST_F(TrackerTest, ServerInTimeWaitRefusingAReusedTupleIsACollision) {
 
 }  // namespace
 }  // namespace ephemera
+
+namespace ephemera {
+namespace {
+
+// At the limit, closed connections (lingering for late ACKs) go before open ones and come out
+// whole; half-open attempts go first of all and are only counted.
+TEST(TrackerLimit, EvictsClosedBeforeOpenAndCountsHalfOpen) {
+    Collected sink;
+    TrackerOptions options;
+    options.max_connections = 16;
+    ConnectionTracker tracker(options, sink);
+    Micros now = 1'700'000'000 * second;
+    auto send = [&](const DecodedPacket& packet) { tracker.on_packet(++now, packet); };
+    auto open = [&](const Endpoint& c) {
+        send(tcp(c, server, syn, 1));
+        send(tcp(server, c, syn | ack, 2));
+    };
+    for (std::uint16_t i = 0; i < 6; ++i) open(endpoint(1, 41000 + i));  // the oldest: open
+    for (std::uint16_t i = 0; i < 6; ++i) {                              // then closed
+        const Endpoint c = endpoint(1, 42000 + i);
+        open(c);
+        send(tcp(c, server, fin | ack, 3));
+        send(tcp(server, c, fin | ack, 4));
+    }
+    for (std::uint16_t i = 0; i < 6; ++i) open(endpoint(1, 43000 + i));  // over the limit
+    EXPECT_LE(tracker.open_connections(), 16u);
+    EXPECT_EQ(tracker.evictions().other, 0u)
+        << "an open connection was evicted before a closed one";
+    for (std::uint16_t i = 0; i < 4; ++i) send(tcp(endpoint(9, 50000 + i), server, syn, 1));
+    EXPECT_GT(tracker.evictions().half_open, 0u);
+    tracker.finish();
+    std::size_t still_open = 0;
+    std::size_t closed = 0;
+    for (const Connection& c : sink.connections) {
+        still_open += c.state() == ConnectionState::open;
+        closed += c.state() == ConnectionState::closed;
+    }
+    EXPECT_EQ(still_open, 12u);
+    EXPECT_EQ(closed, 6u) << "evicted closed connections still come out";
+}
+
+}  // namespace
+}  // namespace ephemera

@@ -22,8 +22,9 @@ struct TrackerOptions {
     // How long a closed TCP connection stays in the table so its last ACKs and retransmitted FINs
     // are not taken for a new connection.
     Micros closed_linger = 60'000'000;
-    // The most connections held at once. At the limit an eighth of the table is evicted, oldest
-    // half-open connections (a SYN and nothing back) first: a SYN flood cannot grow memory.
+    // The most connections held at once. At the limit an eighth of the table is evicted: oldest
+    // half-open connections (a SYN and nothing back) first, so a SYN flood cannot grow memory,
+    // then closed ones lingering for late ACKs, then the oldest of the rest.
     std::size_t max_connections = 262'144;
 };
 
@@ -31,7 +32,9 @@ struct EvictionCounts {
     // Dropped, counted only: a flood's attempts are not clients. Once any were evicted, the
     // half-open attempts still in the table at the end are dropped the same way.
     std::uint64_t half_open = 0;
-    std::uint64_t other = 0;  // handed to the sink early, as if the capture ended for them
+    // Open ones handed to the sink early, as if the capture ended for them. (Closed ones
+    // evicted early lose nothing and are not counted.)
+    std::uint64_t other = 0;
 };
 
 // Canonical (unordered) 5-tuple: the smaller endpoint first.

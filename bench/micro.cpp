@@ -1,0 +1,65 @@
+// Google Benchmark micro-benchmarks: the decoder and the connection table, in ns per packet.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "ephemera/decode/decode.hpp"
+#include "ephemera/track/tracker.hpp"
+
+namespace {
+
+using namespace ephemera;
+
+// Ethernet + IPv4 + TCP SYN with options (pcaps/tcp-ipv4.pcap, first packet).
+const std::vector<std::uint8_t> syn_frame = {
+    0x7a, 0x82, 0x7c, 0x8d, 0x95, 0x83, 0xae, 0x4a, 0x1e, 0x80, 0x7a, 0x63, 0x08, 0x00, 0x45,
+    0x00, 0x00, 0x3c, 0x02, 0xd0, 0x40, 0x00, 0x40, 0x06, 0xab, 0xc4, 0xc6, 0x12, 0x00, 0x01,
+    0xc6, 0x12, 0x00, 0x02, 0x99, 0xb4, 0x1f, 0x90, 0x4b, 0xde, 0x7d, 0x48, 0x00, 0x00, 0x00,
+    0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x8c, 0x56, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02,
+    0x08, 0x0a, 0xb0, 0x80, 0x3b, 0x24, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x0a};
+
+void decode_ethernet_tcp(benchmark::State& state) {
+    for (auto _ : state) {
+        DecodeResult result = decode_packet(LinkType::ethernet, syn_frame);
+        benchmark::DoNotOptimize(result);
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(decode_ethernet_tcp);
+
+struct Discard : ConnectionSink {
+    std::uint64_t count = 0;
+    void on_connection(const Connection&) override { ++count; }
+};
+
+// Packets of `flows` concurrent flows, round-robin: each lookup hits a live entry.
+void track_packets(benchmark::State& state) {
+    const auto flows = static_cast<std::uint32_t>(state.range(0));
+    std::vector<DecodedPacket> packets(flows);
+    for (std::uint32_t i = 0; i < flows; ++i) {
+        DecodedPacket& p = packets[i];
+        p.protocol = Protocol::tcp;
+        p.tcp_flags = tcp_flag::ack;
+        p.source.address.family = p.destination.address.family = Family::ipv4;
+        p.source.address.bytes = {198, 18, static_cast<std::uint8_t>(i >> 8),
+                                  static_cast<std::uint8_t>(i)};
+        p.destination.address.bytes = {198, 19, 0, 1};
+        p.source.port = static_cast<std::uint16_t>(32768 + i % 28000);
+        p.destination.port = 443;
+    }
+    Discard sink;
+    ConnectionTracker tracker(TrackerOptions{}, sink);
+    Micros now = 1'700'000'000'000'000;
+    std::size_t next = 0;
+    for (auto _ : state) {
+        tracker.on_packet(++now, packets[next]);
+        next = next + 1 == packets.size() ? 0 : next + 1;
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(track_packets)->Arg(1'000)->Arg(100'000);
+
+}  // namespace
+
+BENCHMARK_MAIN();
