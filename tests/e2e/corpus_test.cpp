@@ -51,3 +51,38 @@ TEST(TcpdumpCorpus, NoCaptureCrashesOrHangs) {
 
 }  // namespace
 }  // namespace ephemera::test
+
+namespace ephemera::test {
+namespace {
+
+// Real captures of the link types the samples cannot make here (raw IP, IPv4, BSD loopback):
+// the TCP connection count agrees with tshark's conversation table.
+TEST(TcpdumpCorpus, RawAndLoopbackLinkTypesAgreeWithTshark) {
+    const std::filesystem::path dir = corpus_dir();
+    if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << "corpus not found at " << dir;
+    if (!have_program("tshark")) GTEST_SKIP() << "tshark is not installed";
+    const std::pair<const char*, const char*> captures[] = {
+        {"bgp-addpath.pcap", "RAW"},
+        {"mptcp-tcprst.pcap", "RAW"},
+        {"scps_invalid.pcap", "IPV4"},
+        {"tcp_rst_diag_payload.pcap", "NULL"},
+    };
+    for (const auto& [name, link_type] : captures) {
+        const std::string path = (dir / name).string();
+        const RunResult result = run_ephemera({"analyze", "--format", "json", path});
+        ASSERT_EQ(result.exit_code, 0) << name << result.err;
+        const auto report = nlohmann::json::parse(result.out);
+        EXPECT_EQ(report["capture"]["inputs"][0]["link_type"], link_type) << name;
+        const RunResult tshark = run({"tshark", "-n", "-q", "-z", "conv,tcp", "-r", path});
+        std::size_t conversations = 0;
+        for (std::size_t at = tshark.out.find("<->"); at != std::string::npos;
+             at = tshark.out.find("<->", at + 3)) {
+            ++conversations;
+        }
+        EXPECT_GT(conversations, 0u) << name;
+        EXPECT_EQ(report["connections"]["tcp"].get<std::size_t>(), conversations) << name;
+    }
+}
+
+}  // namespace
+}  // namespace ephemera::test
