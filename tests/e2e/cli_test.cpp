@@ -84,7 +84,8 @@ TEST(Output, HelpAndVersion) {
     const RunResult help = run_ephemera({"analyze", "--help"});
     EXPECT_EQ(help.exit_code, 0);
     for (const char* option :
-         {"--filter", "--format", "--output", "--connections", "--udp-timeout", "--top"}) {
+         {"--filter", "--format", "--output", "--connections", "--udp-timeout", "--top", "--range",
+          "--time-wait", "--thresholds", "--max-connections", "--scan-ports", "--destinations"}) {
         EXPECT_NE(help.out.find(option), std::string::npos) << option;
     }
     const RunResult version = run_ephemera({"--version"});
