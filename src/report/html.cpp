@@ -243,14 +243,19 @@ constexpr const char* script = R"js(
       const { ctx, chartArea: area, scales } = chart;
       ctx.save();
       ctx.font = '11px sans-serif';
+      const labelled = [];  // label each band at its lower edge, unless another label is there
       for (const band of options.yBands || []) {
         const top = Math.max(area.top, scales.y.getPixelForValue(band.to));
-        const bottom = Math.min(area.bottom, scales.y.getPixelForValue(band.from));
+        const edge = scales.y.getPixelForValue(band.from);
+        const bottom = Math.min(area.bottom, edge);
         if (bottom <= top) continue;
         ctx.fillStyle = band.color;
         ctx.fillRect(area.left, top, area.right - area.left, bottom - top);
-        ctx.fillStyle = '#555';
-        ctx.fillText(band.label, area.left + 4, top + 12);
+        if (edge <= area.bottom && labelled.every((y) => Math.abs(y - edge) > 14)) {
+          labelled.push(edge);
+          ctx.fillStyle = '#555';
+          ctx.fillText(band.label, area.left + 4, edge - 4);
+        }
       }
       for (const line of options.yLines || []) {
         const y = scales.y.getPixelForValue(line.value);
@@ -318,12 +323,18 @@ constexpr const char* script = R"js(
       pointRadius: (c) => (c.raw && c.raw.x === o.peak_at ? 6 : 0) }));
     const size = client.range.size;
     const [warning, critical] = client.thresholds;
+    // Far from exhaustion a linear axis up to the range flattens every line: go logarithmic,
+    // so the lines and the range line both show.
+    const peak = Math.max(1, ...client.occupancy.map((o) => o.peak));
+    const y = peak * 20 < size
+      ? { type: 'logarithmic', min: 0.8, max: size * 1.5, title: { display: true, text: 'occupied ports (log scale)' } }
+      : { min: 0, max: Math.ceil(size * 1.08), title: { display: true, text: 'occupied ports' } };
     return new Chart(canvas, { type: 'line', data: { datasets }, options: { ...common,
       plugins: { title: { display: true, text: 'Ports occupied (open + TIME_WAIT) per destination, against the range' },
         marks: { yLines: [{ value: size, color: '#d62728', label: 'range: ' + size + ' ports' },
                           { value: critical, color: '#ff7f0e', dash: [6, 4], label: 'critical' },
                           { value: warning, color: '#bcbd22', dash: [6, 4], label: 'warning' }] } },
-      scales: { x: seconds, y: { min: 0, max: Math.ceil(size * 1.08), title: { display: true, text: 'occupied ports' } } } } });
+      scales: { x: seconds, y } } });
   }
   function intervalsChart(canvas, client) {
     const h = client.intervals;
