@@ -114,3 +114,24 @@ TEST(DamagedInput, TruncatedCaptureIsAnalyzedUpToTheCut) {
 
 }  // namespace
 }  // namespace ephemera::test
+
+namespace ephemera::test {
+namespace {
+
+// The README's quick-start example is the binary's real output, to the character.
+TEST(Readme, QuickStartOutputIsRealOutput) {
+    const std::string readme = read_file(source_dir() / "README.md");
+    const std::string opening = "What ephemera\nprints:\n\n```\n";
+    const std::size_t begin = readme.find(opening);
+    ASSERT_NE(begin, std::string::npos) << "the README's quick start moved";
+    const std::size_t start = begin + opening.size();
+    const std::string shown = readme.substr(start, readme.find("```", start) - start);
+    const RunResult result =
+        run_ephemera({"analyze", "pcaps/exhausted.pcap"}, "/dev/null", 60, source_dir().string());
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(shown, result.out)
+        << "the README shows output the binary no longer gives: update its Quick start";
+}
+
+}  // namespace
+}  // namespace ephemera::test

@@ -29,13 +29,14 @@ void drain(int fd, std::string& into, bool& open) {
 }  // namespace
 
 RunResult run(const std::vector<std::string>& argv, const std::string& stdin_path,
-              int timeout_seconds) {
+              int timeout_seconds, const std::string& working_directory) {
     int out_pipe[2];
     int err_pipe[2];
     if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
     const pid_t child = fork();
     if (child < 0) throw std::runtime_error("fork failed");
     if (child == 0) {
+        if (!working_directory.empty() && chdir(working_directory.c_str()) != 0) _exit(126);
         const int in = open(stdin_path.c_str(), O_RDONLY);
         if (in >= 0) dup2(in, STDIN_FILENO);
         dup2(out_pipe[1], STDOUT_FILENO);
@@ -82,10 +83,10 @@ RunResult run(const std::vector<std::string>& argv, const std::string& stdin_pat
 }
 
 RunResult run_ephemera(const std::vector<std::string>& args, const std::string& stdin_path,
-                       int timeout_seconds) {
+                       int timeout_seconds, const std::string& working_directory) {
     std::vector<std::string> argv = {EPHEMERA_BINARY};
     argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, stdin_path, timeout_seconds);
+    return run(argv, stdin_path, timeout_seconds, working_directory);
 }
 
 RunResult run_generator(const std::vector<std::string>& args) {

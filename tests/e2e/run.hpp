@@ -17,12 +17,15 @@ struct RunResult {
 };
 
 // Runs argv[0] with the arguments; stdin comes from `stdin_path` (or /dev/null).
+// Runs argv[0] with the arguments; stdin comes from `stdin_path` (or /dev/null); in
+// `working_directory` when one is given.
 RunResult run(const std::vector<std::string>& argv, const std::string& stdin_path = "/dev/null",
-              int timeout_seconds = 60);
+              int timeout_seconds = 60, const std::string& working_directory = "");
 
 // `ephemera` followed by the arguments.
 RunResult run_ephemera(const std::vector<std::string>& args,
-                       const std::string& stdin_path = "/dev/null", int timeout_seconds = 60);
+                       const std::string& stdin_path = "/dev/null", int timeout_seconds = 60,
+                       const std::string& working_directory = "");
 
 // ephemera-gen followed by the arguments.
 RunResult run_generator(const std::vector<std::string>& args);
