@@ -113,11 +113,13 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
             continue;
         }
         ++capture.decoded;
-        if (duplicates.is_duplicate(frame.timestamp, decoded.packet)) {
+        const FlowKey key = make_flow_key(decoded.packet);
+        const std::uint64_t key_hash = hash_flow_key(key);
+        if (duplicates.is_duplicate(frame.timestamp, decoded.packet, key_hash)) {
             ++capture.duplicates;
             continue;
         }
-        tracker.on_packet(frame.timestamp, decoded.packet);
+        tracker.on_packet(frame.timestamp, decoded.packet, key, key_hash);
     }
     tracker.finish();
 

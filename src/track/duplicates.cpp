@@ -2,13 +2,11 @@
 
 #include <cstring>
 
-#include "ephemera/track/tracker.hpp"
-
 namespace ephemera {
 namespace {
 
-std::uint64_t fingerprint_of(const DecodedPacket& p) noexcept {
-    std::uint64_t hash = hash_flow_key(make_flow_key(p));
+std::uint64_t fingerprint_of(const DecodedPacket& p, std::uint64_t flow_hash) noexcept {
+    std::uint64_t hash = flow_hash;
     // Direction matters: the same tuple both ways is two packets.
     hash ^= p.source < p.destination ? 0x9e3779b97f4a7c15ULL : 0;
     const std::uint64_t fields[] = {
@@ -25,8 +23,9 @@ std::uint64_t fingerprint_of(const DecodedPacket& p) noexcept {
 
 }  // namespace
 
-bool DuplicateFilter::is_duplicate(Micros timestamp, const DecodedPacket& packet) noexcept {
-    const std::uint64_t fingerprint = fingerprint_of(packet);
+bool DuplicateFilter::is_duplicate(Micros timestamp, const DecodedPacket& packet,
+                                   std::uint64_t flow_hash) noexcept {
+    const std::uint64_t fingerprint = fingerprint_of(packet, flow_hash);
     for (const Seen& seen : recent_) {
         const Micros apart = timestamp >= seen.time ? timestamp - seen.time : seen.time - timestamp;
         if (seen.fingerprint == fingerprint && apart <= window && seen.time != 0) return true;

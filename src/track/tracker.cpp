@@ -172,11 +172,16 @@ bool ConnectionTracker::starts_new_connection(const Connection& connection, int 
 }
 
 void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet) {
+    const FlowKey key = make_flow_key(packet);
+    on_packet(timestamp, packet, key, hash_flow_key(key));
+}
+
+void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet, const FlowKey& key,
+                                  std::uint64_t key_hash) {
     if (timestamp > latest_) latest_ = timestamp;
     if (latest_ >= next_sweep_) sweep(latest_);
 
-    const FlowKey key = make_flow_key(packet);
-    const auto hash = static_cast<std::uint32_t>(hash_flow_key(key));
+    const auto hash = static_cast<std::uint32_t>(key_hash);
     bool inserted = false;
     const std::uint32_t index = find_or_insert(key, hash, inserted);
     Connection& connection = entries_[index].connection;

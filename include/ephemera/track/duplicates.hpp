@@ -17,7 +17,9 @@ class DuplicateFilter {
     static constexpr Micros window = 1000;
 
     // True when `packet` repeats one of the last few within the window; remembers it otherwise.
-    bool is_duplicate(Micros timestamp, const DecodedPacket& packet) noexcept;
+    // `flow_hash` is hash_flow_key of its flow, as the tracker computes it.
+    bool is_duplicate(Micros timestamp, const DecodedPacket& packet,
+                      std::uint64_t flow_hash) noexcept;
 
   private:
     struct Seen {

@@ -54,6 +54,10 @@ class ConnectionTracker {
     ConnectionTracker(TrackerOptions options, ConnectionSink& sink);
 
     void on_packet(Micros timestamp, const DecodedPacket& packet);
+    // The same, with the packet's flow key and hash_flow_key(key) already computed by the
+    // caller, so a packet's key is hashed once however many stages look it up.
+    void on_packet(Micros timestamp, const DecodedPacket& packet, const FlowKey& key,
+                   std::uint64_t key_hash);
     // Hands every connection still in the table to the sink, as of the end of the capture.
     void finish();
 
