@@ -64,13 +64,6 @@ std::string udp_os_hint(std::uint16_t low, std::uint16_t high) {
     return hint;
 }
 
-Verdict verdict_for(double utilization, const PortAnalysisOptions& options) {
-    if (utilization >= options.exhausted_at) return Verdict::exhausted;
-    if (utilization >= options.critical_at) return Verdict::critical;
-    if (utilization >= options.warning_at) return Verdict::warning;
-    return Verdict::ok;
-}
-
 struct Holding {
     Micros start;
     Micros open_end;      // close, reset, end of the failed attempt, or end of the capture
@@ -235,6 +228,9 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
             holdings.push_back(holding_of(*record, capture_end, time_wait));
             starts.push_back(start);
         }
+        for (const Holding& holding : holdings) {
+            destination.occupied_at_end += holding.occupied_end >= capture_end;
+        }
         all.insert(all.end(), holdings.begin(), holdings.end());
         destination.peak_open = peak_overlap(holdings, false).first;
         std::vector<std::pair<Micros, std::uint32_t>> series;
@@ -263,6 +259,13 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
 }
 
 }  // namespace
+
+Verdict verdict_for(double utilization, const PortAnalysisOptions& options) {
+    if (utilization >= options.exhausted_at) return Verdict::exhausted;
+    if (utilization >= options.critical_at) return Verdict::critical;
+    if (utilization >= options.warning_at) return Verdict::warning;
+    return Verdict::ok;
+}
 
 std::string_view verdict_name(Verdict verdict) noexcept {
     switch (verdict) {

@@ -85,6 +85,11 @@ void ConnectionLog::on_connection(const Connection& connection) {
     ConnectionRecord record;
     record.connection = connection;
     assign_role_from_handshake(record);
+    if (records_.size() >= max_records_) {
+        const std::size_t oldest = std::max<std::size_t>(1, records_.size() / 8);
+        records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(oldest));
+        dropped_ += oldest;
+    }
     records_.push_back(record);
 }
 

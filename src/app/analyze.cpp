@@ -5,13 +5,12 @@
 #include <fmt/format.h>
 
 #include "ephemera/analysis/summary.hpp"
+#include "ephemera/app/pipeline.hpp"
 #include "ephemera/capture/reader.hpp"
 #include "ephemera/core/errors.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/report/output.hpp"
 #include "ephemera/report/report.hpp"
-#include "ephemera/track/duplicates.hpp"
-#include "ephemera/track/tracker.hpp"
 
 namespace ephemera {
 namespace {
@@ -40,6 +39,15 @@ PortRange parse_port_range(const std::string& text, const std::string& option) {
     }
     return {static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
 }
+
+CaptureSummary summarize_files(CaptureSummary summary, const std::vector<CaptureFileInfo>& files) {
+    for (const CaptureFileInfo& file : files) {
+        summary.files.push_back({file.path, file.link_name, file.frames});
+    }
+    return summary;
+}
+
+}  // namespace
 
 PortAnalysisOptions port_options(const AnalyzeOptions& options) {
     PortAnalysisOptions result;
@@ -77,81 +85,40 @@ PortAnalysisOptions port_options(const AnalyzeOptions& options) {
     return result;
 }
 
-CaptureSummary summarize_files(CaptureSummary summary, const std::vector<CaptureFileInfo>& files) {
-    for (const CaptureFileInfo& file : files) {
-        summary.files.push_back({file.path, file.link_name, file.frames});
-    }
-    return summary;
+TrackerOptions tracker_options(const AnalyzeOptions& options) {
+    if (options.udp_timeout_s <= 0) throw UserError("--udp-timeout must be positive");
+    if (options.max_connections < 8) throw UserError("--max-connections must be at least 8");
+    TrackerOptions result;
+    result.udp_timeout = static_cast<Micros>(options.udp_timeout_s * 1e6);
+    result.max_connections = options.max_connections;
+    return result;
 }
-
-}  // namespace
 
 AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     if (options.format != "text" && options.format != "json" && options.format != "html") {
         throw UserError(fmt::format("unknown format '{}': use text, json or html", options.format));
     }
-    if (options.udp_timeout_s <= 0) throw UserError("--udp-timeout must be positive");
     const PortAnalysisOptions port_analysis = port_options(options);
+    const TrackerOptions tracking = tracker_options(options);
 
     CaptureReader reader(options.inputs, options.filter);
-    TrackerOptions tracker_options;
-    tracker_options.udp_timeout = static_cast<Micros>(options.udp_timeout_s * 1e6);
-    if (options.max_connections < 8) throw UserError("--max-connections must be at least 8");
-    tracker_options.max_connections = options.max_connections;
     ConnectionLog log;
-    ConnectionTracker tracker(tracker_options, log);
-    CaptureSummary capture;
-    DuplicateFilter duplicates;
+    PacketPipeline pipeline(tracking, log);
 
     RawFrame frame;
-    while (reader.next(frame)) {
-        capture.count_frame(frame.timestamp);
-        const DecodeResult decoded =
-            decode_packet(static_cast<LinkType>(frame.link_type), frame.bytes);
-        if (!decoded.ok()) {
-            ++capture.skipped[static_cast<std::size_t>(decoded.status)];
-            continue;
-        }
-        ++capture.decoded;
-        const FlowKey key = make_flow_key(decoded.packet);
-        const std::uint64_t key_hash = hash_flow_key(key);
-        if (duplicates.is_duplicate(frame.timestamp, decoded.packet, key_hash)) {
-            ++capture.duplicates;
-            continue;
-        }
-        tracker.on_packet(frame.timestamp, decoded.packet, key, key_hash);
-    }
-    tracker.finish();
-
-    capture.max_connections = options.max_connections;
-    capture.evicted_half_open = tracker.evictions().half_open;
-    capture.evicted_other = tracker.evictions().other;
+    while (reader.next(frame)) pipeline.on_frame(frame.timestamp, frame.link_type, frame.bytes);
+    pipeline.finish();
+    CaptureSummary& capture = pipeline.capture();
 
     AnalysisResult result;
     std::vector<std::string> warnings = unsupported_link_warnings(reader.files());
-    if (capture.evicted_half_open + capture.evicted_other > 0) {
-        warnings.push_back(fmt::format(
-            "more than {} connections at once (--max-connections): {} half-open attempts (a SYN "
-            "flood?) were dropped uncounted as clients, and {} older connections ended early",
-            options.max_connections, capture.evicted_half_open, capture.evicted_other));
-    }
-    if (capture.duplicates > 0) {
-        warnings.push_back(fmt::format(
-            "{} packets were captured twice (e.g. -i any across a bridge) and counted once",
-            capture.duplicates));
-    }
-    if (capture.backward_steps > 0) {
-        warnings.push_back(fmt::format(
-            "timestamps went backwards {} times, by up to {:.6f} s (a clock step?): packets are "
-            "taken in file order, times as recorded",
-            capture.backward_steps, static_cast<double>(capture.largest_backward_step) / 1e6));
-    }
+    for (std::string& warning : pipeline_warnings(capture)) warnings.push_back(std::move(warning));
     for (const std::string& warning : reader.warnings()) {
         warnings.push_back(warning);
         result.stderr_warnings.push_back(warning);
     }
     result.report =
-        build_report(log.records(), summarize_files(std::move(capture), reader.files()),
+        build_report(log.records(), summarize_files(capture, reader.files()),
                      std::move(warnings), port_analysis, ScanOptions{options.scan_ports, 0.8});
     result.records = std::move(log.records());
     return result;

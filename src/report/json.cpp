@@ -37,7 +37,7 @@ ordered_json capture_json(const CaptureSummary& capture) {
         skipped[std::string(reason_name(static_cast<DecodeStatus>(reason)))] =
             capture.skipped[reason];
     }
-    return {{"files", files},
+    ordered_json result = {{"files", files},
             {"inputs", inputs},
             {"packets", capture.packets},
             {"decoded", capture.decoded},
@@ -51,6 +51,11 @@ ordered_json capture_json(const CaptureSummary& capture) {
              {{"max_connections", capture.max_connections},
               {"evicted_half_open", capture.evicted_half_open},
               {"evicted_other", capture.evicted_other}}}};
+    if (capture.live) {
+        result["drops"] = {{"kernel", capture.kernel_drops},
+                           {"interface", capture.interface_drops}};
+    }
+    return result;
 }
 
 // Ratios and rates to four decimals, so reports diff cleanly.
@@ -74,6 +79,7 @@ ordered_json destination_json(const DestinationOccupancy& destination) {
             {"peak_open", destination.peak_open},
             {"peak_occupied", destination.peak_occupied},
             {"peak_at", epoch_seconds(destination.peak_at)},
+            {"occupied_at_end", destination.occupied_at_end},
             {"utilization", rounded(destination.utilization)},
             {"peak_new_per_s", rounded(destination.peak_new_per_s)},
             {"sustainable_new_per_s", rounded(destination.sustainable_new_per_s)},
@@ -139,9 +145,8 @@ ordered_json server_json(const ServerSummary& server) {
             {"client_ports", server.client_ports}};
 }
 
-}  // namespace
 
-std::string render_json(const Report& report, const ReportOptions& options) {
+ordered_json report_document(const Report& report, const ReportOptions& options) {
     ordered_json role_reasons = ordered_json::object();
     for (std::size_t reason = 0; reason < role_reason_count; ++reason) {
         if (report.role_reasons[reason] != 0) {
@@ -178,7 +183,70 @@ std::string render_json(const Report& report, const ReportOptions& options) {
         {"servers", servers},
         {"scans", scans},
     };
-    return document.dump(2) + "\n";
+    return document;
+}
+
+ordered_json destination_now_json(const DestinationNow& destination) {
+    return {{"client", to_string(destination.client)},
+            {"address", to_string(destination.server.address)},
+            {"port", destination.server.port},
+            {"protocol", to_string(destination.protocol)},
+            {"occupied", destination.occupied},
+            {"range_size", destination.range_size},
+            {"utilization", rounded(destination.utilization)},
+            {"peak_occupied", destination.peak_occupied},
+            {"new_per_s", rounded(destination.new_per_s)},
+            {"sustainable_new_per_s", rounded(destination.sustainable_per_s)},
+            {"verdict", verdict_name(destination.verdict)},
+            {"connections_total", destination.connections_total}};
+}
+
+ordered_json client_now_json(const ClientNow& client) {
+    return {{"address", to_string(client.address)},
+            {"started", client.started},
+            {"new_per_s", rounded(client.new_per_s)},
+            {"open", client.open},
+            {"destinations", client.destinations},
+            {"range", {{"low", client.range.range.low}, {"high", client.range.range.high},
+                       {"basis", client.range.basis}}},
+            {"utilization", rounded(client.utilization)},
+            {"verdict", verdict_name(client.verdict)}};
+}
+
+}  // namespace
+
+std::string render_json(const Report& report, const ReportOptions& options) {
+    return report_document(report, options).dump(2) + "\n";
+}
+
+std::string render_live_json(const LiveSnapshot& snapshot, const LiveHealth& health,
+                             const ReportOptions& options) {
+    ordered_json document = report_document(snapshot.window_report, options);
+    ordered_json destinations = ordered_json::array();
+    for (std::size_t i = 0; i < snapshot.destinations.size() && i < options.top; ++i) {
+        destinations.push_back(destination_now_json(snapshot.destinations[i]));
+    }
+    ordered_json clients = ordered_json::array();
+    for (std::size_t i = 0; i < snapshot.clients.size() && i < options.top; ++i) {
+        clients.push_back(client_now_json(snapshot.clients[i]));
+    }
+    document["live"] = {
+        {"interface", health.interface},
+        {"time", epoch_seconds(snapshot.time)},
+        {"started", epoch_seconds(snapshot.started)},
+        {"window_s", epoch_seconds(snapshot.window)},
+        {"packets", health.packets},
+        {"packets_per_s", rounded(health.packets_per_s)},
+        {"kernel_drops", health.kernel_drops},
+        {"interface_drops", health.interface_drops},
+        {"open_connections", snapshot.open_connections},
+        {"tcp_started_total", snapshot.tcp_started_total},
+        {"udp_started_total", snapshot.udp_started_total},
+        {"destination_count", snapshot.destinations.size()},
+        {"destinations", destinations},
+        {"clients", clients},
+    };
+    return document.dump() + "\n";
 }
 
 }  // namespace ephemera

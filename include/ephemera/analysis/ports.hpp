@@ -31,6 +31,8 @@ struct PortAnalysisOptions {
     double exhausted_at = 1.0;
 };
 
+Verdict verdict_for(double utilization, const PortAnalysisOptions& options);
+
 struct RangeEstimate {
     PortRange range;
     std::string basis;  // a RangeDefault's basis, "observed" or "configured"
@@ -62,6 +64,7 @@ struct DestinationOccupancy {
     std::uint32_t peak_open = 0;
     std::uint32_t peak_occupied = 0;  // open + held in TIME_WAIT by this client
     Micros peak_at = 0;               // when peak_occupied was first reached
+    std::uint32_t occupied_at_end = 0;  // still open or in TIME_WAIT when the capture ended
     double utilization = 0.0;
     double peak_new_per_s = 0.0;  // most connections started within one second
     double sustainable_new_per_s = 0.0;

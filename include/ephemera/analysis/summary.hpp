@@ -35,6 +35,10 @@ struct CaptureSummary {
     std::size_t max_connections = 0;
     std::uint64_t evicted_half_open = 0;
     std::uint64_t evicted_other = 0;
+    // A live capture's pcap_stats: what the kernel's buffer and the interface dropped.
+    bool live = false;
+    std::uint64_t kernel_drops = 0;
+    std::uint64_t interface_drops = 0;
 
     void count_frame(Micros timestamp) noexcept {
         if (packets == 0 || timestamp < first) first = timestamp;
@@ -107,13 +111,19 @@ struct Report {
 };
 
 // Collects finished connections from the tracker and gives each its handshake role at once.
+// With max_records, the oldest eighth is dropped whenever the log is full (a live capture that
+// runs for days); dropped() counts them.
 class ConnectionLog : public ConnectionSink {
   public:
+    explicit ConnectionLog(std::size_t max_records = SIZE_MAX) : max_records_(max_records) {}
     void on_connection(const Connection& connection) override;
     std::vector<ConnectionRecord>& records() noexcept { return records_; }
+    std::uint64_t dropped() const noexcept { return dropped_; }
 
   private:
     std::vector<ConnectionRecord> records_;
+    std::size_t max_records_;
+    std::uint64_t dropped_ = 0;
 };
 
 // Finishes the roles, sorts the records by start time and tallies them.

@@ -30,6 +30,10 @@ struct AnalysisResult {
     std::vector<std::string> stderr_warnings;
 };
 
+// The analysis and tracker settings the options give. Throw UserError on a bad value.
+PortAnalysisOptions port_options(const AnalyzeOptions& options);
+TrackerOptions tracker_options(const AnalyzeOptions& options);
+
 // The whole pipeline, capture to report model, printing nothing. Throws UserError.
 AnalysisResult analyze_captures(const AnalyzeOptions& options);
 

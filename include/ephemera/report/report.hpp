@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ephemera/analysis/live_monitor.hpp"
 #include "ephemera/analysis/summary.hpp"
 
 namespace ephemera {
@@ -17,6 +18,30 @@ struct ReportOptions {
 };
 
 std::string render_json(const Report& report, const ReportOptions& options);
+
+// What the live capture itself reports at each interval.
+struct LiveHealth {
+    std::string interface;
+    std::uint64_t packets = 0;
+    double packets_per_s = 0.0;
+    std::uint64_t kernel_drops = 0;
+    std::uint64_t interface_drops = 0;
+    double alert_at = 0.8;
+};
+
+// `ephemera live`, every interval: the window's report as one JSON line, with a "live" object
+// of what is happening now.
+std::string render_live_json(const LiveSnapshot& snapshot, const LiveHealth& health,
+                             const ReportOptions& options);
+// The same as a screen for a terminal: capture health, the destinations closest to exhaustion,
+// the busiest clients. No cursor control: the caller clears the screen.
+std::string render_live_screen(const LiveSnapshot& snapshot, const LiveHealth& health,
+                               const ReportOptions& options);
+// One line for stderr when a destination crosses the alert threshold or falls back.
+std::string render_alert(const AlertChange& change, double alert_at);
+// The Prometheus text exposition format (version 0.0.4), with at most `top` destinations.
+std::string render_prometheus(const LiveSnapshot& snapshot, const LiveHealth& health,
+                              std::size_t top);
 std::string render_text(const Report& report, const ReportOptions& options);
 // One row per connection, oldest first, with a header line.
 void write_connections_csv(std::FILE* out, const std::vector<ConnectionRecord>& records);

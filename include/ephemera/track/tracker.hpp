@@ -62,6 +62,13 @@ class ConnectionTracker {
     void finish();
 
     std::size_t open_connections() const noexcept { return live_count_; }
+    // Calls visit(connection) for every connection still in the table (a live view's snapshot).
+    template <typename Visit>
+    void for_each_connection(Visit&& visit) const {
+        for (const Entry& entry : entries_) {
+            if (entry.live) visit(entry.connection);
+        }
+    }
     const EvictionCounts& evictions() const noexcept { return evictions_; }
 
   private:

@@ -1,0 +1,114 @@
+// Stage 4d, for `ephemera live`: the analysis of a capture that never ends. Finished connections
+// are logged as for `analyze` (the final report is build_report over them); every interval,
+// build_report also runs over a window (connections still in the tracker plus those that ended
+// recently enough to hold a port in TIME_WAIT or count in the window's rates), and the result is
+// condensed to what is happening now: ports occupied per destination, new connections per
+// second, running totals, and alerts when a destination crosses the threshold.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "ephemera/analysis/summary.hpp"
+
+namespace ephemera {
+
+struct LiveMonitorOptions {
+    PortAnalysisOptions ports;
+    ScanOptions scans;
+    Micros window = 60'000'000;  // rates are over this; idle hosts leave the view after it
+    double alert_at = 0.8;
+    std::size_t max_records = 1'000'000;  // finished connections kept for the final report
+};
+
+// One (client, destination) pair as it stands now.
+struct DestinationNow {
+    Address client;
+    Endpoint server;
+    Protocol protocol = Protocol::tcp;
+    std::uint32_t occupied = 0;    // open or in the client's TIME_WAIT now
+    std::uint32_t range_size = 0;  // the client's ephemeral range
+    double utilization = 0.0;      // occupied / range_size
+    std::uint32_t peak_occupied = 0;  // the most at once within the window
+    double new_per_s = 0.0;           // connections started, over the window
+    double sustainable_per_s = 0.0;   // range / TIME_WAIT
+    Verdict verdict = Verdict::ok;
+    std::uint64_t connections_total = 0;  // started since the capture began
+};
+
+struct ClientNow {
+    Address address;
+    std::uint64_t started = 0;  // connections started within the window
+    double new_per_s = 0.0;
+    std::uint32_t open = 0;
+    std::uint32_t destinations = 0;
+    RangeEstimate range;
+    double utilization = 0.0;  // its worst destination's, now
+    Verdict verdict = Verdict::ok;
+};
+
+struct FailureTotals {
+    std::uint64_t refused = 0;
+    std::uint64_t unanswered = 0;
+    std::uint64_t syn_retransmissions = 0;
+};
+
+// A destination crossing the alert threshold one way or the other.
+struct AlertChange {
+    DestinationNow destination;
+    bool raised = false;  // false: it fell back below
+};
+
+struct LiveSnapshot {
+    Micros time = 0;      // now
+    Micros started = 0;   // when monitoring began
+    Micros window = 0;
+    Report window_report;                  // build_report over the window
+    std::vector<DestinationNow> destinations;  // highest utilization now first
+    std::vector<ClientNow> clients;            // busiest (new connections) first
+    std::uint64_t open_connections = 0;        // in the tracker now
+    std::uint64_t tcp_started_total = 0;
+    std::uint64_t udp_started_total = 0;
+    std::map<Address, FailureTotals> failures;  // by client, since the start
+    std::vector<AlertChange> alerts;            // since the previous snapshot
+};
+
+class LiveMonitor : public ConnectionSink {
+  public:
+    LiveMonitor(LiveMonitorOptions options, Micros started);
+
+    // From the tracker: a finished connection.
+    void on_connection(const Connection& connection) override;
+
+    // The view as of `now`: the window's report and what is occupied now. Counts the
+    // connections that started since the previous snapshot into the totals, and raises or
+    // clears alerts.
+    LiveSnapshot snapshot(Micros now, const ConnectionTracker& tracker,
+                          const CaptureSummary& capture);
+
+    // Every finished connection kept (see max_records), for the final report.
+    ConnectionLog& log() noexcept { return log_; }
+
+  private:
+    using DestinationKey = std::tuple<Address, Endpoint, Protocol>;
+
+    std::vector<ConnectionRecord> window_records(Micros cutoff, const ConnectionTracker& tracker);
+    void count_started(const std::vector<ConnectionRecord>& records, Micros since, Micros until);
+    std::vector<AlertChange> update_alerts(const std::vector<DestinationNow>& destinations);
+
+    LiveMonitorOptions options_;
+    Micros started_;
+    ConnectionLog log_;
+    std::uint64_t window_begin_ = 0;  // index into the log, counting dropped records
+    Micros counted_until_ = 0;        // starts up to here are in the totals
+    std::map<DestinationKey, std::uint64_t> started_per_destination_;
+    std::uint64_t tcp_started_ = 0;
+    std::uint64_t udp_started_ = 0;
+    std::map<Address, FailureTotals> failures_;
+    std::set<DestinationKey> alerting_;
+};
+
+}  // namespace ephemera

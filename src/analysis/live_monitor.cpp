@@ -1,0 +1,177 @@
+#include "ephemera/analysis/live_monitor.hpp"
+
+#include <algorithm>
+
+namespace ephemera {
+namespace {
+
+// The longest TIME_WAIT of any profile (Windows): a connection that ended longer ago than the
+// window plus this holds no port and counts in no rate.
+constexpr double longest_time_wait_s = 120.0;
+
+bool is_open(const ConnectionState state) {
+    return state == ConnectionState::open || state == ConnectionState::half_closed;
+}
+
+struct DestinationActivity {
+    std::uint64_t started_in_window = 0;
+};
+
+}  // namespace
+
+LiveMonitor::LiveMonitor(LiveMonitorOptions options, Micros started)
+    : options_(std::move(options)),
+      started_(started),
+      log_(options_.max_records),
+      counted_until_(started) {}
+
+void LiveMonitor::on_connection(const Connection& connection) {
+    log_.on_connection(connection);
+    const ConnectionRecord& record = log_.records().back();
+    if (connection.protocol != Protocol::tcp || !record.role_from_handshake) return;
+    FailureTotals& failures = failures_[record.client().address];
+    const ConnectionState state = connection.state();
+    failures.refused += state == ConnectionState::refused;
+    failures.unanswered += state == ConnectionState::unanswered;
+    failures.syn_retransmissions += connection.syn_retransmissions;
+}
+
+std::vector<ConnectionRecord> LiveMonitor::window_records(Micros cutoff,
+                                                          const ConnectionTracker& tracker) {
+    std::vector<ConnectionRecord>& logged = log_.records();
+    // The log is in the order connections ended (within the tracker's linger): skip the prefix
+    // that ended before the cutoff once, and filter the rest.
+    std::size_t begin = window_begin_ > log_.dropped() ? window_begin_ - log_.dropped() : 0;
+    while (begin < logged.size() && logged[begin].connection.last_seen < cutoff) ++begin;
+    window_begin_ = begin + log_.dropped();
+
+    std::vector<ConnectionRecord> records;
+    for (std::size_t i = begin; i < logged.size(); ++i) {
+        if (logged[i].connection.last_seen >= cutoff) records.push_back(logged[i]);
+    }
+    tracker.for_each_connection([&](const Connection& connection) {
+        ConnectionRecord record;
+        record.connection = connection;
+        assign_role_from_handshake(record);
+        records.push_back(record);
+    });
+    return records;
+}
+
+void LiveMonitor::count_started(const std::vector<ConnectionRecord>& records, Micros since,
+                                Micros until) {
+    for (const ConnectionRecord& record : records) {
+        const Connection& connection = record.connection;
+        if (connection.first_seen <= since || connection.first_seen > until) continue;
+        (connection.protocol == Protocol::tcp ? tcp_started_ : udp_started_) += 1;
+        ++started_per_destination_[{record.client().address, record.server(),
+                                    connection.protocol}];
+    }
+}
+
+std::vector<AlertChange> LiveMonitor::update_alerts(
+    const std::vector<DestinationNow>& destinations) {
+    std::vector<AlertChange> changes;
+    std::set<DestinationKey> above;
+    for (const DestinationNow& destination : destinations) {
+        const DestinationKey key{destination.client, destination.server, destination.protocol};
+        if (destination.utilization < options_.alert_at) continue;
+        above.insert(key);
+        if (!alerting_.contains(key)) changes.push_back({destination, true});
+    }
+    for (const DestinationKey& key : alerting_) {
+        if (above.contains(key)) continue;
+        DestinationNow fallen;
+        std::tie(fallen.client, fallen.server, fallen.protocol) = key;
+        const auto now = std::find_if(destinations.begin(), destinations.end(), [&](auto& d) {
+            return std::tie(d.client, d.server, d.protocol) == key;
+        });
+        if (now != destinations.end()) fallen = *now;  // else it left the window: nothing held
+        changes.push_back({fallen, false});
+    }
+    alerting_ = std::move(above);
+    return changes;
+}
+
+LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
+                                   const CaptureSummary& capture) {
+    const double time_wait_s = options_.ports.time_wait_s.value_or(longest_time_wait_s);
+    const Micros cutoff = now - options_.window - static_cast<Micros>(time_wait_s * 1e6);
+    std::vector<ConnectionRecord> records = window_records(cutoff, tracker);
+
+    LiveSnapshot snapshot;
+    snapshot.time = now;
+    snapshot.started = started_;
+    snapshot.window = options_.window;
+    snapshot.open_connections = tracker.open_connections();
+    CaptureSummary window_capture = capture;
+    window_capture.last = now;  // open connections and TIME_WAIT run until now
+    snapshot.window_report =
+        build_report(records, std::move(window_capture), {}, options_.ports, options_.scans);
+
+    // Roles are final now (build_report ran the heuristics): count what started since the
+    // previous snapshot. Packet time, not the clock, so a packet read late is still counted.
+    const Micros counted_until = std::max(counted_until_, capture.last);
+    count_started(records, counted_until_, counted_until);
+    counted_until_ = counted_until;
+
+    const Micros window_start = std::max(started_, now - options_.window);
+    const double window_s = std::max(1e-3, static_cast<double>(now - window_start) / 1e6);
+    std::map<DestinationKey, DestinationActivity> activity;
+    std::map<Address, ClientNow> clients;
+    for (const ConnectionRecord& record : records) {
+        const Connection& connection = record.connection;
+        ClientNow& client = clients[record.client().address];
+        client.open += is_open(connection.state());
+        if (connection.first_seen < window_start) continue;
+        ++client.started;
+        ++activity[{record.client().address, record.server(), connection.protocol}]
+              .started_in_window;
+    }
+
+    for (const ClientSummary& summary : snapshot.window_report.clients) {
+        const PortRange& range = summary.port_use.range.range;
+        ClientNow& client = clients[summary.address];
+        client.address = summary.address;
+        client.range = summary.port_use.range;
+        client.destinations = summary.servers;
+        client.new_per_s = static_cast<double>(client.started) / window_s;
+        for (const DestinationOccupancy& occupancy : summary.port_use.exhaustion.destinations) {
+            DestinationNow destination;
+            destination.client = summary.address;
+            destination.server = occupancy.server;
+            destination.protocol = occupancy.protocol;
+            destination.occupied = occupancy.occupied_at_end;
+            destination.range_size = range.size();
+            destination.utilization =
+                static_cast<double>(occupancy.occupied_at_end) / std::max(1u, range.size());
+            destination.peak_occupied = occupancy.peak_occupied;
+            const DestinationKey key{summary.address, occupancy.server, occupancy.protocol};
+            destination.new_per_s = static_cast<double>(activity[key].started_in_window) / window_s;
+            destination.sustainable_per_s = occupancy.sustainable_new_per_s;
+            destination.verdict = verdict_for(destination.utilization, options_.ports);
+            destination.connections_total = started_per_destination_[key];
+            client.utilization = std::max(client.utilization, destination.utilization);
+            snapshot.destinations.push_back(destination);
+        }
+        client.verdict = verdict_for(client.utilization, options_.ports);
+        snapshot.clients.push_back(client);
+    }
+    std::stable_sort(snapshot.destinations.begin(), snapshot.destinations.end(),
+                     [](const DestinationNow& a, const DestinationNow& b) {
+                         if (a.utilization != b.utilization) return a.utilization > b.utilization;
+                         return a.new_per_s > b.new_per_s;
+                     });
+    std::stable_sort(snapshot.clients.begin(), snapshot.clients.end(),
+                     [](const ClientNow& a, const ClientNow& b) {
+                         if (a.started != b.started) return a.started > b.started;
+                         return a.open > b.open;
+                     });
+    snapshot.tcp_started_total = tcp_started_;
+    snapshot.udp_started_total = udp_started_;
+    snapshot.failures = failures_;
+    snapshot.alerts = update_alerts(snapshot.destinations);
+    return snapshot;
+}
+
+}  // namespace ephemera

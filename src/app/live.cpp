@@ -1,0 +1,270 @@
+#include "ephemera/app/live.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <memory>
+
+#include "ephemera/analysis/live_monitor.hpp"
+#include "ephemera/app/metrics_server.hpp"
+#include "ephemera/app/pipeline.hpp"
+#include "ephemera/capture/live.hpp"
+#include "ephemera/core/errors.hpp"
+#include "ephemera/report/output.hpp"
+#include "ephemera/report/report.hpp"
+
+namespace ephemera {
+namespace {
+
+std::atomic<int> stop_signal{0};
+
+void on_stop_signal(int signal) {
+    stop_signal.store(signal);
+}
+
+// Without SA_RESTART, so the poll in LiveCapture::wait returns at once.
+void install_stop_handlers() {
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);  // a metrics client hanging up is not our death
+}
+
+Micros wall_clock() {
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    return static_cast<Micros>(now.tv_sec) * 1'000'000 + now.tv_nsec / 1000;
+}
+
+// As tcpdump -Z does: once the capture is open, the rest runs as an ordinary user.
+void drop_privileges(const std::string& user) {
+    const passwd* entry = getpwnam(user.c_str());
+    if (entry == nullptr) throw UserError(fmt::format("no such user '{}' (--user)", user));
+    if (initgroups(entry->pw_name, entry->pw_gid) != 0 || setgid(entry->pw_gid) != 0 ||
+        setuid(entry->pw_uid) != 0) {
+        throw UserError(fmt::format("cannot switch to user '{}': {}", user, std::strerror(errno)));
+    }
+    if (entry->pw_uid != 0 && setuid(0) == 0) {
+        throw UserError(fmt::format("switched to user '{}' but could regain root", user));
+    }
+}
+
+void validate(const LiveOptions& options) {
+    if (options.analysis.format != "text" && options.analysis.format != "json") {
+        throw UserError(fmt::format("unknown format '{}' for live: use text or json",
+                                    options.analysis.format));
+    }
+    if (options.interval_s <= 0) throw UserError("--interval must be positive");
+    if (options.window_s <= 0) throw UserError("--window must be positive");
+    if (options.duration_s < 0) throw UserError("--duration must be positive");
+    if (options.alert_at <= 0) throw UserError("--alert-at must be positive");
+    if (options.snaplen < 64 || options.snaplen > 262144) {
+        throw UserError("--snaplen must be between 64 and 262144");
+    }
+    if (options.buffer_mib < 1) throw UserError("--buffer-size must be at least 1 MiB");
+}
+
+class LiveSession {
+  public:
+    LiveSession(const LiveOptions& options, LiveCapture& capture, MetricsServer* metrics)
+        : options_(options),
+          capture_(capture),
+          metrics_(metrics),
+          started_(wall_clock()),
+          monitor_(monitor_options(options), started_),
+          pipeline_(tracker_options(options.analysis), monitor_),
+          screen_(options.analysis.format == "text" && options.analysis.output.empty() &&
+                  isatty(STDOUT_FILENO)) {
+        report_options_ = {options.analysis.top, options.analysis.destinations};
+    }
+
+    int run() {
+        const Micros interval = static_cast<Micros>(options_.interval_s * 1e6);
+        const Micros deadline =
+            options_.duration_s > 0 ? started_ + static_cast<Micros>(options_.duration_s * 1e6)
+                                    : 0;
+        Micros next_tick = started_ + interval;
+        while (stop_signal.load() == 0) {
+            const Micros now = wall_clock();
+            if (deadline != 0 && now >= deadline) break;
+            if (now >= next_tick) {
+                tick(now);
+                next_tick = now + interval;
+            }
+            const Micros until_tick = next_tick - wall_clock();
+            capture_.wait(static_cast<int>(std::clamp<Micros>(until_tick / 1000, 1, 100)));
+            capture_.dispatch(&LiveSession::on_frame, this);
+        }
+        return finish();
+    }
+
+  private:
+    static LiveMonitorOptions monitor_options(const LiveOptions& options) {
+        LiveMonitorOptions result;
+        result.ports = port_options(options.analysis);
+        result.scans = ScanOptions{options.analysis.scan_ports, 0.8};
+        result.window = static_cast<Micros>(options.window_s * 1e6);
+        result.alert_at = options.alert_at;
+        result.max_records = options.max_records;
+        return result;
+    }
+
+    static void on_frame(void* context, const RawFrame& frame) {
+        static_cast<LiveSession*>(context)->pipeline_.on_frame(frame.timestamp, frame.link_type,
+                                                               frame.bytes);
+    }
+
+    LiveHealth health(Micros now) {
+        const LiveStats stats = capture_.stats();
+        LiveHealth health;
+        health.interface = capture_.interface();
+        health.packets = pipeline_.capture().packets;
+        const double elapsed_s = static_cast<double>(now - last_tick_time_) / 1e6;
+        health.packets_per_s =
+            elapsed_s > 0 ? static_cast<double>(health.packets - last_tick_packets_) / elapsed_s
+                          : 0.0;
+        health.kernel_drops = stats.kernel_drops;
+        health.interface_drops = stats.interface_drops;
+        health.alert_at = options_.alert_at;
+        last_tick_time_ = now;
+        last_tick_packets_ = health.packets;
+        return health;
+    }
+
+    CaptureSummary capture_summary() {
+        CaptureSummary summary = pipeline_.capture();
+        summary.files = {{capture_.interface(), capture_.link_name(), summary.packets}};
+        summary.live = true;
+        const LiveStats stats = capture_.stats();
+        summary.kernel_drops = stats.kernel_drops;
+        summary.interface_drops = stats.interface_drops;
+        return summary;
+    }
+
+    void tick(Micros now) {
+        const LiveHealth current = health(now);
+        const LiveSnapshot snapshot =
+            monitor_.snapshot(now, pipeline_.tracker(), capture_summary());
+        for (const AlertChange& change : snapshot.alerts) {
+            const std::string line = render_alert(change, options_.alert_at);
+            std::fputs(line.c_str(), stderr);
+            recent_alerts_.push_back(format_utc(now).substr(11, 8) + " " + line);
+            if (recent_alerts_.size() > 5) recent_alerts_.pop_front();
+        }
+        std::fflush(stderr);
+        if (screen_) {
+            std::string screen = "\x1b[H\x1b[2J";  // home, clear: redraw in place
+            screen += render_live_screen(snapshot, current, report_options_);
+            if (!recent_alerts_.empty()) {
+                screen += "\nRECENT ALERTS\n";
+                for (const std::string& alert : recent_alerts_) screen += "  " + alert;
+            }
+            std::fputs(screen.c_str(), stdout);
+        } else {
+            std::fputs(render_live_json(snapshot, current, report_options_).c_str(), stdout);
+        }
+        std::fflush(stdout);
+        if (metrics_ != nullptr) {
+            metrics_->publish(render_prometheus(snapshot, current, options_.metrics_top));
+        }
+    }
+
+    // Stops capturing and reports on every packet seen, as `analyze` would on the --write file.
+    int finish() {
+        const LiveStats stats = capture_.stats();
+        pipeline_.finish();
+        CaptureSummary summary = capture_summary();
+        std::vector<std::string> warnings = pipeline_warnings(summary);
+        if (stats.kernel_drops + stats.interface_drops > 0) {
+            warnings.push_back(fmt::format(
+                "{} packets were dropped by the kernel and {} by the interface before ephemera "
+                "saw them (a larger --buffer-size or a narrower --filter helps)",
+                stats.kernel_drops, stats.interface_drops));
+        }
+        if (monitor_.log().dropped() > 0) {
+            warnings.push_back(fmt::format(
+                "the oldest {} connections were dropped to stay within --max-records {}: this "
+                "report covers the rest",
+                monitor_.log().dropped(), options_.max_records));
+        }
+        const Report report =
+            build_report(monitor_.log().records(), std::move(summary), std::move(warnings),
+                         port_options(options_.analysis),
+                         ScanOptions{options_.analysis.scan_ports, 0.8});
+        if (screen_) std::fputs("\n", stdout);
+        const std::string rendered = options_.analysis.format == "json"
+                                         ? render_json(report, report_options_)
+                                         : render_text(report, report_options_);
+        write_output(options_.analysis.output, rendered);
+        return exit_code::ok;
+    }
+
+    const LiveOptions& options_;
+    LiveCapture& capture_;
+    MetricsServer* metrics_;
+    Micros started_;
+    LiveMonitor monitor_;
+    PacketPipeline pipeline_;
+    bool screen_;
+    ReportOptions report_options_;
+    Micros last_tick_time_ = started_;
+    std::uint64_t last_tick_packets_ = 0;
+    std::deque<std::string> recent_alerts_;
+};
+
+}  // namespace
+
+int run_live(const LiveOptions& options) {
+    validate(options);
+    port_options(options.analysis);  // reject bad analysis options before touching the interface
+    tracker_options(options.analysis);
+    LiveCapture capture({options.interface, options.analysis.filter, options.snaplen,
+                         options.buffer_mib});
+    std::unique_ptr<MetricsServer> metrics;
+    if (!options.metrics_listen.empty()) {
+        metrics = std::make_unique<MetricsServer>(options.metrics_listen);
+    }
+    if (!options.user.empty()) drop_privileges(options.user);
+    if (!options.write_path.empty()) capture.write_to(options.write_path);
+    install_stop_handlers();
+    fmt::print(stderr, "ephemera: capturing on {} ({}){}{}; Ctrl-C stops\n", capture.interface(),
+               capture.link_name(),
+               metrics ? fmt::format(", metrics at http://{}/metrics", metrics->address()) : "",
+               options.write_path.empty() ? "" : ", saving to " + options.write_path);
+    LiveSession session(options, capture, metrics.get());
+    return session.run();
+}
+
+int run_interfaces() {
+    const std::vector<InterfaceInfo> interfaces = list_interfaces();
+    for (const InterfaceInfo& interface : interfaces) {
+        std::string flags;
+        if (interface.up) flags += "up";
+        if (interface.running) flags += flags.empty() ? "running" : ",running";
+        if (interface.loopback) flags += flags.empty() ? "loopback" : ",loopback";
+        std::string addresses;
+        for (const std::string& address : interface.addresses) {
+            addresses += (addresses.empty() ? "" : " ") + address;
+        }
+        fmt::print("{:<16} {:<20} {}{}\n", interface.name, flags.empty() ? "down" : flags,
+                   addresses, interface.description.empty() ? "" : "  (" + interface.description + ")");
+    }
+    if (interfaces.empty()) {
+        fmt::print(stderr,
+                   "ephemera: no interfaces to capture on (run as root or with CAP_NET_RAW)\n");
+    }
+    return exit_code::ok;
+}
+
+}  // namespace ephemera

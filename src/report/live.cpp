@@ -1,0 +1,90 @@
+// `ephemera live` on a terminal: a top-like screen redrawn every interval, and alert lines.
+#include <fmt/format.h>
+
+#include "ephemera/report/report.hpp"
+
+namespace ephemera {
+namespace {
+
+std::string duration_text(Micros elapsed) {
+    const auto seconds = elapsed / 1'000'000;
+    return fmt::format("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60);
+}
+
+std::string destination_text(const Endpoint& server, Protocol protocol) {
+    return fmt::format("{}/{}", format_endpoint(server), to_string(protocol));
+}
+
+void append_destinations(std::string& out, const LiveSnapshot& snapshot, std::size_t top) {
+    out += "DESTINATIONS CLOSEST TO EXHAUSTION (occupied now: open or in the client's TIME_WAIT)\n";
+    if (snapshot.destinations.empty()) {
+        out += "  no TCP destinations in the window\n";
+        return;
+    }
+    fmt::format_to(std::back_inserter(out), "  {:<39} {:<46} {:>15} {:>6} {:>9} {:>13}  {}\n",
+                   "CLIENT", "DESTINATION", "OCCUPIED/RANGE", "UTIL", "NEW/S", "SUSTAINABLE/S",
+                   "VERDICT");
+    for (std::size_t i = 0; i < snapshot.destinations.size() && i < top; ++i) {
+        const DestinationNow& d = snapshot.destinations[i];
+        fmt::format_to(std::back_inserter(out),
+                       "  {:<39} {:<46} {:>15} {:>6.2f} {:>9.2f} {:>13.2f}  {}\n",
+                       to_string(d.client), destination_text(d.server, d.protocol),
+                       fmt::format("{}/{}", d.occupied, d.range_size), d.utilization,
+                       d.new_per_s, d.sustainable_per_s, verdict_name(d.verdict));
+    }
+    if (snapshot.destinations.size() > top) {
+        fmt::format_to(std::back_inserter(out), "  ... and {} more\n",
+                       snapshot.destinations.size() - top);
+    }
+}
+
+void append_clients(std::string& out, const LiveSnapshot& snapshot, std::size_t top) {
+    out += "BUSIEST CLIENTS (new connections within the window)\n";
+    if (snapshot.clients.empty()) {
+        out += "  no clients in the window\n";
+        return;
+    }
+    fmt::format_to(std::back_inserter(out), "  {:<39} {:>8} {:>9} {:>6} {:>6}  {:<24} {}\n",
+                   "CLIENT", "STARTED", "NEW/S", "OPEN", "DESTS", "RANGE", "WORST");
+    for (std::size_t i = 0; i < snapshot.clients.size() && i < top; ++i) {
+        const ClientNow& c = snapshot.clients[i];
+        fmt::format_to(std::back_inserter(out), "  {:<39} {:>8} {:>9.2f} {:>6} {:>6}  {:<24} {:.2f} {}\n",
+                       to_string(c.address), c.started, c.new_per_s, c.open, c.destinations,
+                       fmt::format("{}-{} ({})", c.range.range.low, c.range.range.high,
+                                   c.range.basis),
+                       c.utilization, verdict_name(c.verdict));
+    }
+}
+
+}  // namespace
+
+std::string render_live_screen(const LiveSnapshot& snapshot, const LiveHealth& health,
+                               const ReportOptions& options) {
+    std::string out;
+    fmt::format_to(std::back_inserter(out),
+                   "ephemera live on {}   up {}   {} UTC   window {:.0f} s   alert at {:.2f}\n",
+                   health.interface, duration_text(snapshot.time - snapshot.started),
+                   format_utc(snapshot.time).substr(0, 19),
+                   static_cast<double>(snapshot.window) / 1e6, health.alert_at);
+    fmt::format_to(std::back_inserter(out),
+                   "packets {} ({:.0f}/s)   kernel drops {}   interface drops {}   open "
+                   "connections {}   started: {} tcp, {} udp\n\n",
+                   health.packets, health.packets_per_s, health.kernel_drops,
+                   health.interface_drops, snapshot.open_connections, snapshot.tcp_started_total,
+                   snapshot.udp_started_total);
+    append_destinations(out, snapshot, options.top);
+    out += "\n";
+    append_clients(out, snapshot, options.top);
+    out += "\nCtrl-C stops and prints the final report.\n";
+    return out;
+}
+
+std::string render_alert(const AlertChange& change, double alert_at) {
+    const DestinationNow& d = change.destination;
+    return fmt::format("ephemera: {}: {} -> {} utilization {:.2f} ({}/{} ports) {} {:.2f}\n",
+                       change.raised ? "alert" : "alert cleared", to_string(d.client),
+                       destination_text(d.server, d.protocol), d.utilization, d.occupied,
+                       d.range_size, change.raised ? "reached" : "fell below", alert_at);
+}
+
+}  // namespace ephemera
