@@ -103,7 +103,10 @@ LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
     snapshot.time = now;
     snapshot.started = started_;
     snapshot.window = options_.window;
-    snapshot.open_connections = tracker.open_connections();
+    tracker.for_each_connection([&](const Connection& connection) {
+        snapshot.open_connections += is_open(connection.state());
+    });
+    snapshot.tracked_connections = tracker.open_connections();
     CaptureSummary window_capture = capture;
     window_capture.last = now;  // open connections and TIME_WAIT run until now
     snapshot.window_report =

@@ -84,8 +84,7 @@ class LiveSession {
           started_(wall_clock()),
           monitor_(monitor_options(options), started_),
           pipeline_(tracker_options(options.analysis), monitor_),
-          screen_(options.analysis.format == "text" && options.analysis.output.empty() &&
-                  isatty(STDOUT_FILENO)) {
+          screen_(options.analysis.format == "text" && isatty(STDOUT_FILENO)) {
         report_options_ = {options.analysis.top, options.analysis.destinations};
     }
 
@@ -203,9 +202,15 @@ class LiveSession {
                          port_options(options_.analysis),
                          ScanOptions{options_.analysis.scan_ports, 0.8});
         if (screen_) std::fputs("\n", stdout);
-        const std::string rendered = options_.analysis.format == "json"
-                                         ? render_json(report, report_options_)
-                                         : render_text(report, report_options_);
+        // On standard output a JSON report follows the JSON lines, so it is one line too: the
+        // one without a "live" key. In a file it is laid out as analyze lays it out.
+        std::string rendered;
+        if (options_.analysis.format == "json") {
+            rendered = options_.analysis.output.empty() ? render_json_line(report, report_options_)
+                                                        : render_json(report, report_options_);
+        } else {
+            rendered = render_text(report, report_options_);
+        }
         write_output(options_.analysis.output, rendered);
         return exit_code::ok;
     }

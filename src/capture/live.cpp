@@ -152,7 +152,8 @@ LiveCapture::~LiveCapture() {
 void LiveCapture::write_to(const std::string& path) {
     dumper_ = pcap_dump_open(handle_, path.c_str());
     if (dumper_ == nullptr) {
-        throw UserError(fmt::format("cannot write {}: {}", path, pcap_geterr(handle_)));
+        // libpcap's message names the file: "PATH: Permission denied".
+        throw UserError(fmt::format("cannot write {}", pcap_geterr(handle_)));
     }
 }
 

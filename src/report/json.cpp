@@ -219,6 +219,10 @@ std::string render_json(const Report& report, const ReportOptions& options) {
     return report_document(report, options).dump(2) + "\n";
 }
 
+std::string render_json_line(const Report& report, const ReportOptions& options) {
+    return report_document(report, options).dump() + "\n";
+}
+
 std::string render_live_json(const LiveSnapshot& snapshot, const LiveHealth& health,
                              const ReportOptions& options) {
     ordered_json document = report_document(snapshot.window_report, options);
@@ -240,6 +244,7 @@ std::string render_live_json(const LiveSnapshot& snapshot, const LiveHealth& hea
         {"kernel_drops", health.kernel_drops},
         {"interface_drops", health.interface_drops},
         {"open_connections", snapshot.open_connections},
+        {"tracked_connections", snapshot.tracked_connections},
         {"tcp_started_total", snapshot.tcp_started_total},
         {"udp_started_total", snapshot.udp_started_total},
         {"destination_count", snapshot.destinations.size()},

@@ -1,6 +1,8 @@
 // `ephemera live` on a terminal: a top-like screen redrawn every interval, and alert lines.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "ephemera/report/report.hpp"
 
 namespace ephemera {
@@ -15,44 +17,63 @@ std::string destination_text(const Endpoint& server, Protocol protocol) {
     return fmt::format("{}/{}", format_endpoint(server), to_string(protocol));
 }
 
+// Column widths that fit the rows shown (IPv6 addresses are long, IPv4 ones short).
+template <typename Rows, typename Text>
+std::size_t column_width(const Rows& rows, std::size_t shown, std::size_t header, Text text) {
+    std::size_t width = header;
+    for (std::size_t i = 0; i < rows.size() && i < shown; ++i) {
+        width = std::max(width, text(rows[i]).size());
+    }
+    return width;
+}
+
 void append_destinations(std::string& out, const LiveSnapshot& snapshot, std::size_t top) {
     out += "DESTINATIONS CLOSEST TO EXHAUSTION (occupied now: open or in the client's TIME_WAIT)\n";
-    if (snapshot.destinations.empty()) {
+    const auto& rows = snapshot.destinations;
+    if (rows.empty()) {
         out += "  no TCP destinations in the window\n";
         return;
     }
-    fmt::format_to(std::back_inserter(out), "  {:<39} {:<46} {:>15} {:>6} {:>9} {:>13}  {}\n",
-                   "CLIENT", "DESTINATION", "OCCUPIED/RANGE", "UTIL", "NEW/S", "SUSTAINABLE/S",
-                   "VERDICT");
-    for (std::size_t i = 0; i < snapshot.destinations.size() && i < top; ++i) {
-        const DestinationNow& d = snapshot.destinations[i];
+    const std::size_t client_width = column_width(
+        rows, top, 6, [](const DestinationNow& d) { return to_string(d.client); });
+    const std::size_t server_width = column_width(rows, top, 11, [](const DestinationNow& d) {
+        return destination_text(d.server, d.protocol);
+    });
+    fmt::format_to(std::back_inserter(out), "  {:<{}}  {:<{}}  {:>15} {:>6} {:>9} {:>13}  {}\n",
+                   "CLIENT", client_width, "DESTINATION", server_width, "OCCUPIED/RANGE", "UTIL",
+                   "NEW/S", "SUSTAINABLE/S", "VERDICT");
+    for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
+        const DestinationNow& d = rows[i];
         fmt::format_to(std::back_inserter(out),
-                       "  {:<39} {:<46} {:>15} {:>6.2f} {:>9.2f} {:>13.2f}  {}\n",
-                       to_string(d.client), destination_text(d.server, d.protocol),
-                       fmt::format("{}/{}", d.occupied, d.range_size), d.utilization,
-                       d.new_per_s, d.sustainable_per_s, verdict_name(d.verdict));
+                       "  {:<{}}  {:<{}}  {:>15} {:>6.2f} {:>9.2f} {:>13.2f}  {}\n",
+                       to_string(d.client), client_width, destination_text(d.server, d.protocol),
+                       server_width, fmt::format("{}/{}", d.occupied, d.range_size),
+                       d.utilization, d.new_per_s, d.sustainable_per_s, verdict_name(d.verdict));
     }
-    if (snapshot.destinations.size() > top) {
-        fmt::format_to(std::back_inserter(out), "  ... and {} more\n",
-                       snapshot.destinations.size() - top);
+    if (rows.size() > top) {
+        fmt::format_to(std::back_inserter(out), "  ... and {} more\n", rows.size() - top);
     }
 }
 
 void append_clients(std::string& out, const LiveSnapshot& snapshot, std::size_t top) {
-    out += "BUSIEST CLIENTS (new connections within the window)\n";
-    if (snapshot.clients.empty()) {
+    out += "BUSIEST CLIENTS (connections started within the window)\n";
+    const auto& rows = snapshot.clients;
+    if (rows.empty()) {
         out += "  no clients in the window\n";
         return;
     }
-    fmt::format_to(std::back_inserter(out), "  {:<39} {:>8} {:>9} {:>6} {:>6}  {:<24} {}\n",
-                   "CLIENT", "STARTED", "NEW/S", "OPEN", "DESTS", "RANGE", "WORST");
-    for (std::size_t i = 0; i < snapshot.clients.size() && i < top; ++i) {
-        const ClientNow& c = snapshot.clients[i];
-        fmt::format_to(std::back_inserter(out), "  {:<39} {:>8} {:>9.2f} {:>6} {:>6}  {:<24} {:.2f} {}\n",
-                       to_string(c.address), c.started, c.new_per_s, c.open, c.destinations,
-                       fmt::format("{}-{} ({})", c.range.range.low, c.range.range.high,
-                                   c.range.basis),
-                       c.utilization, verdict_name(c.verdict));
+    const std::size_t client_width =
+        column_width(rows, top, 6, [](const ClientNow& c) { return to_string(c.address); });
+    fmt::format_to(std::back_inserter(out), "  {:<{}}  {:>8} {:>9} {:>6} {:>6}  {:<26} {}\n",
+                   "CLIENT", client_width, "STARTED", "NEW/S", "OPEN", "DESTS", "RANGE",
+                   "WORST UTIL");
+    for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
+        const ClientNow& c = rows[i];
+        fmt::format_to(
+            std::back_inserter(out), "  {:<{}}  {:>8} {:>9.2f} {:>6} {:>6}  {:<26} {:.2f} {}\n",
+            to_string(c.address), client_width, c.started, c.new_per_s, c.open, c.destinations,
+            fmt::format("{}-{} ({})", c.range.range.low, c.range.range.high, c.range.basis),
+            c.utilization, verdict_name(c.verdict));
     }
 }
 
@@ -68,7 +89,7 @@ std::string render_live_screen(const LiveSnapshot& snapshot, const LiveHealth& h
                    static_cast<double>(snapshot.window) / 1e6, health.alert_at);
     fmt::format_to(std::back_inserter(out),
                    "packets {} ({:.0f}/s)   kernel drops {}   interface drops {}   open "
-                   "connections {}   started: {} tcp, {} udp\n\n",
+                   "connections {}   started {} tcp, {} udp\n\n",
                    health.packets, health.packets_per_s, health.kernel_drops,
                    health.interface_drops, snapshot.open_connections, snapshot.tcp_started_total,
                    snapshot.udp_started_total);

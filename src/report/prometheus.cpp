@@ -78,7 +78,8 @@ std::string render_prometheus(const LiveSnapshot& snapshot, const LiveHealth& he
                static_cast<double>(snapshot.tcp_started_total));
     out.sample("ephemera_connections_started_total", {{"protocol", "udp"}},
                static_cast<double>(snapshot.udp_started_total));
-    out.family("ephemera_open_connections", "gauge", "Connections in the tracker now.");
+    out.family("ephemera_open_connections", "gauge",
+               "TCP connections open or half-closed now, and UDP flows not yet idle.");
     out.sample("ephemera_open_connections", {}, static_cast<double>(snapshot.open_connections));
 
     out.family("ephemera_failures_total", "counter",

@@ -22,6 +22,27 @@ struct RunResult {
 RunResult run(const std::vector<std::string>& argv, const std::string& stdin_path = "/dev/null",
               int timeout_seconds = 60, const std::string& working_directory = "");
 
+// A process left running while the test does other things (a server, `ephemera live`); its
+// output goes to files. Killed, if still running, when the object goes.
+class Background {
+  public:
+    Background(const std::vector<std::string>& argv, const std::string& stdout_path,
+               const std::string& stderr_path);
+    ~Background();
+    Background(const Background&) = delete;
+    Background& operator=(const Background&) = delete;
+
+    void signal(int signal_number);
+    // Waits for it to exit: the exit code, or -1 if it had to be killed after the timeout.
+    int wait(int timeout_seconds);
+
+  private:
+    int pid_ = -1;
+};
+
+// Waits until the file holds `text`; false after the timeout.
+bool wait_for_text(const std::string& path, const std::string& text, int timeout_seconds);
+
 // `ephemera` followed by the arguments.
 RunResult run_ephemera(const std::vector<std::string>& args,
                        const std::string& stdin_path = "/dev/null", int timeout_seconds = 60,

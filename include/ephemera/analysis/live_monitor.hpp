@@ -69,7 +69,8 @@ struct LiveSnapshot {
     Report window_report;                  // build_report over the window
     std::vector<DestinationNow> destinations;  // highest utilization now first
     std::vector<ClientNow> clients;            // busiest (new connections) first
-    std::uint64_t open_connections = 0;        // in the tracker now
+    std::uint64_t open_connections = 0;        // open or half-closed now
+    std::uint64_t tracked_connections = 0;     // in the tracker's table (with closing ones)
     std::uint64_t tcp_started_total = 0;
     std::uint64_t udp_started_total = 0;
     std::map<Address, FailureTotals> failures;  // by client, since the start

@@ -18,6 +18,8 @@ struct ReportOptions {
 };
 
 std::string render_json(const Report& report, const ReportOptions& options);
+// The same on one line (live's final report among its JSON lines).
+std::string render_json_line(const Report& report, const ReportOptions& options);
 
 // What the live capture itself reports at each interval.
 struct LiveHealth {

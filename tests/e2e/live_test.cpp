@@ -1,0 +1,329 @@
+// `ephemera live` on real traffic: two network namespaces joined by a veth pair, a server in one,
+// ephemera and a client in the other. The client holds 14 connections of a 16-port range open,
+// then closes them; ephemera's JSON lines, alerts, Prometheus metrics and final report are checked
+// against that, and the final report against `ephemera analyze` of its own --write file.
+// Needs root (CI runs as root); skipped with a message otherwise.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "run.hpp"
+
+namespace ephemera::test {
+namespace {
+
+using nlohmann::json;
+
+const std::string client_address = "198.18.5.1";
+const std::string server_address = "198.18.5.2";
+constexpr int held_connections = 14;  // of a 16-port range: 0.875, over the 0.8 alert
+
+std::string traffic_script() {
+    return (source_dir() / "scripts" / "traffic.py").string();
+}
+
+// Two namespaces and the veth between them, removed whatever happens to the test.
+class NamespacePair {
+  public:
+    NamespacePair() {
+        const std::string id = std::to_string(getpid());
+        client = "eph-live-c-" + id;
+        server = "eph-live-s-" + id;
+        client_interface = "elc" + id;
+        server_interface = "els" + id;
+        remove();
+        created_ = true;
+        const std::vector<std::vector<std::string>> commands = {
+            {"ip", "netns", "add", client},
+            {"ip", "netns", "add", server},
+            {"ip", "link", "add", client_interface, "netns", client, "type", "veth", "peer",
+             "name", server_interface, "netns", server},
+            // No IPv6 link-local addresses: the capture holds only the test's traffic.
+            {"ip", "-n", client, "link", "set", client_interface, "addrgenmode", "none"},
+            {"ip", "-n", server, "link", "set", server_interface, "addrgenmode", "none"},
+            {"ip", "-n", client, "addr", "add", client_address + "/24", "dev", client_interface},
+            {"ip", "-n", server, "addr", "add", server_address + "/24", "dev", server_interface},
+            {"ip", "-n", client, "link", "set", client_interface, "up"},
+            {"ip", "-n", server, "link", "set", server_interface, "up"},
+            {"ip", "-n", client, "link", "set", "lo", "up"},
+            {"ip", "netns", "exec", client, "sysctl", "-qw",
+             "net.ipv4.ip_local_port_range=40000 40015"},
+        };
+        for (const auto& command : commands) {
+            const RunResult result = run(command);
+            if (result.exit_code != 0) {
+                throw std::runtime_error("setting up namespaces failed: " + result.err);
+            }
+        }
+    }
+    ~NamespacePair() {
+        if (created_) remove();
+    }
+
+    // `ip netns exec NS` followed by the command.
+    std::vector<std::string> in(const std::string& ns, std::vector<std::string> command) const {
+        command.insert(command.begin(), {"ip", "netns", "exec", ns});
+        return command;
+    }
+
+    std::string client, server, client_interface, server_interface;
+
+  private:
+    void remove() {
+        for (const std::string& ns : {client, server}) {
+            std::system(("ip netns pids " + ns + " 2>/dev/null | xargs -r kill -9").c_str());
+            run({"ip", "netns", "del", ns});
+        }
+    }
+    bool created_ = false;
+};
+
+bool can_make_namespaces(std::string& why) {
+    if (geteuid() != 0) {
+        why = "needs root to create network namespaces (CI runs as root)";
+    } else if (!have_program("ip") || !have_program("python3")) {
+        why = "needs iproute2 and python3 (scripts/setup installs them)";
+    }
+    return why.empty();
+}
+
+std::vector<json> json_lines(const std::string& text) {
+    std::vector<json> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) lines.push_back(json::parse(line));
+    }
+    return lines;
+}
+
+// The value of the one sample of `name` whose labels are exactly `labels`, from a scrape.
+std::optional<double> metric(const std::string& scrape, const std::string& name,
+                             const std::string& labels) {
+    const std::string prefix = labels.empty() ? name + " " : name + "{" + labels + "} ";
+    std::istringstream in(scrape);
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(prefix.size()));
+    }
+    return std::nullopt;
+}
+
+// The report without what names its input (an interface, or the file it was written to).
+json without_input(json report) {
+    report["capture"].erase("files");
+    report["capture"].erase("inputs");
+    report["capture"].erase("drops");
+    return report;
+}
+
+class Live : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        std::string why;
+        if (!can_make_namespaces(why)) GTEST_SKIP() << why;
+        net_ = std::make_unique<NamespacePair>();
+    }
+    std::unique_ptr<NamespacePair> net_;
+    TempDir dir_;
+};
+
+TEST_F(Live, WatchesAClientFillItsRangeAlertsServesMetricsAndReportsAsAnalyzeDoes) {
+    NamespacePair& net = *net_;
+    Background server(net.in(net.server, {"python3", traffic_script(), "serve", "--tcp",
+                                          server_address + ",8080"}),
+                      dir_.file("server.out"), dir_.file("server.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("server.out"), "ready", 20));
+
+    const std::string pcap = dir_.file("live.pcap");
+    Background live(net.in(net.client, {EPHEMERA_BINARY, "live", "-i", net.client_interface,
+                                         "--format", "json", "--interval", "0.25", "--range",
+                                         "40000-40015", "--time-wait", "1", "--metrics-listen",
+                                         "9464", "--write", pcap}),
+                    dir_.file("live.out"), dir_.file("live.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("live.err"), "capturing on", 20))
+        << read_file(dir_.file("live.err"));
+
+    const std::string truth = dir_.file("truth.jsonl");
+    Background client(
+        net.in(net.client, {"python3", traffic_script(), "connect", "--to",
+                            "tcp," + server_address + ",8080," + std::to_string(held_connections),
+                            "--gap", "0.15", "--hold-seconds", "3", "--log", truth}),
+        dir_.file("client.out"), dir_.file("client.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("client.out"), "holding", 30));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // a few intervals on
+    const RunResult scrape = run(net.in(
+        net.client, {"python3", "-c",
+                     "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+                     "'http://127.0.0.1:9464/metrics').read().decode())"}));
+    ASSERT_EQ(scrape.exit_code, 0) << scrape.err;
+    ASSERT_EQ(client.wait(60), 0) << read_file(dir_.file("client.err"));
+    // TIME_WAIT is 1 s here (--time-wait): let the occupancy fall back and the alert clear.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+    live.signal(SIGINT);
+    ASSERT_EQ(live.wait(60), 0) << read_file(dir_.file("live.err"));
+
+    // The metrics, scraped while the 14 connections were held.
+    const std::string labels = "client=\"" + client_address + "\",server=\"" + server_address +
+                               "\",port=\"8080\",protocol=\"tcp\"";
+    EXPECT_EQ(metric(scrape.out, "ephemera_destination_occupied_ports", labels), held_connections)
+        << scrape.out;
+    EXPECT_EQ(metric(scrape.out, "ephemera_destination_range_ports", labels), 16);
+    EXPECT_EQ(metric(scrape.out, "ephemera_destination_utilization", labels),
+              held_connections / 16.0);
+    EXPECT_EQ(metric(scrape.out, "ephemera_destination_new_connections_total", labels),
+              held_connections);
+    EXPECT_EQ(metric(scrape.out, "ephemera_connections_started_total", "protocol=\"tcp\""),
+              held_connections);
+    EXPECT_GT(metric(scrape.out, "ephemera_packets_total",
+                     "interface=\"" + net.client_interface + "\"")
+                  .value_or(0),
+              3 * held_connections);
+    EXPECT_EQ(metric(scrape.out, "ephemera_dropped_packets_total",
+                     "interface=\"" + net.client_interface + "\",where=\"kernel\""),
+              0);
+    if (have_program("promtool")) {  // Prometheus's own parser and linter
+        std::ofstream(dir_.file("scrape.txt")) << scrape.out;
+        const RunResult check = run({"promtool", "check", "metrics"}, dir_.file("scrape.txt"));
+        EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+    }
+
+    // The JSON lines: the destination's occupancy climbs one connection at a time to 14, then
+    // falls to 0 once they are closed and out of TIME_WAIT.
+    const std::vector<json> lines = json_lines(read_file(dir_.file("live.out")));
+    ASSERT_GE(lines.size(), 10u);
+    std::vector<int> occupied;
+    for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+        ASSERT_TRUE(lines[i].contains("live")) << "line " << i;
+        EXPECT_EQ(lines[i]["schema"], "ephemera.report.v1");
+        int now = 0;
+        for (const json& destination : lines[i]["live"]["destinations"]) {
+            if (destination["port"] == 8080) now = destination["occupied"];
+        }
+        occupied.push_back(now);
+    }
+    const auto peak = std::max_element(occupied.begin(), occupied.end());
+    EXPECT_EQ(*peak, held_connections);
+    std::set<int> climbing(occupied.begin(), peak);
+    EXPECT_GE(climbing.size(), 4u) << "the view should show the climb, not just the top";
+    EXPECT_TRUE(std::is_sorted(occupied.begin(), peak));
+    EXPECT_EQ(occupied.back(), 0);
+
+    // One alert when it crossed 0.8, one when it fell back: never one per packet.
+    const std::string err = read_file(dir_.file("live.err"));
+    const std::regex raised("alert: " + client_address + " -> " + server_address +
+                            ":8080/tcp utilization 0.8[0-9] \\((13|14)/16 ports\\) reached 0.80");
+    const std::regex cleared("alert cleared: " + client_address + " -> " + server_address +
+                             ":8080/tcp .* fell below 0.80");
+    const auto count = [&](const std::regex& pattern) {
+        return std::distance(std::sregex_iterator(err.begin(), err.end(), pattern),
+                             std::sregex_iterator());
+    };
+    EXPECT_EQ(count(raised), 1) << err;
+    EXPECT_EQ(count(cleared), 1) << err;
+    EXPECT_LT(err.find("alert:"), err.find("alert cleared:"));
+
+    // The final report, the last line: as analyze says of the --write file, and as the client's
+    // own sockets say.
+    const json& final_report = lines.back();
+    EXPECT_FALSE(final_report.contains("live"));
+    EXPECT_EQ(final_report["capture"]["drops"]["kernel"], 0);
+    const RunResult analyzed = run_ephemera(
+        {"analyze", "--format", "json", "--range", "40000-40015", "--time-wait", "1", pcap});
+    ASSERT_EQ(analyzed.exit_code, 0) << analyzed.err;
+    EXPECT_EQ(without_input(final_report), without_input(json::parse(analyzed.out)));
+
+    const std::vector<json> sockets = json_lines(read_file(truth));
+    ASSERT_EQ(sockets.size(), static_cast<std::size_t>(held_connections));
+    std::set<int> ports;
+    for (const json& connection : sockets) ports.insert(connection["client_port"].get<int>());
+    ASSERT_EQ(final_report["clients"].size(), 1u);
+    const json& client_report = final_report["clients"][0];
+    EXPECT_EQ(client_report["address"], client_address);
+    EXPECT_EQ(client_report["tcp_connections"], held_connections);
+    EXPECT_EQ(client_report["ports"]["distinct"], ports.size());
+    EXPECT_EQ(client_report["ports"]["min"], *ports.begin());
+    EXPECT_EQ(client_report["ports"]["max"], *ports.rbegin());
+    EXPECT_EQ(client_report["exhaustion"]["destinations"][0]["peak_occupied"], held_connections);
+}
+
+TEST_F(Live, UserErrorsAreOneLineAndExitTwo) {
+    NamespacePair& net = *net_;
+    struct Case {
+        std::vector<std::string> args;
+        std::string message;
+    };
+    // Something already listening where the metrics should go.
+    Background listener(net.in(net.client, {"python3", "-c",
+                                            "import socket, time; s = socket.socket(); "
+                                            "s.bind(('127.0.0.1', 9465)); s.listen(); "
+                                            "print('ready', flush=True); time.sleep(60)"}),
+                        dir_.file("listener.out"), dir_.file("listener.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("listener.out"), "ready", 20));
+    const std::vector<Case> cases = {
+        {{"-i", "no-such-interface"}, "no such interface 'no-such-interface'"},
+        {{"-i", net.client_interface, "--filter", "tcp port"}, "bad filter 'tcp port'"},
+        {{"-i", net.client_interface, "--metrics-listen", "9465"},
+         "cannot serve metrics on 127.0.0.1:9465: Address already in use"},
+        {{"-i", net.client_interface, "--metrics-listen", "99999"}, "bad --metrics-listen"},
+        {{"-i", net.client_interface, "--user", "no-such-user-here"},
+         "no such user 'no-such-user-here'"},
+        {{"-i", net.client_interface, "--format", "html"}, "--format"},
+    };
+    for (const Case& c : cases) {
+        std::vector<std::string> command = {EPHEMERA_BINARY, "live"};
+        command.insert(command.end(), c.args.begin(), c.args.end());
+        const RunResult result = run(net.in(net.client, command), "/dev/null", 30);
+        EXPECT_EQ(result.exit_code, 2) << c.message << ": " << result.err;
+        EXPECT_NE(result.err.find(c.message), std::string::npos) << result.err;
+        EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+        EXPECT_TRUE(result.out.empty()) << result.out;
+    }
+}
+
+TEST_F(Live, DropsToTheUserBeforeOpeningTheOutputAndStopsAfterTheDuration) {
+    NamespacePair& net = *net_;
+    // Only root may write here: the capture file is opened after the switch to nobody, as
+    // tcpdump -Z does, so this fails, and proves the switch happened.
+    using std::filesystem::perms;
+    std::filesystem::permissions(dir_.path(), perms::others_exec, std::filesystem::perm_options::add);
+    const std::filesystem::path private_dir = dir_.path() / "root-only";
+    std::filesystem::create_directory(private_dir);
+    std::filesystem::permissions(private_dir, perms::owner_all);
+    const RunResult denied = run(net.in(net.client, {EPHEMERA_BINARY, "live", "-i",
+                                                     net.client_interface, "--user", "nobody",
+                                                     "--write", (private_dir / "x.pcap").string(),
+                                                     "--duration", "1"}));
+    EXPECT_EQ(denied.exit_code, 2) << denied.err;
+    EXPECT_NE(denied.err.find("cannot write"), std::string::npos) << denied.err;
+
+    // World-writable: as nobody it captures, stops by itself and reports (text, not a terminal:
+    // JSON lines each interval, then the text report).
+    std::filesystem::permissions(private_dir, perms::all);
+    const std::string pcap = (private_dir / "ok.pcap").string();
+    const RunResult ran = run(net.in(net.client, {EPHEMERA_BINARY, "live", "-i",
+                                                  net.client_interface, "--user", "nobody",
+                                                  "--write", pcap, "--duration", "1.2",
+                                                  "--interval", "0.5"}));
+    EXPECT_EQ(ran.exit_code, 0) << ran.err;
+    EXPECT_NE(ran.out.find("\"live\":"), std::string::npos) << ran.out;
+    EXPECT_NE(ran.out.find("Capture: 1 file"), std::string::npos) << ran.out;
+    EXPECT_EQ(std::filesystem::status(pcap).type(), std::filesystem::file_type::regular);
+    struct stat info {};
+    ASSERT_EQ(stat(pcap.c_str(), &info), 0);
+    EXPECT_NE(info.st_uid, 0u) << "the capture file should belong to nobody";
+
+    const RunResult interfaces = run(net.in(net.client, {EPHEMERA_BINARY, "interfaces"}));
+    EXPECT_EQ(interfaces.exit_code, 0);
+    EXPECT_NE(interfaces.out.find(net.client_interface), std::string::npos) << interfaces.out;
+    EXPECT_NE(interfaces.out.find(client_address), std::string::npos) << interfaces.out;
+}
+
+}  // namespace
+}  // namespace ephemera::test
