@@ -50,6 +50,9 @@ std::vector<ConnectionRecord> LiveMonitor::window_records(Micros cutoff,
         if (logged[i].connection.last_seen >= cutoff) records.push_back(logged[i]);
     }
     tracker.for_each_connection([&](const Connection& connection) {
+        // The tracker lets closed connections go by packet time; with no packets they stay. One
+        // that still holds a port counts; one long done does not keep its host in the view.
+        if (!is_open(connection.state()) && connection.last_seen < cutoff) return;
         ConnectionRecord record;
         record.connection = connection;
         assign_role_from_handshake(record);
@@ -64,8 +67,7 @@ void LiveMonitor::count_started(const std::vector<ConnectionRecord>& records, Mi
         const Connection& connection = record.connection;
         if (connection.first_seen <= since || connection.first_seen > until) continue;
         (connection.protocol == Protocol::tcp ? tcp_started_ : udp_started_) += 1;
-        ++started_per_destination_[{record.client().address, record.server(),
-                                    connection.protocol}];
+        ++started_per_destination_[{record.client().address, record.server(), connection.protocol}];
     }
 }
 

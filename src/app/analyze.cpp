@@ -118,8 +118,8 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
         result.stderr_warnings.push_back(warning);
     }
     result.report =
-        build_report(log.records(), summarize_files(capture, reader.files()),
-                     std::move(warnings), port_analysis, ScanOptions{options.scan_ports, 0.8});
+        build_report(log.records(), summarize_files(capture, reader.files()), std::move(warnings),
+                     port_analysis, ScanOptions{options.scan_ports, 0.8});
     result.records = std::move(log.records());
     return result;
 }

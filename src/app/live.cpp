@@ -62,8 +62,8 @@ void drop_privileges(const std::string& user) {
 
 void validate(const LiveOptions& options) {
     if (options.analysis.format != "text" && options.analysis.format != "json") {
-        throw UserError(fmt::format("unknown format '{}' for live: use text or json",
-                                    options.analysis.format));
+        throw UserError(
+            fmt::format("unknown format '{}' for live: use text or json", options.analysis.format));
     }
     if (options.interval_s <= 0) throw UserError("--interval must be positive");
     if (options.window_s <= 0) throw UserError("--window must be positive");
@@ -91,8 +91,7 @@ class LiveSession {
     int run() {
         const Micros interval = static_cast<Micros>(options_.interval_s * 1e6);
         const Micros deadline =
-            options_.duration_s > 0 ? started_ + static_cast<Micros>(options_.duration_s * 1e6)
-                                    : 0;
+            options_.duration_s > 0 ? started_ + static_cast<Micros>(options_.duration_s * 1e6) : 0;
         Micros next_tick = started_ + interval;
         while (stop_signal.load() == 0) {
             const Micros now = wall_clock();
@@ -197,10 +196,9 @@ class LiveSession {
                 "report covers the rest",
                 monitor_.log().dropped(), options_.max_records));
         }
-        const Report report =
-            build_report(monitor_.log().records(), std::move(summary), std::move(warnings),
-                         port_options(options_.analysis),
-                         ScanOptions{options_.analysis.scan_ports, 0.8});
+        const Report report = build_report(monitor_.log().records(), std::move(summary),
+                                           std::move(warnings), port_options(options_.analysis),
+                                           ScanOptions{options_.analysis.scan_ports, 0.8});
         if (screen_) std::fputs("\n", stdout);
         // On standard output a JSON report follows the JSON lines, so it is one line too: the
         // one without a "live" key. In a file it is laid out as analyze lays it out.
@@ -234,8 +232,8 @@ int run_live(const LiveOptions& options) {
     validate(options);
     port_options(options.analysis);  // reject bad analysis options before touching the interface
     tracker_options(options.analysis);
-    LiveCapture capture({options.interface, options.analysis.filter, options.snaplen,
-                         options.buffer_mib});
+    LiveCapture capture(
+        {options.interface, options.analysis.filter, options.snaplen, options.buffer_mib});
     std::unique_ptr<MetricsServer> metrics;
     if (!options.metrics_listen.empty()) {
         metrics = std::make_unique<MetricsServer>(options.metrics_listen);
@@ -263,7 +261,8 @@ int run_interfaces() {
             addresses += (addresses.empty() ? "" : " ") + address;
         }
         fmt::print("{:<16} {:<20} {}{}\n", interface.name, flags.empty() ? "down" : flags,
-                   addresses, interface.description.empty() ? "" : "  (" + interface.description + ")");
+                   addresses,
+                   interface.description.empty() ? "" : "  (" + interface.description + ")");
     }
     if (interfaces.empty()) {
         fmt::print(stderr,

@@ -81,8 +81,9 @@ void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
 
 void add_live_command(CLI::App& app, ephemera::LiveOptions& options) {
     CLI::App* live = app.add_subcommand(
-        "live", "Watch an interface: a view refreshed every interval, alerts, Prometheus metrics; "
-                "Ctrl-C prints the final report");
+        "live",
+        "Watch an interface: a view refreshed every interval, alerts, Prometheus metrics; "
+        "Ctrl-C prints the final report");
     live->add_option("-i,--interface", options.interface, "Interface to capture on")->required();
     live->add_option("--format", options.analysis.format,
                      "text: a refreshing screen on a terminal (JSON lines otherwise); json: one "

@@ -122,8 +122,8 @@ LiveCapture::LiveCapture(const LiveCaptureOptions& options) : interface_(options
         if (status < 0) throw UserError(activation_error(handle_, status, interface_));
         if (!options.filter.empty()) {
             bpf_program program{};
-            if (pcap_compile(handle_, &program, options.filter.c_str(), 1,
-                             PCAP_NETMASK_UNKNOWN) != 0) {
+            if (pcap_compile(handle_, &program, options.filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) !=
+                0) {
                 throw UserError(
                     fmt::format("bad filter '{}': {}", options.filter, pcap_geterr(handle_)));
             }
@@ -132,7 +132,8 @@ LiveCapture::LiveCapture(const LiveCaptureOptions& options) : interface_(options
             check(applied, handle_, "filter", interface_);
         }
         if (pcap_setnonblock(handle_, 1, error) != 0) {
-            throw UserError(fmt::format("cannot read '{}' without blocking: {}", interface_, error));
+            throw UserError(
+                fmt::format("cannot read '{}' without blocking: {}", interface_, error));
         }
     } catch (...) {
         pcap_close(handle_);
@@ -167,7 +168,8 @@ int LiveCapture::dispatch(FrameCallback on_frame, void* context) {
     DispatchContext dispatch{on_frame, context, link_type_, dumper_};
     const int count = pcap_dispatch(handle_, -1, on_packet, reinterpret_cast<u_char*>(&dispatch));
     if (count < 0 && count != PCAP_ERROR_BREAK) {
-        throw UserError(fmt::format("capture on '{}' failed: {}", interface_, pcap_geterr(handle_)));
+        throw UserError(
+            fmt::format("capture on '{}' failed: {}", interface_, pcap_geterr(handle_)));
     }
     if (dumper_ != nullptr && count > 0) pcap_dump_flush(dumper_);
     return count < 0 ? 0 : count;

@@ -38,19 +38,19 @@ ordered_json capture_json(const CaptureSummary& capture) {
             capture.skipped[reason];
     }
     ordered_json result = {{"files", files},
-            {"inputs", inputs},
-            {"packets", capture.packets},
-            {"decoded", capture.decoded},
-            {"first", epoch_seconds(capture.first)},
-            {"last", epoch_seconds(capture.last)},
-            {"duration_s", epoch_seconds(capture.last - capture.first)},
-            {"skipped", skipped},
-            {"duplicates", capture.duplicates},
-            {"backward_steps", capture.backward_steps},
-            {"tracker",
-             {{"max_connections", capture.max_connections},
-              {"evicted_half_open", capture.evicted_half_open},
-              {"evicted_other", capture.evicted_other}}}};
+                           {"inputs", inputs},
+                           {"packets", capture.packets},
+                           {"decoded", capture.decoded},
+                           {"first", epoch_seconds(capture.first)},
+                           {"last", epoch_seconds(capture.last)},
+                           {"duration_s", epoch_seconds(capture.last - capture.first)},
+                           {"skipped", skipped},
+                           {"duplicates", capture.duplicates},
+                           {"backward_steps", capture.backward_steps},
+                           {"tracker",
+                            {{"max_connections", capture.max_connections},
+                             {"evicted_half_open", capture.evicted_half_open},
+                             {"evicted_other", capture.evicted_other}}}};
     if (capture.live) {
         result["drops"] = {{"kernel", capture.kernel_drops},
                            {"interface", capture.interface_drops}};
@@ -145,7 +145,6 @@ ordered_json server_json(const ServerSummary& server) {
             {"client_ports", server.client_ports}};
 }
 
-
 ordered_json report_document(const Report& report, const ReportOptions& options) {
     ordered_json role_reasons = ordered_json::object();
     for (std::size_t reason = 0; reason < role_reason_count; ++reason) {
@@ -207,8 +206,10 @@ ordered_json client_now_json(const ClientNow& client) {
             {"new_per_s", rounded(client.new_per_s)},
             {"open", client.open},
             {"destinations", client.destinations},
-            {"range", {{"low", client.range.range.low}, {"high", client.range.range.high},
-                       {"basis", client.range.basis}}},
+            {"range",
+             {{"low", client.range.range.low},
+              {"high", client.range.range.high},
+              {"basis", client.range.basis}}},
             {"utilization", rounded(client.utilization)},
             {"verdict", verdict_name(client.verdict)}};
 }

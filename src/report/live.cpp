@@ -34,8 +34,8 @@ void append_destinations(std::string& out, const LiveSnapshot& snapshot, std::si
         out += "  no TCP destinations in the window\n";
         return;
     }
-    const std::size_t client_width = column_width(
-        rows, top, 6, [](const DestinationNow& d) { return to_string(d.client); });
+    const std::size_t client_width =
+        column_width(rows, top, 6, [](const DestinationNow& d) { return to_string(d.client); });
     const std::size_t server_width = column_width(rows, top, 11, [](const DestinationNow& d) {
         return destination_text(d.server, d.protocol);
     });
@@ -47,8 +47,8 @@ void append_destinations(std::string& out, const LiveSnapshot& snapshot, std::si
         fmt::format_to(std::back_inserter(out),
                        "  {:<{}}  {:<{}}  {:>15} {:>6.2f} {:>9.2f} {:>13.2f}  {}\n",
                        to_string(d.client), client_width, destination_text(d.server, d.protocol),
-                       server_width, fmt::format("{}/{}", d.occupied, d.range_size),
-                       d.utilization, d.new_per_s, d.sustainable_per_s, verdict_name(d.verdict));
+                       server_width, fmt::format("{}/{}", d.occupied, d.range_size), d.utilization,
+                       d.new_per_s, d.sustainable_per_s, verdict_name(d.verdict));
     }
     if (rows.size() > top) {
         fmt::format_to(std::back_inserter(out), "  ... and {} more\n", rows.size() - top);

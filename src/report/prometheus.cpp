@@ -69,8 +69,7 @@ std::string render_prometheus(const LiveSnapshot& snapshot, const LiveHealth& he
                "full) or the interface.");
     out.sample("ephemera_dropped_packets_total", {{"interface", interface}, {"where", "kernel"}},
                static_cast<double>(health.kernel_drops));
-    out.sample("ephemera_dropped_packets_total",
-               {{"interface", interface}, {"where", "interface"}},
+    out.sample("ephemera_dropped_packets_total", {{"interface", interface}, {"where", "interface"}},
                static_cast<double>(health.interface_drops));
     out.family("ephemera_connections_started_total", "counter",
                "TCP connections and UDP flows started since monitoring began.");
@@ -91,8 +90,7 @@ std::string render_prometheus(const LiveSnapshot& snapshot, const LiveHealth& he
                    static_cast<double>(failures.refused));
         out.sample("ephemera_failures_total", {{"client", address}, {"kind", "unanswered"}},
                    static_cast<double>(failures.unanswered));
-        out.sample("ephemera_failures_total",
-                   {{"client", address}, {"kind", "syn_retransmission"}},
+        out.sample("ephemera_failures_total", {{"client", address}, {"kind", "syn_retransmission"}},
                    static_cast<double>(failures.syn_retransmissions));
     }
 

@@ -44,6 +44,12 @@ void append_header(std::string& out, const CaptureSummary& capture) {
                        static_cast<double>(capture.last - capture.first) / 1e6);
     }
     out += "\n";
+    if (capture.live) {
+        fmt::format_to(std::back_inserter(out),
+                       "  dropped before ephemera saw them: {} by the kernel, {} by the "
+                       "interface\n",
+                       capture.kernel_drops, capture.interface_drops);
+    }
     for (const CaptureSummary::File& file : capture.files) {
         fmt::format_to(std::back_inserter(out), "  {}  {}  {}\n",
                        file.path == "-" ? "<stdin>" : file.path, file.link_type,

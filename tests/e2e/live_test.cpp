@@ -44,8 +44,8 @@ class NamespacePair {
         const std::vector<std::vector<std::string>> commands = {
             {"ip", "netns", "add", client},
             {"ip", "netns", "add", server},
-            {"ip", "link", "add", client_interface, "netns", client, "type", "veth", "peer",
-             "name", server_interface, "netns", server},
+            {"ip", "link", "add", client_interface, "netns", client, "type", "veth", "peer", "name",
+             server_interface, "netns", server},
             // No IPv6 link-local addresses: the capture holds only the test's traffic.
             {"ip", "-n", client, "link", "set", client_interface, "addrgenmode", "none"},
             {"ip", "-n", server, "link", "set", server_interface, "addrgenmode", "none"},
@@ -142,11 +142,11 @@ TEST_F(Live, WatchesAClientFillItsRangeAlertsServesMetricsAndReportsAsAnalyzeDoe
     ASSERT_TRUE(wait_for_text(dir_.file("server.out"), "ready", 20));
 
     const std::string pcap = dir_.file("live.pcap");
-    Background live(net.in(net.client, {EPHEMERA_BINARY, "live", "-i", net.client_interface,
-                                         "--format", "json", "--interval", "0.25", "--range",
-                                         "40000-40015", "--time-wait", "1", "--metrics-listen",
-                                         "9464", "--write", pcap}),
-                    dir_.file("live.out"), dir_.file("live.err"));
+    Background live(
+        net.in(net.client, {EPHEMERA_BINARY, "live", "-i", net.client_interface, "--format", "json",
+                            "--interval", "0.25", "--range", "40000-40015", "--time-wait", "1",
+                            "--metrics-listen", "9464", "--write", pcap}),
+        dir_.file("live.out"), dir_.file("live.err"));
     ASSERT_TRUE(wait_for_text(dir_.file("live.err"), "capturing on", 20))
         << read_file(dir_.file("live.err"));
 
@@ -158,10 +158,10 @@ TEST_F(Live, WatchesAClientFillItsRangeAlertsServesMetricsAndReportsAsAnalyzeDoe
         dir_.file("client.out"), dir_.file("client.err"));
     ASSERT_TRUE(wait_for_text(dir_.file("client.out"), "holding", 30));
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // a few intervals on
-    const RunResult scrape = run(net.in(
-        net.client, {"python3", "-c",
-                     "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
-                     "'http://127.0.0.1:9464/metrics').read().decode())"}));
+    const RunResult scrape = run(
+        net.in(net.client, {"python3", "-c",
+                            "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+                            "'http://127.0.0.1:9464/metrics').read().decode())"}));
     ASSERT_EQ(scrape.exit_code, 0) << scrape.err;
     ASSERT_EQ(client.wait(60), 0) << read_file(dir_.file("client.err"));
     // TIME_WAIT is 1 s here (--time-wait): let the occupancy fall back and the alert clear.
@@ -181,10 +181,10 @@ TEST_F(Live, WatchesAClientFillItsRangeAlertsServesMetricsAndReportsAsAnalyzeDoe
               held_connections);
     EXPECT_EQ(metric(scrape.out, "ephemera_connections_started_total", "protocol=\"tcp\""),
               held_connections);
-    EXPECT_GT(metric(scrape.out, "ephemera_packets_total",
-                     "interface=\"" + net.client_interface + "\"")
-                  .value_or(0),
-              3 * held_connections);
+    EXPECT_GT(
+        metric(scrape.out, "ephemera_packets_total", "interface=\"" + net.client_interface + "\"")
+            .value_or(0),
+        3 * held_connections);
     EXPECT_EQ(metric(scrape.out, "ephemera_dropped_packets_total",
                      "interface=\"" + net.client_interface + "\",where=\"kernel\""),
               0);
@@ -292,14 +292,14 @@ TEST_F(Live, DropsToTheUserBeforeOpeningTheOutputAndStopsAfterTheDuration) {
     // Only root may write here: the capture file is opened after the switch to nobody, as
     // tcpdump -Z does, so this fails, and proves the switch happened.
     using std::filesystem::perms;
-    std::filesystem::permissions(dir_.path(), perms::others_exec, std::filesystem::perm_options::add);
+    std::filesystem::permissions(dir_.path(), perms::others_exec,
+                                 std::filesystem::perm_options::add);
     const std::filesystem::path private_dir = dir_.path() / "root-only";
     std::filesystem::create_directory(private_dir);
     std::filesystem::permissions(private_dir, perms::owner_all);
-    const RunResult denied = run(net.in(net.client, {EPHEMERA_BINARY, "live", "-i",
-                                                     net.client_interface, "--user", "nobody",
-                                                     "--write", (private_dir / "x.pcap").string(),
-                                                     "--duration", "1"}));
+    const RunResult denied = run(
+        net.in(net.client, {EPHEMERA_BINARY, "live", "-i", net.client_interface, "--user", "nobody",
+                            "--write", (private_dir / "x.pcap").string(), "--duration", "1"}));
     EXPECT_EQ(denied.exit_code, 2) << denied.err;
     EXPECT_NE(denied.err.find("cannot write"), std::string::npos) << denied.err;
 
@@ -307,10 +307,9 @@ TEST_F(Live, DropsToTheUserBeforeOpeningTheOutputAndStopsAfterTheDuration) {
     // JSON lines each interval, then the text report).
     std::filesystem::permissions(private_dir, perms::all);
     const std::string pcap = (private_dir / "ok.pcap").string();
-    const RunResult ran = run(net.in(net.client, {EPHEMERA_BINARY, "live", "-i",
-                                                  net.client_interface, "--user", "nobody",
-                                                  "--write", pcap, "--duration", "1.2",
-                                                  "--interval", "0.5"}));
+    const RunResult ran = run(
+        net.in(net.client, {EPHEMERA_BINARY, "live", "-i", net.client_interface, "--user", "nobody",
+                            "--write", pcap, "--duration", "1.2", "--interval", "0.5"}));
     EXPECT_EQ(ran.exit_code, 0) << ran.err;
     EXPECT_NE(ran.out.find("\"live\":"), std::string::npos) << ran.out;
     EXPECT_NE(ran.out.find("Capture: 1 file"), std::string::npos) << ran.out;

@@ -29,9 +29,9 @@ struct DestinationNow {
     Address client;
     Endpoint server;
     Protocol protocol = Protocol::tcp;
-    std::uint32_t occupied = 0;    // open or in the client's TIME_WAIT now
-    std::uint32_t range_size = 0;  // the client's ephemeral range
-    double utilization = 0.0;      // occupied / range_size
+    std::uint32_t occupied = 0;       // open or in the client's TIME_WAIT now
+    std::uint32_t range_size = 0;     // the client's ephemeral range
+    double utilization = 0.0;         // occupied / range_size
     std::uint32_t peak_occupied = 0;  // the most at once within the window
     double new_per_s = 0.0;           // connections started, over the window
     double sustainable_per_s = 0.0;   // range / TIME_WAIT
@@ -63,10 +63,10 @@ struct AlertChange {
 };
 
 struct LiveSnapshot {
-    Micros time = 0;      // now
-    Micros started = 0;   // when monitoring began
+    Micros time = 0;     // now
+    Micros started = 0;  // when monitoring began
     Micros window = 0;
-    Report window_report;                  // build_report over the window
+    Report window_report;                      // build_report over the window
     std::vector<DestinationNow> destinations;  // highest utilization now first
     std::vector<ClientNow> clients;            // busiest (new connections) first
     std::uint64_t open_connections = 0;        // open or half-closed now

@@ -62,8 +62,8 @@ struct DestinationOccupancy {
     Protocol protocol = Protocol::tcp;
     std::uint64_t connections = 0;
     std::uint32_t peak_open = 0;
-    std::uint32_t peak_occupied = 0;  // open + held in TIME_WAIT by this client
-    Micros peak_at = 0;               // when peak_occupied was first reached
+    std::uint32_t peak_occupied = 0;    // open + held in TIME_WAIT by this client
+    Micros peak_at = 0;                 // when peak_occupied was first reached
     std::uint32_t occupied_at_end = 0;  // still open or in TIME_WAIT when the capture ended
     double utilization = 0.0;
     double peak_new_per_s = 0.0;  // most connections started within one second

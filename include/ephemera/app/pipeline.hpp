@@ -14,8 +14,7 @@ namespace ephemera {
 
 class PacketPipeline {
   public:
-    PacketPipeline(const TrackerOptions& options, ConnectionSink& sink)
-        : tracker_(options, sink) {
+    PacketPipeline(const TrackerOptions& options, ConnectionSink& sink) : tracker_(options, sink) {
         capture_.max_connections = options.max_connections;
     }
 

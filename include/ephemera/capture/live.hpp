@@ -36,9 +36,9 @@ struct InterfaceInfo {
 std::vector<InterfaceInfo> list_interfaces();
 
 struct LiveStats {
-    std::uint64_t received = 0;          // packets the filter passed
-    std::uint64_t kernel_drops = 0;      // dropped for lack of buffer space
-    std::uint64_t interface_drops = 0;   // dropped by the interface or its driver
+    std::uint64_t received = 0;         // packets the filter passed
+    std::uint64_t kernel_drops = 0;     // dropped for lack of buffer space
+    std::uint64_t interface_drops = 0;  // dropped by the interface or its driver
 };
 
 class LiveCapture {

@@ -1,0 +1,185 @@
+// LiveMonitor: what `ephemera live` shows each interval, from packets given as decoded header
+// fields, at chosen times. And the Prometheus page it serves.
+#include <gtest/gtest.h>
+
+#include "test_endpoints.hpp"
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "ephemera/analysis/live_monitor.hpp"
+#include "ephemera/report/report.hpp"
+#include "ephemera/track/tracker.hpp"
+
+namespace ephemera {
+namespace {
+
+constexpr Micros second = 1'000'000;
+using namespace tcp_flag;
+using test::endpoint;
+
+const Endpoint server = endpoint(2, 8080);
+
+DecodedPacket tcp(const Endpoint& from, const Endpoint& to, std::uint8_t flags) {
+    DecodedPacket packet;
+    packet.source = from;
+    packet.destination = to;
+    packet.protocol = Protocol::tcp;
+    packet.tcp_flags = flags;
+    packet.sequence = 1000;
+    return packet;
+}
+
+LiveMonitorOptions monitor_options() {
+    LiveMonitorOptions options;
+    options.ports.range = PortRange{40000, 40015};  // 16 ports
+    options.ports.time_wait_s = 1.0;
+    options.window = 10 * second;
+    options.alert_at = 0.8;
+    return options;
+}
+
+class LiveMonitorTest : public ::testing::Test {
+  protected:
+    Micros start = 1'700'000'000 * second;
+    Micros now = start;
+    LiveMonitor monitor{monitor_options(), start};
+    ConnectionTracker tracker{TrackerOptions{}, monitor};
+    CaptureSummary capture;
+
+    void send(const DecodedPacket& packet) {
+        now += 1000;
+        capture.count_frame(now);
+        tracker.on_packet(now, packet);
+    }
+    void open_port(std::uint16_t port) {
+        const Endpoint client = endpoint(1, port);
+        send(tcp(client, server, syn));
+        send(tcp(server, client, syn | ack));
+        send(tcp(client, server, ack));
+    }
+    void open(int connections) {
+        for (int i = 0; i < connections; ++i) open_port(static_cast<std::uint16_t>(40000 + i));
+    }
+    void close_from_client(int connections) {
+        for (int i = 0; i < connections; ++i) {
+            const Endpoint client = endpoint(1, static_cast<std::uint16_t>(40000 + i));
+            send(tcp(client, server, fin | ack));
+            send(tcp(server, client, fin | ack));
+            send(tcp(client, server, ack));
+        }
+    }
+    LiveSnapshot snapshot_at(Micros time) { return monitor.snapshot(time, tracker, capture); }
+};
+
+TEST_F(LiveMonitorTest, OccupancyClimbsWithOpenConnectionsAndTheAlertIsRaisedOnce) {
+    open(12);
+    LiveSnapshot view = snapshot_at(now);
+    ASSERT_EQ(view.destinations.size(), 1u);
+    EXPECT_EQ(view.destinations[0].occupied, 12u);
+    EXPECT_EQ(view.destinations[0].range_size, 16u);
+    EXPECT_DOUBLE_EQ(view.destinations[0].utilization, 0.75);
+    EXPECT_EQ(view.destinations[0].verdict, Verdict::warning);
+    EXPECT_TRUE(view.alerts.empty()) << "0.75 is under the 0.8 threshold";
+
+    open_port(40012);
+    view = snapshot_at(now);
+    EXPECT_EQ(view.destinations[0].occupied, 13u);
+    ASSERT_EQ(view.alerts.size(), 1u);
+    EXPECT_TRUE(view.alerts[0].raised);
+    EXPECT_EQ(view.alerts[0].destination.server, server);
+
+    view = snapshot_at(now + 1000);
+    EXPECT_TRUE(view.alerts.empty()) << "still above: no second alert";
+    EXPECT_EQ(view.open_connections, 13u);
+    EXPECT_EQ(view.tcp_started_total, 13u) << "each start counted once across snapshots";
+    EXPECT_EQ(view.destinations[0].connections_total, 13u);
+    ASSERT_EQ(view.clients.size(), 1u);
+    EXPECT_EQ(view.clients[0].started, 13u);
+    EXPECT_EQ(view.clients[0].open, 13u);
+}
+
+TEST_F(LiveMonitorTest, TimeWaitHoldsPortsUntilItEndsThenTheAlertClears) {
+    open(14);
+    ASSERT_EQ(snapshot_at(now).alerts.size(), 1u);
+    close_from_client(14);
+    const Micros closed_at = now;
+
+    LiveSnapshot view = snapshot_at(closed_at + second / 2);  // TIME_WAIT is 1 s
+    EXPECT_EQ(view.destinations[0].occupied, 14u);
+    EXPECT_TRUE(view.alerts.empty());
+    EXPECT_EQ(view.open_connections, 0u);
+
+    view = snapshot_at(closed_at + 2 * second);
+    EXPECT_EQ(view.destinations[0].occupied, 0u);
+    ASSERT_EQ(view.alerts.size(), 1u);
+    EXPECT_FALSE(view.alerts[0].raised);
+
+    // Past the window and the longest TIME_WAIT, the idle client leaves the view, though the
+    // tracker (which lets connections go by packet time) still holds its closed connections.
+    view = snapshot_at(closed_at + 60 * second);
+    EXPECT_TRUE(view.destinations.empty());
+    EXPECT_TRUE(view.clients.empty());
+    EXPECT_EQ(view.tcp_started_total, 14u) << "totals stay";
+}
+
+TEST_F(LiveMonitorTest, RatesAreOverTheWindow) {
+    open(5);
+    const LiveSnapshot view = snapshot_at(start + 10 * second);  // a full 10 s window
+    ASSERT_EQ(view.destinations.size(), 1u);
+    EXPECT_DOUBLE_EQ(view.destinations[0].new_per_s, 0.5);
+    EXPECT_DOUBLE_EQ(view.destinations[0].sustainable_per_s, 16.0);  // 16 ports / 1 s
+}
+
+TEST_F(LiveMonitorTest, FailuresAreCountedOnceTheTrackerLetsThemGo) {
+    const Endpoint client = endpoint(1, 40000);
+    send(tcp(client, server, syn));
+    send(tcp(server, client, rst | ack));
+    tracker.finish();
+    const LiveSnapshot view = snapshot_at(now);
+    ASSERT_EQ(view.failures.size(), 1u);
+    EXPECT_EQ(view.failures.begin()->second.refused, 1u);
+    EXPECT_EQ(monitor.log().records().size(), 1u) << "kept for the final report";
+}
+
+// Every sample follows its family's # HELP and # TYPE lines, label values are escaped, and only
+// the top destinations are exported.
+TEST_F(LiveMonitorTest, PrometheusPageIsWellFormedAndCapped) {
+    for (int i = 0; i < 3; ++i) {
+        const Endpoint client = endpoint(1, 40000);
+        const Endpoint service = endpoint(2, static_cast<std::uint16_t>(8000 + i));
+        send(tcp(client, service, syn));
+        send(tcp(service, client, syn | ack));
+    }
+    const LiveSnapshot view = snapshot_at(now);
+    ASSERT_EQ(view.destinations.size(), 3u);
+    LiveHealth health;
+    health.interface = "odd\"name\\";
+    health.packets = 6;
+    const std::string page = render_prometheus(view, health, 2);
+
+    EXPECT_NE(page.find("ephemera_packets_total{interface=\"odd\\\"name\\\\\"} 6\n"),
+              std::string::npos)
+        << page;
+    std::set<std::string> typed;
+    std::size_t occupied_series = 0;
+    const std::regex sample(R"(^([a-z_]+)(\{[^}]*\})? (-?[0-9.e+]+)$)");
+    std::istringstream lines(page);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("# TYPE ", 0) == 0) {
+            typed.insert(line.substr(7, line.find(' ', 7) - 7));
+            continue;
+        }
+        if (line.rfind("# HELP ", 0) == 0) continue;
+        std::smatch parts;
+        ASSERT_TRUE(std::regex_match(line, parts, sample)) << line;
+        EXPECT_TRUE(typed.contains(parts[1])) << "no # TYPE before " << line;
+        occupied_series += parts[1] == "ephemera_destination_occupied_ports";
+    }
+    EXPECT_EQ(occupied_series, 2u);
+    EXPECT_NE(page.find("ephemera_destinations 3\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ephemera
