@@ -36,7 +36,8 @@ std::uint64_t count(const std::array<std::uint64_t, 7>& states, State state) {
 
 void append_header(std::string& out, const CaptureSummary& capture) {
     fmt::format_to(std::back_inserter(out), "Capture: {}, {}",
-                   plural(capture.files.size(), "file", "files"),
+                   capture.live ? plural(capture.files.size(), "interface", "interfaces")
+                                : plural(capture.files.size(), "file", "files"),
                    plural(capture.packets, "packet", "packets"));
     if (capture.packets > 0) {
         fmt::format_to(std::back_inserter(out), ", {} to {} UTC ({:.3f} s)",
@@ -44,16 +45,16 @@ void append_header(std::string& out, const CaptureSummary& capture) {
                        static_cast<double>(capture.last - capture.first) / 1e6);
     }
     out += "\n";
+    for (const CaptureSummary::File& file : capture.files) {
+        fmt::format_to(std::back_inserter(out), "  {}  {}  {}\n",
+                       file.path == "-" ? "<stdin>" : file.path, file.link_type,
+                       plural(file.packets, "packet", "packets"));
+    }
     if (capture.live) {
         fmt::format_to(std::back_inserter(out),
                        "  dropped before ephemera saw them: {} by the kernel, {} by the "
                        "interface\n",
                        capture.kernel_drops, capture.interface_drops);
-    }
-    for (const CaptureSummary::File& file : capture.files) {
-        fmt::format_to(std::back_inserter(out), "  {}  {}  {}\n",
-                       file.path == "-" ? "<stdin>" : file.path, file.link_type,
-                       plural(file.packets, "packet", "packets"));
     }
 }
 

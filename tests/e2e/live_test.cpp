@@ -312,7 +312,7 @@ TEST_F(Live, DropsToTheUserBeforeOpeningTheOutputAndStopsAfterTheDuration) {
                             "--write", pcap, "--duration", "1.2", "--interval", "0.5"}));
     EXPECT_EQ(ran.exit_code, 0) << ran.err;
     EXPECT_NE(ran.out.find("\"live\":"), std::string::npos) << ran.out;
-    EXPECT_NE(ran.out.find("Capture: 1 file"), std::string::npos) << ran.out;
+    EXPECT_NE(ran.out.find("Capture: 1 interface"), std::string::npos) << ran.out;
     EXPECT_EQ(std::filesystem::status(pcap).type(), std::filesystem::file_type::regular);
     struct stat info {};
     ASSERT_EQ(stat(pcap.c_str(), &info), 0);
