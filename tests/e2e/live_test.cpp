@@ -59,6 +59,10 @@ class NamespacePair {
         };
         for (const auto& command : commands) {
             const RunResult result = run(command);
+            if (result.exit_code != 0 && &command == &commands.front()) {
+                unavailable = "this machine cannot create network namespaces: " + result.err;
+                return;
+            }
             if (result.exit_code != 0) {
                 throw std::runtime_error("setting up namespaces failed: " + result.err);
             }
@@ -75,6 +79,7 @@ class NamespacePair {
     }
 
     std::string client, server, client_interface, server_interface;
+    std::string unavailable;  // why namespaces cannot be made here, if they cannot
 
   private:
     void remove() {
@@ -129,6 +134,7 @@ class Live : public ::testing::Test {
         std::string why;
         if (!can_make_namespaces(why)) GTEST_SKIP() << why;
         net_ = std::make_unique<NamespacePair>();
+        if (!net_->unavailable.empty()) GTEST_SKIP() << net_->unavailable;
     }
     std::unique_ptr<NamespacePair> net_;
     TempDir dir_;
