@@ -101,7 +101,10 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     const PortAnalysisOptions port_analysis = port_options(options);
     const TrackerOptions tracking = tracker_options(options);
 
-    CaptureReader reader(options.inputs, options.filter);
+    if (options.reader != "auto" && options.reader != "libpcap") {
+        throw UserError(fmt::format("unknown reader '{}': use auto or libpcap", options.reader));
+    }
+    CaptureReader reader(options.inputs, options.filter, options.reader == "auto");
     ConnectionLog log;
     PacketPipeline pipeline(tracking, log);
 

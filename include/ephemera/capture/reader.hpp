@@ -30,7 +30,9 @@ class CaptureReader {
   public:
     // Opens every file ("-" is standard input) and compiles the filter for each; throws UserError
     // naming the file or filter on failure.
-    CaptureReader(const std::vector<std::string>& paths, const std::string& filter);
+    // With in_place, classic pcap files are read from a memory map (MappedPcap), not by libpcap.
+    CaptureReader(const std::vector<std::string>& paths, const std::string& filter,
+                  bool in_place = true);
     ~CaptureReader();
     CaptureReader(const CaptureReader&) = delete;
     CaptureReader& operator=(const CaptureReader&) = delete;
@@ -45,6 +47,7 @@ class CaptureReader {
   private:
     struct Source;
     void advance(std::size_t index);
+    void advance_mapped(std::size_t index);
 
     std::vector<std::unique_ptr<Source>> sources_;
     std::vector<CaptureFileInfo> files_;

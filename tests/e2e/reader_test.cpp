@@ -1,0 +1,73 @@
+// The in-place reader (MappedPcap) must read every classic pcap file exactly as libpcap does:
+// the same packets, times, lengths and reasons to stop. `--reader libpcap` reads everything
+// through libpcap, so the two reports must be byte for byte the same: on the samples, on
+// generated odd-but-valid files, and on tcpdump's corpus, many of whose files are damaged.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "run.hpp"
+
+namespace ephemera::test {
+namespace {
+
+std::filesystem::path corpus_dir() {
+    if (const char* override_dir = std::getenv("EPHEMERA_CORPUS")) return override_dir;
+    return source_dir() / ".." / "shared" / "corpus" / "tcpdump-tests";
+}
+
+// Both readers on one file, with optional extra arguments; true when the reports agree.
+void expect_same_reports(const std::string& path, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> in_place = {"analyze", "--format", "json", path};
+    in_place.insert(in_place.end(), extra.begin(), extra.end());
+    std::vector<std::string> through_libpcap = in_place;
+    through_libpcap.insert(through_libpcap.begin() + 1, {"--reader", "libpcap"});
+    const RunResult a = run_ephemera(in_place, "/dev/null", 60);
+    const RunResult b = run_ephemera(through_libpcap, "/dev/null", 60);
+    ASSERT_FALSE(a.timed_out || b.timed_out) << path;
+    EXPECT_EQ(a.exit_code, b.exit_code) << path << "\n" << a.err << b.err;
+    EXPECT_EQ(a.out, b.out) << path;
+    EXPECT_EQ(a.err, b.err) << path;
+}
+
+TEST(InPlaceReader, ReadsTheSamplesAsLibpcapDoes) {
+    std::size_t files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(source_dir() / "pcaps")) {
+        if (entry.path().extension() != ".pcap") continue;
+        expect_same_reports(entry.path().string());
+        ++files;
+    }
+    EXPECT_GE(files, 15u);
+    expect_same_reports(sample("tcp-ipv4.pcap").string(), {"--filter", "tcp port 8080"});
+}
+
+TEST(InPlaceReader, ReadsOddButValidFilesAsLibpcapDoes) {
+    TempDir temp;
+    const std::vector<std::vector<std::string>> variants = {
+        {"--nanosecond"}, {"--byte-swapped"}, {"--snaplen", "60"}, {"--jumbo"}};
+    for (std::size_t i = 0; i < variants.size(); ++i) {
+        const std::string path = temp.file("odd" + std::to_string(i) + ".pcap");
+        std::vector<std::string> args = {"connections", path};
+        args.insert(args.end(), variants[i].begin(), variants[i].end());
+        ASSERT_EQ(run_generator(args).exit_code, 0) << variants[i][0];
+        expect_same_reports(path);
+    }
+}
+
+TEST(InPlaceReader, ReadsTcpdumpsCorpusAsLibpcapDoes) {
+    const std::filesystem::path dir = corpus_dir();
+    if (!std::filesystem::is_directory(dir)) {
+        GTEST_SKIP() << "corpus not found at " << dir << " (set EPHEMERA_CORPUS): skipped";
+    }
+    std::size_t files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (!entry.is_regular_file()) continue;
+        expect_same_reports(entry.path().string());
+        ++files;
+    }
+    EXPECT_GT(files, 800u);
+}
+
+}  // namespace
+}  // namespace ephemera::test
