@@ -183,3 +183,28 @@ TEST_F(LiveMonitorTest, PrometheusPageIsWellFormedAndCapped) {
 
 }  // namespace
 }  // namespace ephemera
+
+namespace ephemera {
+namespace {
+
+// A live capture running for days keeps at most max_records finished connections: the oldest
+// eighth goes when the log is full, and the count of what went is kept for the final report.
+TEST(ConnectionLogLimit, KeepsTheNewestWithinTheLimitAndCountsTheRest) {
+    ConnectionLog log(16);
+    for (std::uint16_t i = 0; i < 100; ++i) {
+        Connection connection;
+        connection.protocol = Protocol::tcp;
+        connection.endpoint = {test::endpoint(1, static_cast<std::uint16_t>(40000 + i)),
+                               test::endpoint(2, 8080)};
+        connection.syn_side = 0;
+        connection.first_seen = connection.last_seen = i;
+        log.on_connection(connection);
+        ASSERT_LE(log.records().size(), 16u);
+    }
+    EXPECT_EQ(log.dropped() + log.records().size(), 100u);
+    EXPECT_EQ(log.records().back().connection.first_seen, 99);
+    EXPECT_EQ(log.records().front().connection.first_seen, static_cast<Micros>(log.dropped()));
+}
+
+}  // namespace
+}  // namespace ephemera
