@@ -117,3 +117,166 @@ bool MappedPcap::cut_in_data(std::size_t stored) noexcept {
 }
 
 }  // namespace ephemera
+
+namespace ephemera {
+namespace {
+
+constexpr std::uint32_t section_header_block = 0x0A0D0D0A;
+constexpr std::uint32_t interface_block = 1;
+constexpr std::uint32_t simple_packet_block = 3;
+constexpr std::uint32_t obsolete_packet_block = 2;
+constexpr std::uint32_t enhanced_packet_block = 6;
+constexpr std::uint32_t byte_order_magic = 0x1A2B3C4D;
+constexpr std::size_t largest_block = 256 * 1024;  // larger ones go to libpcap
+constexpr std::uint16_t option_end = 0;
+constexpr std::uint16_t option_tsresol = 9;
+constexpr std::uint16_t option_tsoffset = 14;
+
+// Maps a whole regular file read-only; nullptr and no map when it cannot.
+const std::uint8_t* map_file(const std::string& path, std::size_t& size) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    struct stat info {};
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_size < 28) {
+        close(fd);
+        return nullptr;
+    }
+    size = static_cast<std::size_t>(info.st_size);
+    void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return nullptr;
+    return static_cast<const std::uint8_t*>(map);
+}
+
+}  // namespace
+
+std::uint32_t MappedPcapng::field(std::size_t at) const noexcept {
+    const std::uint32_t value = little_endian(data_ + at);
+    return swapped_ ? __builtin_bswap32(value) : value;
+}
+
+std::unique_ptr<MappedPcapng> MappedPcapng::open(const std::string& path, int link_type,
+                                                 int snapshot) {
+    std::size_t size = 0;
+    const std::uint8_t* data = map_file(path, size);
+    if (data == nullptr) return nullptr;
+    std::unique_ptr<MappedPcapng> reader(new MappedPcapng);
+    reader->data_ = data;
+    reader->size_ = size;
+    reader->link_type_ = link_type;
+    if (little_endian(data) != section_header_block || snapshot <= 0) return nullptr;
+    const std::uint32_t order = little_endian(data + 8);
+    if (order != byte_order_magic && order != __builtin_bswap32(byte_order_magic)) return nullptr;
+    reader->swapped_ = order != byte_order_magic;
+    if (!reader->walk(snapshot)) return nullptr;
+    madvise(const_cast<std::uint8_t*>(data), size, MADV_SEQUENTIAL);
+    return reader;
+}
+
+MappedPcapng::~MappedPcapng() {
+    if (data_ != nullptr) munmap(const_cast<std::uint8_t*>(data_), size_);
+}
+
+// Every block header, once: true when the whole file has the shape next() reads, and where it
+// ends. libpcap's rules for what is an error are kept by sending every doubtful file to it.
+bool MappedPcapng::walk(int snapshot) {
+    std::uint32_t interface_link_type = 0;
+    std::uint32_t interface_snaplen = 0;
+    std::size_t at = 0;
+    while (at < size_) {
+        const std::size_t left = size_ - at;
+        if (left < 8) {
+            stop_reason_ =
+                fmt::format("truncated pcapng dump file; tried to read 8 bytes, only got {}", left);
+            break;
+        }
+        const std::uint32_t type = field(at);
+        const std::uint32_t length = field(at + 4);
+        if (length < 12 || length % 4 != 0 || length > largest_block) return false;
+        if (left < length) {
+            stop_reason_ =
+                fmt::format("truncated pcapng dump file; tried to read {} bytes, only got {}",
+                            length - 8, left - 8);
+            break;
+        }
+        if (field(at + length - 4) != length) return false;  // the trailer repeats the length
+        if (type == section_header_block) {
+            if (at != 0 || length < 28) return false;
+            const std::uint32_t version = field(at + 12);
+            const std::uint16_t major =
+                static_cast<std::uint16_t>(swapped_ ? version >> 16 : version);
+            const std::uint16_t minor =
+                static_cast<std::uint16_t>(swapped_ ? version : version >> 16);
+            if (major != 1 || minor != 0) return false;
+        } else if (type == interface_block) {
+            if (length < 20) return false;
+            const std::uint32_t kind = field(at + 8);
+            const std::uint32_t link = swapped_ ? kind >> 16 : kind & 0xffff;
+            const std::uint32_t snaplen = field(at + 12);
+            if (nanoseconds_.empty()) {
+                interface_link_type = link;
+                interface_snaplen = snaplen;
+            } else if (link != interface_link_type || snaplen != interface_snaplen) {
+                return false;
+            }
+            // Options: code and length (16 bits each), the value padded to 32 bits.
+            bool nanoseconds = false;
+            for (std::size_t option = at + 16; option < at + length - 4;) {
+                if (option + 4 > at + length - 4) return false;
+                const std::uint32_t head = field(option);
+                const auto code = static_cast<std::uint16_t>(swapped_ ? head >> 16 : head);
+                const auto size = static_cast<std::uint16_t>(swapped_ ? head : head >> 16);
+                if (code == option_end) break;
+                const std::size_t padded = (size + 3u) & ~3u;
+                if (option + 4 + padded > at + length - 4) return false;
+                if (code == option_tsoffset) return false;
+                if (code == option_tsresol) {
+                    if (size != 1) return false;
+                    const std::uint8_t resolution = data_[option + 4];
+                    if (resolution != 6 && resolution != 9) return false;
+                    nanoseconds = resolution == 9;
+                }
+                option += 4 + padded;
+            }
+            nanoseconds_.push_back(nanoseconds);
+        } else if (type == enhanced_packet_block) {
+            if (length < 32 || field(at + 8) >= nanoseconds_.size()) return false;
+            const std::uint32_t captured = field(at + 20);
+            if (captured > static_cast<std::uint32_t>(snapshot) ||
+                28 + ((captured + 3u) & ~3u) + 4 > length) {
+                return false;
+            }
+        } else if (type == simple_packet_block || type == obsolete_packet_block) {
+            return false;
+        }
+        at += length;
+    }
+    end_ = at;
+    snapshot_ = static_cast<std::uint32_t>(snapshot);
+    return !nanoseconds_.empty();
+}
+
+bool MappedPcapng::next(RawFrame& frame) noexcept {
+    if (offset_ - released_ >= (8u << 20)) {
+        const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+        const std::size_t end = offset_ / page * page;
+        madvise(const_cast<std::uint8_t*>(data_) + released_, end - released_, MADV_DONTNEED);
+        released_ = end;
+    }
+    while (offset_ < end_) {
+        const std::size_t at = offset_;
+        const std::uint32_t type = field(at);
+        offset_ += field(at + 4);
+        if (type != enhanced_packet_block) continue;
+        const std::uint32_t interface = field(at + 8);
+        const std::uint64_t ticks = std::uint64_t{field(at + 12)} << 32 | field(at + 16);
+        frame.timestamp = static_cast<Micros>(nanoseconds_[interface] ? ticks / 1000 : ticks);
+        frame.link_type = link_type_;
+        frame.bytes = {data_ + at + 28, field(at + 20)};
+        frame.wire_length = field(at + 24);
+        return true;
+    }
+    return false;
+}
+
+}  // namespace ephemera

@@ -10,9 +10,10 @@
 namespace ephemera {
 
 struct CaptureReader::Source {
-    pcap_t* handle = nullptr;            // libpcap reads it, or
-    std::unique_ptr<MappedPcap> mapped;  // it is read in place
-    bpf_program filter{};                // the mapped reader's filter, when there is one
+    pcap_t* handle = nullptr;                 // libpcap reads it, or
+    std::unique_ptr<MappedPcap> mapped;       // it is read in place (classic pcap), or
+    std::unique_ptr<MappedPcapng> mapped_ng;  // (pcapng)
+    bpf_program filter{};                     // the mapped reader's filter, when there is one
     bool filtered = false;
     bool has_frame = false;
     RawFrame frame;
@@ -78,8 +79,11 @@ CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::s
         // read in place, which costs a fraction of libpcap's per-packet path.
         if (in_place && path != "-") {
             source->mapped = MappedPcap::open(path, link_type, pcap_snapshot(handle));
+            if (source->mapped == nullptr) {
+                source->mapped_ng = MappedPcapng::open(path, link_type, pcap_snapshot(handle));
+            }
         }
-        if (source->mapped != nullptr) {
+        if (source->mapped != nullptr || source->mapped_ng != nullptr) {
             if (!filter.empty()) {
                 source->filter = compile_filter(handle, filter);
                 source->filtered = true;
@@ -102,7 +106,13 @@ void CaptureReader::advance(std::size_t index) {
     Source& source = *sources_[index];
     source.has_frame = false;
     if (source.mapped != nullptr) {
-        advance_mapped(index);
+        advance_mapped(index, *source.mapped);
+        if (!source.has_frame) source.mapped.reset();
+        return;
+    }
+    if (source.mapped_ng != nullptr) {
+        advance_mapped(index, *source.mapped_ng);
+        if (!source.has_frame) source.mapped_ng.reset();
         return;
     }
     if (source.handle == nullptr) return;
@@ -130,9 +140,9 @@ void CaptureReader::advance(std::size_t index) {
     source.handle = nullptr;
 }
 
-void CaptureReader::advance_mapped(std::size_t index) {
+template <typename Mapped>
+void CaptureReader::advance_mapped(std::size_t index, Mapped& mapped) {
     Source& source = *sources_[index];
-    MappedPcap& mapped = *source.mapped;
     while (mapped.next(source.frame)) {
         if (!source.passes(source.frame)) continue;
         source.has_frame = true;
@@ -145,7 +155,6 @@ void CaptureReader::advance_mapped(std::size_t index) {
                                         mapped.cut_off() ? "capture cut off" : "reading stopped",
                                         files_[index].frames, mapped.stop_reason()));
     }
-    source.mapped.reset();
 }
 
 bool CaptureReader::next(RawFrame& frame) {

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "run.hpp"
 
@@ -52,6 +53,23 @@ TEST(InPlaceReader, ReadsOddButValidFilesAsLibpcapDoes) {
         args.insert(args.end(), variants[i].begin(), variants[i].end());
         ASSERT_EQ(run_generator(args).exit_code, 0) << variants[i][0];
         expect_same_reports(path);
+    }
+}
+
+// Cut anywhere (inside a record's header, its data, a pcapng block), a file is read up to the cut
+// with the same warning libpcap gives.
+TEST(InPlaceReader, ReadsFilesCutAnywhereAsLibpcapDoes) {
+    TempDir temp;
+    for (const std::string name : {"tcp-ipv4.pcap", "tcp-ipv6.pcapng"}) {
+        const std::string bytes = read_file(sample(name));
+        const std::size_t size = bytes.size();
+        for (const std::size_t cut : {size - 1, size - 3, size - 9, size - 17, size / 2,
+                                      size / 2 + 5, size / 3 + 13, std::size_t{200}}) {
+            const std::string path = temp.file(std::to_string(cut) + "-" + name);
+            std::ofstream(path, std::ios::binary)
+                .write(bytes.data(), static_cast<std::streamsize>(cut));
+            expect_same_reports(path);
+        }
     }
 }
 

@@ -1,13 +1,14 @@
-// Classic pcap files read in place from a memory map: per packet, one record header parsed and a
-// pointer into the map, with no copy and no library call. The capture reader uses it for regular
-// files once libpcap has opened and checked them; pcapng, standard input and anything unusual
-// stay with libpcap. Where a file is damaged it behaves as libpcap does (same packets, same
+// Capture files read in place from a memory map: per packet, one record header parsed and a
+// pointer into the map, with no copy and no library call. The capture reader uses these for
+// regular files once libpcap has opened and checked them; standard input and anything unusual
+// stay with libpcap. Where a file is damaged they behave as libpcap does (same packets, same
 // reason to stop), which the tests check on tcpdump's corpus.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ephemera/capture/reader.hpp"
 
@@ -79,6 +80,40 @@ class MappedPcap {
     std::uint32_t max_snaplen_ = 262144;  // libpcap's limit for every link type decoded here
     bool cut_off_ = false;
     std::string stop_reason_;
+};
+
+// pcapng files of the common shape, read in place: one section, interfaces of one link type and
+// snapshot length, microsecond or nanosecond resolution, Enhanced Packet Blocks (other blocks are
+// skipped, as libpcap skips them). open() walks every block header first and returns nullptr at
+// anything else (a second section, Simple Packet Blocks, time offsets, a length libpcap would
+// reject), so that such a file goes to libpcap whole. A file cut inside its last block is read up
+// to the cut, as libpcap reads it.
+class MappedPcapng {
+  public:
+    static std::unique_ptr<MappedPcapng> open(const std::string& path, int link_type, int snapshot);
+    ~MappedPcapng();
+    MappedPcapng(const MappedPcapng&) = delete;
+    MappedPcapng& operator=(const MappedPcapng&) = delete;
+
+    bool next(RawFrame& frame) noexcept;
+    bool cut_off() const noexcept { return !stop_reason_.empty(); }
+    const std::string& stop_reason() const noexcept { return stop_reason_; }
+
+  private:
+    MappedPcapng() = default;
+    std::uint32_t field(std::size_t at) const noexcept;
+    bool walk(int snapshot);
+
+    const std::uint8_t* data_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t offset_ = 0;
+    std::size_t released_ = 0;
+    std::size_t end_ = 0;  // where the last whole block ends
+    bool swapped_ = false;
+    int link_type_ = 0;
+    std::uint32_t snapshot_ = 0;
+    std::vector<bool> nanoseconds_;  // per interface
+    std::string stop_reason_;        // set when the file is cut inside its last block
 };
 
 }  // namespace ephemera

@@ -47,7 +47,8 @@ class CaptureReader {
   private:
     struct Source;
     void advance(std::size_t index);
-    void advance_mapped(std::size_t index);
+    template <typename Mapped>
+    void advance_mapped(std::size_t index, Mapped& mapped);
 
     std::vector<std::unique_ptr<Source>> sources_;
     std::vector<CaptureFileInfo> files_;
