@@ -184,6 +184,8 @@ bool MappedPcapng::walk(int snapshot) {
     std::uint32_t interface_snaplen = 0;
     std::size_t at = 0;
     while (at < size_) {
+        // Give walked pages back as next() does, or the walk alone would map the whole file.
+        if (at - released_ >= (8u << 20)) release_before(at);
         const std::size_t left = size_ - at;
         if (left < 8) {
             stop_reason_ =
@@ -251,18 +253,24 @@ bool MappedPcapng::walk(int snapshot) {
         }
         at += length;
     }
+    release_before(at);
+    released_ = 0;  // next() starts again from the top
     end_ = at;
     snapshot_ = static_cast<std::uint32_t>(snapshot);
     return !nanoseconds_.empty();
 }
 
-bool MappedPcapng::next(RawFrame& frame) noexcept {
-    if (offset_ - released_ >= (8u << 20)) {
-        const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-        const std::size_t end = offset_ / page * page;
+void MappedPcapng::release_before(std::size_t offset) noexcept {
+    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const std::size_t end = offset / page * page;
+    if (end > released_) {
         madvise(const_cast<std::uint8_t*>(data_) + released_, end - released_, MADV_DONTNEED);
         released_ = end;
     }
+}
+
+bool MappedPcapng::next(RawFrame& frame) noexcept {
+    if (offset_ - released_ >= (8u << 20)) release_before(offset_);
     while (offset_ < end_) {
         const std::size_t at = offset_;
         const std::uint32_t type = field(at);

@@ -103,6 +103,7 @@ class MappedPcapng {
     MappedPcapng() = default;
     std::uint32_t field(std::size_t at) const noexcept;
     bool walk(int snapshot);
+    void release_before(std::size_t offset) noexcept;
 
     const std::uint8_t* data_ = nullptr;
     std::size_t size_ = 0;
