@@ -29,7 +29,7 @@ void LiveMonitor::on_connection(const Connection& connection) {
     log_.on_connection(connection);
     const ConnectionRecord& record = log_.records().back();
     if (connection.protocol != Protocol::tcp || !record.role_from_handshake) return;
-    FailureTotals& failures = failures_[record.client().address];
+    FailureStats& failures = failures_[record.client().address];
     const ConnectionState state = connection.state();
     failures.refused += state == ConnectionState::refused;
     failures.unanswered += state == ConnectionState::unanswered;

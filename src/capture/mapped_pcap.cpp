@@ -25,10 +25,8 @@ std::uint16_t little_endian16(const std::uint8_t* at) {
     return static_cast<std::uint16_t>(at[0] | at[1] << 8);
 }
 
-}  // namespace
-
-std::unique_ptr<MappedPcap> MappedPcap::open(const std::string& path, int link_type, int snapshot) {
-    static_assert(std::endian::native == std::endian::little, "fields are read little-endian");
+// Maps a whole regular file read-only; nullptr and no map when it cannot.
+const std::uint8_t* map_file(const std::string& path, std::size_t& size) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return nullptr;
     struct stat info {};
@@ -37,14 +35,24 @@ std::unique_ptr<MappedPcap> MappedPcap::open(const std::string& path, int link_t
         close(fd);
         return nullptr;
     }
-    const auto size = static_cast<std::size_t>(info.st_size);
+    size = static_cast<std::size_t>(info.st_size);
     void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);  // the map keeps the file
     if (map == MAP_FAILED) return nullptr;
-    madvise(map, size, MADV_SEQUENTIAL);  // read ahead, drop behind
+    return static_cast<const std::uint8_t*>(map);
+}
 
-    std::unique_ptr<MappedPcap> reader(new MappedPcap);
-    reader->data_ = static_cast<const std::uint8_t*>(map);
+}  // namespace
+
+std::unique_ptr<MappedPcap> MappedPcap::open(const std::string& path, int link_type, int snapshot) {
+    static_assert(std::endian::native == std::endian::little, "fields are read little-endian");
+    std::size_t size = 0;
+    const std::uint8_t* map = map_file(path, size);
+    if (map == nullptr) return nullptr;
+    madvise(const_cast<std::uint8_t*>(map), size, MADV_SEQUENTIAL);  // read ahead, drop behind
+
+    std::unique_ptr<MappedPcap> reader(new MappedPcap);  // unmaps whatever happens next
+    reader->data_ = map;
     reader->size_ = size;
     const std::uint8_t* header = reader->data_;
     const std::uint32_t magic = little_endian(header);
@@ -110,15 +118,15 @@ bool MappedPcap::bad_length(std::uint32_t captured) noexcept {
 
 bool MappedPcap::cut_in_data(std::size_t stored) noexcept {
     cut_off_ = true;
+    // As libpcap words it: it reads the first snapshot bytes, then the rest to discard them.
+    const std::size_t left = size_ - offset_ - 16;
+    const std::size_t kept = std::min<std::size_t>(stored, snapshot_);
     stop_reason_ = fmt::format("truncated dump file; tried to read {} captured bytes, only got {}",
-                               std::min<std::size_t>(stored, snapshot_), size_ - offset_ - 16);
+                               left < kept ? kept : stored, left);
     offset_ = size_;
     return false;
 }
 
-}  // namespace ephemera
-
-namespace ephemera {
 namespace {
 
 constexpr std::uint32_t section_header_block = 0x0A0D0D0A;
@@ -131,22 +139,6 @@ constexpr std::size_t largest_block = 256 * 1024;  // larger ones go to libpcap
 constexpr std::uint16_t option_end = 0;
 constexpr std::uint16_t option_tsresol = 9;
 constexpr std::uint16_t option_tsoffset = 14;
-
-// Maps a whole regular file read-only; nullptr and no map when it cannot.
-const std::uint8_t* map_file(const std::string& path, std::size_t& size) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return nullptr;
-    struct stat info {};
-    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_size < 28) {
-        close(fd);
-        return nullptr;
-    }
-    size = static_cast<std::size_t>(info.st_size);
-    void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return nullptr;
-    return static_cast<const std::uint8_t*>(map);
-}
 
 }  // namespace
 

@@ -73,6 +73,15 @@ TEST(InPlaceReader, ReadsFilesCutAnywhereAsLibpcapDoes) {
     }
 }
 
+// Inputs the pipeline fuzzer found (its differential check compares the two readers).
+TEST(InPlaceReader, ReadsFuzzRegressionsAsLibpcapDoes) {
+    for (const auto& entry :
+         std::filesystem::directory_iterator(source_dir() / "tests" / "fuzz" / "regressions")) {
+        if (entry.path().filename().string().rfind("pipeline_fuzzer-", 0) != 0) continue;
+        expect_same_reports(entry.path().string());
+    }
+}
+
 TEST(InPlaceReader, ReadsTcpdumpsCorpusAsLibpcapDoes) {
     const std::filesystem::path dir = corpus_dir();
     if (!std::filesystem::is_directory(dir)) {

@@ -50,12 +50,6 @@ struct ClientNow {
     Verdict verdict = Verdict::ok;
 };
 
-struct FailureTotals {
-    std::uint64_t refused = 0;
-    std::uint64_t unanswered = 0;
-    std::uint64_t syn_retransmissions = 0;
-};
-
 // A destination crossing the alert threshold one way or the other.
 struct AlertChange {
     DestinationNow destination;
@@ -73,8 +67,8 @@ struct LiveSnapshot {
     std::uint64_t tracked_connections = 0;     // in the tracker's table (with closing ones)
     std::uint64_t tcp_started_total = 0;
     std::uint64_t udp_started_total = 0;
-    std::map<Address, FailureTotals> failures;  // by client, since the start
-    std::vector<AlertChange> alerts;            // since the previous snapshot
+    std::map<Address, FailureStats> failures;  // by client, since the start
+    std::vector<AlertChange> alerts;           // since the previous snapshot
 };
 
 class LiveMonitor : public ConnectionSink {
@@ -108,7 +102,7 @@ class LiveMonitor : public ConnectionSink {
     std::map<DestinationKey, std::uint64_t> started_per_destination_;
     std::uint64_t tcp_started_ = 0;
     std::uint64_t udp_started_ = 0;
-    std::map<Address, FailureTotals> failures_;
+    std::map<Address, FailureStats> failures_;
     std::set<DestinationKey> alerting_;
 };
 
