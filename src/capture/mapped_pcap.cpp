@@ -25,6 +25,25 @@ std::uint16_t little_endian16(const std::uint8_t* at) {
     return static_cast<std::uint16_t>(at[0] | at[1] << 8);
 }
 
+// The link types read in place: those ephemera decodes, all of which libpcap limits to 262,144
+// bytes a packet. Files of any other type (some have larger limits) are read by libpcap.
+bool mapped_link_type(int link_type) {
+    switch (link_type) {
+        case 0:    // NULL
+        case 1:    // EN10MB
+        case 12:   // RAW
+        case 14:   // RAW (OpenBSD)
+        case 108:  // LOOP
+        case 113:  // LINUX_SLL
+        case 228:  // IPV4
+        case 229:  // IPV6
+        case 276:  // LINUX_SLL2
+            return true;
+        default:
+            return false;
+    }
+}
+
 // Maps a whole regular file read-only; nullptr and no map when it cannot.
 const std::uint8_t* map_file(const std::string& path, std::size_t& size) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -46,6 +65,7 @@ const std::uint8_t* map_file(const std::string& path, std::size_t& size) {
 
 std::unique_ptr<MappedPcap> MappedPcap::open(const std::string& path, int link_type, int snapshot) {
     static_assert(std::endian::native == std::endian::little, "fields are read little-endian");
+    if (!mapped_link_type(link_type)) return nullptr;
     std::size_t size = 0;
     const std::uint8_t* map = map_file(path, size);
     if (map == nullptr) return nullptr;
@@ -149,6 +169,7 @@ std::uint32_t MappedPcapng::field(std::size_t at) const noexcept {
 
 std::unique_ptr<MappedPcapng> MappedPcapng::open(const std::string& path, int link_type,
                                                  int snapshot) {
+    if (!mapped_link_type(link_type)) return nullptr;
     std::size_t size = 0;
     const std::uint8_t* data = map_file(path, size);
     if (data == nullptr) return nullptr;
@@ -220,7 +241,10 @@ bool MappedPcapng::walk(int snapshot) {
                 const std::uint32_t head = field(option);
                 const auto code = static_cast<std::uint16_t>(swapped_ ? head >> 16 : head);
                 const auto size = static_cast<std::uint16_t>(swapped_ ? head : head >> 16);
-                if (code == option_end) break;
+                if (code == option_end) {
+                    if (size != 0) return false;  // libpcap rejects the file
+                    break;
+                }
                 const std::size_t padded = (size + 3u) & ~3u;
                 if (option + 4 + padded > at + length - 4) return false;
                 if (code == option_tsoffset) return false;

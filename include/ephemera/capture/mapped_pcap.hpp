@@ -39,9 +39,12 @@ class MappedPcap {
         const std::size_t stored = captured;
         if (captured > snapshot_) captured = snapshot_;  // libpcap keeps the first snapshot bytes
         if (offset_ + header_size + stored > size_) return cut_in_data(stored);
-        // Signed, as libpcap reads them: a damaged file's times come out as libpcap's do.
-        const Micros whole = static_cast<std::int32_t>(seconds);
-        const Micros part = static_cast<std::int32_t>(fraction);
+        // As libpcap reads them, so a damaged file's times come out as libpcap's do: signed in
+        // the machine's byte order, unsigned once swapped (its SWAPLONG yields an unsigned int).
+        const Micros whole =
+            swapped_ ? Micros{seconds} : Micros{static_cast<std::int32_t>(seconds)};
+        const Micros part =
+            swapped_ ? Micros{fraction} : Micros{static_cast<std::int32_t>(fraction)};
         frame.timestamp = whole * 1'000'000 + (nanoseconds_ ? part / 1000 : part);
         frame.link_type = link_type_;
         frame.bytes = {header + header_size, captured};
