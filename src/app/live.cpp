@@ -123,8 +123,7 @@ class LiveSession {
                                                                frame.bytes);
     }
 
-    LiveHealth health(Micros now) {
-        const LiveStats stats = capture_.stats();
+    LiveHealth health(Micros now, const LiveStats& stats) {
         LiveHealth health;
         health.interface = capture_.interface();
         health.packets = pipeline_.capture().packets;
@@ -140,20 +139,20 @@ class LiveSession {
         return health;
     }
 
-    CaptureSummary capture_summary() {
+    CaptureSummary capture_summary(const LiveStats& stats) {
         CaptureSummary summary = pipeline_.capture();
         summary.files = {{capture_.interface(), capture_.link_name(), summary.packets}};
         summary.live = true;
-        const LiveStats stats = capture_.stats();
         summary.kernel_drops = stats.kernel_drops;
         summary.interface_drops = stats.interface_drops;
         return summary;
     }
 
     void tick(Micros now) {
-        const LiveHealth current = health(now);
+        const LiveStats stats = capture_.stats();
+        const LiveHealth current = health(now, stats);
         const LiveSnapshot snapshot =
-            monitor_.snapshot(now, pipeline_.tracker(), capture_summary());
+            monitor_.snapshot(now, pipeline_.tracker(), capture_summary(stats));
         for (const AlertChange& change : snapshot.alerts) {
             const std::string line = render_alert(change, options_.alert_at);
             std::fputs(line.c_str(), stderr);
@@ -182,7 +181,7 @@ class LiveSession {
     int finish() {
         const LiveStats stats = capture_.stats();
         pipeline_.finish();
-        CaptureSummary summary = capture_summary();
+        CaptureSummary summary = capture_summary(stats);
         std::vector<std::string> warnings = pipeline_warnings(summary);
         if (stats.kernel_drops + stats.interface_drops > 0) {
             warnings.push_back(fmt::format(
@@ -196,9 +195,9 @@ class LiveSession {
                 "report covers the rest",
                 monitor_.log().dropped(), options_.max_records));
         }
-        const Report report = build_report(monitor_.log().records(), std::move(summary),
-                                           std::move(warnings), port_options(options_.analysis),
-                                           ScanOptions{options_.analysis.scan_ports, 0.8});
+        const Report report =
+            build_report(monitor_.log().records(), std::move(summary), std::move(warnings),
+                         monitor_.options().ports, monitor_.options().scans);
         if (screen_) std::fputs("\n", stdout);
         // On standard output a JSON report follows the JSON lines, so it is one line too: the
         // one without a "live" key. In a file it is laid out as analyze lays it out.

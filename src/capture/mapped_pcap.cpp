@@ -106,12 +106,12 @@ MappedPcap::~MappedPcap() {
     if (data_ != nullptr) munmap(const_cast<std::uint8_t*>(data_), size_);
 }
 
-void MappedPcap::release_read_pages() noexcept {
+void release_pages(const std::uint8_t* data, std::size_t& released, std::size_t offset) noexcept {
     const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    const std::size_t end = offset_ / page * page;
-    if (end > released_) {
-        madvise(const_cast<std::uint8_t*>(data_) + released_, end - released_, MADV_DONTNEED);
-        released_ = end;
+    const std::size_t end = offset / page * page;
+    if (end > released) {
+        madvise(const_cast<std::uint8_t*>(data) + released, end - released, MADV_DONTNEED);
+        released = end;
     }
 }
 
@@ -198,7 +198,7 @@ bool MappedPcapng::walk(int snapshot) {
     std::size_t at = 0;
     while (at < size_) {
         // Give walked pages back as next() does, or the walk alone would map the whole file.
-        if (at - released_ >= (8u << 20)) release_before(at);
+        if (at - released_ >= release_every) release_pages(data_, released_, at);
         const std::size_t left = size_ - at;
         if (left < 8) {
             stop_reason_ =
@@ -269,24 +269,15 @@ bool MappedPcapng::walk(int snapshot) {
         }
         at += length;
     }
-    release_before(at);
+    release_pages(data_, released_, at);
     released_ = 0;  // next() starts again from the top
     end_ = at;
     snapshot_ = static_cast<std::uint32_t>(snapshot);
     return !nanoseconds_.empty();
 }
 
-void MappedPcapng::release_before(std::size_t offset) noexcept {
-    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    const std::size_t end = offset / page * page;
-    if (end > released_) {
-        madvise(const_cast<std::uint8_t*>(data_) + released_, end - released_, MADV_DONTNEED);
-        released_ = end;
-    }
-}
-
 bool MappedPcapng::next(RawFrame& frame) noexcept {
-    if (offset_ - released_ >= (8u << 20)) release_before(offset_);
+    if (offset_ - released_ >= release_every) release_pages(data_, released_, offset_);
     while (offset_ < end_) {
         const std::size_t at = offset_;
         const std::uint32_t type = field(at);

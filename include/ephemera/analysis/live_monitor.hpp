@@ -84,6 +84,7 @@ class LiveMonitor : public ConnectionSink {
     LiveSnapshot snapshot(Micros now, const ConnectionTracker& tracker,
                           const CaptureSummary& capture);
 
+    const LiveMonitorOptions& options() const noexcept { return options_; }
     // Every finished connection kept (see max_records), for the final report.
     ConnectionLog& log() noexcept { return log_; }
 

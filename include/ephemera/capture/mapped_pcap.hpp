@@ -14,6 +14,11 @@
 
 namespace ephemera {
 
+// Pages already read are given back (MADV_DONTNEED) every so often, so resident memory stays a
+// few MiB however large the file. Gives back [released, offset) and moves `released` on.
+inline constexpr std::size_t release_every = 8u << 20;
+void release_pages(const std::uint8_t* data, std::size_t& released, std::size_t offset) noexcept;
+
 class MappedPcap {
   public:
     // nullptr when `path` is not a classic pcap file (version 2.4, no FCS bits in its link type)
@@ -28,7 +33,8 @@ class MappedPcap {
     // (then stop_reason() says why, in libpcap's words).
     bool next(RawFrame& frame) noexcept {
         constexpr std::size_t header_size = 16;
-        if (offset_ - released_ >= release_every) release_read_pages();
+        // The previous frame is done with once next() is called.
+        if (offset_ - released_ >= release_every) release_pages(data_, released_, offset_);
         if (offset_ + header_size > size_) return at_end(offset_ + header_size);
         const std::uint8_t* header = data_ + offset_;
         const std::uint32_t seconds = field(header);
@@ -64,10 +70,6 @@ class MappedPcap {
             static_cast<std::uint32_t>(at[2]) << 16 | static_cast<std::uint32_t>(at[3]) << 24;
         return swapped_ ? __builtin_bswap32(value) : value;
     }
-    // Pages already read are given back (MADV_DONTNEED), so resident memory stays a few MiB
-    // however large the file: the previous frame is done with once next() is called.
-    static constexpr std::size_t release_every = 8u << 20;
-    void release_read_pages() noexcept;
     bool at_end(std::size_t wanted) noexcept;
     bool bad_length(std::uint32_t captured) noexcept;
     bool cut_in_data(std::size_t stored) noexcept;
@@ -106,7 +108,6 @@ class MappedPcapng {
     MappedPcapng() = default;
     std::uint32_t field(std::size_t at) const noexcept;
     bool walk(int snapshot);
-    void release_before(std::size_t offset) noexcept;
 
     const std::uint8_t* data_ = nullptr;
     std::size_t size_ = 0;
