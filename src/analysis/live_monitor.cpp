@@ -36,16 +36,16 @@ void LiveMonitor::on_connection(const Connection& connection) {
     failures.syn_retransmissions += connection.syn_retransmissions;
 }
 
-std::vector<ConnectionRecord> LiveMonitor::window_records(Micros cutoff,
+ConnectionRecords LiveMonitor::window_records(Micros cutoff,
                                                           const ConnectionTracker& tracker) {
-    std::vector<ConnectionRecord>& logged = log_.records();
+    ConnectionRecords& logged = log_.records();
     // The log is in the order connections ended (within the tracker's linger): skip the prefix
     // that ended before the cutoff once, and filter the rest.
     std::size_t begin = window_begin_ > log_.dropped() ? window_begin_ - log_.dropped() : 0;
     while (begin < logged.size() && logged[begin].connection.last_seen < cutoff) ++begin;
     window_begin_ = begin + log_.dropped();
 
-    std::vector<ConnectionRecord> records;
+    ConnectionRecords records;
     for (std::size_t i = begin; i < logged.size(); ++i) {
         if (logged[i].connection.last_seen >= cutoff) records.push_back(logged[i]);
     }
@@ -61,7 +61,7 @@ std::vector<ConnectionRecord> LiveMonitor::window_records(Micros cutoff,
     return records;
 }
 
-void LiveMonitor::count_started(const std::vector<ConnectionRecord>& records, Micros since,
+void LiveMonitor::count_started(const ConnectionRecords& records, Micros since,
                                 Micros until) {
     for (const ConnectionRecord& record : records) {
         const Connection& connection = record.connection;
@@ -99,7 +99,7 @@ LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
                                    const CaptureSummary& capture) {
     const double time_wait_s = options_.ports.time_wait_s.value_or(longest_time_wait_s);
     const Micros cutoff = now - options_.window - static_cast<Micros>(time_wait_s * 1e6);
-    std::vector<ConnectionRecord> records = window_records(cutoff, tracker);
+    ConnectionRecords records = window_records(cutoff, tracker);
 
     LiveSnapshot snapshot;
     snapshot.time = now;

@@ -1,10 +1,15 @@
 #include "ephemera/analysis/roles.hpp"
 
 #include <algorithm>
+#include <array>
 #include <tuple>
 
 namespace ephemera {
 namespace {
+
+std::size_t protocol_index(Protocol protocol) noexcept {
+    return protocol == Protocol::tcp ? 0 : 1;
+}
 
 // One side of one connection, as seen from that side.
 struct Sighting {
@@ -26,10 +31,11 @@ struct EndpointEvidence {
 
 class EvidenceTable {
   public:
-    explicit EvidenceTable(const std::vector<ConnectionRecord>& records) {
+    // Evidence about the endpoints of `protocols` only: those the records that need it use.
+    EvidenceTable(const ConnectionRecords& records, const std::array<bool, 2>& protocols) {
         std::vector<Sighting> sightings;
-        sightings.reserve(records.size() * 2);
         for (const ConnectionRecord& record : records) {
+            if (!protocols[protocol_index(record.connection.protocol)]) continue;
             for (int side = 0; side < 2; ++side) {
                 std::int8_t role = 0;
                 if (record.role_from_handshake) role = side == record.client_side ? -1 : +1;
@@ -135,11 +141,14 @@ bool assign_role_from_handshake(ConnectionRecord& record) noexcept {
     return true;
 }
 
-void assign_roles_by_heuristics(std::vector<ConnectionRecord>& records) {
-    const bool any_without_handshake = std::any_of(
-        records.begin(), records.end(), [](const auto& r) { return !r.role_from_handshake; });
-    if (!any_without_handshake) return;
-    const EvidenceTable table(records);
+void assign_roles_by_heuristics(ConnectionRecords& records) {
+    std::array<bool, 2> without_handshake{};
+    for (const ConnectionRecord& record : records) {
+        if (!record.role_from_handshake)
+            without_handshake[protocol_index(record.connection.protocol)] = true;
+    }
+    if (!without_handshake[0] && !without_handshake[1]) return;
+    const EvidenceTable table(records, without_handshake);
     for (ConnectionRecord& record : records) {
         if (record.role_from_handshake) continue;
         const Connection& connection = record.connection;

@@ -51,7 +51,7 @@ struct ScanTally {
 };
 
 // Sources that probed at least min_ports distinct ports, with probes the most of what they did.
-std::vector<ScanSummary> find_scans(const std::vector<ConnectionRecord>& records,
+std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
                                     const ScanOptions& options) {
     std::map<Address, ScanTally> tallies;
     for (const ConnectionRecord& record : records) {
@@ -93,7 +93,7 @@ void ConnectionLog::on_connection(const Connection& connection) {
     records_.push_back(record);
 }
 
-Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary capture,
+Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options) {
     assign_roles_by_heuristics(records);

@@ -4,7 +4,7 @@
 
 namespace ephemera {
 
-void write_connections_csv(std::FILE* out, const std::vector<ConnectionRecord>& records) {
+void write_connections_csv(std::FILE* out, const ConnectionRecords& records) {
     fmt::print(out,
                "start,end,protocol,client,client_port,server,server_port,role_reason,state,"
                "packets,bytes,client_packets,server_packets,client_bytes,server_bytes,"

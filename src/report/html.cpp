@@ -365,7 +365,7 @@ constexpr const char* script = R"js(
 
 }  // namespace
 
-std::string render_html(const Report& report, const std::vector<ConnectionRecord>& records,
+std::string render_html(const Report& report, const ConnectionRecords& records,
                         const ReportOptions& options) {
     std::map<Address, std::vector<const ConnectionRecord*>> by_client;
     for (const ConnectionRecord& record : records)

@@ -143,7 +143,7 @@ void ConnectionTracker::erase(std::uint32_t index) {
 }
 
 void ConnectionTracker::grow() {
-    std::vector<Slot> old(slots_.size() * 2);
+    decltype(slots_) old(slots_.size() * 2);
     old.swap(slots_);
     const std::size_t mask = slots_.size() - 1;
     for (const Slot& slot : old) {

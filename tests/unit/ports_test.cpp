@@ -56,13 +56,13 @@ ConnectionRecord connection(std::uint16_t port, Micros start, Micros end = 0,
     return record;
 }
 
-std::vector<const ConnectionRecord*> pointers(const std::vector<ConnectionRecord>& records) {
+std::vector<const ConnectionRecord*> pointers(const ConnectionRecords& records) {
     std::vector<const ConnectionRecord*> result;
     for (const ConnectionRecord& record : records) result.push_back(&record);
     return result;
 }
 
-ClientPorts analyze(const std::vector<ConnectionRecord>& records, Micros capture_end,
+ClientPorts analyze(const ConnectionRecords& records, Micros capture_end,
                     PortAnalysisOptions options = {}) {
     return analyze_client_ports(endpoint(1, 0).address, pointers(records), capture_end, options);
 }
@@ -98,13 +98,13 @@ TEST(Statistics, Median) {
 }
 
 TEST(Fingerprint, TooFewConnectionsIsUnknown) {
-    std::vector<ConnectionRecord> records;
+    ConnectionRecords records;
     for (int i = 0; i < 19; ++i) records.push_back(connection(50000 + i, t0 + i * second));
     EXPECT_EQ(fingerprint_allocation(pointers(records)).pattern, AllocationPattern::unknown);
 }
 
 TEST(Fingerprint, GlobalCounterAcrossDestinationsIsSequential) {
-    std::vector<ConnectionRecord> records;
+    ConnectionRecords records;
     for (int i = 0; i < 40; ++i) {
         records.push_back(connection(50000 + i, t0 + i * second, 0, Close::by_client,
                                      static_cast<std::uint8_t>(2 + i % 3)));
@@ -118,7 +118,7 @@ TEST(Fingerprint, GlobalCounterAcrossDestinationsIsSequential) {
 TEST(Fingerprint, LinuxStepsPerDestinationAreUnrelatedAcross) {
     Lcg random{42};
     std::uint16_t next_port[2] = {34000, 52000};
-    std::vector<ConnectionRecord> records;
+    ConnectionRecords records;
     for (int i = 0; i < 40; ++i) {
         const int destination = i % 2;
         records.push_back(connection(next_port[destination], t0 + i * second / 10, 0,
@@ -133,7 +133,7 @@ TEST(Fingerprint, LinuxStepsPerDestinationAreUnrelatedAcross) {
 
 TEST(Fingerprint, UniformDrawsAreRandom) {
     Lcg random{7};
-    std::vector<ConnectionRecord> records;
+    ConnectionRecords records;
     for (int i = 0; i < 60; ++i) {
         records.push_back(
             connection(static_cast<std::uint16_t>(10000 + random.next() % 55536), t0 + i * second));
@@ -183,7 +183,7 @@ TEST(Range, NoDefaultHoldsThePortsSoEstimateFromThem) {
 
 TEST(Occupancy, ClientClosingFirstHoldsTimeWait) {
     // Three connections one after another, each closed by the client before the next.
-    const std::vector<ConnectionRecord> records = {
+    const ConnectionRecords records = {
         connection(40000, t0), connection(40002, t0 + second), connection(40004, t0 + 2 * second)};
     const ClientPorts result = analyze(records, t0 + 3 * second);
     const DestinationOccupancy& destination = result.exhaustion.destinations.at(0);
@@ -195,7 +195,7 @@ TEST(Occupancy, ClientClosingFirstHoldsTimeWait) {
 
 TEST(Occupancy, ServerClosingFirstOrResetLeavesNoTimeWaitHere) {
     for (Close close : {Close::by_server, Close::reset}) {
-        const std::vector<ConnectionRecord> records = {connection(40000, t0, 0, close),
+        const ConnectionRecords records = {connection(40000, t0, 0, close),
                                                        connection(40002, t0 + second, 0, close)};
         EXPECT_EQ(analyze(records, t0 + 3 * second).exhaustion.destinations.at(0).peak_occupied,
                   1u);
@@ -203,14 +203,14 @@ TEST(Occupancy, ServerClosingFirstOrResetLeavesNoTimeWaitHere) {
 }
 
 TEST(Occupancy, OpenAtTheEndStaysOccupied) {
-    const std::vector<ConnectionRecord> records = {
+    const ConnectionRecords records = {
         connection(40000, t0, t0 + 1, Close::still_open),
         connection(40002, t0 + 10 * second, 0, Close::reset)};
     EXPECT_EQ(analyze(records, t0 + 20 * second).exhaustion.destinations.at(0).peak_open, 2u);
 }
 
 TEST(Occupancy, VerdictFromUtilizationOfTheRange) {
-    std::vector<ConnectionRecord> records;
+    ConnectionRecords records;
     for (int i = 0; i < 12; ++i) records.push_back(connection(40000 + i, t0 + i * 1000));
     PortAnalysisOptions options;
     options.range = PortRange{40000, 40015};  // 12 of 16: 0.75
@@ -223,7 +223,7 @@ TEST(Occupancy, VerdictFromUtilizationOfTheRange) {
 }
 
 TEST(Reuse, KindsOfReuse) {
-    const std::vector<ConnectionRecord> records = {
+    const ConnectionRecords records = {
         connection(40000, t0),                 // closed by the client at ~t0
         connection(40000, t0 + 5 * second),    // same 4-tuple in TIME_WAIT
         connection(40000, t0 + 100 * second),  // same 4-tuple, TIME_WAIT over
@@ -240,7 +240,7 @@ TEST(Reuse, KindsOfReuse) {
 }
 
 TEST(Failures, CountedPerAttempt) {
-    std::vector<ConnectionRecord> records = {connection(40000, t0), connection(40002, t0 + 1),
+    ConnectionRecords records = {connection(40000, t0), connection(40002, t0 + 1),
                                              connection(40004, t0 + 2)};
     records[1].connection.syn_ack_side = no_side;  // refused: RST from the server
     records[1].connection.fin = {false, false};

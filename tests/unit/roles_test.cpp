@@ -21,7 +21,7 @@ ConnectionRecord record(const Endpoint& first, const Endpoint& second,
     return result;
 }
 
-std::vector<ConnectionRecord> resolve(std::vector<ConnectionRecord> records) {
+ConnectionRecords resolve(ConnectionRecords records) {
     for (ConnectionRecord& r : records) assign_role_from_handshake(r);
     assign_roles_by_heuristics(records);
     return records;
@@ -46,7 +46,7 @@ TEST(Roles, SynAckSenderIsTheServer) {
 
 TEST(Roles, FanInFindsAServiceInsideTheDynamicRange) {
     // Mid-stream, the server spoke first on every connection; port-only rules would pick 40000+.
-    std::vector<ConnectionRecord> records;
+    ConnectionRecords records;
     for (std::uint16_t port = 40000; port < 40004; ++port) {
         records.push_back(record(endpoint(2, 55555), endpoint(1, port)));
     }
@@ -59,7 +59,7 @@ TEST(Roles, FanInFindsAServiceInsideTheDynamicRange) {
 TEST(Roles, ClientPortReusedAcrossDestinationsIsNotFanIn) {
     // Linux reuses one source port towards different destinations: many peer addresses, but one
     // peer port, so the client port does not look like a service.
-    std::vector<ConnectionRecord> records = {record(endpoint(1, 33000), endpoint(2, 443)),
+    ConnectionRecords records = {record(endpoint(1, 33000), endpoint(2, 443)),
                                              record(endpoint(1, 33000), endpoint(3, 443)),
                                              record(endpoint(1, 33000), endpoint(4, 443))};
     for (const ConnectionRecord& r : resolve(records)) {
@@ -79,7 +79,7 @@ TEST(Roles, HandshakeElsewhereMarksAKnownService) {
 
 TEST(Roles, HostsThatAreClientsAndServersAtOnce) {
     // Host 1 is a client of 2:8080 and the server of 9090, all mid-stream.
-    std::vector<ConnectionRecord> records;
+    ConnectionRecords records;
     for (std::uint16_t port = 45000; port < 45003; ++port) {
         records.push_back(record(endpoint(2, 8080), endpoint(1, port)));
         records.push_back(record(endpoint(1, 9090), endpoint(2, port + 100)));

@@ -91,8 +91,8 @@ class LiveMonitor : public ConnectionSink {
   private:
     using DestinationKey = std::tuple<Address, Endpoint, Protocol>;
 
-    std::vector<ConnectionRecord> window_records(Micros cutoff, const ConnectionTracker& tracker);
-    void count_started(const std::vector<ConnectionRecord>& records, Micros since, Micros until);
+    ConnectionRecords window_records(Micros cutoff, const ConnectionTracker& tracker);
+    void count_started(const ConnectionRecords& records, Micros since, Micros until);
     std::vector<AlertChange> update_alerts(const std::vector<DestinationNow>& destinations);
 
     LiveMonitorOptions options_;

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ephemera/core/large_buffer.hpp"
 #include "ephemera/track/connection.hpp"
 
 namespace ephemera {
@@ -44,10 +45,13 @@ struct ConnectionRecord {
     const Endpoint& server() const noexcept { return connection.endpoint[1 - client_side]; }
 };
 
+// Every finished connection of a capture: hundreds of megabytes on a busy one.
+using ConnectionRecords = std::vector<ConnectionRecord, LargeBufferAllocator<ConnectionRecord>>;
+
 // The handshake alone decides; false when the capture holds neither SYN nor SYN-ACK.
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept;
 
 // Gives every record without a handshake its role from what all records together show.
-void assign_roles_by_heuristics(std::vector<ConnectionRecord>& records);
+void assign_roles_by_heuristics(ConnectionRecords& records);
 
 }  // namespace ephemera

@@ -117,17 +117,17 @@ class ConnectionLog : public ConnectionSink {
   public:
     explicit ConnectionLog(std::size_t max_records = SIZE_MAX) : max_records_(max_records) {}
     void on_connection(const Connection& connection) override;
-    std::vector<ConnectionRecord>& records() noexcept { return records_; }
+    ConnectionRecords& records() noexcept { return records_; }
     std::uint64_t dropped() const noexcept { return dropped_; }
 
   private:
-    std::vector<ConnectionRecord> records_;
+    ConnectionRecords records_;
     std::size_t max_records_;
     std::uint64_t dropped_ = 0;
 };
 
 // Finishes the roles, sorts the records by start time and tallies them.
-Report build_report(std::vector<ConnectionRecord>& records, CaptureSummary capture,
+Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options);
 

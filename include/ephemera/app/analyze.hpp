@@ -27,7 +27,7 @@ struct AnalyzeOptions {
 
 struct AnalysisResult {
     Report report;
-    std::vector<ConnectionRecord> records;  // oldest first
+    ConnectionRecords records;  // oldest first
     std::vector<std::string> stderr_warnings;
 };
 

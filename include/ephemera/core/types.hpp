@@ -4,6 +4,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace ephemera {
@@ -20,7 +21,24 @@ struct Address {
     std::array<std::uint8_t, 16> bytes{};
     Family family = Family::none;
 
-    auto operator<=>(const Address&) const = default;
+    // Byte-wise order, as the defaulted comparison would give, but compared as two big-endian
+    // words: addresses are compared in every table lookup, and memcmp is a call each time.
+    std::strong_ordering operator<=>(const Address& other) const noexcept {
+        if (auto order = word(0) <=> other.word(0); order != 0) return order;
+        if (auto order = word(8) <=> other.word(8); order != 0) return order;
+        return family <=> other.family;
+    }
+    bool operator==(const Address& other) const noexcept {
+        return ((word(0) ^ other.word(0)) | (word(8) ^ other.word(8))) == 0 &&
+               family == other.family;
+    }
+
+  private:
+    std::uint64_t word(std::size_t at) const noexcept {
+        std::uint64_t value;
+        std::memcpy(&value, bytes.data() + at, sizeof value);
+        return __builtin_bswap64(value);  // big-endian: the first byte is the most significant
+    }
 };
 
 enum class Protocol : std::uint8_t { tcp = 6, udp = 17 };

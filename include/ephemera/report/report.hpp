@@ -46,14 +46,14 @@ std::string render_prometheus(const LiveSnapshot& snapshot, const LiveHealth& he
                               std::size_t top);
 std::string render_text(const Report& report, const ReportOptions& options);
 // One row per connection, oldest first, with a header line.
-void write_connections_csv(std::FILE* out, const std::vector<ConnectionRecord>& records);
+void write_connections_csv(std::FILE* out, const ConnectionRecords& records);
 
 // Every finding as one sentence a person understands, worst first.
 std::vector<std::string> findings_worst_first(const Report& report);
 
 // One self-contained HTML file: plots of allocation, occupancy and reuse per client (Chart.js,
 // embedded, with its licence). `records` are the connections build_report sorted.
-std::string render_html(const Report& report, const std::vector<ConnectionRecord>& records,
+std::string render_html(const Report& report, const ConnectionRecords& records,
                         const ReportOptions& options);
 
 // "2026-11-22 04:26:33.912366" (UTC).

@@ -22,11 +22,10 @@ class DuplicateFilter {
                       std::uint64_t flow_hash) noexcept;
 
   private:
-    struct Seen {
-        std::uint64_t fingerprint = 0;
-        Micros time = 0;
-    };
-    std::array<Seen, 32> recent_{};
+    static constexpr std::size_t remembered = 32;
+    // The last few packets, oldest overwritten first; a time of 0 marks an unused place.
+    std::array<std::uint64_t, remembered> fingerprints_{};
+    std::array<Micros, remembered> times_{};
     std::size_t next_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "ephemera/core/large_buffer.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/track/connection.hpp"
 
@@ -93,8 +94,8 @@ class ConnectionTracker {
 
     TrackerOptions options_;
     ConnectionSink& sink_;
-    std::vector<Slot> slots_;
-    std::vector<Entry> entries_;
+    std::vector<Slot, LargeBufferAllocator<Slot>> slots_;
+    std::vector<Entry, LargeBufferAllocator<Entry>> entries_;
     std::vector<std::uint32_t> free_entries_;
     std::vector<std::uint32_t> expired_;  // reused by sweep()
     std::size_t live_count_ = 0;

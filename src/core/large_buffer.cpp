@@ -1,0 +1,44 @@
+#include "ephemera/core/large_buffer.hpp"
+
+#include <sys/mman.h>
+
+#include <cstdint>
+
+namespace ephemera::large_buffer {
+namespace {
+
+constexpr std::size_t huge_page = std::size_t{2} << 20;
+
+std::size_t round_up(std::size_t bytes, std::size_t unit) {
+    return (bytes + unit - 1) / unit * unit;
+}
+
+}  // namespace
+
+void* allocate(std::size_t bytes) {
+    if (bytes < huge_page) return ::operator new(bytes);
+    const std::size_t length = round_up(bytes, huge_page);
+    // Map one huge page more than needed, then give back the unaligned head and the tail.
+    void* mapped = mmap(nullptr, length + huge_page, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED) throw std::bad_alloc();
+    const auto start = reinterpret_cast<std::uintptr_t>(mapped);
+    const std::uintptr_t aligned = round_up(start, huge_page);
+    if (aligned > start) munmap(mapped, aligned - start);
+    const std::uintptr_t tail = start + length + huge_page - (aligned + length);
+    if (tail > 0) munmap(reinterpret_cast<void*>(aligned + length), tail);
+    void* buffer = reinterpret_cast<void*>(aligned);
+    madvise(buffer, length, MADV_HUGEPAGE);  // advice only: without THP it is 4 KiB pages
+    return buffer;
+}
+
+void deallocate(void* pointer, std::size_t bytes) noexcept {
+    if (pointer == nullptr) return;
+    if (bytes < huge_page) {
+        ::operator delete(pointer);
+        return;
+    }
+    munmap(pointer, round_up(bytes, huge_page));
+}
+
+}  // namespace ephemera::large_buffer
