@@ -1,7 +1,10 @@
 #include "ephemera/analysis/summary.hpp"
 
 #include <algorithm>
+#include <exception>
+#include <functional>
 #include <map>
+#include <thread>
 #include <tuple>
 
 namespace ephemera {
@@ -51,8 +54,7 @@ struct ScanTally {
 };
 
 // Sources that probed at least min_ports distinct ports, with probes the most of what they did.
-std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
-                                    const ScanOptions& options) {
+std::vector<ScanSummary> find_scans(const ConnectionRecords& records, const ScanOptions& options) {
     std::map<Address, ScanTally> tallies;
     for (const ConnectionRecord& record : records) {
         if (record.connection.protocol != Protocol::tcp) continue;
@@ -77,6 +79,40 @@ std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
         scans.push_back(tally.summary);
     }
     return scans;
+}
+
+// Below this many connections a second thread costs more than it saves.
+constexpr std::size_t connections_per_thread = 20'000;
+
+// Calls work(*item) for every item, on two threads when there is enough to share: hosts are
+// analyzed independently, so the result is the same either way.
+void for_each_in_parallel(const std::vector<ClientTally*>& items, std::size_t min_connections,
+                          const std::function<void(ClientTally&)>& work) {
+    std::size_t connections = 0;
+    for (const ClientTally* item : items) connections += item->connections.size();
+    const auto share = [&](std::size_t first) {
+        for (std::size_t i = first; i < items.size(); i += 2) work(*items[i]);
+    };
+    if (connections < min_connections || items.size() < 2) {
+        for (ClientTally* item : items) work(*item);
+        return;
+    }
+    std::exception_ptr failed;
+    std::thread helper([&] {
+        try {
+            share(1);
+        } catch (...) {
+            failed = std::current_exception();
+        }
+    });
+    try {
+        share(0);
+    } catch (...) {
+        helper.join();
+        throw;
+    }
+    helper.join();
+    if (failed) std::rethrow_exception(failed);
 }
 
 }  // namespace
@@ -141,13 +177,16 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         server.client_ports.push_back(record.client().port);
     }
 
-    for (auto& [address, tally] : clients) {
+    std::vector<ClientTally*> tallies;
+    for (auto& [address, tally] : clients) tallies.push_back(&tally);
+    const Micros capture_end = report.capture.last;
+    for_each_in_parallel(tallies, connections_per_thread, [&](ClientTally& tally) {
         tally.summary.ports = port_stats(tally.ports);
         tally.summary.servers = count_distinct(tally.servers);
         tally.summary.port_use =
-            analyze_client_ports(address, tally.connections, report.capture.last, options);
-        report.clients.push_back(tally.summary);
-    }
+            analyze_client_ports(tally.summary.address, tally.connections, capture_end, options);
+    });
+    for (const ClientTally* tally : tallies) report.clients.push_back(tally->summary);
     for (auto& [key, tally] : servers) {
         tally.summary.clients = count_distinct(tally.clients);
         tally.summary.client_ports = count_distinct(tally.client_ports);
