@@ -7,7 +7,22 @@
 namespace ephemera::large_buffer {
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool sanitized = true;
+#else
+constexpr bool sanitized = false;
+#endif
+#else
+constexpr bool sanitized = false;
+#endif
+
+// Under AddressSanitizer everything comes from operator new, which it watches; mapped memory
+// it would not.
 constexpr std::size_t huge_page = std::size_t{2} << 20;
+constexpr std::size_t smallest_mapped = sanitized ? SIZE_MAX : huge_page;
 
 std::size_t round_up(std::size_t bytes, std::size_t unit) {
     return (bytes + unit - 1) / unit * unit;
@@ -16,7 +31,7 @@ std::size_t round_up(std::size_t bytes, std::size_t unit) {
 }  // namespace
 
 void* allocate(std::size_t bytes) {
-    if (bytes < huge_page) return ::operator new(bytes);
+    if (bytes < smallest_mapped) return ::operator new(bytes);
     const std::size_t length = round_up(bytes, huge_page);
     // Map one huge page more than needed, then give back the unaligned head and the tail.
     void* mapped = mmap(nullptr, length + huge_page, PROT_READ | PROT_WRITE,
@@ -34,7 +49,7 @@ void* allocate(std::size_t bytes) {
 
 void deallocate(void* pointer, std::size_t bytes) noexcept {
     if (pointer == nullptr) return;
-    if (bytes < huge_page) {
+    if (bytes < smallest_mapped) {
         ::operator delete(pointer);
         return;
     }
