@@ -5,10 +5,12 @@
 #include "test_endpoints.hpp"
 
 #include <cstdint>
+#include <set>
 #include <vector>
 
 #include "ephemera/analysis/ports.hpp"
 #include "ephemera/analysis/statistics.hpp"
+#include "ephemera/analysis/summary.hpp"
 
 namespace ephemera {
 namespace {
@@ -183,8 +185,8 @@ TEST(Range, NoDefaultHoldsThePortsSoEstimateFromThem) {
 
 TEST(Occupancy, ClientClosingFirstHoldsTimeWait) {
     // Three connections one after another, each closed by the client before the next.
-    const ConnectionRecords records = {
-        connection(40000, t0), connection(40002, t0 + second), connection(40004, t0 + 2 * second)};
+    const ConnectionRecords records = {connection(40000, t0), connection(40002, t0 + second),
+                                       connection(40004, t0 + 2 * second)};
     const ClientPorts result = analyze(records, t0 + 3 * second);
     const DestinationOccupancy& destination = result.exhaustion.destinations.at(0);
     EXPECT_EQ(destination.peak_open, 1u);
@@ -196,16 +198,15 @@ TEST(Occupancy, ClientClosingFirstHoldsTimeWait) {
 TEST(Occupancy, ServerClosingFirstOrResetLeavesNoTimeWaitHere) {
     for (Close close : {Close::by_server, Close::reset}) {
         const ConnectionRecords records = {connection(40000, t0, 0, close),
-                                                       connection(40002, t0 + second, 0, close)};
+                                           connection(40002, t0 + second, 0, close)};
         EXPECT_EQ(analyze(records, t0 + 3 * second).exhaustion.destinations.at(0).peak_occupied,
                   1u);
     }
 }
 
 TEST(Occupancy, OpenAtTheEndStaysOccupied) {
-    const ConnectionRecords records = {
-        connection(40000, t0, t0 + 1, Close::still_open),
-        connection(40002, t0 + 10 * second, 0, Close::reset)};
+    const ConnectionRecords records = {connection(40000, t0, t0 + 1, Close::still_open),
+                                       connection(40002, t0 + 10 * second, 0, Close::reset)};
     EXPECT_EQ(analyze(records, t0 + 20 * second).exhaustion.destinations.at(0).peak_open, 2u);
 }
 
@@ -241,7 +242,7 @@ TEST(Reuse, KindsOfReuse) {
 
 TEST(Failures, CountedPerAttempt) {
     ConnectionRecords records = {connection(40000, t0), connection(40002, t0 + 1),
-                                             connection(40004, t0 + 2)};
+                                 connection(40004, t0 + 2)};
     records[1].connection.syn_ack_side = no_side;  // refused: RST from the server
     records[1].connection.fin = {false, false};
     records[1].connection.rst_side = 1;
@@ -253,6 +254,60 @@ TEST(Failures, CountedPerAttempt) {
     EXPECT_EQ(failures.refused, 1u);
     EXPECT_EQ(failures.unanswered, 1u);
     EXPECT_EQ(failures.syn_retransmissions, 2u);
+}
+
+// build_report shares a large capture's hosts between two threads; each host's result must be
+// what analyzing that host alone gives.
+TEST(Report, HostsAnalyzedOnTwoThreadsMatchEachHostAlone) {
+    constexpr int hosts = 40;
+    constexpr int per_host = 1000;  // 40,000 connections: enough to share
+    Lcg random{7};
+    ConnectionRecords records;
+    for (int i = 0; i < hosts * per_host; ++i) {
+        const auto host = static_cast<std::uint8_t>(10 + i % hosts);
+        // Each host its own habits: narrow or wide ranges, its own mix of closes and services.
+        const std::uint32_t width = 64u << (host % 6);
+        const auto port = static_cast<std::uint16_t>(40000 + random.next() % width);
+        const auto close = static_cast<Close>(random.next() % (host % 4 + 1));
+        const auto service = static_cast<std::uint16_t>(8000 + random.next() % (host % 3 + 1));
+        ConnectionRecord record = connection(port, t0 + i * second / 100,
+                                             t0 + i * second / 100 + second, close, 2, service);
+        record.connection.endpoint[0] = endpoint(host, port);
+        records.push_back(record);
+    }
+    const Micros capture_end = t0 + hosts * per_host * second / 100 + 2 * second;
+    CaptureSummary capture;
+    capture.last = capture_end;
+    ConnectionRecords analyzed = records;
+    const Report report = build_report(analyzed, capture, {}, {}, {});
+    ASSERT_EQ(report.clients.size(), static_cast<std::size_t>(hosts));
+    for (const ClientSummary& client : report.clients) {
+        std::vector<const ConnectionRecord*> own;
+        for (const ConnectionRecord& record : records) {
+            if (record.client().address == client.address) own.push_back(&record);
+        }
+        const ClientPorts alone = analyze_client_ports(client.address, own, capture_end, {});
+        const ClientPorts& shared = client.port_use;
+        SCOPED_TRACE(to_string(client.address));
+        EXPECT_EQ(client.connections(), own.size());
+        EXPECT_EQ(shared.range.range.low, alone.range.range.low);
+        EXPECT_EQ(shared.range.range.high, alone.range.range.high);
+        EXPECT_EQ(shared.allocation.pattern, alone.allocation.pattern);
+        EXPECT_EQ(shared.allocation.confidence, alone.allocation.confidence);
+        EXPECT_EQ(shared.reuse.tuple_reuses, alone.reuse.tuple_reuses);
+        EXPECT_EQ(shared.reuse.port_reuses, alone.reuse.port_reuses);
+        EXPECT_EQ(shared.reuse.median_interval_s, alone.reuse.median_interval_s);
+        EXPECT_EQ(shared.exhaustion.peak_occupied_total, alone.exhaustion.peak_occupied_total);
+        EXPECT_EQ(shared.exhaustion.utilization, alone.exhaustion.utilization);
+        EXPECT_EQ(shared.exhaustion.destinations.size(), alone.exhaustion.destinations.size());
+        EXPECT_EQ(shared.failures.refused, alone.failures.refused);
+    }
+    // The hosts differ, so the comparison above is not of forty copies of one result.
+    std::set<double> utilizations;
+    for (const ClientSummary& client : report.clients) {
+        utilizations.insert(client.port_use.exhaustion.utilization);
+    }
+    EXPECT_GT(utilizations.size(), 5u);
 }
 
 }  // namespace

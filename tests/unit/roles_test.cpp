@@ -60,8 +60,8 @@ TEST(Roles, ClientPortReusedAcrossDestinationsIsNotFanIn) {
     // Linux reuses one source port towards different destinations: many peer addresses, but one
     // peer port, so the client port does not look like a service.
     ConnectionRecords records = {record(endpoint(1, 33000), endpoint(2, 443)),
-                                             record(endpoint(1, 33000), endpoint(3, 443)),
-                                             record(endpoint(1, 33000), endpoint(4, 443))};
+                                 record(endpoint(1, 33000), endpoint(3, 443)),
+                                 record(endpoint(1, 33000), endpoint(4, 443))};
     for (const ConnectionRecord& r : resolve(records)) {
         EXPECT_EQ(r.client(), endpoint(1, 33000));
         EXPECT_EQ(r.role_reason, RoleReason::service_port);
