@@ -36,8 +36,7 @@ void LiveMonitor::on_connection(const Connection& connection) {
     failures.syn_retransmissions += connection.syn_retransmissions;
 }
 
-ConnectionRecords LiveMonitor::window_records(Micros cutoff,
-                                                          const ConnectionTracker& tracker) {
+ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTracker& tracker) {
     ConnectionRecords& logged = log_.records();
     // The log is in the order connections ended (within the tracker's linger): skip the prefix
     // that ended before the cutoff once, and filter the rest.
@@ -61,8 +60,7 @@ ConnectionRecords LiveMonitor::window_records(Micros cutoff,
     return records;
 }
 
-void LiveMonitor::count_started(const ConnectionRecords& records, Micros since,
-                                Micros until) {
+void LiveMonitor::count_started(const ConnectionRecords& records, Micros since, Micros until) {
     for (const ConnectionRecord& record : records) {
         const Connection& connection = record.connection;
         if (connection.first_seen <= since || connection.first_seen > until) continue;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <exception>
-#include <functional>
 #include <map>
 #include <thread>
 #include <tuple>
@@ -82,31 +81,31 @@ std::vector<ScanSummary> find_scans(const ConnectionRecords& records, const Scan
 }
 
 // Below this many connections a second thread costs more than it saves.
-constexpr std::size_t connections_per_thread = 20'000;
+constexpr std::size_t min_connections_to_share = 20'000;
 
-// Calls work(*item) for every item, on two threads when there is enough to share: hosts are
+// Calls analyze(*tally) for every host, on two threads when there is enough to share: hosts are
 // analyzed independently, so the result is the same either way.
-void for_each_in_parallel(const std::vector<ClientTally*>& items, std::size_t min_connections,
-                          const std::function<void(ClientTally&)>& work) {
+template <typename Analyze>
+void analyze_hosts(const std::vector<ClientTally*>& tallies, const Analyze& analyze) {
     std::size_t connections = 0;
-    for (const ClientTally* item : items) connections += item->connections.size();
-    const auto share = [&](std::size_t first) {
-        for (std::size_t i = first; i < items.size(); i += 2) work(*items[i]);
-    };
-    if (connections < min_connections || items.size() < 2) {
-        for (ClientTally* item : items) work(*item);
+    for (const ClientTally* tally : tallies) connections += tally->connections.size();
+    if (connections < min_connections_to_share || tallies.size() < 2) {
+        for (ClientTally* tally : tallies) analyze(*tally);
         return;
     }
+    const auto every_other = [&](std::size_t first) {
+        for (std::size_t i = first; i < tallies.size(); i += 2) analyze(*tallies[i]);
+    };
     std::exception_ptr failed;
     std::thread helper([&] {
         try {
-            share(1);
+            every_other(1);
         } catch (...) {
             failed = std::current_exception();
         }
     });
     try {
-        share(0);
+        every_other(0);
     } catch (...) {
         helper.join();
         throw;
@@ -180,7 +179,7 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     std::vector<ClientTally*> tallies;
     for (auto& [address, tally] : clients) tallies.push_back(&tally);
     const Micros capture_end = report.capture.last;
-    for_each_in_parallel(tallies, connections_per_thread, [&](ClientTally& tally) {
+    analyze_hosts(tallies, [&](ClientTally& tally) {
         tally.summary.ports = port_stats(tally.ports);
         tally.summary.servers = count_distinct(tally.servers);
         tally.summary.port_use =

@@ -40,7 +40,7 @@ void* allocate(std::size_t bytes) {
     const auto start = reinterpret_cast<std::uintptr_t>(mapped);
     const std::uintptr_t aligned = round_up(start, huge_page);
     if (aligned > start) munmap(mapped, aligned - start);
-    const std::uintptr_t tail = start + length + huge_page - (aligned + length);
+    const std::uintptr_t tail = start + huge_page - aligned;  // what is left past the buffer
     if (tail > 0) munmap(reinterpret_cast<void*>(aligned + length), tail);
     void* buffer = reinterpret_cast<void*>(aligned);
     madvise(buffer, length, MADV_HUGEPAGE);  // advice only: without THP it is 4 KiB pages

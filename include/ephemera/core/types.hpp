@@ -29,16 +29,17 @@ struct Address {
         return family <=> other.family;
     }
     bool operator==(const Address& other) const noexcept {
-        return ((word(0) ^ other.word(0)) | (word(8) ^ other.word(8))) == 0 &&
-               family == other.family;
+        return ((raw(0) ^ other.raw(0)) | (raw(8) ^ other.raw(8))) == 0 && family == other.family;
     }
 
   private:
-    std::uint64_t word(std::size_t at) const noexcept {
+    std::uint64_t raw(std::size_t at) const noexcept {
         std::uint64_t value;
         std::memcpy(&value, bytes.data() + at, sizeof value);
-        return __builtin_bswap64(value);  // big-endian: the first byte is the most significant
+        return value;
     }
+    // Big-endian: the first byte is the most significant, so words order as the bytes do.
+    std::uint64_t word(std::size_t at) const noexcept { return __builtin_bswap64(raw(at)); }
 };
 
 enum class Protocol : std::uint8_t { tcp = 6, udp = 17 };
