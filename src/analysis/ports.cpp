@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <tuple>
 
+#include "ephemera/analysis/numbering.hpp"
 #include "ephemera/analysis/statistics.hpp"
 
 namespace ephemera {
@@ -64,6 +64,35 @@ std::string udp_os_hint(std::uint16_t low, std::uint16_t high) {
     return hint;
 }
 
+constexpr std::uint32_t no_previous = UINT32_MAX;
+
+// For each position, the nearest earlier position holding the same key, or no_previous: what a
+// map from key to last position would give in one pass, from one sort of (key, position).
+std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_t>& keys) {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> order(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i)
+        order[i] = {keys[i], static_cast<std::uint32_t>(i)};
+    std::sort(order.begin(), order.end());
+    std::vector<std::uint32_t> previous(keys.size(), no_previous);
+    for (std::size_t i = 1; i < order.size(); ++i) {
+        if (order[i].first == order[i - 1].first) previous[order[i].second] = order[i - 1].second;
+    }
+    return previous;
+}
+
+// Each record's server as a small number (numbered in order of first appearance), with its
+// protocol in the lowest bit: (protocol, server) keys that fit a word.
+std::vector<std::uint64_t> server_keys(const std::vector<const ConnectionRecord*>& records) {
+    Numbering<Endpoint, EndpointHash> servers;
+    std::vector<std::uint64_t> keys(records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const ConnectionRecord& record = *records[i];
+        keys[i] = std::uint64_t{servers.number(record.server())} << 1 |
+                  (record.connection.protocol == Protocol::udp ? 1 : 0);
+    }
+    return keys;
+}
+
 struct Holding {
     Micros start;
     Micros open_end;      // close, reset, end of the failed attempt, or end of the capture
@@ -95,21 +124,27 @@ Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros ti
 std::pair<std::uint32_t, Micros> peak_overlap(
     const std::vector<Holding>& holdings, bool with_time_wait,
     std::vector<std::pair<Micros, std::uint32_t>>* series = nullptr) {
-    std::vector<std::pair<Micros, int>> events;
-    events.reserve(holdings.size() * 2);
+    std::vector<Micros> starts;
+    std::vector<Micros> ends;
+    starts.reserve(holdings.size());
+    ends.reserve(holdings.size());
     for (const Holding& h : holdings) {
-        events.emplace_back(h.start, +1);
+        starts.push_back(h.start);
         // A single-packet attempt held its port for an instant, not for no time at all.
-        events.emplace_back(std::max(h.start + 1, with_time_wait ? h.occupied_end : h.open_end),
-                            -1);
+        ends.push_back(std::max(h.start + 1, with_time_wait ? h.occupied_end : h.open_end));
     }
-    // At equal times a release comes before an allocation: a port freed can be taken again.
-    std::sort(events.begin(), events.end());
+    // One client's holdings come in start order: sorting is then a check.
+    if (!std::is_sorted(starts.begin(), starts.end())) std::sort(starts.begin(), starts.end());
+    std::sort(ends.begin(), ends.end());
     std::uint32_t current = 0;
     std::uint32_t peak = 0;
     Micros peak_at = 0;
-    for (const auto& [time, change] : events) {
-        current += change;
+    // Merged in time order; at equal times a release comes before an allocation: a port freed
+    // can be taken again.
+    for (std::size_t s = 0, e = 0; s < starts.size() || e < ends.size();) {
+        const bool release = s == starts.size() || (e < ends.size() && ends[e] <= starts[s]);
+        const Micros time = release ? ends[e++] : starts[s++];
+        current = release ? current - 1 : current + 1;
         if (series != nullptr) {
             if (!series->empty() && series->back().first == time) {
                 series->back().second = current;
@@ -156,18 +191,36 @@ double peak_starts_per_second(std::vector<Micros> starts) {
     return static_cast<double>(best);
 }
 
-ReuseStats measure_reuse(const std::vector<const ConnectionRecord*>& tcp, Micros time_wait) {
+// A client's TCP connections, oldest first, with what both reuse and exhaustion look up.
+struct TcpConnections {
+    std::vector<const ConnectionRecord*> records;
+    std::vector<std::uint64_t> servers;            // server_keys(records)
+    std::vector<std::uint32_t> previous_on_tuple;  // the same port to the same server
+    std::vector<std::uint32_t> previous_on_port;   // the same port to any server
+
+    explicit TcpConnections(std::vector<const ConnectionRecord*> tcp)
+        : records(std::move(tcp)), servers(server_keys(records)) {
+        std::vector<std::uint64_t> tuples(records.size());
+        std::vector<std::uint64_t> ports(records.size());
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            ports[i] = records[i]->client().port;
+            tuples[i] = servers[i] << 16 | ports[i];
+        }
+        previous_on_tuple = previous_with_same_key(tuples);
+        previous_on_port = previous_with_same_key(ports);
+    }
+};
+
+ReuseStats measure_reuse(const TcpConnections& tcp, Micros time_wait) {
     ReuseStats reuse;
-    std::map<std::pair<std::uint16_t, Endpoint>, const ConnectionRecord*> last_on_tuple;
-    std::map<std::uint16_t, Micros> last_port_end;
-    for (const ConnectionRecord* record : tcp) {
-        const Connection& c = record->connection;
-        const std::uint16_t port = record->client().port;
+    // The latest end of any use of the port up to and including this one.
+    std::vector<Micros> port_free_after(tcp.records.size());
+    for (std::size_t i = 0; i < tcp.records.size(); ++i) {
+        const Connection& c = tcp.records[i]->connection;
         if (c.time_wait_collision) ++reuse.time_wait_collisions;
 
-        auto [tuple, first_use] = last_on_tuple.try_emplace({port, record->server()}, record);
-        if (!first_use) {
-            const Connection& previous = tuple->second->connection;
+        if (const std::uint32_t earlier = tcp.previous_on_tuple[i]; earlier != no_previous) {
+            const Connection& previous = tcp.records[earlier]->connection;
             ++reuse.tuple_reuses;
             const ConnectionState state = previous.state();
             if (state == ConnectionState::open || state == ConnectionState::half_closed) {
@@ -177,15 +230,15 @@ ReuseStats measure_reuse(const std::vector<const ConnectionRecord*>& tcp, Micros
                 const Micros last_fin = std::max(previous.fin_time[0], previous.fin_time[1]);
                 if (c.first_seen < last_fin + time_wait) ++reuse.time_wait_reuses;
             }
-            tuple->second = record;
         }
 
-        auto [use, first_port_use] = last_port_end.try_emplace(port, c.last_seen);
-        if (!first_port_use) {
+        port_free_after[i] = c.last_seen;
+        if (const std::uint32_t earlier = tcp.previous_on_port[i]; earlier != no_previous) {
             ++reuse.port_reuses;
-            const Micros gap = std::max<Micros>(0, c.first_seen - use->second);
+            const Micros free_after = port_free_after[earlier];
+            const Micros gap = std::max<Micros>(0, c.first_seen - free_after);
             reuse.port_reuse_intervals_s.push_back(static_cast<double>(gap) / 1e6);
-            use->second = std::max(use->second, c.last_seen);
+            port_free_after[i] = std::max(free_after, c.last_seen);
         }
     }
     if (!reuse.port_reuse_intervals_s.empty()) {
@@ -196,42 +249,45 @@ ReuseStats measure_reuse(const std::vector<const ConnectionRecord*>& tcp, Micros
     return reuse;
 }
 
-ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& tcp,
-                                   const PortRange& range, Micros capture_end, double time_wait_s,
-                                   bool unique_per_tuple, const PortAnalysisOptions& options) {
+ExhaustionStats measure_exhaustion(const TcpConnections& tcp, const PortRange& range,
+                                   Micros capture_end, double time_wait_s, bool unique_per_tuple,
+                                   const PortAnalysisOptions& options) {
     ExhaustionStats stats;
     stats.time_wait_s = time_wait_s;
     const auto time_wait = static_cast<Micros>(time_wait_s * 1e6);
     const double size = std::max<std::uint32_t>(range.size(), 1);
-    std::map<Endpoint, std::vector<const ConnectionRecord*>> by_destination;
-    std::vector<Holding> all;
-    for (const ConnectionRecord* record : tcp) by_destination[record->server()].push_back(record);
 
-    for (const auto& [server, records] : by_destination) {
+    std::vector<Holding> all(tcp.records.size());
+    std::vector<std::vector<std::uint32_t>> by_destination;  // indexed by server number
+    for (std::size_t i = 0; i < tcp.records.size(); ++i) {
+        all[i] = holding_of(*tcp.records[i], capture_end, time_wait);
+        // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
+        if (const std::uint32_t earlier = tcp.previous_on_tuple[i]; earlier != no_previous) {
+            Holding& held = all[earlier];
+            held.occupied_end = std::max(held.open_end, std::min(held.occupied_end, all[i].start));
+        }
+        const std::size_t server = tcp.servers[i] >> 1;
+        if (server == by_destination.size()) by_destination.emplace_back();
+        by_destination[server].push_back(static_cast<std::uint32_t>(i));
+    }
+    // Destinations in address order, so equally used ones keep that order below.
+    std::sort(by_destination.begin(), by_destination.end(), [&](const auto& a, const auto& b) {
+        return tcp.records[a.front()]->server() < tcp.records[b.front()]->server();
+    });
+
+    for (const std::vector<std::uint32_t>& indices : by_destination) {
         DestinationOccupancy destination;
-        destination.server = server;
-        destination.connections = records.size();
+        destination.server = tcp.records[indices.front()]->server();
+        destination.connections = indices.size();
         std::vector<Holding> holdings;
         std::vector<Micros> starts;
-        // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
-        std::map<std::uint16_t, std::size_t> last_on_port;
-        for (const ConnectionRecord* record : records) {
-            const Micros start = record->connection.first_seen;
-            auto [previous, first_use] =
-                last_on_port.try_emplace(record->client().port, holdings.size());
-            if (!first_use) {
-                Holding& earlier = holdings[previous->second];
-                earlier.occupied_end =
-                    std::max(earlier.open_end, std::min(earlier.occupied_end, start));
-                previous->second = holdings.size();
-            }
-            holdings.push_back(holding_of(*record, capture_end, time_wait));
-            starts.push_back(start);
+        holdings.reserve(indices.size());
+        starts.reserve(indices.size());
+        for (const std::uint32_t i : indices) {
+            holdings.push_back(all[i]);
+            starts.push_back(all[i].start);
+            destination.occupied_at_end += all[i].occupied_end >= capture_end;
         }
-        for (const Holding& holding : holdings) {
-            destination.occupied_at_end += holding.occupied_end >= capture_end;
-        }
-        all.insert(all.end(), holdings.begin(), holdings.end());
         destination.peak_open = peak_overlap(holdings, false).first;
         std::vector<std::pair<Micros, std::uint32_t>> series;
         std::tie(destination.peak_occupied, destination.peak_at) =
@@ -241,7 +297,7 @@ ExhaustionStats measure_exhaustion(const std::vector<const ConnectionRecord*>& t
         destination.peak_new_per_s = peak_starts_per_second(std::move(starts));
         destination.sustainable_new_per_s = size / time_wait_s;
         destination.verdict = verdict_for(destination.utilization, options);
-        stats.destinations.push_back(destination);
+        stats.destinations.push_back(std::move(destination));
     }
     stats.peak_open_total = peak_overlap(all, false).first;
     stats.peak_occupied_total = peak_overlap(all, true).first;
@@ -302,9 +358,11 @@ AllocationFingerprint fingerprint_allocation(
     // within one destination (pairs less than per_destination_window apart).
     std::uint64_t steps = 0, small = 0, plus_one = 0, cross = 0, cross_small = 0;
     std::uint64_t within = 0, within_small = 0;
-    std::map<std::tuple<Protocol, Endpoint>, const ConnectionRecord*> last_to;
+    const std::vector<std::uint32_t> previous_to_server =
+        previous_with_same_key(server_keys(connections));
     const ConnectionRecord* previous = nullptr;
-    for (const ConnectionRecord* record : connections) {
+    for (std::size_t i = 0; i < connections.size(); ++i) {
+        const ConnectionRecord* record = connections[i];
         const int port = record->client().port;
         if (previous != nullptr) {
             const int step = port - previous->client().port;
@@ -316,15 +374,13 @@ AllocationFingerprint fingerprint_allocation(
                 cross_small += is_small_step(step);
             }
         }
-        auto [last, first] =
-            last_to.try_emplace({record->connection.protocol, record->server()}, record);
-        if (!first) {
-            const Connection& before = last->second->connection;
-            if (record->connection.first_seen - before.first_seen < per_destination_window) {
+        if (previous_to_server[i] != no_previous) {
+            const ConnectionRecord& before = *connections[previous_to_server[i]];
+            if (record->connection.first_seen - before.connection.first_seen <
+                per_destination_window) {
                 ++within;
-                within_small += is_small_step(port - last->second->client().port);
+                within_small += is_small_step(port - before.client().port);
             }
-            last->second = record;
         }
         previous = record;
     }
@@ -453,9 +509,10 @@ ClientPorts analyze_client_ports(const Address& client,
     const double time_wait_s = options.time_wait_s.value_or(
         profile != nullptr ? profile->time_wait_s : default_time_wait_s);
     const bool unique_per_tuple = profile == nullptr || profile->port_unique_per_tuple;
-    result.reuse = measure_reuse(tcp, static_cast<Micros>(time_wait_s * 1e6));
-    result.exhaustion = measure_exhaustion(tcp, result.range.range, capture_end, time_wait_s,
-                                           unique_per_tuple, options);
+    const TcpConnections tcp_connections(std::move(tcp));
+    result.reuse = measure_reuse(tcp_connections, static_cast<Micros>(time_wait_s * 1e6));
+    result.exhaustion = measure_exhaustion(tcp_connections, result.range.range, capture_end,
+                                           time_wait_s, unique_per_tuple, options);
     return result;
 }
 

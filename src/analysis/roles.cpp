@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <tuple>
+
+#include "ephemera/analysis/numbering.hpp"
 
 namespace ephemera {
 namespace {
@@ -11,19 +12,9 @@ std::size_t protocol_index(Protocol protocol) noexcept {
     return protocol == Protocol::tcp ? 0 : 1;
 }
 
-// One side of one connection, as seen from that side.
-struct Sighting {
-    Protocol protocol;
-    Endpoint self;
-    std::uint16_t peer_port;
-    std::int8_t handshake_role;  // +1 was the server, -1 the client, 0 no handshake
-
-    auto order() const { return std::tie(protocol, self, peer_port); }
-};
-
+// Evidence about one endpoint (protocol, address, port) from every connection it was seen in.
 struct EndpointEvidence {
-    Protocol protocol;
-    Endpoint self;
+    std::uint64_t endpoint_key;
     std::uint32_t distinct_peer_ports = 0;
     std::uint32_t times_server = 0;
     std::uint32_t times_client = 0;
@@ -33,26 +24,34 @@ class EvidenceTable {
   public:
     // Evidence about the endpoints of `protocols` only: those the records that need it use.
     EvidenceTable(const ConnectionRecords& records, const std::array<bool, 2>& protocols) {
+        // One side of one connection, as seen from that side: its endpoint key and the peer's
+        // port in one word, so sorting groups each endpoint's peer ports together.
+        struct Sighting {
+            std::uint64_t key;
+            std::int8_t handshake_role;  // +1 was the server, -1 the client, 0 no handshake
+        };
         std::vector<Sighting> sightings;
         for (const ConnectionRecord& record : records) {
-            if (!protocols[protocol_index(record.connection.protocol)]) continue;
+            const Connection& connection = record.connection;
+            if (!protocols[protocol_index(connection.protocol)]) continue;
             for (int side = 0; side < 2; ++side) {
                 std::int8_t role = 0;
                 if (record.role_from_handshake) role = side == record.client_side ? -1 : +1;
-                sightings.push_back({record.connection.protocol, record.connection.endpoint[side],
-                                     record.connection.endpoint[1 - side].port, role});
+                const std::uint64_t endpoint =
+                    endpoint_key(connection.protocol, connection.endpoint[side]);
+                sightings.push_back({endpoint << 16 | connection.endpoint[1 - side].port, role});
             }
         }
         std::sort(sightings.begin(), sightings.end(),
-                  [](const Sighting& a, const Sighting& b) { return a.order() < b.order(); });
+                  [](const Sighting& a, const Sighting& b) { return a.key < b.key; });
         for (std::size_t at = 0; at < sightings.size(); ++at) {
             const Sighting& sighting = sightings[at];
-            const bool new_endpoint = evidence_.empty() ||
-                                      evidence_.back().protocol != sighting.protocol ||
-                                      evidence_.back().self != sighting.self;
-            if (new_endpoint) evidence_.push_back({sighting.protocol, sighting.self});
+            const std::uint64_t endpoint = sighting.key >> 16;
+            const bool new_endpoint =
+                evidence_.empty() || evidence_.back().endpoint_key != endpoint;
+            if (new_endpoint) evidence_.push_back({endpoint});
             EndpointEvidence& evidence = evidence_.back();
-            if (new_endpoint || sightings[at - 1].peer_port != sighting.peer_port) {
+            if (new_endpoint || sightings[at - 1].key != sighting.key) {
                 ++evidence.distinct_peer_ports;
             }
             if (sighting.handshake_role > 0) ++evidence.times_server;
@@ -60,16 +59,22 @@ class EvidenceTable {
         }
     }
 
-    const EndpointEvidence& find(Protocol protocol, const Endpoint& self) const {
-        auto less = [](const EndpointEvidence& e, const std::pair<Protocol, const Endpoint*>& key) {
-            return std::tie(e.protocol, e.self) < std::tie(key.first, *key.second);
-        };
+    const EndpointEvidence& find(Protocol protocol, const Endpoint& self) {
+        const std::uint64_t key = endpoint_key(protocol, self);
         // Every endpoint of every record was inserted above, so the search always finds it.
-        return *std::lower_bound(evidence_.begin(), evidence_.end(),
-                                 std::pair<Protocol, const Endpoint*>{protocol, &self}, less);
+        return *std::lower_bound(
+            evidence_.begin(), evidence_.end(), key,
+            [](const EndpointEvidence& e, std::uint64_t k) { return e.endpoint_key < k; });
     }
 
   private:
+    // Protocol, address number and port in 48 bits.
+    std::uint64_t endpoint_key(Protocol protocol, const Endpoint& endpoint) {
+        const std::uint64_t address = addresses_.number(endpoint.address);
+        return (std::uint64_t{protocol_index(protocol)} << 47) | (address << 16) | endpoint.port;
+    }
+
+    Numbering<Address, AddressHash> addresses_;
     std::vector<EndpointEvidence> evidence_;
 };
 
@@ -148,7 +153,7 @@ void assign_roles_by_heuristics(ConnectionRecords& records) {
             without_handshake[protocol_index(record.connection.protocol)] = true;
     }
     if (!without_handshake[0] && !without_handshake[1]) return;
-    const EvidenceTable table(records, without_handshake);
+    EvidenceTable table(records, without_handshake);
     for (ConnectionRecord& record : records) {
         if (record.role_from_handshake) continue;
         const Connection& connection = record.connection;

@@ -1,10 +1,11 @@
 #include "ephemera/analysis/summary.hpp"
 
 #include <algorithm>
+#include <bitset>
 #include <exception>
-#include <map>
 #include <thread>
-#include <tuple>
+
+#include "ephemera/analysis/numbering.hpp"
 
 namespace ephemera {
 namespace {
@@ -15,25 +16,48 @@ std::uint32_t count_distinct(std::vector<T>& values) {
     return static_cast<std::uint32_t>(std::unique(values.begin(), values.end()) - values.begin());
 }
 
+// A server as the report keys it: TCP and UDP on one address and port are two services.
+struct ServiceKey {
+    Protocol protocol;
+    Endpoint endpoint;
+
+    auto operator<=>(const ServiceKey&) const = default;
+};
+
+struct ServiceKeyHash {
+    std::size_t operator()(const ServiceKey& key) const noexcept {
+        const std::uint64_t port_and_protocol =
+            (std::uint64_t{key.endpoint.port} << 8) | static_cast<std::uint64_t>(key.protocol);
+        return AddressHash{}(key.endpoint.address) ^ (port_and_protocol * 0x9e3779b97f4a7c15ULL);
+    }
+};
+
+using ClientNumbering = Numbering<Address, AddressHash>;
+using ServiceNumbering = Numbering<ServiceKey, ServiceKeyHash>;
+
 struct ClientTally {
     ClientSummary summary;
     std::vector<const ConnectionRecord*> connections;
     std::vector<std::uint16_t> ports;
-    std::vector<std::tuple<Protocol, Endpoint>> servers;
+    std::vector<std::uint32_t> services;  // ServiceNumbering numbers
 };
 
 struct ServerTally {
     ServerSummary summary;
-    std::vector<Address> clients;
+    std::vector<std::uint32_t> clients;  // ClientNumbering numbers
     std::vector<std::uint16_t> client_ports;
 };
 
-PortStats port_stats(std::vector<std::uint16_t>& ports) {
+// Distinct ports, lowest and highest, in one pass over a bitmap of the port space.
+PortStats port_stats(const std::vector<std::uint16_t>& ports) {
     PortStats stats;
-    stats.distinct = count_distinct(ports);
-    if (!ports.empty()) {
-        stats.min = ports.front();  // sorted by count_distinct
-        stats.max = ports[stats.distinct - 1];
+    std::bitset<65536> seen;
+    for (const std::uint16_t port : ports) {
+        if (seen[port]) continue;
+        seen[port] = true;
+        if (stats.distinct++ == 0) stats.min = stats.max = port;
+        stats.min = std::min(stats.min, port);
+        stats.max = std::max(stats.max, port);
     }
     return stats;
 }
@@ -52,12 +76,18 @@ struct ScanTally {
     std::vector<Endpoint> targets;
 };
 
-// Sources that probed at least min_ports distinct ports, with probes the most of what they did.
-std::vector<ScanSummary> find_scans(const ConnectionRecords& records, const ScanOptions& options) {
-    std::map<Address, ScanTally> tallies;
-    for (const ConnectionRecord& record : records) {
+// Sources that probed at least min_ports distinct ports, with probes the most of what they did,
+// in address order. `client_of[i]` is the number of records[i]'s client; `scanner` is set for
+// each number found scanning.
+std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
+                                    const std::vector<std::uint32_t>& client_of,
+                                    const ClientNumbering& clients, const ScanOptions& options,
+                                    std::vector<bool>& scanner) {
+    std::vector<ScanTally> tallies(clients.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const ConnectionRecord& record = records[i];
         if (record.connection.protocol != Protocol::tcp) continue;
-        ScanTally& tally = tallies[record.client().address];
+        ScanTally& tally = tallies[client_of[i]];
         ++tally.tcp;
         if (!is_probe(record.connection)) continue;
         ScanSummary& scan = tally.summary;
@@ -67,15 +97,19 @@ std::vector<ScanSummary> find_scans(const ConnectionRecords& records, const Scan
         tally.targets.push_back(record.server());
     }
     std::vector<ScanSummary> scans;
-    for (auto& [source, tally] : tallies) {
+    scanner.assign(clients.size(), false);
+    for (const std::uint32_t source : clients.in_key_order()) {
+        ScanTally& tally = tallies[source];
+        if (tally.summary.probes == 0) continue;
         tally.summary.ports = count_distinct(tally.targets);
         if (tally.summary.ports < options.min_ports) continue;
         if (tally.summary.probes < options.min_probe_share * tally.tcp) continue;
         std::vector<Address> hosts;
         for (const Endpoint& target : tally.targets) hosts.push_back(target.address);
         tally.summary.hosts = count_distinct(hosts);
-        tally.summary.source = source;
+        tally.summary.source = clients.key(source);
         scans.push_back(tally.summary);
+        scanner[source] = true;
     }
     return scans;
 }
@@ -116,6 +150,13 @@ void analyze_hosts(const std::vector<ClientTally*>& tallies, const Analyze& anal
 
 }  // namespace
 
+ConnectionLog::ConnectionLog(std::size_t max_records) : max_records_(max_records) {
+    // Address space only (see LargeBufferAllocator): the log fills it without copying itself.
+    if (large_buffer::reserving_is_free) {
+        records_.reserve(std::min(max_records, std::size_t{1} << 20));
+    }
+}
+
 void ConnectionLog::on_connection(const Connection& connection) {
     ConnectionRecord record;
     record.connection = connection;
@@ -143,14 +184,20 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     report.warning_at = options.warning_at;
     report.critical_at = options.critical_at;
     report.exhausted_at = options.exhausted_at;
-    std::map<Address, ClientTally> clients;
-    std::map<std::tuple<Protocol, Endpoint>, ServerTally> servers;
-    report.scans = find_scans(records, scan_options);
-    const auto scanned_by = [&](const Address& address) {
-        return std::any_of(report.scans.begin(), report.scans.end(),
-                           [&](const ScanSummary& scan) { return scan.source == address; });
-    };
-    for (const ConnectionRecord& record : records) {
+
+    ClientNumbering client_numbers;
+    std::vector<std::uint32_t> client_of(records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        client_of[i] = client_numbers.number(records[i].client().address);
+    }
+    std::vector<bool> scanner;
+    report.scans = find_scans(records, client_of, client_numbers, scan_options, scanner);
+
+    std::vector<ClientTally> clients(client_numbers.size());
+    ServiceNumbering service_numbers;
+    std::vector<ServerTally> servers;
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const ConnectionRecord& record = records[i];
         const Connection& connection = record.connection;
         const auto state = static_cast<std::size_t>(connection.state());
         const bool tcp = connection.protocol == Protocol::tcp;
@@ -158,37 +205,46 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         ++report.states[state];
         ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
         // A scanner is not a client using up its ports, and its targets are not services.
-        if (!report.scans.empty() && scanned_by(record.client().address)) continue;
+        if (scanner[client_of[i]]) continue;
 
-        ClientTally& client = clients[record.client().address];
-        client.summary.address = record.client().address;
+        ClientTally& client = clients[client_of[i]];
         (tcp ? client.summary.tcp_connections : client.summary.udp_flows) += 1;
         ++client.summary.states[state];
         client.ports.push_back(record.client().port);
         client.connections.push_back(&record);
-        client.servers.emplace_back(connection.protocol, record.server());
+        const std::uint32_t service =
+            service_numbers.number({connection.protocol, record.server()});
+        client.services.push_back(service);
 
-        ServerTally& server = servers[{connection.protocol, record.server()}];
-        server.summary.endpoint = record.server();
-        server.summary.protocol = connection.protocol;
+        if (service == servers.size()) {
+            servers.emplace_back();
+            servers.back().summary.endpoint = record.server();
+            servers.back().summary.protocol = connection.protocol;
+        }
+        ServerTally& server = servers[service];
         ++server.summary.connections;
-        server.clients.push_back(record.client().address);
+        server.clients.push_back(client_of[i]);
         server.client_ports.push_back(record.client().port);
     }
 
     std::vector<ClientTally*> tallies;
-    for (auto& [address, tally] : clients) tallies.push_back(&tally);
+    for (const std::uint32_t number : client_numbers.in_key_order()) {
+        if (clients[number].connections.empty()) continue;  // a scanner's
+        clients[number].summary.address = client_numbers.key(number);
+        tallies.push_back(&clients[number]);
+    }
     const Micros capture_end = report.capture.last;
     analyze_hosts(tallies, [&](ClientTally& tally) {
         tally.summary.ports = port_stats(tally.ports);
-        tally.summary.servers = count_distinct(tally.servers);
+        tally.summary.servers = count_distinct(tally.services);
         tally.summary.port_use =
             analyze_client_ports(tally.summary.address, tally.connections, capture_end, options);
     });
-    for (const ClientTally* tally : tallies) report.clients.push_back(tally->summary);
-    for (auto& [key, tally] : servers) {
+    for (ClientTally* tally : tallies) report.clients.push_back(std::move(tally->summary));
+    for (const std::uint32_t number : service_numbers.in_key_order()) {
+        ServerTally& tally = servers[number];
         tally.summary.clients = count_distinct(tally.clients);
-        tally.summary.client_ports = count_distinct(tally.client_ports);
+        tally.summary.client_ports = port_stats(tally.client_ports).distinct;
         report.servers.push_back(tally.summary);
     }
     // Closest to exhaustion first, then busiest.

@@ -7,18 +7,6 @@
 namespace ephemera::large_buffer {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-#else
-constexpr bool sanitized = false;
-#endif
-
 // Under AddressSanitizer everything comes from operator new, which it watches; mapped memory
 // it would not.
 constexpr std::size_t huge_page = std::size_t{2} << 20;

@@ -8,6 +8,7 @@ namespace {
 
 constexpr Micros sweep_interval = 10'000'000;
 constexpr std::size_t initial_slots = 1024;
+constexpr std::size_t max_reserved_entries = std::size_t{1} << 20;
 
 std::uint64_t mix(std::uint64_t value) noexcept {
     value ^= value >> 33;
@@ -90,7 +91,13 @@ std::uint64_t hash_flow_key(const FlowKey& key) noexcept {
 }
 
 ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionSink& sink)
-    : options_(options), sink_(sink), slots_(initial_slots) {}
+    : options_(options), sink_(sink), slots_(initial_slots) {
+    // Address space only: pages are touched as entries are, and the table never copies itself
+    // to grow (which would touch, and on a VM fault in, every page twice).
+    if (large_buffer::reserving_is_free) {
+        entries_.reserve(std::min(options_.max_connections + 1, max_reserved_entries));
+    }
+}
 
 std::uint32_t ConnectionTracker::find_or_insert(const FlowKey& key, std::uint32_t hash,
                                                 bool& inserted) {
@@ -322,9 +329,10 @@ void ConnectionTracker::finish() {
                                  latest_ - connection.last_seen > options_.udp_timeout;
         emit(connection, udp_expired ? EndReason::idle : EndReason::capture_end);
     }
-    slots_.assign(initial_slots, Slot{});
-    entries_.clear();
-    free_entries_.clear();
+    // Give the memory back before the report is built: it is the largest buffer of the run.
+    decltype(slots_)(initial_slots).swap(slots_);
+    decltype(entries_)().swap(entries_);
+    decltype(free_entries_)().swap(free_entries_);
     live_count_ = 0;
 }
 

@@ -115,7 +115,7 @@ struct Report {
 // runs for days); dropped() counts them.
 class ConnectionLog : public ConnectionSink {
   public:
-    explicit ConnectionLog(std::size_t max_records = SIZE_MAX) : max_records_(max_records) {}
+    explicit ConnectionLog(std::size_t max_records = SIZE_MAX);
     void on_connection(const Connection& connection) override;
     ConnectionRecords& records() noexcept { return records_; }
     std::uint64_t dropped() const noexcept { return dropped_; }

@@ -10,6 +10,24 @@
 namespace ephemera {
 
 namespace large_buffer {
+
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool sanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool sanitized = true;
+#else
+inline constexpr bool sanitized = false;
+#endif
+#else
+inline constexpr bool sanitized = false;
+#endif
+
+// Whether reserving more than is filled costs only address space. Under AddressSanitizer large
+// buffers come from operator new (so it watches them), which writes shadow memory for every
+// byte reserved: there, containers should grow as they fill instead.
+inline constexpr bool reserving_is_free = !sanitized;
+
 void* allocate(std::size_t bytes);
 void deallocate(void* pointer, std::size_t bytes) noexcept;
 }  // namespace large_buffer

@@ -42,6 +42,21 @@ struct Address {
     std::uint64_t word(std::size_t at) const noexcept { return __builtin_bswap64(raw(at)); }
 };
 
+// For unordered containers keyed by address.
+struct AddressHash {
+    std::size_t operator()(const Address& address) const noexcept {
+        std::uint64_t first;
+        std::uint64_t second;
+        std::memcpy(&first, address.bytes.data(), sizeof first);
+        std::memcpy(&second, address.bytes.data() + 8, sizeof second);
+        // Multiply-xorshift: IPv4 addresses differ only in a few bytes of `first`.
+        std::uint64_t hash =
+            (first ^ (second * 0x9e3779b97f4a7c15ULL)) + static_cast<std::uint64_t>(address.family);
+        hash *= 0xff51afd7ed558ccdULL;
+        return hash ^ (hash >> 32);
+    }
+};
+
 enum class Protocol : std::uint8_t { tcp = 6, udp = 17 };
 
 struct Endpoint {
@@ -56,5 +71,11 @@ std::string to_string(const Address& address);
 // Parses what to_string writes; returns false on anything else.
 bool parse_address(const std::string& text, Address& out);
 const char* to_string(Protocol protocol);
+
+struct EndpointHash {
+    std::size_t operator()(const Endpoint& endpoint) const noexcept {
+        return AddressHash{}(endpoint.address) ^ (endpoint.port * 0x9e3779b97f4a7c15ULL);
+    }
+};
 
 }  // namespace ephemera
