@@ -27,6 +27,22 @@ std::uint64_t hash_address(const Address& address, std::uint64_t seed) noexcept 
     return mix(seed ^ first) ^ mix(second + static_cast<std::uint64_t>(address.family));
 }
 
+// Whether the connection is the one `key` names, whichever of its endpoints sent first.
+bool has_key(const Connection& connection, const FlowKey& key) noexcept {
+    if (connection.protocol != key.protocol) return false;
+    const Endpoint& first = connection.endpoint[0];
+    const Endpoint& second = connection.endpoint[1];
+    return (first == key.low && second == key.high) || (first == key.high && second == key.low);
+}
+
+FlowKey key_of(const Connection& connection) noexcept {
+    FlowKey key;
+    key.protocol = connection.protocol;
+    key.low = std::min(connection.endpoint[0], connection.endpoint[1]);
+    key.high = std::max(connection.endpoint[0], connection.endpoint[1]);
+    return key;
+}
+
 bool is_half_open(const Connection& connection) noexcept {
     return connection.protocol == Protocol::tcp && connection.syn_side != no_side &&
            connection.syn_ack_side == no_side && connection.packets[1 - connection.syn_side] == 0;
@@ -113,14 +129,18 @@ std::uint32_t ConnectionTracker::find_or_insert(const FlowKey& key, std::uint32_
                 index = static_cast<std::uint32_t>(entries_.size());
                 entries_.emplace_back();
             }
-            entries_[index].key = key;
+            // The key is written now, so the entry is found by the next lookup whatever the
+            // caller does with it.
+            Connection& connection = entries_[index].connection;
+            connection.protocol = key.protocol;
+            connection.endpoint = {key.low, key.high};
             entries_[index].live = true;
             slot = {index + 1, hash};
             inserted = true;
             ++live_count_;
             return index;
         }
-        if (slot.hash == hash && entries_[slot.index_plus_one - 1].key == key) {
+        if (slot.hash == hash && has_key(entries_[slot.index_plus_one - 1].connection, key)) {
             inserted = false;
             return slot.index_plus_one - 1;
         }
@@ -130,7 +150,7 @@ std::uint32_t ConnectionTracker::find_or_insert(const FlowKey& key, std::uint32_
 // Backward-shift deletion keeps every probe chain unbroken without tombstones.
 void ConnectionTracker::erase(std::uint32_t index) {
     const std::size_t mask = slots_.size() - 1;
-    const auto hash = static_cast<std::uint32_t>(hash_flow_key(entries_[index].key));
+    const auto hash = static_cast<std::uint32_t>(hash_flow_key(key_of(entries_[index].connection)));
     std::size_t hole = hash & mask;
     while (slots_[hole].index_plus_one != index + 1) hole = (hole + 1) & mask;
     for (std::size_t next = (hole + 1) & mask; slots_[next].index_plus_one != 0;
@@ -220,7 +240,6 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
                 if (connection.syn_side == no_side) {
                     connection.syn_side = this_side;
                     connection.syn_sequence = packet.sequence;
-                    connection.syn_had_timestamp = packet.has_tcp_timestamp;
                 } else if (connection.syn_side == this_side) {
                     ++connection.syn_retransmissions;
                 }

@@ -33,7 +33,8 @@ enum class ConnectionState : std::uint8_t {
 std::string_view state_name(ConnectionState state) noexcept;
 
 struct Connection {
-    Protocol protocol = Protocol::tcp;
+    // Widest fields first, so the struct has no padding: the connection table and the log hold
+    // hundreds of thousands of these.
     std::array<Endpoint, 2> endpoint{};
     Micros first_seen = 0;
     Micros last_seen = 0;
@@ -41,24 +42,25 @@ struct Connection {
     std::array<std::uint64_t, 2> payload_bytes{};
 
     // TCP evidence, indexed by side; no_side where not seen.
+    Micros fin_time[2] = {0, 0};
+    Micros rst_time = 0;
+    std::uint32_t syn_sequence = 0;
+    std::uint16_t syn_retransmissions = 0;
+    Protocol protocol = Protocol::tcp;
+    EndReason end_reason = EndReason::capture_end;
     std::int8_t syn_side = no_side;      // sender of the first pure SYN
     std::int8_t syn_ack_side = no_side;  // sender of the first SYN-ACK
     std::int8_t first_fin_side = no_side;
     std::int8_t rst_side = no_side;  // sender of the first RST
     std::array<bool, 2> fin{};
-    std::uint32_t syn_sequence = 0;
-    std::uint16_t syn_retransmissions = 0;
-    bool syn_had_timestamp = false;
     bool stale_ack = false;            // the responder answered the SYN with a bare ACK
     bool time_wait_collision = false;  // ... and the SYN's sender reset it (RFC 6191 refusal)
-    Micros fin_time[2] = {0, 0};
-    Micros rst_time = 0;
-    EndReason end_reason = EndReason::capture_end;
 
     bool tcp_closed() const noexcept { return rst_side != no_side || (fin[0] && fin[1]); }
     ConnectionState state() const noexcept;
     std::uint64_t total_packets() const noexcept { return packets[0] + packets[1]; }
     std::uint64_t total_bytes() const noexcept { return payload_bytes[0] + payload_bytes[1]; }
 };
+static_assert(sizeof(Connection) == 128, "Connection has grown padding or a field");
 
 }  // namespace ephemera

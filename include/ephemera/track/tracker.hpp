@@ -77,8 +77,8 @@ class ConnectionTracker {
         std::uint32_t index_plus_one = 0;  // 0: empty
         std::uint32_t hash = 0;
     };
+    // The connection's endpoints are its key: an entry holds no separate copy of it.
     struct Entry {
-        FlowKey key;
         Connection connection;
         bool live = false;
     };
