@@ -6,6 +6,7 @@
 
 #include "ephemera/analysis/summary.hpp"
 #include "ephemera/app/pipeline.hpp"
+#include "ephemera/app/two_threads.hpp"
 #include "ephemera/capture/reader.hpp"
 #include "ephemera/core/errors.hpp"
 #include "ephemera/decode/decode.hpp"
@@ -108,8 +109,12 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     ConnectionLog log;
     PacketPipeline pipeline(tracking, log);
 
-    RawFrame frame;
-    while (reader.next(frame)) pipeline.on_frame(frame.timestamp, frame.link_type, frame.bytes);
+    if (options.reading_thread) {
+        run_on_two_threads(reader, pipeline);
+    } else {
+        RawFrame frame;
+        while (reader.next(frame)) pipeline.on_frame(frame.timestamp, frame.link_type, frame.bytes);
+    }
     pipeline.finish();
     CaptureSummary& capture = pipeline.capture();
 

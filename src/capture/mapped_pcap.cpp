@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 
 namespace ephemera {
@@ -113,6 +114,28 @@ void release_pages(const std::uint8_t* data, std::size_t& released, std::size_t 
         madvise(const_cast<std::uint8_t*>(data) + released, end - released, MADV_DONTNEED);
         released = end;
     }
+}
+
+std::span<const std::uint8_t> stretch_ahead(const std::uint8_t* data, std::size_t size,
+                                            std::size_t offset) noexcept {
+    const std::size_t start = std::min(size, offset + release_every);
+    return {data + start, std::min(size, start + release_every) - start};
+}
+
+void map_in(std::span<const std::uint8_t> stretch) noexcept {
+    if (stretch.empty()) return;
+    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto start = reinterpret_cast<std::uintptr_t>(stretch.data()) / page * page;
+    const auto end = reinterpret_cast<std::uintptr_t>(stretch.data() + stretch.size());
+#ifdef MADV_POPULATE_READ
+    // Linux 5.14 and later; an older kernel answers EINVAL and the reader faults as before.
+    madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_READ);
+#endif
+}
+
+void MappedPcap::move_window() noexcept {
+    release_pages(data_, released_, offset_);
+    ahead_ = stretch_ahead(data_, size_, offset_);
 }
 
 bool MappedPcap::at_end(std::size_t wanted) noexcept {
@@ -277,7 +300,10 @@ bool MappedPcapng::walk(int snapshot) {
 }
 
 bool MappedPcapng::next(RawFrame& frame) noexcept {
-    if (offset_ - released_ >= release_every) release_pages(data_, released_, offset_);
+    if (offset_ - released_ >= release_every) {
+        release_pages(data_, released_, offset_);
+        ahead_ = stretch_ahead(data_, size_, offset_);
+    }
     while (offset_ < end_) {
         const std::size_t at = offset_;
         const std::uint32_t type = field(at);

@@ -1,7 +1,7 @@
 // libFuzzer harness for the whole pipeline: the input is a capture file (seeds: pcaps/ and
 // tcpdump's test captures). It is analyzed as `ephemera analyze` would, and rendered in every
-// format; then read again through libpcap, which must give the same report. User errors (not a
-// capture, ...) are expected; anything else is a finding.
+// format; then read again through libpcap on one thread, which must give the same report. User
+// errors (not a capture, ...) are expected; anything else is a finding.
 #include <unistd.h>
 
 #include <cstddef>
@@ -28,8 +28,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (void)ephemera::render_json(result.report, report_options);
         (void)ephemera::render_text(result.report, report_options);
         (void)ephemera::render_html(result.report, result.records, report_options);
-        // Differential: the in-place reader must read the file exactly as libpcap does.
+        // Differential: the in-place reader must read the file exactly as libpcap does, and
+        // the loop on one thread must give what the loop on two gave.
         options.reader = "libpcap";
+        options.reading_thread = false;
         const ephemera::AnalysisResult through_libpcap = ephemera::analyze_captures(options);
         if (ephemera::render_json(through_libpcap.report, report_options) !=
             ephemera::render_json(result.report, report_options)) {

@@ -23,6 +23,9 @@ struct AnalyzeOptions {
     std::string thresholds = "0.5,0.8,1.0";
     std::size_t max_connections = 262'144;  // tracker table limit
     std::uint32_t scan_ports = 100;         // distinct ports probed that make a source a scanner
+    // Read and decode on a second thread while this one tracks (app/two_threads.hpp); the same
+    // result either way. Not an option of the command: the fuzzer compares the two.
+    bool reading_thread = true;
 };
 
 struct AnalysisResult {

@@ -19,20 +19,35 @@ class PacketPipeline {
     }
 
     void on_frame(Micros timestamp, int link_type, std::span<const std::uint8_t> bytes) {
+        DecodedPacket packet;
+        if (decode_frame(timestamp, link_type, bytes, packet)) on_decoded(timestamp, packet);
+    }
+
+    // on_frame in two halves. decode_frame and on_decoded change different state, so one thread
+    // may decode while another tracks what it decoded before (app/two_threads.hpp).
+    //
+    // Counts the frame and decodes it; false, counted as skipped, when it cannot be decoded.
+    bool decode_frame(Micros timestamp, int link_type, std::span<const std::uint8_t> bytes,
+                      DecodedPacket& packet) noexcept {
         capture_.count_frame(timestamp);
         const DecodeResult decoded = decode_packet(static_cast<LinkType>(link_type), bytes);
         if (!decoded.ok()) {
             ++capture_.skipped[static_cast<std::size_t>(decoded.status)];
-            return;
+            return false;
         }
         ++capture_.decoded;
-        const FlowKey key = make_flow_key(decoded.packet);
+        packet = decoded.packet;
+        return true;
+    }
+    // Drops a duplicate, or hands the packet to the tracker.
+    void on_decoded(Micros timestamp, const DecodedPacket& packet) {
+        const FlowKey key = make_flow_key(packet);
         const std::uint64_t key_hash = hash_flow_key(key);
-        if (duplicates_.is_duplicate(timestamp, decoded.packet, key_hash)) {
+        if (duplicates_.is_duplicate(timestamp, packet, key_hash)) {
             ++capture_.duplicates;
             return;
         }
-        tracker_.on_packet(timestamp, decoded.packet, key, key_hash);
+        tracker_.on_packet(timestamp, packet, key, key_hash);
     }
 
     // Ends every connection still open, as of the last packet.

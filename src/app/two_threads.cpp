@@ -1,0 +1,147 @@
+#include "ephemera/app/two_threads.hpp"
+
+#include <array>
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <span>
+#include <thread>
+
+#include "ephemera/capture/mapped_pcap.hpp"
+
+namespace ephemera {
+namespace {
+
+struct DecodedFrame {
+    Micros timestamp;
+    DecodedPacket packet;
+};
+
+// Big enough that handing a batch over costs little per packet, small enough that the ring
+// (batch_count batches, 2.4 MB) stays in cache.
+constexpr std::size_t batch_size = 4096;
+constexpr std::size_t batch_count = 8;
+
+struct Batch {
+    std::array<DecodedFrame, batch_size> frames;
+    std::size_t size = 0;
+    std::span<const std::uint8_t> stretch_ahead;  // for the tracking thread to map in
+};
+
+// A single-producer, single-consumer ring of batches. Each side counts the batches it has
+// finished; a side that must wait spins briefly (the other is usually about to finish one), then
+// sleeps on the counter.
+class BatchRing {
+  public:
+    BatchRing() : batches_(std::make_unique<Batch[]>(batch_count)) {}
+
+    // Producer: the batch to fill as number `sequence`, once the consumer is done with its slot;
+    // nullptr when the consumer has stopped.
+    Batch* claim(std::uint64_t sequence) {
+        const std::uint64_t needed = sequence + 1 - batch_count;
+        if (sequence >= batch_count && !wait_until_at_least(consumed_, needed)) return nullptr;
+        return &batches_[sequence % batch_count];
+    }
+    void publish(std::uint64_t sequence) { advance(produced_, sequence + 1); }
+    // Producer: no more batches (after the last publish, or on an error).
+    void finish() {
+        produced_.fetch_or(finished_flag, std::memory_order_release);
+        produced_.notify_one();
+    }
+
+    // Consumer: batch number `sequence`, or nullptr once the producer has finished before it.
+    Batch* wait(std::uint64_t sequence) {
+        if (!wait_until_at_least(produced_, sequence + 1)) return nullptr;
+        return &batches_[sequence % batch_count];
+    }
+    void release(std::uint64_t sequence) { advance(consumed_, sequence + 1); }
+    // Consumer: stop, whatever the producer is doing (on an error while tracking).
+    void stop() {
+        consumed_.fetch_or(finished_flag, std::memory_order_release);
+        consumed_.notify_one();
+    }
+
+  private:
+    static constexpr std::uint64_t finished_flag = std::uint64_t{1} << 63;
+
+    static void advance(std::atomic<std::uint64_t>& counter, std::uint64_t value) {
+        counter.store(value, std::memory_order_release);
+        counter.notify_one();
+    }
+
+    // True once `counter` reaches `target`; false if the other side finished (or stopped) first.
+    static bool wait_until_at_least(std::atomic<std::uint64_t>& counter, std::uint64_t target) {
+        for (int spin = 0;; ++spin) {
+            const std::uint64_t value = counter.load(std::memory_order_acquire);
+            if ((value & finished_flag) != 0) return (value & ~finished_flag) >= target;
+            if (value >= target) return true;
+            if (spin < 4096) {
+                __builtin_ia32_pause();
+            } else {
+                counter.wait(value, std::memory_order_acquire);
+            }
+        }
+    }
+
+    std::unique_ptr<Batch[]> batches_;
+    alignas(64) std::atomic<std::uint64_t> produced_{0};
+    alignas(64) std::atomic<std::uint64_t> consumed_{0};
+};
+
+void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing& ring) {
+    RawFrame frame;
+    bool more = true;
+    for (std::uint64_t sequence = 0; more; ++sequence) {
+        Batch* batch = ring.claim(sequence);
+        if (batch == nullptr) return;  // the tracking thread stopped
+        batch->size = 0;
+        while (batch->size < batch_size && (more = reader.next(frame))) {
+            DecodedFrame& decoded = batch->frames[batch->size];
+            if (pipeline.decode_frame(frame.timestamp, frame.link_type, frame.bytes,
+                                      decoded.packet)) {
+                decoded.timestamp = frame.timestamp;
+                ++batch->size;
+            }
+        }
+        batch->stretch_ahead = reader.take_stretch_ahead();
+        ring.publish(sequence);
+    }
+}
+
+void track(PacketPipeline& pipeline, BatchRing& ring) {
+    for (std::uint64_t sequence = 0;; ++sequence) {
+        const Batch* batch = ring.wait(sequence);
+        if (batch == nullptr) return;
+        map_in(batch->stretch_ahead);
+        for (std::size_t i = 0; i < batch->size; ++i) {
+            pipeline.on_decoded(batch->frames[i].timestamp, batch->frames[i].packet);
+        }
+        ring.release(sequence);
+    }
+}
+
+}  // namespace
+
+void run_on_two_threads(CaptureReader& reader, PacketPipeline& pipeline) {
+    BatchRing ring;
+    std::exception_ptr reading_failed;
+    std::thread reading([&] {
+        try {
+            read_and_decode(reader, pipeline, ring);
+        } catch (...) {
+            reading_failed = std::current_exception();
+        }
+        ring.finish();
+    });
+    try {
+        track(pipeline, ring);
+    } catch (...) {
+        ring.stop();
+        reading.join();
+        throw;
+    }
+    reading.join();
+    if (reading_failed) std::rethrow_exception(reading_failed);
+}
+
+}  // namespace ephemera
