@@ -14,7 +14,6 @@ std::size_t protocol_index(Protocol protocol) noexcept {
 
 // Evidence about one endpoint (protocol, address, port) from every connection it was seen in.
 struct EndpointEvidence {
-    std::uint64_t endpoint_key;
     std::uint32_t distinct_peer_ports = 0;
     std::uint32_t times_server = 0;
     std::uint32_t times_client = 0;
@@ -23,59 +22,59 @@ struct EndpointEvidence {
 class EvidenceTable {
   public:
     // Evidence about the endpoints of `protocols` only: those the records that need it use.
-    EvidenceTable(const ConnectionRecords& records, const std::array<bool, 2>& protocols) {
+    EvidenceTable(const ConnectionRecords& records, const std::array<bool, 2>& protocols)
+        : evidence_of_(2 * records.size(), no_evidence) {
         // One side of one connection, as seen from that side: its endpoint key and the peer's
         // port in one word, so sorting groups each endpoint's peer ports together.
         struct Sighting {
             std::uint64_t key;
+            std::uint32_t record_side;   // 2 * record index + side
             std::int8_t handshake_role;  // +1 was the server, -1 the client, 0 no handshake
         };
         std::vector<Sighting> sightings;
-        for (const ConnectionRecord& record : records) {
+        Numbering<Address, AddressHash> addresses;
+        for (std::size_t i = 0; i < records.size(); ++i) {
+            const ConnectionRecord& record = records[i];
             const Connection& connection = record.connection;
             if (!protocols[protocol_index(connection.protocol)]) continue;
             for (int side = 0; side < 2; ++side) {
                 std::int8_t role = 0;
                 if (record.role_from_handshake) role = side == record.client_side ? -1 : +1;
+                // Protocol, address number and port in 48 bits, the peer's port below them.
+                const Endpoint& self = connection.endpoint[side];
                 const std::uint64_t endpoint =
-                    endpoint_key(connection.protocol, connection.endpoint[side]);
-                sightings.push_back({endpoint << 16 | connection.endpoint[1 - side].port, role});
+                    std::uint64_t{protocol_index(connection.protocol)} << 47 |
+                    std::uint64_t{addresses.number(self.address)} << 16 | self.port;
+                sightings.push_back({endpoint << 16 | connection.endpoint[1 - side].port,
+                                     static_cast<std::uint32_t>(2 * i + side), role});
             }
         }
         std::sort(sightings.begin(), sightings.end(),
                   [](const Sighting& a, const Sighting& b) { return a.key < b.key; });
         for (std::size_t at = 0; at < sightings.size(); ++at) {
             const Sighting& sighting = sightings[at];
-            const std::uint64_t endpoint = sighting.key >> 16;
-            const bool new_endpoint =
-                evidence_.empty() || evidence_.back().endpoint_key != endpoint;
-            if (new_endpoint) evidence_.push_back({endpoint});
+            const bool new_endpoint = at == 0 || sightings[at - 1].key >> 16 != sighting.key >> 16;
+            if (new_endpoint) evidence_.emplace_back();
             EndpointEvidence& evidence = evidence_.back();
             if (new_endpoint || sightings[at - 1].key != sighting.key) {
                 ++evidence.distinct_peer_ports;
             }
             if (sighting.handshake_role > 0) ++evidence.times_server;
             if (sighting.handshake_role < 0) ++evidence.times_client;
+            evidence_of_[sighting.record_side] = static_cast<std::uint32_t>(evidence_.size() - 1);
         }
     }
 
-    const EndpointEvidence& find(Protocol protocol, const Endpoint& self) {
-        const std::uint64_t key = endpoint_key(protocol, self);
-        // Every endpoint of every record was inserted above, so the search always finds it.
-        return *std::lower_bound(
-            evidence_.begin(), evidence_.end(), key,
-            [](const EndpointEvidence& e, std::uint64_t k) { return e.endpoint_key < k; });
+    // What all records show about one side of records[index]: its protocol was given above.
+    const EndpointEvidence& of(std::size_t index, int side) const {
+        return evidence_[evidence_of_[2 * index + side]];
     }
 
   private:
-    // Protocol, address number and port in 48 bits.
-    std::uint64_t endpoint_key(Protocol protocol, const Endpoint& endpoint) {
-        const std::uint64_t address = addresses_.number(endpoint.address);
-        return (std::uint64_t{protocol_index(protocol)} << 47) | (address << 16) | endpoint.port;
-    }
+    static constexpr std::uint32_t no_evidence = UINT32_MAX;
 
-    Numbering<Address, AddressHash> addresses_;
     std::vector<EndpointEvidence> evidence_;
+    std::vector<std::uint32_t> evidence_of_;  // per record and side, an index into evidence_
 };
 
 // Returns the side that is the server, or no_side when the rule cannot tell.
@@ -153,12 +152,13 @@ void assign_roles_by_heuristics(ConnectionRecords& records) {
             without_handshake[protocol_index(record.connection.protocol)] = true;
     }
     if (!without_handshake[0] && !without_handshake[1]) return;
-    EvidenceTable table(records, without_handshake);
-    for (ConnectionRecord& record : records) {
+    const EvidenceTable table(records, without_handshake);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        ConnectionRecord& record = records[i];
         if (record.role_from_handshake) continue;
         const Connection& connection = record.connection;
-        const EndpointEvidence& a = table.find(connection.protocol, connection.endpoint[0]);
-        const EndpointEvidence& b = table.find(connection.protocol, connection.endpoint[1]);
+        const EndpointEvidence& a = table.of(i, 0);
+        const EndpointEvidence& b = table.of(i, 1);
         if (int server = server_by_known_service(a, b); server != no_side) {
             set_role(record, server, RoleReason::known_service);
         } else if (server = server_by_fan_in(a, b); server != no_side) {

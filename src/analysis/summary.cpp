@@ -4,6 +4,7 @@
 #include <bitset>
 #include <exception>
 #include <thread>
+#include <tuple>
 
 #include "ephemera/analysis/numbering.hpp"
 
@@ -91,7 +92,8 @@ std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
         ++tally.tcp;
         if (!is_probe(record.connection)) continue;
         ScanSummary& scan = tally.summary;
-        if (scan.probes++ == 0) scan.first = record.connection.first_seen;
+        const Micros start = record.connection.first_seen;
+        scan.first = scan.probes++ == 0 ? start : std::min(scan.first, start);
         scan.last = std::max(scan.last, record.connection.last_seen);
         scan.answered += record.connection.syn_ack_side != no_side;
         tally.targets.push_back(record.server());
@@ -157,6 +159,19 @@ ConnectionLog::ConnectionLog(std::size_t max_records) : max_records_(max_records
     }
 }
 
+bool starts_before(const ConnectionRecord* a, const ConnectionRecord* b) noexcept {
+    // Connections on one 4-tuple starting in the same microsecond keep their order in the log.
+    return std::tie(a->connection.first_seen, a->connection.endpoint, a) <
+           std::tie(b->connection.first_seen, b->connection.endpoint, b);
+}
+
+void sort_by_start(ConnectionRecords& records) {
+    std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.connection.first_seen, a.connection.endpoint) <
+               std::tie(b.connection.first_seen, b.connection.endpoint);
+    });
+}
+
 void ConnectionLog::on_connection(const Connection& connection) {
     ConnectionRecord record;
     record.connection = connection;
@@ -173,10 +188,6 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options) {
     assign_roles_by_heuristics(records);
-    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.connection.first_seen, a.connection.endpoint) <
-               std::tie(b.connection.first_seen, b.connection.endpoint);
-    });
 
     Report report;
     report.capture = std::move(capture);
@@ -235,6 +246,8 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     }
     const Micros capture_end = report.capture.last;
     analyze_hosts(tallies, [&](ClientTally& tally) {
+        // The log is in the order connections ended; the analysis wants them as they started.
+        std::sort(tally.connections.begin(), tally.connections.end(), starts_before);
         tally.summary.ports = port_stats(tally.ports);
         tally.summary.servers = count_distinct(tally.services);
         tally.summary.port_use =

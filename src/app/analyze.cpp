@@ -129,6 +129,9 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
         build_report(log.records(), summarize_files(capture, reader.files()), std::move(warnings),
                      port_analysis, ScanOptions{options.scan_ports, 0.8});
     result.records = std::move(log.records());
+    if (!options.connections_csv.empty() || options.format == "html") {
+        sort_by_start(result.records);
+    }
     return result;
 }
 

@@ -126,7 +126,13 @@ class ConnectionLog : public ConnectionSink {
     std::uint64_t dropped_ = 0;
 };
 
-// Finishes the roles, sorts the records by start time and tallies them.
+// Whether `a` started before `b`: by first packet, then endpoints, then place in the log.
+bool starts_before(const ConnectionRecord* a, const ConnectionRecord* b) noexcept;
+// Orders records as starts_before does (for the CSV and HTML outputs: build_report does not
+// need it).
+void sort_by_start(ConnectionRecords& records);
+
+// Finishes the roles and tallies the records, in any order (as the log has them: by end).
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options);

@@ -30,7 +30,9 @@ struct AnalyzeOptions {
 
 struct AnalysisResult {
     Report report;
-    ConnectionRecords records;  // oldest first
+    // Oldest first (sort_by_start) when the options write them (--connections, html); else in
+    // the order connections ended.
+    ConnectionRecords records;
     std::vector<std::string> stderr_warnings;
 };
 

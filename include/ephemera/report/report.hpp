@@ -52,7 +52,7 @@ void write_connections_csv(std::FILE* out, const ConnectionRecords& records);
 std::vector<std::string> findings_worst_first(const Report& report);
 
 // One self-contained HTML file: plots of allocation, occupancy and reuse per client (Chart.js,
-// embedded, with its licence). `records` are the connections build_report sorted.
+// embedded, with its licence). `records` oldest first (sort_by_start).
 std::string render_html(const Report& report, const ConnectionRecords& records,
                         const ReportOptions& options);
 
