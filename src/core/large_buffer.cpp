@@ -44,4 +44,12 @@ void deallocate(void* pointer, std::size_t bytes) noexcept {
     munmap(pointer, round_up(bytes, huge_page));
 }
 
+void release(const void* begin, std::size_t bytes) noexcept {
+    if (sanitized) return;
+    const auto start = reinterpret_cast<std::uintptr_t>(begin);
+    const std::uintptr_t first = round_up(start, huge_page);
+    const std::uintptr_t end = (start + bytes) / huge_page * huge_page;
+    if (end > first) madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED);
+}
+
 }  // namespace ephemera::large_buffer

@@ -128,19 +128,20 @@ std::uint32_t ConnectionTracker::find_or_insert(const FlowKey& key, std::uint32_
             } else {
                 index = static_cast<std::uint32_t>(entries_.size());
                 entries_.emplace_back();
+                live_.push_back(0);
             }
             // The key is written now, so the entry is found by the next lookup whatever the
             // caller does with it.
-            Connection& connection = entries_[index].connection;
+            Connection& connection = entries_[index];
             connection.protocol = key.protocol;
             connection.endpoint = {key.low, key.high};
-            entries_[index].live = true;
+            live_[index] = 1;
             slot = {index + 1, hash};
             inserted = true;
             ++live_count_;
             return index;
         }
-        if (slot.hash == hash && has_key(entries_[slot.index_plus_one - 1].connection, key)) {
+        if (slot.hash == hash && has_key(entries_[slot.index_plus_one - 1], key)) {
             inserted = false;
             return slot.index_plus_one - 1;
         }
@@ -150,7 +151,7 @@ std::uint32_t ConnectionTracker::find_or_insert(const FlowKey& key, std::uint32_
 // Backward-shift deletion keeps every probe chain unbroken without tombstones.
 void ConnectionTracker::erase(std::uint32_t index) {
     const std::size_t mask = slots_.size() - 1;
-    const auto hash = static_cast<std::uint32_t>(hash_flow_key(key_of(entries_[index].connection)));
+    const auto hash = static_cast<std::uint32_t>(hash_flow_key(key_of(entries_[index])));
     std::size_t hole = hash & mask;
     while (slots_[hole].index_plus_one != index + 1) hole = (hole + 1) & mask;
     for (std::size_t next = (hole + 1) & mask; slots_[next].index_plus_one != 0;
@@ -164,7 +165,7 @@ void ConnectionTracker::erase(std::uint32_t index) {
         }
     }
     slots_[hole] = {};
-    entries_[index].live = false;
+    live_[index] = 0;
     free_entries_.push_back(index);
     --live_count_;
 }
@@ -211,7 +212,7 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
     const auto hash = static_cast<std::uint32_t>(key_hash);
     bool inserted = false;
     const std::uint32_t index = find_or_insert(key, hash, inserted);
-    Connection& connection = entries_[index].connection;
+    Connection& connection = entries_[index];
     int side = 0;
     if (!inserted) {
         side = connection.endpoint[0] == packet.source ? 0 : 1;
@@ -279,15 +280,15 @@ void ConnectionTracker::evict(std::uint32_t keep) {
     const std::size_t batch = std::max<std::size_t>(1, options_.max_connections / 8);
     expired_.clear();
     for (std::uint32_t index = 0; index < entries_.size(); ++index) {
-        if (entries_[index].live && index != keep) expired_.push_back(index);
+        if (live_[index] && index != keep) expired_.push_back(index);
     }
     const auto rank = [](const Connection& c) {
         if (is_half_open(c)) return 0;
         return c.protocol == Protocol::tcp && c.tcp_closed() ? 1 : 2;
     };
     const auto order = [this, &rank](std::uint32_t a, std::uint32_t b) {
-        const Connection& x = entries_[a].connection;
-        const Connection& y = entries_[b].connection;
+        const Connection& x = entries_[a];
+        const Connection& y = entries_[b];
         if (rank(x) != rank(y)) return rank(x) < rank(y);
         return x.last_seen < y.last_seen;
     };
@@ -295,7 +296,7 @@ void ConnectionTracker::evict(std::uint32_t keep) {
     std::nth_element(expired_.begin(), expired_.begin() + count, expired_.end(), order);
     expired_.resize(count);
     for (std::uint32_t index : expired_) {
-        Connection& connection = entries_[index].connection;
+        Connection& connection = entries_[index];
         if (is_half_open(connection)) {
             ++evictions_.half_open;
         } else if (connection.protocol == Protocol::tcp && connection.tcp_closed()) {
@@ -317,9 +318,8 @@ void ConnectionTracker::sweep(Micros now) {
     next_sweep_ = now + sweep_interval;
     expired_.clear();
     for (std::uint32_t index = 0; index < entries_.size(); ++index) {
-        const Entry& entry = entries_[index];
-        if (!entry.live) continue;
-        const Connection& connection = entry.connection;
+        if (!live_[index]) continue;
+        const Connection& connection = entries_[index];
         const Micros idle = now - connection.last_seen;
         const bool udp_expired =
             connection.protocol == Protocol::udp && idle > options_.udp_timeout;
@@ -328,7 +328,7 @@ void ConnectionTracker::sweep(Micros now) {
         if (udp_expired || tcp_done) expired_.push_back(index);
     }
     for (std::uint32_t index : expired_) {
-        Connection& connection = entries_[index].connection;
+        Connection& connection = entries_[index];
         emit(connection,
              connection.protocol == Protocol::udp ? EndReason::idle : EndReason::closed);
         erase(index);
@@ -336,9 +336,19 @@ void ConnectionTracker::sweep(Micros now) {
 }
 
 void ConnectionTracker::finish() {
-    for (Entry& entry : entries_) {
-        if (!entry.live) continue;
-        Connection& connection = entry.connection;
+    // The log grows by every connection still here: give back the table's pages as they are
+    // emptied, so the two never take their full size at once.
+    constexpr std::size_t release_step = std::size_t{4} << 20;
+    const auto* table = reinterpret_cast<const std::uint8_t*>(entries_.data());
+    std::size_t released = 0;  // bytes of the table given back
+    for (std::size_t index = 0; index < entries_.size(); ++index) {
+        const std::size_t passed = index * sizeof(Connection);
+        if (passed - released >= release_step) {
+            large_buffer::release(table + released, passed - released);
+            released = passed / release_step * release_step;
+        }
+        if (!live_[index]) continue;
+        Connection& connection = entries_[index];
         // Once a flood has filled the table, the half-open attempts left at the end are its too.
         if (evictions_.half_open > 0 && is_half_open(connection)) {
             ++evictions_.half_open;
@@ -351,6 +361,7 @@ void ConnectionTracker::finish() {
     // Give the memory back before the report is built: it is the largest buffer of the run.
     decltype(slots_)(initial_slots).swap(slots_);
     decltype(entries_)().swap(entries_);
+    decltype(live_)().swap(live_);
     decltype(free_entries_)().swap(free_entries_);
     live_count_ = 0;
 }

@@ -30,6 +30,10 @@ inline constexpr bool reserving_is_free = !sanitized;
 
 void* allocate(std::size_t bytes);
 void deallocate(void* pointer, std::size_t bytes) noexcept;
+// Gives the whole pages inside [begin, begin + bytes) of a large buffer back to the system
+// while the buffer stays allocated: the caller reads none of those bytes again (they would read
+// as zeros). Does nothing for buffers that came from operator new.
+void release(const void* begin, std::size_t bytes) noexcept;
 }  // namespace large_buffer
 
 template <typename T>

@@ -66,8 +66,8 @@ class ConnectionTracker {
     // Calls visit(connection) for every connection still in the table (a live view's snapshot).
     template <typename Visit>
     void for_each_connection(Visit&& visit) const {
-        for (const Entry& entry : entries_) {
-            if (entry.live) visit(entry.connection);
+        for (std::size_t index = 0; index < entries_.size(); ++index) {
+            if (live_[index]) visit(entries_[index]);
         }
     }
     const EvictionCounts& evictions() const noexcept { return evictions_; }
@@ -76,11 +76,6 @@ class ConnectionTracker {
     struct Slot {
         std::uint32_t index_plus_one = 0;  // 0: empty
         std::uint32_t hash = 0;
-    };
-    // The connection's endpoints are its key: an entry holds no separate copy of it.
-    struct Entry {
-        Connection connection;
-        bool live = false;
     };
 
     std::uint32_t find_or_insert(const FlowKey& key, std::uint32_t hash, bool& inserted);
@@ -95,7 +90,10 @@ class ConnectionTracker {
     TrackerOptions options_;
     ConnectionSink& sink_;
     std::vector<Slot, LargeBufferAllocator<Slot>> slots_;
-    std::vector<Entry, LargeBufferAllocator<Entry>> entries_;
+    // The connection's endpoints are its key: an entry holds no separate copy of it. Whether an
+    // entry is in use is kept apart (live_), so an entry is exactly two cache lines.
+    std::vector<Connection, LargeBufferAllocator<Connection>> entries_;
+    std::vector<std::uint8_t> live_;
     std::vector<std::uint32_t> free_entries_;
     std::vector<std::uint32_t> expired_;  // reused by sweep()
     std::size_t live_count_ = 0;
