@@ -220,6 +220,31 @@ TEST_F(TrackerTest, TableGrowsAndErasesWithoutLosingFlows) {
     EXPECT_EQ(odd, flows / 2u);
 }
 
+// finish() gives the table's pages back as it empties it: every connection still comes out
+// whole, including those past the first pages given back (the table here is ~12 MiB).
+TEST_F(TrackerTest, FinishHandsOverEveryConnectionOfALargeTable) {
+    constexpr int flows = 100'000;
+    for (int flow = 0; flow < flows; ++flow) {
+        const Endpoint from = endpoint(static_cast<std::uint8_t>(1 + flow / 50'000),
+                                       static_cast<std::uint16_t>(10'000 + flow % 50'000));
+        send(udp(from, server, static_cast<std::uint32_t>(flow)), 1);
+    }
+    const auto& connections = finished();
+    ASSERT_EQ(connections.size(), static_cast<std::size_t>(flows));
+    std::vector<bool> seen(flows);
+    for (const Connection& connection : connections) {
+        const int flow = (connection.endpoint[0].address.bytes[3] - 1) * 50'000 +
+                         connection.endpoint[0].port - 10'000;
+        ASSERT_GE(flow, 0);
+        ASSERT_LT(flow, flows);
+        EXPECT_FALSE(seen[flow]) << "flow " << flow << " came out twice";
+        seen[flow] = true;
+        EXPECT_EQ(connection.endpoint[1], server);
+        EXPECT_EQ(connection.payload_bytes[0], static_cast<std::uint64_t>(flow));
+        EXPECT_EQ(connection.end_reason, EndReason::capture_end);
+    }
+}
+
 }  // namespace
 }  // namespace ephemera
 
