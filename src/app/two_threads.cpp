@@ -25,7 +25,6 @@ constexpr std::size_t batch_count = 8;
 struct Batch {
     std::array<DecodedFrame, batch_size> frames;
     std::size_t size = 0;
-    std::span<const std::uint8_t> stretch_ahead;  // for the tracking thread to map in
 };
 
 // A single-producer, single-consumer ring of batches. Each side counts the batches it has
@@ -103,7 +102,6 @@ void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing&
                 ++batch->size;
             }
         }
-        batch->stretch_ahead = reader.take_stretch_ahead();
         ring.publish(sequence);
     }
 }
@@ -112,7 +110,6 @@ void track(PacketPipeline& pipeline, BatchRing& ring) {
     for (std::uint64_t sequence = 0;; ++sequence) {
         const Batch* batch = ring.wait(sequence);
         if (batch == nullptr) return;
-        map_in(batch->stretch_ahead);
         for (std::size_t i = 0; i < batch->size; ++i) {
             pipeline.on_decoded(batch->frames[i].timestamp, batch->frames[i].packet);
         }

@@ -107,6 +107,8 @@ MappedPcap::~MappedPcap() {
     if (data_ != nullptr) munmap(const_cast<std::uint8_t*>(data_), size_);
 }
 
+namespace {
+
 void release_pages(const std::uint8_t* data, std::size_t& released, std::size_t offset) noexcept {
     const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
     const std::size_t end = offset / page * page;
@@ -116,26 +118,18 @@ void release_pages(const std::uint8_t* data, std::size_t& released, std::size_t 
     }
 }
 
-std::span<const std::uint8_t> stretch_ahead(const std::uint8_t* data, std::size_t size,
-                                            std::size_t offset) noexcept {
-    const std::size_t start = std::min(size, offset + release_every);
-    return {data + start, std::min(size, start + release_every) - start};
-}
+}  // namespace
 
-void map_in(std::span<const std::uint8_t> stretch) noexcept {
-    if (stretch.empty()) return;
-    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto start = reinterpret_cast<std::uintptr_t>(stretch.data()) / page * page;
-    const auto end = reinterpret_cast<std::uintptr_t>(stretch.data() + stretch.size());
+void move_window(const std::uint8_t* data, std::size_t size, std::size_t& released,
+                 std::size_t offset) noexcept {
+    release_pages(data, released, offset);
+    const std::size_t end = std::min(size, offset + release_every);
+    if (offset >= end) return;
 #ifdef MADV_POPULATE_READ
     // Linux 5.14 and later; an older kernel answers EINVAL and the reader faults as before.
-    madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_READ);
+    const std::size_t first_page = released;  // page-aligned, at or just before offset
+    madvise(const_cast<std::uint8_t*>(data) + first_page, end - first_page, MADV_POPULATE_READ);
 #endif
-}
-
-void MappedPcap::move_window() noexcept {
-    release_pages(data_, released_, offset_);
-    ahead_ = stretch_ahead(data_, size_, offset_);
 }
 
 bool MappedPcap::at_end(std::size_t wanted) noexcept {
@@ -300,10 +294,7 @@ bool MappedPcapng::walk(int snapshot) {
 }
 
 bool MappedPcapng::next(RawFrame& frame) noexcept {
-    if (offset_ - released_ >= release_every) {
-        release_pages(data_, released_, offset_);
-        ahead_ = stretch_ahead(data_, size_, offset_);
-    }
+    if (offset_ - released_ >= release_every) move_window(data_, size_, released_, offset_);
     while (offset_ < end_) {
         const std::size_t at = offset_;
         const std::uint32_t type = field(at);

@@ -105,14 +105,15 @@ CaptureReader::~CaptureReader() = default;
 void CaptureReader::advance(std::size_t index) {
     Source& source = *sources_[index];
     source.has_frame = false;
-    // A mapped file stays mapped once read to its end (its pages are given back): a stretch of
-    // it may still be in another thread's hands (take_stretch_ahead).
+    // A mapped file is unmapped once read to its end.
     if (source.mapped != nullptr) {
         advance_mapped(index, *source.mapped);
+        if (!source.has_frame) source.mapped.reset();
         return;
     }
     if (source.mapped_ng != nullptr) {
         advance_mapped(index, *source.mapped_ng);
+        if (!source.has_frame) source.mapped_ng.reset();
         return;
     }
     if (source.handle == nullptr) return;
@@ -149,23 +150,12 @@ void CaptureReader::advance_mapped(std::size_t index, Mapped& mapped) {
         ++files_[index].frames;
         return;
     }
-    mapped.give_back_pages();
     if (!mapped.stop_reason().empty()) {
         warnings_.push_back(fmt::format("{}: {} after {} packets ({})",
                                         display_name(files_[index].path),
                                         mapped.cut_off() ? "capture cut off" : "reading stopped",
                                         files_[index].frames, mapped.stop_reason()));
     }
-}
-
-std::span<const std::uint8_t> CaptureReader::take_stretch_ahead() noexcept {
-    for (const std::unique_ptr<Source>& source : sources_) {
-        std::span<const std::uint8_t> stretch;
-        if (source->mapped != nullptr) stretch = source->mapped->take_stretch_ahead();
-        if (source->mapped_ng != nullptr) stretch = source->mapped_ng->take_stretch_ahead();
-        if (!stretch.empty()) return stretch;
-    }
-    return {};
 }
 
 bool CaptureReader::next(RawFrame& frame) {

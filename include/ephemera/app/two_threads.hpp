@@ -9,9 +9,7 @@ namespace ephemera {
 // Runs every frame of `reader` through `pipeline`: the frames are read and decoded on a second
 // thread, in batches, while this thread tracks the batches decoded before. The same packets
 // reach the same pipeline in the same order, so everything it counts and tracks is what calling
-// pipeline.on_frame frame by frame would give. This thread also maps in the stretch of the file
-// the reader is about to read (CaptureReader::take_stretch_ahead), so the reading thread does
-// not stop at the first touch of every page.
+// pipeline.on_frame frame by frame would give.
 //
 // An exception on either thread stops both and is rethrown here.
 void run_on_two_threads(CaptureReader& reader, PacketPipeline& pipeline);

@@ -16,17 +16,13 @@
 
 namespace ephemera {
 
-// Pages already read are given back (MADV_DONTNEED) every so often, so resident memory stays a
-// few MiB however large the file. Gives back [released, offset) and moves `released` on.
+// The reader moves a window along the file every release_every bytes: pages already read are
+// given back (MADV_DONTNEED), so resident memory stays a few MiB however large the file, and the
+// next release_every bytes are mapped in at once (MADV_POPULATE_READ), which costs less than
+// faulting them in page by page. Gives back [released, offset) and moves `released` on.
 inline constexpr std::size_t release_every = 8u << 20;
-void release_pages(const std::uint8_t* data, std::size_t& released, std::size_t offset) noexcept;
-
-// The next release_every bytes after the reader's own window: what another thread may map in
-// (map_in) while the reader reads on, so the reader does not stop at every page's first touch.
-std::span<const std::uint8_t> stretch_ahead(const std::uint8_t* data, std::size_t size,
-                                            std::size_t offset) noexcept;
-// Maps a stretch of a mapped file in (MADV_POPULATE_READ); a kernel without it is left alone.
-void map_in(std::span<const std::uint8_t> stretch) noexcept;
+void move_window(const std::uint8_t* data, std::size_t size, std::size_t& released,
+                 std::size_t offset) noexcept;
 
 class MappedPcap {
   public:
@@ -43,7 +39,7 @@ class MappedPcap {
     bool next(RawFrame& frame) noexcept {
         constexpr std::size_t header_size = 16;
         // The previous frame is done with once next() is called.
-        if (offset_ - released_ >= release_every) move_window();
+        if (offset_ - released_ >= release_every) move_window(data_, size_, released_, offset_);
         if (offset_ + header_size > size_) return at_end(offset_ + header_size);
         const std::uint8_t* header = data_ + offset_;
         const std::uint32_t seconds = field(header);
@@ -70,16 +66,9 @@ class MappedPcap {
 
     bool cut_off() const noexcept { return cut_off_; }
     const std::string& stop_reason() const noexcept { return stop_reason_; }
-    // The stretch just ahead of the reader not yet offered (see stretch_ahead); empty if none.
-    std::span<const std::uint8_t> take_stretch_ahead() noexcept {
-        return std::exchange(ahead_, {});
-    }
-    // Once read to the end: the pages still mapped are given back (the mapping itself stays).
-    void give_back_pages() noexcept { release_pages(data_, released_, size_); }
 
   private:
     MappedPcap() = default;
-    void move_window() noexcept;
     std::uint32_t field(const std::uint8_t* at) const noexcept {
         std::uint32_t value =
             static_cast<std::uint32_t>(at[0]) | static_cast<std::uint32_t>(at[1]) << 8 |
@@ -94,8 +83,7 @@ class MappedPcap {
     std::size_t size_ = 0;
     std::size_t offset_ = 0;
     std::size_t released_ = 0;  // pages before this offset are given back
-    std::span<const std::uint8_t> ahead_;
-    bool swapped_ = false;  // the file's byte order is not little-endian
+    bool swapped_ = false;      // the file's byte order is not little-endian
     bool nanoseconds_ = false;
     int link_type_ = 0;
     std::uint32_t snapshot_ = 0;
@@ -120,11 +108,6 @@ class MappedPcapng {
     bool next(RawFrame& frame) noexcept;
     bool cut_off() const noexcept { return !stop_reason_.empty(); }
     const std::string& stop_reason() const noexcept { return stop_reason_; }
-    std::span<const std::uint8_t> take_stretch_ahead() noexcept {
-        return std::exchange(ahead_, {});
-    }
-    // Once read to the end: the pages still mapped are given back (the mapping itself stays).
-    void give_back_pages() noexcept { release_pages(data_, released_, size_); }
 
   private:
     MappedPcapng() = default;
@@ -135,7 +118,6 @@ class MappedPcapng {
     std::size_t size_ = 0;
     std::size_t offset_ = 0;
     std::size_t released_ = 0;
-    std::span<const std::uint8_t> ahead_;
     std::size_t end_ = 0;  // where the last whole block ends
     bool swapped_ = false;
     int link_type_ = 0;

@@ -40,11 +40,6 @@ class CaptureReader {
     // The next frame in timestamp order across all files; false at the end of all of them.
     bool next(RawFrame& frame);
 
-    // A stretch of a memory-mapped file just ahead of where reading is, not offered before:
-    // another thread may map it in (map_in) meanwhile. Empty when there is none. The stretch
-    // stays valid as long as the reader.
-    std::span<const std::uint8_t> take_stretch_ahead() noexcept;
-
     const std::vector<CaptureFileInfo>& files() const noexcept { return files_; }
     // Things the user should know, such as a file cut off mid-packet.
     const std::vector<std::string>& warnings() const noexcept { return warnings_; }
