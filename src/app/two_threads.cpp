@@ -7,7 +7,7 @@
 #include <span>
 #include <thread>
 
-#include "ephemera/capture/mapped_pcap.hpp"
+#include "ephemera/core/large_buffer.hpp"
 
 namespace ephemera {
 namespace {
@@ -25,6 +25,9 @@ constexpr std::size_t batch_count = 8;
 struct Batch {
     std::array<DecodedFrame, batch_size> frames;
     std::size_t size = 0;
+    // Set by the tracking thread as it gives the batch back: memory it is about to write for
+    // the first time, for the reading thread (the less loaded) to fault in first.
+    std::array<std::span<std::byte>, 2> space_ahead;
 };
 
 // A single-producer, single-consumer ring of batches. Each side counts the batches it has
@@ -93,6 +96,9 @@ void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing&
     for (std::uint64_t sequence = 0; more; ++sequence) {
         Batch* batch = ring.claim(sequence);
         if (batch == nullptr) return;  // the tracking thread stopped
+        for (const std::span<std::byte> space : batch->space_ahead) {
+            large_buffer::populate(space.data(), space.size());
+        }
         batch->size = 0;
         while (batch->size < batch_size && (more = reader.next(frame))) {
             DecodedFrame& decoded = batch->frames[batch->size];
@@ -108,11 +114,12 @@ void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing&
 
 void track(PacketPipeline& pipeline, BatchRing& ring) {
     for (std::uint64_t sequence = 0;; ++sequence) {
-        const Batch* batch = ring.wait(sequence);
+        Batch* batch = ring.wait(sequence);
         if (batch == nullptr) return;
         for (std::size_t i = 0; i < batch->size; ++i) {
             pipeline.on_decoded(batch->frames[i].timestamp, batch->frames[i].packet);
         }
+        batch->space_ahead = pipeline.space_ahead();
         ring.release(sequence);
     }
 }

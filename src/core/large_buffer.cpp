@@ -1,6 +1,7 @@
 #include "ephemera/core/large_buffer.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
 
@@ -50,6 +51,19 @@ void release(const void* begin, std::size_t bytes) noexcept {
     const std::uintptr_t first = round_up(start, huge_page);
     const std::uintptr_t end = (start + bytes) / huge_page * huge_page;
     if (end > first) madvise(reinterpret_cast<void*>(first), end - first, MADV_DONTNEED);
+}
+
+void populate(void* begin, std::size_t bytes) noexcept {
+#ifdef MADV_POPULATE_WRITE
+    if (sanitized || bytes == 0) return;
+    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto start = reinterpret_cast<std::uintptr_t>(begin) / page * page;
+    const auto end = reinterpret_cast<std::uintptr_t>(begin) + bytes;
+    madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
+#else
+    (void)begin;
+    (void)bytes;
+#endif
 }
 
 }  // namespace ephemera::large_buffer

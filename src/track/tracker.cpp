@@ -335,6 +335,14 @@ void ConnectionTracker::sweep(Micros now) {
     }
 }
 
+std::array<std::span<std::byte>, 2> ConnectionTracker::space_ahead() noexcept {
+    // While entries are being reused the table does not grow; 4 MiB covers many batches.
+    constexpr std::size_t ahead = (std::size_t{4} << 20) / sizeof(Connection);
+    std::span<std::byte> table;
+    if (free_entries_.empty()) table = ephemera::space_ahead(entries_, ahead);
+    return {table, sink_.space_ahead()};
+}
+
 void ConnectionTracker::finish() {
     // The log grows by every connection still here: give back the table's pages as they are
     // emptied, so the two never take their full size at once.

@@ -117,6 +117,7 @@ class ConnectionLog : public ConnectionSink {
   public:
     explicit ConnectionLog(std::size_t max_records = SIZE_MAX);
     void on_connection(const Connection& connection) override;
+    std::span<std::byte> space_ahead() noexcept override;
     ConnectionRecords& records() noexcept { return records_; }
     std::uint64_t dropped() const noexcept { return dropped_; }
 

@@ -4,8 +4,10 @@
 // machine is most of what filling such a buffer costs. Smaller ones come from operator new.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <new>
+#include <span>
 
 namespace ephemera {
 
@@ -34,7 +36,23 @@ void deallocate(void* pointer, std::size_t bytes) noexcept;
 // while the buffer stays allocated: the caller reads none of those bytes again (they would read
 // as zeros). Does nothing for buffers that came from operator new.
 void release(const void* begin, std::size_t bytes) noexcept;
+// Faults in the pages of [begin, begin + bytes) as a first write would, without changing a byte
+// (MADV_POPULATE_WRITE): another thread can pay for a buffer's fresh pages ahead of the thread
+// that fills it. Nothing under AddressSanitizer or on a kernel older than 5.14.
+void populate(void* begin, std::size_t bytes) noexcept;
 }  // namespace large_buffer
+
+// The bytes of the next `count` elements `vector` will fill, where it reserved its buffer as
+// address space (see reserving_is_free), for large_buffer::populate on another thread. Empty
+// where it did not, or is full: a buffer that may move is not given to another thread.
+template <typename Vector>
+std::span<std::byte> space_ahead(Vector& vector, std::size_t count) noexcept {
+    using Element = typename Vector::value_type;
+    if (!large_buffer::reserving_is_free || vector.capacity() == vector.size()) return {};
+    const std::size_t end = std::min(vector.capacity(), vector.size() + count);
+    auto* filled = reinterpret_cast<std::byte*>(vector.data() + vector.size());
+    return {filled, (end - vector.size()) * sizeof(Element)};
+}
 
 template <typename T>
 struct LargeBufferAllocator {

@@ -2,7 +2,10 @@
 // by the unordered 5-tuple; a finished connection is handed to the sink and its slot reused.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "ephemera/core/large_buffer.hpp"
@@ -16,6 +19,10 @@ class ConnectionSink {
     virtual ~ConnectionSink() = default;
     // Called once per finished connection (not per packet).
     virtual void on_connection(const Connection& connection) = 0;
+    // Memory on_connection is about to write for the first time (the fresh end of a growing
+    // buffer), for another thread to fault in beforehand (large_buffer::populate). Nothing may be
+    // read or written through it.
+    virtual std::span<std::byte> space_ahead() noexcept { return {}; }
 };
 
 struct TrackerOptions {
@@ -71,6 +78,9 @@ class ConnectionTracker {
         }
     }
     const EvictionCounts& evictions() const noexcept { return evictions_; }
+    // The table's memory and the sink's about to be written for the first time (see
+    // ConnectionSink::space_ahead).
+    std::array<std::span<std::byte>, 2> space_ahead() noexcept;
 
   private:
     struct Slot {
