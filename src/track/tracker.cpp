@@ -278,24 +278,29 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
 // One scan per max_connections / 8 new connections keeps the cost per packet constant.
 void ConnectionTracker::evict(std::uint32_t keep) {
     const std::size_t batch = std::max<std::size_t>(1, options_.max_connections / 8);
-    expired_.clear();
+    // Each candidate's rank and age read once, so choosing the batch compares small values in a
+    // flat array instead of reaching into the table at every comparison.
+    candidates_.clear();
     for (std::uint32_t index = 0; index < entries_.size(); ++index) {
-        if (live_[index] && index != keep) expired_.push_back(index);
+        if (!live_[index] || index == keep) continue;
+        const Connection& c = entries_[index];
+        std::uint8_t rank = 2;
+        if (is_half_open(c)) {
+            rank = 0;
+        } else if (c.protocol == Protocol::tcp && c.tcp_closed()) {
+            rank = 1;
+        }
+        candidates_.push_back({c.last_seen, index, rank});
     }
-    const auto rank = [](const Connection& c) {
-        if (is_half_open(c)) return 0;
-        return c.protocol == Protocol::tcp && c.tcp_closed() ? 1 : 2;
+    const auto evicted_first = [](const Candidate& a, const Candidate& b) {
+        if (a.rank != b.rank) return a.rank < b.rank;
+        return a.last_seen < b.last_seen;
     };
-    const auto order = [this, &rank](std::uint32_t a, std::uint32_t b) {
-        const Connection& x = entries_[a];
-        const Connection& y = entries_[b];
-        if (rank(x) != rank(y)) return rank(x) < rank(y);
-        return x.last_seen < y.last_seen;
-    };
-    const std::size_t count = std::min(batch, expired_.size());
-    std::nth_element(expired_.begin(), expired_.begin() + count, expired_.end(), order);
-    expired_.resize(count);
-    for (std::uint32_t index : expired_) {
+    const std::size_t count = std::min(batch, candidates_.size());
+    std::nth_element(candidates_.begin(), candidates_.begin() + count, candidates_.end(),
+                     evicted_first);
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::uint32_t index = candidates_[i].index;
         Connection& connection = entries_[index];
         if (is_half_open(connection)) {
             ++evictions_.half_open;

@@ -106,6 +106,13 @@ class ConnectionTracker {
     std::vector<std::uint8_t> live_;
     std::vector<std::uint32_t> free_entries_;
     std::vector<std::uint32_t> expired_;  // reused by sweep()
+    // reused by evict(): rank 0 half-open, 1 closed, 2 the rest; the oldest of a rank go first
+    struct Candidate {
+        Micros last_seen;
+        std::uint32_t index;
+        std::uint8_t rank;
+    };
+    std::vector<Candidate> candidates_;
     std::size_t live_count_ = 0;
     EvictionCounts evictions_;
     Micros latest_ = 0;
