@@ -5,6 +5,7 @@
 #include "test_endpoints.hpp"
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -308,6 +309,41 @@ TEST(Report, HostsAnalyzedOnTwoThreadsMatchEachHostAlone) {
         utilizations.insert(client.port_use.exhaustion.utilization);
     }
     EXPECT_GT(utilizations.size(), 5u);
+}
+
+// Distinct services per client and distinct clients per service, with the connections of all
+// hosts interleaved, repeats, and one address and port serving TCP and UDP (two services).
+TEST(Report, CountsDistinctServicesPerClientAndClientsPerService) {
+    Lcg random{11};
+    ConnectionRecords records;
+    std::map<std::uint8_t, std::set<std::pair<std::uint16_t, bool>>> services_of;
+    std::map<std::pair<std::uint16_t, bool>, std::set<std::uint8_t>> clients_of;
+    for (int i = 0; i < 600; ++i) {
+        const auto host = static_cast<std::uint8_t>(10 + random.next() % 12);
+        const auto service_port = static_cast<std::uint16_t>(8000 + random.next() % (host % 5 + 1));
+        const bool udp = random.next() % 4 == 0;
+        ConnectionRecord record = connection(static_cast<std::uint16_t>(40000 + i), t0 + i * 1000);
+        record.connection.endpoint[0] = endpoint(host, record.connection.endpoint[0].port);
+        record.connection.endpoint[1] = endpoint(2, service_port);
+        if (udp) record.connection.protocol = Protocol::udp;
+        records.push_back(record);
+        services_of[host].insert({service_port, udp});
+        clients_of[{service_port, udp}].insert(host);
+    }
+    CaptureSummary capture;
+    capture.last = t0 + 600 * 1000 + second;
+    const Report report = build_report(records, capture, {}, {}, {});
+    ASSERT_EQ(report.clients.size(), services_of.size());
+    for (const ClientSummary& client : report.clients) {
+        SCOPED_TRACE(to_string(client.address));
+        EXPECT_EQ(client.servers, services_of.at(client.address.bytes[3]).size());
+    }
+    ASSERT_EQ(report.servers.size(), clients_of.size());
+    for (const ServerSummary& server : report.servers) {
+        const bool udp = server.protocol == Protocol::udp;
+        EXPECT_EQ(server.clients, clients_of.at({server.endpoint.port, udp}).size())
+            << server.endpoint.port << (udp ? "/udp" : "/tcp");
+    }
 }
 
 }  // namespace
