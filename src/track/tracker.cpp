@@ -376,6 +376,8 @@ void ConnectionTracker::finish() {
     decltype(entries_)().swap(entries_);
     decltype(live_)().swap(live_);
     decltype(free_entries_)().swap(free_entries_);
+    decltype(expired_)().swap(expired_);
+    decltype(candidates_)().swap(candidates_);
     live_count_ = 0;
 }
 
