@@ -291,8 +291,8 @@ ExhaustionStats measure_exhaustion(const TcpConnections& tcp, const PortRange& r
         destination.peak_open = peak_overlap(holdings, false).first;
         std::vector<std::pair<Micros, std::uint32_t>> series;
         std::tie(destination.peak_occupied, destination.peak_at) =
-            peak_overlap(holdings, true, &series);
-        destination.occupied_series = downsample(series);
+            peak_overlap(holdings, true, options.occupancy_series ? &series : nullptr);
+        if (options.occupancy_series) destination.occupied_series = downsample(series);
         destination.utilization = destination.peak_occupied / size;
         destination.peak_new_per_s = peak_starts_per_second(std::move(starts));
         destination.sustainable_new_per_s = size / time_wait_s;

@@ -99,7 +99,8 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     if (options.format != "text" && options.format != "json" && options.format != "html") {
         throw UserError(fmt::format("unknown format '{}': use text, json or html", options.format));
     }
-    const PortAnalysisOptions port_analysis = port_options(options);
+    PortAnalysisOptions port_analysis = port_options(options);
+    port_analysis.occupancy_series = options.format == "html";
     const TrackerOptions tracking = tracker_options(options);
 
     if (options.reader != "auto" && options.reader != "libpcap") {

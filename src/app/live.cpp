@@ -111,6 +111,7 @@ class LiveSession {
     static LiveMonitorOptions monitor_options(const LiveOptions& options) {
         LiveMonitorOptions result;
         result.ports = port_options(options.analysis);
+        result.ports.occupancy_series = false;  // no output of live draws it
         result.scans = ScanOptions{options.analysis.scan_ports, 0.8};
         result.window = static_cast<Micros>(options.window_s * 1e6);
         result.alert_at = options.alert_at;

@@ -196,6 +196,28 @@ TEST(Occupancy, ClientClosingFirstHoldsTimeWait) {
     EXPECT_EQ(destination.peak_new_per_s, 1.0);
 }
 
+// The series over time is for the HTML plots: without it, every number is the same.
+TEST(Occupancy, SeriesOnlyWhenAskedForAndNumbersTheSameWithout) {
+    ConnectionRecords records;
+    for (int i = 0; i < 40; ++i) {
+        records.push_back(connection(static_cast<std::uint16_t>(40000 + 2 * i), t0 + i * 1000, 0,
+                                     i % 3 == 0 ? Close::by_server : Close::by_client));
+    }
+    PortAnalysisOptions options;
+    const ExhaustionStats with = analyze(records, t0 + second, options).exhaustion;
+    options.occupancy_series = false;
+    const ExhaustionStats without = analyze(records, t0 + second, options).exhaustion;
+    ASSERT_EQ(with.destinations.size(), 1u);
+    ASSERT_EQ(without.destinations.size(), 1u);
+    EXPECT_FALSE(with.destinations[0].occupied_series.empty());
+    EXPECT_TRUE(without.destinations[0].occupied_series.empty());
+    EXPECT_EQ(without.destinations[0].peak_occupied, with.destinations[0].peak_occupied);
+    EXPECT_EQ(without.destinations[0].peak_at, with.destinations[0].peak_at);
+    EXPECT_EQ(without.destinations[0].peak_open, with.destinations[0].peak_open);
+    EXPECT_EQ(without.utilization, with.utilization);
+    EXPECT_EQ(without.peak_occupied_total, with.peak_occupied_total);
+}
+
 TEST(Occupancy, ServerClosingFirstOrResetLeavesNoTimeWaitHere) {
     for (Close close : {Close::by_server, Close::reset}) {
         const ConnectionRecords records = {connection(40000, t0, 0, close),

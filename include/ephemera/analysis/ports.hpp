@@ -29,6 +29,9 @@ struct PortAnalysisOptions {
     double warning_at = 0.5;                                   // utilization thresholds
     double critical_at = 0.8;
     double exhausted_at = 1.0;
+    // Occupancy over time for the worst destinations (DestinationOccupancy::occupied_series):
+    // only the HTML report draws it, so the other outputs leave it out.
+    bool occupancy_series = true;
 };
 
 Verdict verdict_for(double utilization, const PortAnalysisOptions& options);
