@@ -20,7 +20,7 @@ namespace ephemera {
 // given back (MADV_DONTNEED), so resident memory stays a few MiB however large the file, and the
 // next release_every bytes are mapped in at once (MADV_POPULATE_READ), which costs less than
 // faulting them in page by page. Gives back [released, offset) and moves `released` on.
-inline constexpr std::size_t release_every = 8u << 20;
+inline constexpr std::size_t release_every = 4u << 20;
 void move_window(const std::uint8_t* data, std::size_t size, std::size_t& released,
                  std::size_t offset) noexcept;
 
