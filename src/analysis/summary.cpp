@@ -194,7 +194,7 @@ void sort_by_start(ConnectionRecords& records) {
 }
 
 std::span<std::byte> ConnectionLog::space_ahead() noexcept {
-    return ephemera::space_ahead(records_, (std::size_t{4} << 20) / sizeof(ConnectionRecord));
+    return ephemera::space_ahead(records_, (std::size_t{2} << 20) / sizeof(ConnectionRecord));
 }
 
 void ConnectionLog::on_connection(const Connection& connection) {
