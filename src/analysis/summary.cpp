@@ -180,17 +180,23 @@ ConnectionLog::ConnectionLog(std::size_t max_records) : max_records_(max_records
     }
 }
 
+namespace {
+
+// What orders connections by start: the first packet, then the endpoints.
+auto start_key(const ConnectionRecord& record) noexcept {
+    return std::tie(record.connection.first_seen, record.connection.endpoint);
+}
+
+}  // namespace
+
 bool starts_before(const ConnectionRecord* a, const ConnectionRecord* b) noexcept {
     // Connections on one 4-tuple starting in the same microsecond keep their order in the log.
-    return std::tie(a->connection.first_seen, a->connection.endpoint, a) <
-           std::tie(b->connection.first_seen, b->connection.endpoint, b);
+    return std::tuple_cat(start_key(*a), std::tie(a)) < std::tuple_cat(start_key(*b), std::tie(b));
 }
 
 void sort_by_start(ConnectionRecords& records) {
-    std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.connection.first_seen, a.connection.endpoint) <
-               std::tie(b.connection.first_seen, b.connection.endpoint);
-    });
+    std::stable_sort(records.begin(), records.end(),
+                     [](const auto& a, const auto& b) { return start_key(a) < start_key(b); });
 }
 
 std::span<std::byte> ConnectionLog::space_ahead() noexcept {

@@ -99,8 +99,10 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     if (options.format != "text" && options.format != "json" && options.format != "html") {
         throw UserError(fmt::format("unknown format '{}': use text, json or html", options.format));
     }
+    // The HTML report draws occupancy over time and lists connections oldest first.
+    const bool html = options.format == "html";
     PortAnalysisOptions port_analysis = port_options(options);
-    port_analysis.occupancy_series = options.format == "html";
+    port_analysis.occupancy_series = html;
     const TrackerOptions tracking = tracker_options(options);
 
     if (options.reader != "auto" && options.reader != "libpcap") {
@@ -130,7 +132,7 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
         build_report(log.records(), summarize_files(capture, reader.files()), std::move(warnings),
                      port_analysis, ScanOptions{options.scan_ports, 0.8});
     result.records = std::move(log.records());
-    if (!options.connections_csv.empty() || options.format == "html") {
+    if (!options.connections_csv.empty() || html) {
         sort_by_start(result.records);
     }
     return result;
