@@ -25,6 +25,9 @@ class DuplicateFilter {
     static constexpr std::size_t remembered = 32;
     // The last few packets, oldest overwritten first; a time of 0 marks an unused place.
     std::array<std::uint64_t, remembered> fingerprints_{};
+    // The low halves of the fingerprints again, packed: one vectorized pass over them rules out
+    // nearly every packet (32-bit compares are SSE2's; 64-bit ones are not).
+    std::array<std::uint32_t, remembered> short_fingerprints_{};
     std::array<Micros, remembered> times_{};
     std::size_t next_ = 0;
 };
