@@ -106,7 +106,7 @@ LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
     tracker.for_each_connection([&](const Connection& connection) {
         snapshot.open_connections += is_open(connection.state());
     });
-    snapshot.tracked_connections = tracker.open_connections();
+    snapshot.tracked_connections = tracker.open_connections() + tracker.lingering_connections();
     CaptureSummary window_capture = capture;
     window_capture.last = now;  // open connections and TIME_WAIT run until now
     snapshot.window_report =

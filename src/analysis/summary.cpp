@@ -203,6 +203,11 @@ std::span<std::byte> ConnectionLog::space_ahead() noexcept {
     return ephemera::space_ahead(records_, (std::size_t{2} << 20) / sizeof(ConnectionRecord));
 }
 
+Connection* ConnectionLog::kept(std::uint64_t number) noexcept {
+    if (number < dropped_ || number - dropped_ >= records_.size()) return nullptr;
+    return &records_[number - dropped_].connection;
+}
+
 void ConnectionLog::on_connection(const Connection& connection) {
     ConnectionRecord record;
     record.connection = connection;
@@ -218,6 +223,11 @@ void ConnectionLog::on_connection(const Connection& connection) {
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options) {
+    // The tracker updates a closed connection's record with its late packets (see
+    // ConnectionSink::kept); rarely one of them is the handshake evidence it lacked.
+    for (ConnectionRecord& record : records) {
+        if (!record.role_from_handshake) assign_role_from_handshake(record);
+    }
     assign_roles_by_heuristics(records);
 
     Report report;

@@ -8,6 +8,7 @@ namespace {
 
 constexpr Micros sweep_interval = 10'000'000;
 constexpr std::size_t initial_slots = 1024;
+constexpr std::size_t initial_lingering = 1024;
 constexpr std::size_t max_reserved_entries = std::size_t{1} << 20;
 
 std::uint64_t mix(std::uint64_t value) noexcept {
@@ -107,7 +108,7 @@ std::uint64_t hash_flow_key(const FlowKey& key) noexcept {
 }
 
 ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionSink& sink)
-    : options_(options), sink_(sink), slots_(initial_slots) {
+    : options_(options), sink_(sink), slots_(initial_slots), lingering_(initial_lingering) {
     // Address space only: pages are touched as entries are, and the table never copies itself
     // to grow (which would touch, and on a VM fault in, every page twice).
     if (large_buffer::reserving_is_free) {
@@ -115,46 +116,60 @@ ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionSink& sin
     }
 }
 
-std::uint32_t ConnectionTracker::find_or_insert(const FlowKey& key, std::uint32_t hash,
-                                                bool& inserted) {
+ConnectionTracker::Found ConnectionTracker::find(const FlowKey& key, std::uint32_t hash) {
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
         Slot& slot = slots_[at];
-        if (slot.index_plus_one == 0) {
-            std::uint32_t index;
-            if (!free_entries_.empty()) {
-                index = free_entries_.back();
-                free_entries_.pop_back();
-            } else {
-                index = static_cast<std::uint32_t>(entries_.size());
-                entries_.emplace_back();
-                live_.push_back(0);
-            }
-            // The key is written now, so the entry is found by the next lookup whatever the
-            // caller does with it.
-            Connection& connection = entries_[index];
-            connection.protocol = key.protocol;
-            connection.endpoint = {key.low, key.high};
-            live_[index] = 1;
-            slot = {index + 1, hash};
-            inserted = true;
-            ++live_count_;
-            return index;
+        if (slot.ref_plus_one == 0) return {&slot, nullptr, false};
+        if (slot.hash != hash) continue;
+        if ((slot.ref_plus_one & lingering_flag) == 0) {
+            Connection& connection = entries_[slot.ref_plus_one - 1];
+            if (has_key(connection, key)) return {&slot, &connection, false};
+            continue;
         }
-        if (slot.hash == hash && has_key(entries_[slot.index_plus_one - 1], key)) {
-            inserted = false;
-            return slot.index_plus_one - 1;
+        Connection* closed = kept_lingering(slot.ref_plus_one);
+        if (closed == nullptr) {
+            // The sink has let its copy go: the connection is forgotten, and the probe chain
+            // has changed under this loop.
+            lingering_at(slot.ref_plus_one).present = false;
+            erase_slot(hash, slot.ref_plus_one);
+            return find(key, hash);
         }
+        if (has_key(*closed, key)) return {&slot, closed, true};
     }
 }
 
+Connection* ConnectionTracker::kept_lingering(std::uint32_t ref_plus_one) {
+    return sink_.kept(lingering_at(ref_plus_one).number);
+}
+
+std::uint32_t ConnectionTracker::new_entry() {
+    std::uint32_t index;
+    if (!free_entries_.empty()) {
+        index = free_entries_.back();
+        free_entries_.pop_back();
+    } else {
+        index = static_cast<std::uint32_t>(entries_.size());
+        entries_.emplace_back();
+        live_.push_back(0);
+    }
+    live_[index] = 1;
+    ++live_count_;
+    return index;
+}
+
+void ConnectionTracker::free_entry(std::uint32_t index) {
+    live_[index] = 0;
+    free_entries_.push_back(index);
+    --live_count_;
+}
+
 // Backward-shift deletion keeps every probe chain unbroken without tombstones.
-void ConnectionTracker::erase(std::uint32_t index) {
+void ConnectionTracker::erase_slot(std::uint32_t hash, std::uint32_t ref_plus_one) {
     const std::size_t mask = slots_.size() - 1;
-    const auto hash = static_cast<std::uint32_t>(hash_flow_key(key_of(entries_[index])));
     std::size_t hole = hash & mask;
-    while (slots_[hole].index_plus_one != index + 1) hole = (hole + 1) & mask;
-    for (std::size_t next = (hole + 1) & mask; slots_[next].index_plus_one != 0;
+    while (slots_[hole].ref_plus_one != ref_plus_one) hole = (hole + 1) & mask;
+    for (std::size_t next = (hole + 1) & mask; slots_[next].ref_plus_one != 0;
          next = (next + 1) & mask) {
         const std::size_t home = slots_[next].hash & mask;
         // Move `next` into the hole unless its home lies cyclically in (hole, next].
@@ -165,9 +180,11 @@ void ConnectionTracker::erase(std::uint32_t index) {
         }
     }
     slots_[hole] = {};
-    live_[index] = 0;
-    free_entries_.push_back(index);
-    --live_count_;
+}
+
+void ConnectionTracker::erase(std::uint32_t index) {
+    erase_slot(static_cast<std::uint32_t>(hash_flow_key(key_of(entries_[index]))), index + 1);
+    free_entry(index);
 }
 
 void ConnectionTracker::grow() {
@@ -175,11 +192,48 @@ void ConnectionTracker::grow() {
     old.swap(slots_);
     const std::size_t mask = slots_.size() - 1;
     for (const Slot& slot : old) {
-        if (slot.index_plus_one == 0) continue;
+        if (slot.ref_plus_one == 0) continue;
         std::size_t at = slot.hash & mask;
-        while (slots_[at].index_plus_one != 0) at = (at + 1) & mask;
+        while (slots_[at].ref_plus_one != 0) at = (at + 1) & mask;
         slots_[at] = slot;
     }
+}
+
+// The connection in table entry `index` has just closed: the sink gets it now, and its slot
+// names the sink's copy from here on, so the closing ACK and any retransmission still find it.
+void ConnectionTracker::close(std::uint32_t index, std::uint32_t hash) {
+    emit(entries_[index], EndReason::closed);
+    const std::uint64_t number = emitted_ - 1;
+    if (sink_.kept(number) == nullptr) {
+        erase(index);
+        return;
+    }
+    if (lingering_connections() >= options_.max_connections) {
+        expire_oldest_lingering();  // moves slots: ours is looked up after it
+    } else if (lingering_connections() == lingering_.size()) {
+        grow_lingering();
+    }
+    const std::uint64_t position = lingering_end_++;
+    lingering_at(position) = {number, hash, true};
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t at = hash & mask;
+    while (slots_[at].ref_plus_one != index + 1) at = (at + 1) & mask;
+    slots_[at].ref_plus_one = lingering_ref(position);
+    free_entry(index);
+}
+
+void ConnectionTracker::grow_lingering() {
+    decltype(lingering_) old(lingering_.size() * 2);
+    old.swap(lingering_);
+    for (std::uint64_t position = lingering_begin_; position < lingering_end_; ++position) {
+        lingering_at(position) = old[position & (old.size() - 1)];
+    }
+}
+
+void ConnectionTracker::expire_oldest_lingering() {
+    Lingering& oldest = lingering_at(lingering_begin_);
+    if (oldest.present) erase_slot(oldest.hash, lingering_ref(lingering_begin_));
+    ++lingering_begin_;
 }
 
 bool ConnectionTracker::starts_new_connection(const Connection& connection, int side,
@@ -210,72 +264,97 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
     if (latest_ >= next_sweep_) sweep(latest_);
 
     const auto hash = static_cast<std::uint32_t>(key_hash);
-    bool inserted = false;
-    const std::uint32_t index = find_or_insert(key, hash, inserted);
-    Connection& connection = entries_[index];
+    const Found found = find(key, hash);
     int side = 0;
-    if (!inserted) {
-        side = connection.endpoint[0] == packet.source ? 0 : 1;
-        if (starts_new_connection(connection, side, timestamp, packet)) {
-            emit(connection,
-                 connection.protocol == Protocol::udp ? EndReason::idle : EndReason::replaced);
-            inserted = true;
-            side = 0;
-        }
+    bool starts = found.connection == nullptr;
+    if (!starts) {
+        side = found.connection->endpoint[0] == packet.source ? 0 : 1;
+        starts = starts_new_connection(*found.connection, side, timestamp, packet);
     }
-    if (inserted) {
+    if (found.lingering && !starts) {
+        update(*found.connection, side, timestamp, packet);  // a late packet of a closed one
+        return;
+    }
+    std::uint32_t index;
+    if (!starts) {
+        index = found.slot->ref_plus_one - 1;
+    } else if (found.connection == nullptr || found.lingering) {
+        // A new 4-tuple, or one whose closed connection is taken over: the slot names a new entry.
+        if (found.lingering) {
+            found.connection->end_reason = EndReason::replaced;
+            lingering_at(found.slot->ref_plus_one).present = false;
+        }
+        index = new_entry();
+        *found.slot = {index + 1, hash};
+    } else {
+        index = found.slot->ref_plus_one - 1;
+        emit(entries_[index],
+             packet.protocol == Protocol::udp ? EndReason::idle : EndReason::replaced);
+    }
+    Connection& connection = entries_[index];
+    if (starts) {
         connection = Connection{};
         connection.protocol = packet.protocol;
         connection.endpoint = {packet.source, packet.destination};
         connection.first_seen = timestamp;
+        side = 0;
     }
+    update(connection, side, timestamp, packet);
+    if (connection.protocol == Protocol::tcp && connection.tcp_closed()) {
+        close(index, hash);
+    } else if (live_count_ > options_.max_connections) {
+        evict(index);
+    }
+    // Grow only after this packet's entry is fully written: growing moves slots, not entries.
+    // Up to three quarters full: a slot holds its hash, so a probe past a neighbour seldom
+    // leaves the cache line.
+    if ((live_count_ + lingering_connections()) * 4 > slots_.size() * 3) grow();
+}
 
+void ConnectionTracker::update(Connection& connection, int side, Micros timestamp,
+                               const DecodedPacket& packet) noexcept {
     connection.last_seen = timestamp;
     ++connection.packets[side];
     connection.payload_bytes[side] += packet.payload_length;
-    if (packet.protocol == Protocol::tcp) {
-        const std::uint8_t flags = packet.tcp_flags;
-        const auto this_side = static_cast<std::int8_t>(side);
-        if ((flags & tcp_flag::syn) != 0) {
-            if ((flags & tcp_flag::ack) == 0) {
-                if (connection.syn_side == no_side) {
-                    connection.syn_side = this_side;
-                    connection.syn_sequence = packet.sequence;
-                } else if (connection.syn_side == this_side) {
-                    ++connection.syn_retransmissions;
-                }
-            } else if (connection.syn_ack_side == no_side) {
-                connection.syn_ack_side = this_side;
+    if (packet.protocol != Protocol::tcp) return;
+    const std::uint8_t flags = packet.tcp_flags;
+    const auto this_side = static_cast<std::int8_t>(side);
+    if ((flags & tcp_flag::syn) != 0) {
+        if ((flags & tcp_flag::ack) == 0) {
+            if (connection.syn_side == no_side) {
+                connection.syn_side = this_side;
+                connection.syn_sequence = packet.sequence;
+            } else if (connection.syn_side == this_side) {
+                ++connection.syn_retransmissions;
             }
-        }
-        if ((flags & tcp_flag::fin) != 0 && !connection.fin[side]) {
-            connection.fin[side] = true;
-            connection.fin_time[side] = timestamp;
-            if (connection.first_fin_side == no_side) connection.first_fin_side = this_side;
-        }
-        const bool awaiting_syn_ack =
-            connection.syn_side != no_side && connection.syn_ack_side == no_side;
-        if (awaiting_syn_ack && this_side != connection.syn_side &&
-            (flags & (tcp_flag::syn | tcp_flag::rst | tcp_flag::ack)) == tcp_flag::ack) {
-            connection.stale_ack = true;
-        }
-        if (awaiting_syn_ack && connection.stale_ack && this_side == connection.syn_side &&
-            (flags & tcp_flag::rst) != 0) {
-            // Not the end of the connection: the same SYN follows once the old state is gone.
-            connection.time_wait_collision = true;
-        } else if ((flags & tcp_flag::rst) != 0 && connection.rst_side == no_side) {
-            connection.rst_side = this_side;
-            connection.rst_time = timestamp;
+        } else if (connection.syn_ack_side == no_side) {
+            connection.syn_ack_side = this_side;
         }
     }
-    if (live_count_ > options_.max_connections) evict(index);
-    // Grow only after this packet's entry is fully written: growing moves slots, not entries.
-    if (live_count_ * 2 > slots_.size()) grow();
+    if ((flags & tcp_flag::fin) != 0 && !connection.fin[side]) {
+        connection.fin[side] = true;
+        connection.fin_time[side] = timestamp;
+        if (connection.first_fin_side == no_side) connection.first_fin_side = this_side;
+    }
+    const bool awaiting_syn_ack =
+        connection.syn_side != no_side && connection.syn_ack_side == no_side;
+    if (awaiting_syn_ack && this_side != connection.syn_side &&
+        (flags & (tcp_flag::syn | tcp_flag::rst | tcp_flag::ack)) == tcp_flag::ack) {
+        connection.stale_ack = true;
+    }
+    if (awaiting_syn_ack && connection.stale_ack && this_side == connection.syn_side &&
+        (flags & tcp_flag::rst) != 0) {
+        // Not the end of the connection: the same SYN follows once the old state is gone.
+        connection.time_wait_collision = true;
+    } else if ((flags & tcp_flag::rst) != 0 && connection.rst_side == no_side) {
+        connection.rst_side = this_side;
+        connection.rst_time = timestamp;
+    }
 }
 
-// Frees an eighth of the table: the oldest half-open connections first, then closed ones (only
-// lingering for late ACKs: nothing is lost by ending them now), then the oldest of the rest.
-// One scan per max_connections / 8 new connections keeps the cost per packet constant.
+// Frees an eighth of the table: the oldest half-open connections first, then the oldest of the
+// rest. (Closed connections are not in the table.) One scan per max_connections / 8 new
+// connections keeps the cost per packet constant.
 void ConnectionTracker::evict(std::uint32_t keep) {
     const std::size_t batch = std::max<std::size_t>(1, options_.max_connections / 8);
     // Each candidate's rank and age read once, so choosing the batch compares small values in a
@@ -284,13 +363,7 @@ void ConnectionTracker::evict(std::uint32_t keep) {
     for (std::uint32_t index = 0; index < entries_.size(); ++index) {
         if (!live_[index] || index == keep) continue;
         const Connection& c = entries_[index];
-        std::uint8_t rank = 2;
-        if (is_half_open(c)) {
-            rank = 0;
-        } else if (c.protocol == Protocol::tcp && c.tcp_closed()) {
-            rank = 1;
-        }
-        candidates_.push_back({c.last_seen, index, rank});
+        candidates_.push_back({c.last_seen, index, static_cast<std::uint8_t>(!is_half_open(c))});
     }
     const auto evicted_first = [](const Candidate& a, const Candidate& b) {
         if (a.rank != b.rank) return a.rank < b.rank;
@@ -304,8 +377,6 @@ void ConnectionTracker::evict(std::uint32_t keep) {
         Connection& connection = entries_[index];
         if (is_half_open(connection)) {
             ++evictions_.half_open;
-        } else if (connection.protocol == Protocol::tcp && connection.tcp_closed()) {
-            emit(connection, EndReason::closed);
         } else {
             ++evictions_.other;
             emit(connection, EndReason::capture_end);
@@ -317,6 +388,7 @@ void ConnectionTracker::evict(std::uint32_t keep) {
 void ConnectionTracker::emit(Connection& connection, EndReason reason) {
     connection.end_reason = reason;
     sink_.on_connection(connection);
+    ++emitted_;
 }
 
 void ConnectionTracker::sweep(Micros now) {
@@ -325,18 +397,24 @@ void ConnectionTracker::sweep(Micros now) {
     for (std::uint32_t index = 0; index < entries_.size(); ++index) {
         if (!live_[index]) continue;
         const Connection& connection = entries_[index];
-        const Micros idle = now - connection.last_seen;
-        const bool udp_expired =
-            connection.protocol == Protocol::udp && idle > options_.udp_timeout;
-        const bool tcp_done = connection.protocol == Protocol::tcp && connection.tcp_closed() &&
-                              idle > options_.closed_linger;
-        if (udp_expired || tcp_done) expired_.push_back(index);
+        if (connection.protocol == Protocol::udp &&
+            now - connection.last_seen > options_.udp_timeout) {
+            expired_.push_back(index);
+        }
     }
     for (std::uint32_t index : expired_) {
-        Connection& connection = entries_[index];
-        emit(connection,
-             connection.protocol == Protocol::udp ? EndReason::idle : EndReason::closed);
+        emit(entries_[index], EndReason::idle);
         erase(index);
+    }
+    // Closed connections in the order they closed; one that a late packet kept recent holds up
+    // the ones behind it until it expires too.
+    while (lingering_begin_ != lingering_end_) {
+        const Lingering& oldest = lingering_at(lingering_begin_);
+        if (oldest.present) {
+            const Connection* closed = sink_.kept(oldest.number);
+            if (closed != nullptr && now - closed->last_seen <= options_.closed_linger) break;
+        }
+        expire_oldest_lingering();
     }
 }
 
@@ -372,8 +450,11 @@ void ConnectionTracker::finish() {
                                  latest_ - connection.last_seen > options_.udp_timeout;
         emit(connection, udp_expired ? EndReason::idle : EndReason::capture_end);
     }
-    // Give the memory back before the report is built: it is the largest buffer of the run.
+    // Give the memory back before the report is built. The closed connections lingering are
+    // already the sink's.
     decltype(slots_)(initial_slots).swap(slots_);
+    decltype(lingering_)(initial_lingering).swap(lingering_);
+    lingering_begin_ = lingering_end_ = 0;
     decltype(entries_)().swap(entries_);
     decltype(live_)().swap(live_);
     decltype(free_entries_)().swap(free_entries_);

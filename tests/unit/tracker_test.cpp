@@ -43,6 +43,7 @@ using namespace tcp_flag;
 struct Collected : ConnectionSink {
     std::vector<Connection> connections;
     void on_connection(const Connection& connection) override { connections.push_back(connection); }
+    Connection* kept(std::uint64_t number) noexcept override { return &connections[number]; }
 };
 
 class TrackerTest : public ::testing::Test {
@@ -270,41 +271,92 @@ TEST_F(TrackerTest, ServerInTimeWaitRefusingAReusedTupleIsACollision) {
 namespace ephemera {
 namespace {
 
-// At the limit, closed connections (lingering for late ACKs) go before open ones and come out
-// whole; half-open attempts go first of all and are only counted.
-TEST(TrackerLimit, EvictsClosedBeforeOpenAndCountsHalfOpen) {
+struct LimitTest : ::testing::Test {
     Collected sink;
-    TrackerOptions options;
-    options.max_connections = 16;
-    ConnectionTracker tracker(options, sink);
+    TrackerOptions options = [] {
+        TrackerOptions limited;
+        limited.max_connections = 16;
+        return limited;
+    }();
+    ConnectionTracker tracker{options, sink};
     Micros now = 1'700'000'000 * second;
-    auto send = [&](const DecodedPacket& packet) { tracker.on_packet(++now, packet); };
-    auto open = [&](const Endpoint& c) {
-        send(tcp(c, server, syn, 1));
-        send(tcp(server, c, syn | ack, 2));
-    };
-    for (std::uint16_t i = 0; i < 6; ++i) open(endpoint(1, 41000 + i));  // the oldest: open
-    for (std::uint16_t i = 0; i < 6; ++i) {                              // then closed
-        const Endpoint c = endpoint(1, 42000 + i);
-        open(c);
-        send(tcp(c, server, fin | ack, 3));
-        send(tcp(server, c, fin | ack, 4));
+
+    void send(const DecodedPacket& packet) { tracker.on_packet(++now, packet); }
+    void open(const Endpoint& from) {
+        send(tcp(from, server, syn, 1));
+        send(tcp(server, from, syn | ack, 2));
     }
-    for (std::uint16_t i = 0; i < 6; ++i) open(endpoint(1, 43000 + i));  // over the limit
-    EXPECT_LE(tracker.open_connections(), 16u);
-    EXPECT_EQ(tracker.evictions().other, 0u)
-        << "an open connection was evicted before a closed one";
-    for (std::uint16_t i = 0; i < 4; ++i) send(tcp(endpoint(9, 50000 + i), server, syn, 1));
-    EXPECT_GT(tracker.evictions().half_open, 0u);
+    void close(const Endpoint& from) {
+        send(tcp(from, server, fin | ack, 3));
+        send(tcp(server, from, fin | ack, 4));
+    }
+    std::size_t finished_in(ConnectionState state) {
+        std::size_t count = 0;
+        for (const Connection& c : sink.connections) count += c.state() == state;
+        return count;
+    }
+};
+
+// Closed connections leave the table when they close: however many a host closes, they never
+// push open ones out.
+TEST_F(LimitTest, ClosedConnectionsDoNotCountAgainstTheLimit) {
+    for (std::uint16_t i = 0; i < 6; ++i) open(endpoint(1, 41000 + i));
+    for (std::uint16_t i = 0; i < 40; ++i) {
+        open(endpoint(1, 42000 + i));
+        close(endpoint(1, 42000 + i));
+    }
+    EXPECT_EQ(tracker.open_connections(), 6u);
+    EXPECT_EQ(tracker.evictions().other, 0u);
+    EXPECT_EQ(tracker.evictions().half_open, 0u);
     tracker.finish();
-    std::size_t still_open = 0;
-    std::size_t closed = 0;
-    for (const Connection& c : sink.connections) {
-        still_open += c.state() == ConnectionState::open;
-        closed += c.state() == ConnectionState::closed;
+    EXPECT_EQ(finished_in(ConnectionState::open), 6u);
+    EXPECT_EQ(finished_in(ConnectionState::closed), 40u);
+}
+
+// At the limit half-open attempts go first, and are only counted; open connections stay.
+TEST_F(LimitTest, EvictsHalfOpenFirstAndCountsThem) {
+    for (std::uint16_t i = 0; i < 12; ++i) open(endpoint(1, 41000 + i));
+    for (std::uint16_t i = 0; i < 8; ++i) send(tcp(endpoint(9, 50000 + i), server, syn, 1));
+    EXPECT_LE(tracker.open_connections(), 16u);
+    EXPECT_GT(tracker.evictions().half_open, 0u);
+    EXPECT_EQ(tracker.evictions().other, 0u) << "an open connection went before a half-open one";
+    tracker.finish();
+    EXPECT_EQ(finished_in(ConnectionState::open), 12u);
+    EXPECT_EQ(finished_in(ConnectionState::unanswered), 0u) << "half-open ones are not records";
+}
+
+// As many closed connections linger as the limit allows, the longest closed giving way: a late
+// ACK of one still lingering counts in its record; one of a connection let go starts anew.
+TEST_F(LimitTest, LingeringIsBoundedByTheLimit) {
+    for (std::uint16_t i = 0; i < 40; ++i) {
+        open(endpoint(1, 42000 + i));
+        close(endpoint(1, 42000 + i));
     }
-    EXPECT_EQ(still_open, 12u);
-    EXPECT_EQ(closed, 6u) << "evicted closed connections still come out";
+    EXPECT_EQ(tracker.lingering_connections(), 16u);
+    send(tcp(endpoint(1, 42039), server, ack, 5));  // still lingering
+    send(tcp(endpoint(1, 42000), server, ack, 5));  // let go long ago
+    tracker.finish();
+    ASSERT_EQ(sink.connections.size(), 41u);
+    EXPECT_EQ(sink.connections[39].packets[0], 3u) << "the late ACK counts in its record";
+    EXPECT_EQ(sink.connections[40].endpoint[0], endpoint(1, 42000));
+    EXPECT_EQ(sink.connections[40].state(), ConnectionState::open) << "a mid-stream start";
+}
+
+// A sink that lets its copies go (the live log is bounded): the tracker forgets them too.
+TEST_F(LimitTest, CopiesTheSinkLetGoAreForgotten) {
+    struct Forgetful : Collected {
+        Connection* kept(std::uint64_t) noexcept override { return nullptr; }
+    } forgetful;
+    ConnectionTracker forgetting(options, forgetful);
+    for (std::uint16_t i = 0; i < 3; ++i) {
+        const Endpoint from = endpoint(1, 42000 + i);
+        forgetting.on_packet(++now, tcp(from, server, syn, 1));
+        forgetting.on_packet(++now, tcp(server, from, rst | ack, 2));
+        forgetting.on_packet(++now, tcp(from, server, ack, 3));
+    }
+    EXPECT_EQ(forgetting.lingering_connections(), 0u);
+    forgetting.finish();
+    EXPECT_EQ(forgetful.connections.size(), 6u) << "each late ACK started a connection";
 }
 
 }  // namespace

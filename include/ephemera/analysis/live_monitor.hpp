@@ -64,7 +64,7 @@ struct LiveSnapshot {
     std::vector<DestinationNow> destinations;  // highest utilization now first
     std::vector<ClientNow> clients;            // busiest (new connections) first
     std::uint64_t open_connections = 0;        // open or half-closed now
-    std::uint64_t tracked_connections = 0;     // in the tracker's table (with closing ones)
+    std::uint64_t tracked_connections = 0;     // in the tracker's table, or closed and lingering
     std::uint64_t tcp_started_total = 0;
     std::uint64_t udp_started_total = 0;
     std::map<Address, FailureStats> failures;  // by client, since the start
@@ -77,6 +77,7 @@ class LiveMonitor : public ConnectionSink {
 
     // From the tracker: a finished connection.
     void on_connection(const Connection& connection) override;
+    Connection* kept(std::uint64_t number) noexcept override { return log_.kept(number); }
 
     // The view as of `now`: the window's report and what is occupied now. Counts the
     // connections that started since the previous snapshot into the totals, and raises or

@@ -117,6 +117,7 @@ class ConnectionLog : public ConnectionSink {
   public:
     explicit ConnectionLog(std::size_t max_records = SIZE_MAX);
     void on_connection(const Connection& connection) override;
+    Connection* kept(std::uint64_t number) noexcept override;
     std::span<std::byte> space_ahead() noexcept override;
     ConnectionRecords& records() noexcept { return records_; }
     std::uint64_t dropped() const noexcept { return dropped_; }
@@ -134,6 +135,7 @@ bool starts_before(const ConnectionRecord* a, const ConnectionRecord* b) noexcep
 void sort_by_start(ConnectionRecords& records);
 
 // Finishes the roles and tallies the records, in any order (as the log has them: by end).
+// Handshake roles are looked at again first: a record may have changed since it was logged.
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options);

@@ -17,8 +17,14 @@ namespace ephemera {
 class ConnectionSink {
   public:
     virtual ~ConnectionSink() = default;
-    // Called once per finished connection (not per packet).
+    // Called once per finished connection (not per packet). A TCP connection is finished when
+    // it closes (FIN both ways, or RST); a flow or an open connection when it ends otherwise.
     virtual void on_connection(const Connection& connection) = 0;
+    // The sink's copy of the connection it was handed number-th (counting from 0), for the
+    // tracker to update while the connection lingers closed: the closing ACK, a retransmitted
+    // FIN, a retransmitted SYN the peer refused again. nullptr once the sink has let it go, or
+    // if it keeps no copies (then packets after the close start a new connection).
+    virtual Connection* kept(std::uint64_t /*number*/) noexcept { return nullptr; }
     // Memory on_connection is about to write for the first time (the fresh end of a growing
     // buffer), for another thread to fault in beforehand (large_buffer::populate). Nothing may be
     // read or written through it.
@@ -27,12 +33,14 @@ class ConnectionSink {
 
 struct TrackerOptions {
     Micros udp_timeout = 60'000'000;
-    // How long a closed TCP connection stays in the table so its last ACKs and retransmitted FINs
-    // are not taken for a new connection.
+    // How long a closed TCP connection is still recognized (in the sink's copy, see
+    // ConnectionSink::kept) so its last ACKs and retransmitted FINs are not taken for a new
+    // connection.
     Micros closed_linger = 60'000'000;
     // The most connections held at once. At the limit an eighth of the table is evicted: oldest
     // half-open connections (a SYN and nothing back) first, so a SYN flood cannot grow memory,
-    // then closed ones lingering for late ACKs, then the oldest of the rest.
+    // then the oldest of the rest. Closed connections are not held: as many again linger (a
+    // table slot each), the longest closed giving way first.
     std::size_t max_connections = 262'144;
 };
 
@@ -69,7 +77,12 @@ class ConnectionTracker {
     // Hands every connection still in the table to the sink, as of the end of the capture.
     void finish();
 
+    // Connections in the table (not closed yet).
     std::size_t open_connections() const noexcept { return live_count_; }
+    // Closed connections still recognized by their late packets.
+    std::size_t lingering_connections() const noexcept {
+        return static_cast<std::size_t>(lingering_end_ - lingering_begin_);
+    }
     // Calls visit(connection) for every connection still in the table (a live view's snapshot).
     template <typename Visit>
     void for_each_connection(Visit&& visit) const {
@@ -83,17 +96,48 @@ class ConnectionTracker {
     std::array<std::span<std::byte>, 2> space_ahead() noexcept;
 
   private:
+    // A slot names a table entry (its index), or with lingering_flag a lingering closed
+    // connection (its position in lingering_, modulo 2^31).
+    static constexpr std::uint32_t lingering_flag = std::uint32_t{1} << 31;
     struct Slot {
-        std::uint32_t index_plus_one = 0;  // 0: empty
+        std::uint32_t ref_plus_one = 0;  // 0: empty
         std::uint32_t hash = 0;
     };
+    // A closed connection handed to the sink, recognized until it has been quiet for
+    // closed_linger. Positions only grow; the ring holds [lingering_begin_, lingering_end_).
+    struct Lingering {
+        std::uint64_t number = 0;  // its number in the sink (ConnectionSink::kept)
+        std::uint32_t hash = 0;
+        bool present = false;  // false once a new connection took over its 4-tuple
+    };
+    struct Found {
+        Slot* slot = nullptr;              // the key's slot, or the empty one to take
+        Connection* connection = nullptr;  // the table entry or the sink's copy; null: none
+        bool lingering = false;
+    };
 
-    std::uint32_t find_or_insert(const FlowKey& key, std::uint32_t hash, bool& inserted);
+    Found find(const FlowKey& key, std::uint32_t hash);
+    std::uint32_t new_entry();
+    void free_entry(std::uint32_t index);
+    void erase_slot(std::uint32_t hash, std::uint32_t ref_plus_one);
     void erase(std::uint32_t index);
     void grow();
     void sweep(Micros now);
     void evict(std::uint32_t keep);
     void emit(Connection& connection, EndReason reason);
+    static void update(Connection& connection, int side, Micros timestamp,
+                       const DecodedPacket& packet) noexcept;
+    void close(std::uint32_t index, std::uint32_t hash);
+    void grow_lingering();
+    // A ring position's entry; a slot's lingering ref works too (the ring is at most 2^31 long).
+    Lingering& lingering_at(std::uint64_t position) noexcept {
+        return lingering_[position & (lingering_.size() - 1)];
+    }
+    static std::uint32_t lingering_ref(std::uint64_t position) noexcept {
+        return lingering_flag | static_cast<std::uint32_t>(position & (lingering_flag - 1));
+    }
+    void expire_oldest_lingering();
+    Connection* kept_lingering(std::uint32_t ref_plus_one);
     bool starts_new_connection(const Connection& connection, int side, Micros timestamp,
                                const DecodedPacket& packet) const noexcept;
 
@@ -106,13 +150,17 @@ class ConnectionTracker {
     std::vector<std::uint8_t> live_;
     std::vector<std::uint32_t> free_entries_;
     std::vector<std::uint32_t> expired_;  // reused by sweep()
-    // reused by evict(): rank 0 half-open, 1 closed, 2 the rest; the oldest of a rank go first
+    // reused by evict(): rank 0 half-open, 1 the rest; the oldest of a rank go first
     struct Candidate {
         Micros last_seen;
         std::uint32_t index;
         std::uint8_t rank;
     };
     std::vector<Candidate> candidates_;
+    std::vector<Lingering, LargeBufferAllocator<Lingering>> lingering_;  // a ring, oldest first
+    std::uint64_t lingering_begin_ = 0;
+    std::uint64_t lingering_end_ = 0;
+    std::uint64_t emitted_ = 0;  // connections handed to the sink
     std::size_t live_count_ = 0;
     EvictionCounts evictions_;
     Micros latest_ = 0;
