@@ -26,7 +26,8 @@ struct Batch {
     std::array<DecodedFrame, batch_size> frames;
     std::size_t size = 0;
     // Set by the tracking thread as it gives the batch back: memory it is about to write for
-    // the first time, for the reading thread (the less loaded) to fault in first.
+    // the first time, for the reading thread to fault in first (the tracking thread does it
+    // itself when it would otherwise wait).
     std::array<std::span<std::byte>, 2> space_ahead;
 };
 
@@ -51,6 +52,11 @@ class BatchRing {
         produced_.notify_one();
     }
 
+    // Consumer: whether wait(sequence) would return at once.
+    bool ready(std::uint64_t sequence) const {
+        const std::uint64_t value = produced_.load(std::memory_order_acquire);
+        return (value & finished_flag) != 0 || value >= sequence + 1;
+    }
     // Consumer: batch number `sequence`, or nullptr once the producer has finished before it.
     Batch* wait(std::uint64_t sequence) {
         if (!wait_until_at_least(produced_, sequence + 1)) return nullptr;
@@ -90,15 +96,19 @@ class BatchRing {
     alignas(64) std::atomic<std::uint64_t> consumed_{0};
 };
 
+void fault_in(const std::array<std::span<std::byte>, 2>& spaces) {
+    for (const std::span<std::byte> space : spaces) {
+        large_buffer::populate(space.data(), space.size());
+    }
+}
+
 void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing& ring) {
     RawFrame frame;
     bool more = true;
     for (std::uint64_t sequence = 0; more; ++sequence) {
         Batch* batch = ring.claim(sequence);
         if (batch == nullptr) return;  // the tracking thread stopped
-        for (const std::span<std::byte> space : batch->space_ahead) {
-            large_buffer::populate(space.data(), space.size());
-        }
+        fault_in(batch->space_ahead);
         batch->size = 0;
         while (batch->size < batch_size && (more = reader.next(frame))) {
             DecodedFrame& decoded = batch->frames[batch->size];
@@ -114,6 +124,10 @@ void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing&
 
 void track(PacketPipeline& pipeline, BatchRing& ring) {
     for (std::uint64_t sequence = 0;; ++sequence) {
+        // About to wait for the reading thread: fault in what this thread will write next itself.
+        // Which thread has time to spare depends on the capture and on how slow fresh memory is;
+        // the other's populate then finds the pages present and returns at once.
+        if (!ring.ready(sequence)) fault_in(pipeline.space_ahead());
         Batch* batch = ring.wait(sequence);
         if (batch == nullptr) return;
         for (std::size_t i = 0; i < batch->size; ++i) {
