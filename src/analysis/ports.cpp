@@ -1,6 +1,8 @@
 #include "ephemera/analysis/ports.hpp"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <tuple>
 
@@ -66,18 +68,33 @@ std::string udp_os_hint(std::uint16_t low, std::uint16_t high) {
 
 constexpr std::uint32_t no_previous = UINT32_MAX;
 
-// For each position, the nearest earlier position holding the same key, or no_previous: what a
-// map from key to last position would give in one pass, from one sort of (key, position).
-std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_t>& keys) {
+// For each position, the nearest earlier position holding the same key, or no_previous. Keys
+// below `key_bound` (ports, server numbers) go through a table of last positions in one pass;
+// wider ones through one sort of (key, position), which gives the same.
+std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_t>& keys,
+                                                  std::uint64_t key_bound) {
+    std::vector<std::uint32_t> previous(keys.size(), no_previous);
+    if (key_bound <= std::max<std::uint64_t>(65536, 4 * keys.size())) {
+        std::vector<std::uint32_t> last(key_bound, no_previous);
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            previous[i] = last[keys[i]];
+            last[keys[i]] = static_cast<std::uint32_t>(i);
+        }
+        return previous;
+    }
     std::vector<std::pair<std::uint64_t, std::uint32_t>> order(keys.size());
     for (std::size_t i = 0; i < keys.size(); ++i)
         order[i] = {keys[i], static_cast<std::uint32_t>(i)};
     std::sort(order.begin(), order.end());
-    std::vector<std::uint32_t> previous(keys.size(), no_previous);
     for (std::size_t i = 1; i < order.size(); ++i) {
         if (order[i].first == order[i - 1].first) previous[order[i].second] = order[i - 1].second;
     }
     return previous;
+}
+
+// One past the largest key.
+std::uint64_t bound_of(const std::vector<std::uint64_t>& keys) {
+    return keys.empty() ? 0 : *std::max_element(keys.begin(), keys.end()) + 1;
 }
 
 // Each record's server as a small number (numbered in order of first appearance), with its
@@ -198,16 +215,16 @@ struct TcpConnections {
     std::vector<std::uint32_t> previous_on_tuple;  // the same port to the same server
     std::vector<std::uint32_t> previous_on_port;   // the same port to any server
 
-    explicit TcpConnections(std::vector<const ConnectionRecord*> tcp)
-        : records(std::move(tcp)), servers(server_keys(records)) {
+    TcpConnections(std::vector<const ConnectionRecord*> tcp, std::vector<std::uint64_t> keys)
+        : records(std::move(tcp)), servers(std::move(keys)) {
         std::vector<std::uint64_t> tuples(records.size());
         std::vector<std::uint64_t> ports(records.size());
         for (std::size_t i = 0; i < records.size(); ++i) {
             ports[i] = records[i]->client().port;
             tuples[i] = servers[i] << 16 | ports[i];
         }
-        previous_on_tuple = previous_with_same_key(tuples);
-        previous_on_port = previous_with_same_key(ports);
+        previous_on_tuple = previous_with_same_key(tuples, bound_of(tuples));
+        previous_on_port = previous_with_same_key(ports, 65536);
     }
 };
 
@@ -337,8 +354,12 @@ std::string_view verdict_name(Verdict verdict) noexcept {
     return "ok";
 }
 
-AllocationFingerprint fingerprint_allocation(
-    const std::vector<const ConnectionRecord*>& connections) {
+namespace {
+
+// fingerprint_allocation with each connection's server_keys already known.
+AllocationFingerprint fingerprint_with_servers(
+    const std::vector<const ConnectionRecord*>& connections,
+    const std::vector<std::uint64_t>& servers) {
     AllocationFingerprint result;
     result.samples = static_cast<std::uint32_t>(connections.size());
     if (connections.empty()) return result;
@@ -359,7 +380,7 @@ AllocationFingerprint fingerprint_allocation(
     std::uint64_t steps = 0, small = 0, plus_one = 0, cross = 0, cross_small = 0;
     std::uint64_t within = 0, within_small = 0;
     const std::vector<std::uint32_t> previous_to_server =
-        previous_with_same_key(server_keys(connections));
+        previous_with_same_key(servers, bound_of(servers));
     const ConnectionRecord* previous = nullptr;
     for (std::size_t i = 0; i < connections.size(); ++i) {
         const ConnectionRecord* record = connections[i];
@@ -408,10 +429,24 @@ AllocationFingerprint fingerprint_allocation(
     return result;
 }
 
+}  // namespace
+
+AllocationFingerprint fingerprint_allocation(
+    const std::vector<const ConnectionRecord*>& connections) {
+    return fingerprint_with_servers(connections, server_keys(connections));
+}
+
 RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t allocations,
                           AllocationPattern pattern) {
-    std::sort(ports.begin(), ports.end());
-    ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+    // Distinct ports in order, from a bitmap of the port space rather than a sort.
+    std::array<std::uint64_t, 65536 / 64> seen{};
+    for (const std::uint16_t port : ports) seen[port / 64] |= std::uint64_t{1} << (port % 64);
+    ports.clear();
+    for (std::size_t word = 0; word < seen.size(); ++word) {
+        for (std::uint64_t bits = seen[word]; bits != 0; bits &= bits - 1) {
+            ports.push_back(static_cast<std::uint16_t>(word * 64 + std::countr_zero(bits)));
+        }
+    }
     RangeEstimate estimate{{0, 0}, "observed"};
     if (ports.empty()) return estimate;
     const std::uint16_t low = ports.front();
@@ -487,7 +522,14 @@ ClientPorts analyze_client_ports(const Address& client,
         result.failures.syn_retransmissions += record->connection.syn_retransmissions;
     }
 
-    result.allocation = fingerprint_allocation(tcp_allocated);
+    // Server keys once for all TCP connections; those with a SYN are some of them, and the
+    // keys only need to tell servers apart.
+    std::vector<std::uint64_t> tcp_servers = server_keys(tcp);
+    std::vector<std::uint64_t> tcp_allocated_servers;
+    for (std::size_t i = 0; i < tcp.size(); ++i) {
+        if (tcp[i]->role_reason == RoleReason::syn) tcp_allocated_servers.push_back(tcp_servers[i]);
+    }
+    result.allocation = fingerprint_with_servers(tcp_allocated, tcp_allocated_servers);
     result.allocation_udp = fingerprint_allocation(udp);
     if (!udp.empty()) {
         std::uint16_t low = 65535, high = 0;
@@ -509,7 +551,7 @@ ClientPorts analyze_client_ports(const Address& client,
     const double time_wait_s = options.time_wait_s.value_or(
         profile != nullptr ? profile->time_wait_s : default_time_wait_s);
     const bool unique_per_tuple = profile == nullptr || profile->port_unique_per_tuple;
-    const TcpConnections tcp_connections(std::move(tcp));
+    const TcpConnections tcp_connections(std::move(tcp), std::move(tcp_servers));
     result.reuse = measure_reuse(tcp_connections, static_cast<Micros>(time_wait_s * 1e6));
     result.exhaustion = measure_exhaustion(tcp_connections, result.range.range, capture_end,
                                            time_wait_s, unique_per_tuple, options);
