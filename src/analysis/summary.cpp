@@ -194,6 +194,24 @@ bool starts_before(const ConnectionRecord* a, const ConnectionRecord* b) noexcep
     return std::tuple_cat(start_key(*a), std::tie(a)) < std::tuple_cat(start_key(*b), std::tie(b));
 }
 
+namespace {
+
+// Orders one host's connections as starts_before does. The first packet's time is copied next to
+// each pointer, so most comparisons need not reach into the records.
+void sort_by_start(std::vector<const ConnectionRecord*>& connections) {
+    std::vector<std::pair<Micros, const ConnectionRecord*>> keyed(connections.size());
+    for (std::size_t i = 0; i < connections.size(); ++i) {
+        keyed[i] = {connections[i]->connection.first_seen, connections[i]};
+    }
+    std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
+        if (a.first != b.first) return a.first < b.first;
+        return starts_before(a.second, b.second);
+    });
+    for (std::size_t i = 0; i < connections.size(); ++i) connections[i] = keyed[i].second;
+}
+
+}  // namespace
+
 void sort_by_start(ConnectionRecords& records) {
     std::stable_sort(records.begin(), records.end(),
                      [](const auto& a, const auto& b) { return start_key(a) < start_key(b); });
@@ -291,7 +309,7 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     const Micros capture_end = report.capture.last;
     analyze_hosts(tallies, [&](ClientTally& tally) {
         // The log is in the order connections ended; the analysis wants them as they started.
-        std::sort(tally.connections.begin(), tally.connections.end(), starts_before);
+        sort_by_start(tally.connections);
         tally.summary.ports = port_stats(tally.ports);
         tally.summary.port_use =
             analyze_client_ports(tally.summary.address, tally.connections, capture_end, options);
