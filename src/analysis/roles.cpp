@@ -146,16 +146,20 @@ bool assign_role_from_handshake(ConnectionRecord& record) noexcept {
 }
 
 void assign_roles_by_heuristics(ConnectionRecords& records) {
+    // A record may have changed since its role was first looked at (the tracker updates a closed
+    // connection's record with its late packets): rarely one of them is the handshake it lacked.
     std::array<bool, 2> without_handshake{};
-    for (const ConnectionRecord& record : records) {
-        if (!record.role_from_handshake)
-            without_handshake[protocol_index(record.connection.protocol)] = true;
-    }
-    if (!without_handshake[0] && !without_handshake[1]) return;
-    const EvidenceTable table(records, without_handshake);
+    std::vector<std::uint32_t> undecided;
     for (std::size_t i = 0; i < records.size(); ++i) {
         ConnectionRecord& record = records[i];
-        if (record.role_from_handshake) continue;
+        if (record.role_from_handshake || assign_role_from_handshake(record)) continue;
+        without_handshake[protocol_index(record.connection.protocol)] = true;
+        undecided.push_back(static_cast<std::uint32_t>(i));
+    }
+    if (undecided.empty()) return;
+    const EvidenceTable table(records, without_handshake);
+    for (const std::uint32_t i : undecided) {
+        ConnectionRecord& record = records[i];
         const Connection& connection = record.connection;
         const EndpointEvidence& a = table.of(i, 0);
         const EndpointEvidence& b = table.of(i, 1);

@@ -241,11 +241,6 @@ void ConnectionLog::on_connection(const Connection& connection) {
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options) {
-    // The tracker updates a closed connection's record with its late packets (see
-    // ConnectionSink::kept); rarely one of them is the handshake evidence it lacked.
-    for (ConnectionRecord& record : records) {
-        if (!record.role_from_handshake) assign_role_from_handshake(record);
-    }
     assign_roles_by_heuristics(records);
 
     Report report;

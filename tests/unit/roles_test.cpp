@@ -44,6 +44,19 @@ TEST(Roles, SynAckSenderIsTheServer) {
     EXPECT_EQ(records[0].role_reason, RoleReason::syn_ack);
 }
 
+TEST(Roles, HandshakeEvidenceThatCameLateStillDecides) {
+    // Logged mid-stream, then a late SYN-ACK updated the record (the tracker's linger): the
+    // heuristics look at the handshake again instead of guessing from the ports.
+    ConnectionRecord r = record(endpoint(1, 40000), endpoint(2, 55555));
+    ASSERT_FALSE(assign_role_from_handshake(r));
+    r.connection.syn_ack_side = 1;
+    ConnectionRecords records{r};
+    assign_roles_by_heuristics(records);
+    EXPECT_EQ(records[0].server(), endpoint(2, 55555));
+    EXPECT_EQ(records[0].role_reason, RoleReason::syn_ack);
+    EXPECT_TRUE(records[0].role_from_handshake);
+}
+
 TEST(Roles, FanInFindsAServiceInsideTheDynamicRange) {
     // Mid-stream, the server spoke first on every connection; port-only rules would pick 40000+.
     ConnectionRecords records;

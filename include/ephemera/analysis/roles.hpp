@@ -51,7 +51,8 @@ using ConnectionRecords = std::vector<ConnectionRecord, LargeBufferAllocator<Con
 // The handshake alone decides; false when the capture holds neither SYN nor SYN-ACK.
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept;
 
-// Gives every record without a handshake its role from what all records together show.
+// Gives every record without a handshake role one: from its handshake if it has one now (a
+// record's late packets may bring it), else from what all records together show.
 void assign_roles_by_heuristics(ConnectionRecords& records);
 
 }  // namespace ephemera
