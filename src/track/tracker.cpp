@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace ephemera {
 namespace {
@@ -11,21 +12,19 @@ constexpr std::size_t initial_slots = 1024;
 constexpr std::size_t initial_lingering = 1024;
 constexpr std::size_t max_reserved_entries = std::size_t{1} << 20;
 
-std::uint64_t mix(std::uint64_t value) noexcept {
-    value ^= value >> 33;
-    value *= 0xff51afd7ed558ccdULL;
-    value ^= value >> 33;
-    value *= 0xc4ceb9fe1a85ec53ULL;
-    value ^= value >> 33;
-    return value;
+// The 128-bit product of two words, folded to one: every input bit reaches the result, in one
+// multiplication.
+std::uint64_t fold_multiply(std::uint64_t a, std::uint64_t b) noexcept {
+    const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
+    return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
 }
 
-std::uint64_t hash_address(const Address& address, std::uint64_t seed) noexcept {
+std::pair<std::uint64_t, std::uint64_t> words_of(const Address& address) noexcept {
     std::uint64_t first = 0;
     std::uint64_t second = 0;
     std::memcpy(&first, address.bytes.data(), 8);
     std::memcpy(&second, address.bytes.data() + 8, 8);
-    return mix(seed ^ first) ^ mix(second + static_cast<std::uint64_t>(address.family));
+    return {first, second};
 }
 
 // Whether the connection is the one `key` names, whichever of its endpoints sent first.
@@ -100,11 +99,21 @@ FlowKey make_flow_key(const DecodedPacket& packet) noexcept {
     return key;
 }
 
+// Every packet's flow is hashed once: each address folded with a multiplication of its own (the
+// two independent, so they run side by side), then the two with the ports and families.
 std::uint64_t hash_flow_key(const FlowKey& key) noexcept {
-    const std::uint64_t ports = (std::uint64_t{key.low.port} << 32) |
-                                (std::uint64_t{key.high.port} << 8) |
-                                static_cast<std::uint64_t>(key.protocol);
-    return mix(hash_address(key.low.address, ports) ^ mix(hash_address(key.high.address, ~ports)));
+    const auto [low_first, low_second] = words_of(key.low.address);
+    const auto [high_first, high_second] = words_of(key.high.address);
+    const std::uint64_t rest = (std::uint64_t{key.low.port} << 48) |
+                               (std::uint64_t{key.high.port} << 32) |
+                               (static_cast<std::uint64_t>(key.low.address.family) << 16) |
+                               (static_cast<std::uint64_t>(key.high.address.family) << 8) |
+                               static_cast<std::uint64_t>(key.protocol);
+    const std::uint64_t low =
+        fold_multiply(low_first ^ 0xa0761d6478bd642fULL, low_second ^ 0xe7037ed1a0b428dbULL);
+    const std::uint64_t high =
+        fold_multiply(high_first ^ 0x8ebc6af09c88c6e3ULL, high_second ^ 0x589965cc75374cc3ULL);
+    return fold_multiply(low ^ rest, high ^ 0x1d8e4e27c47d124fULL);
 }
 
 ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionSink& sink)
