@@ -6,6 +6,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "ephemera/analysis/numbering.hpp"
 #include "ephemera/analysis/statistics.hpp"
 
 namespace ephemera {
@@ -97,44 +98,17 @@ std::uint64_t bound_of(const std::vector<std::uint64_t>& keys) {
 }
 
 // Each record's server as a small number (numbered in order of first appearance), with its
-// protocol in the lowest bit: (protocol, server) keys that fit a word. This runs for every
-// client, which talks to few servers: a small open-addressing table, and the last server
-// remembered, beat a node-based map.
+// protocol in the lowest bit: (protocol, server) keys that fit a word. Consecutive connections
+// often go to the same server: that one is remembered.
 std::vector<std::uint64_t> server_keys(const std::vector<const ConnectionRecord*>& records) {
-    struct Entry {
-        Endpoint server;
-        std::uint32_t number_plus_one = 0;  // 0: empty
-    };
-    std::vector<Entry> table(16);
-    std::uint32_t count = 0;
-    const auto place = [&](const Endpoint& server) -> Entry& {
-        const std::size_t mask = table.size() - 1;
-        std::size_t at = static_cast<std::size_t>(EndpointHash{}(server)) & mask;
-        while (table[at].number_plus_one != 0 && table[at].server != server) at = (at + 1) & mask;
-        return table[at];
-    };
+    Numbering<Endpoint, EndpointHash> servers;
     std::vector<std::uint64_t> keys(records.size());
     const Endpoint* last = nullptr;
     std::uint32_t last_number = 0;
     for (std::size_t i = 0; i < records.size(); ++i) {
         const Endpoint& server = records[i]->server();
-        if (last == nullptr || *last != server) {
-            Entry& entry = place(server);
-            if (entry.number_plus_one != 0) {
-                last_number = entry.number_plus_one - 1;
-            } else {
-                entry = {server, ++count};
-                last_number = count - 1;
-                if (count * 2 > table.size()) {
-                    std::vector<Entry> old(table.size() * 2);
-                    old.swap(table);
-                    for (const Entry& moved : old) {
-                        if (moved.number_plus_one != 0) place(moved.server) = moved;
-                    }
-                }
-            }
-            last = &server;
-        }
+        if (last == nullptr || *last != server) last_number = servers.number(server);
+        last = &server;
         keys[i] = std::uint64_t{last_number} << 1 |
                   (records[i]->connection.protocol == Protocol::udp ? 1 : 0);
     }
