@@ -22,20 +22,26 @@ struct EndpointEvidence {
 class EvidenceTable {
   public:
     // Evidence about the endpoints of `protocols` only: those the records that need it use.
-    EvidenceTable(const ConnectionRecords& records, const std::array<bool, 2>& protocols)
-        : evidence_of_(2 * records.size(), no_evidence) {
+    // Looked up by position in `undecided` (ascending record indices): the records that need it.
+    EvidenceTable(const ConnectionRecords& records, const std::array<bool, 2>& protocols,
+                  const std::vector<std::uint32_t>& undecided)
+        : evidence_of_(2 * undecided.size(), no_evidence) {
         // One side of one connection, as seen from that side: its endpoint key and the peer's
         // port in one word, so sorting groups each endpoint's peer ports together.
         struct Sighting {
             std::uint64_t key;
-            std::uint32_t record_side;   // 2 * record index + side
-            std::int8_t handshake_role;  // +1 was the server, -1 the client, 0 no handshake
+            std::uint32_t undecided_side;  // 2 * position in `undecided` + side, or no_evidence
+            std::int8_t handshake_role;    // +1 was the server, -1 the client, 0 no handshake
         };
         std::vector<Sighting> sightings;
         Numbering<Address, AddressHash> addresses;
+        std::size_t next_undecided = 0;
         for (std::size_t i = 0; i < records.size(); ++i) {
             const ConnectionRecord& record = records[i];
             const Connection& connection = record.connection;
+            const bool needs_evidence =
+                next_undecided < undecided.size() && undecided[next_undecided] == i;
+            const std::size_t position = needs_evidence ? next_undecided++ : 0;
             if (!protocols[protocol_index(connection.protocol)]) continue;
             for (int side = 0; side < 2; ++side) {
                 std::int8_t role = 0;
@@ -45,8 +51,10 @@ class EvidenceTable {
                 const std::uint64_t endpoint =
                     std::uint64_t{protocol_index(connection.protocol)} << 47 |
                     std::uint64_t{addresses.number(self.address)} << 16 | self.port;
-                sightings.push_back({endpoint << 16 | connection.endpoint[1 - side].port,
-                                     static_cast<std::uint32_t>(2 * i + side), role});
+                const auto undecided_side =
+                    needs_evidence ? static_cast<std::uint32_t>(2 * position + side) : no_evidence;
+                sightings.push_back(
+                    {endpoint << 16 | connection.endpoint[1 - side].port, undecided_side, role});
             }
         }
         std::sort(sightings.begin(), sightings.end(),
@@ -61,13 +69,16 @@ class EvidenceTable {
             }
             if (sighting.handshake_role > 0) ++evidence.times_server;
             if (sighting.handshake_role < 0) ++evidence.times_client;
-            evidence_of_[sighting.record_side] = static_cast<std::uint32_t>(evidence_.size() - 1);
+            if (sighting.undecided_side != no_evidence) {
+                evidence_of_[sighting.undecided_side] =
+                    static_cast<std::uint32_t>(evidence_.size() - 1);
+            }
         }
     }
 
-    // What all records show about one side of records[index]: its protocol was given above.
-    const EndpointEvidence& of(std::size_t index, int side) const {
-        return evidence_[evidence_of_[2 * index + side]];
+    // What all records show about one side of the record undecided[position].
+    const EndpointEvidence& of(std::size_t position, int side) const {
+        return evidence_[evidence_of_[2 * position + side]];
     }
 
   private:
@@ -157,12 +168,12 @@ void assign_roles_by_heuristics(ConnectionRecords& records) {
         undecided.push_back(static_cast<std::uint32_t>(i));
     }
     if (undecided.empty()) return;
-    const EvidenceTable table(records, without_handshake);
-    for (const std::uint32_t i : undecided) {
-        ConnectionRecord& record = records[i];
+    const EvidenceTable table(records, without_handshake, undecided);
+    for (std::size_t position = 0; position < undecided.size(); ++position) {
+        ConnectionRecord& record = records[undecided[position]];
         const Connection& connection = record.connection;
-        const EndpointEvidence& a = table.of(i, 0);
-        const EndpointEvidence& b = table.of(i, 1);
+        const EndpointEvidence& a = table.of(position, 0);
+        const EndpointEvidence& b = table.of(position, 1);
         if (int server = server_by_known_service(a, b); server != no_side) {
             set_role(record, server, RoleReason::known_service);
         } else if (server = server_by_fan_in(a, b); server != no_side) {
