@@ -259,6 +259,17 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     report.scans = find_scans(records, client_of, client_numbers, scan_options, scanner);
 
     std::vector<ClientTally> clients(client_numbers.size());
+    {
+        // Each host's lists at their final size at once, not grown (and copied) as they fill.
+        std::vector<std::uint32_t> per_client(client_numbers.size());
+        for (const std::uint32_t client : client_of) ++per_client[client];
+        for (std::size_t number = 0; number < clients.size(); ++number) {
+            if (scanner[number]) continue;
+            clients[number].connections.reserve(per_client[number]);
+            clients[number].ports.reserve(per_client[number]);
+            clients[number].services.reserve(per_client[number]);
+        }
+    }
     ServiceNumbering service_numbers;
     std::vector<ServerTally> servers;
     for (std::size_t i = 0; i < records.size(); ++i) {
