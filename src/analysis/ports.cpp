@@ -68,12 +68,13 @@ std::string udp_os_hint(std::uint16_t low, std::uint16_t high) {
 
 constexpr std::uint32_t no_previous = UINT32_MAX;
 
-// For each position, the nearest earlier position holding the same key, or no_previous. Keys
-// below `key_bound` (ports, server numbers) go through a table of last positions in one pass;
-// wider ones through one sort of (key, position), which gives the same.
-std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_t>& keys,
-                                                  std::uint64_t key_bound) {
+// For each position, the nearest earlier position holding the same key, or no_previous. Small
+// keys (ports, server numbers) go through a table of last positions in one pass; wide ones
+// through one sort of (key, position), which gives the same.
+std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_t>& keys) {
     std::vector<std::uint32_t> previous(keys.size(), no_previous);
+    const std::uint64_t key_bound =
+        keys.empty() ? 0 : *std::max_element(keys.begin(), keys.end()) + 1;
     if (key_bound <= std::max<std::uint64_t>(65536, 4 * keys.size())) {
         std::vector<std::uint32_t> last(key_bound, no_previous);
         for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -90,11 +91,6 @@ std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_
         if (order[i].first == order[i - 1].first) previous[order[i].second] = order[i - 1].second;
     }
     return previous;
-}
-
-// One past the largest key.
-std::uint64_t bound_of(const std::vector<std::uint64_t>& keys) {
-    return keys.empty() ? 0 : *std::max_element(keys.begin(), keys.end()) + 1;
 }
 
 // Each record's server as a small number (numbered in order of first appearance), with its
@@ -228,8 +224,8 @@ struct TcpConnections {
             ports[i] = records[i]->client().port;
             tuples[i] = servers[i] << 16 | ports[i];
         }
-        previous_on_tuple = previous_with_same_key(tuples, bound_of(tuples));
-        previous_on_port = previous_with_same_key(ports, 65536);
+        previous_on_tuple = previous_with_same_key(tuples);
+        previous_on_port = previous_with_same_key(ports);
     }
 };
 
@@ -384,8 +380,7 @@ AllocationFingerprint fingerprint_with_servers(
     // within one destination (pairs less than per_destination_window apart).
     std::uint64_t steps = 0, small = 0, plus_one = 0, cross = 0, cross_small = 0;
     std::uint64_t within = 0, within_small = 0;
-    const std::vector<std::uint32_t> previous_to_server =
-        previous_with_same_key(servers, bound_of(servers));
+    const std::vector<std::uint32_t> previous_to_server = previous_with_same_key(servers);
     const ConnectionRecord* previous = nullptr;
     for (std::size_t i = 0; i < connections.size(); ++i) {
         const ConnectionRecord* record = connections[i];
