@@ -27,9 +27,10 @@ LiveMonitor::LiveMonitor(LiveMonitorOptions options, Micros started)
 
 void LiveMonitor::on_connection(const Connection& connection) {
     log_.on_connection(connection);
-    const ConnectionRecord& record = log_.records().back();
+    const ConnectionRecords& logged = log_.records();
+    const ConnectionRecord& record = logged.back();
     if (connection.protocol != Protocol::tcp || !record.role_from_handshake) return;
-    FailureStats& failures = failures_[record.client().address];
+    FailureStats& failures = failures_[logged.address(record.client_host())];
     const ConnectionState state = connection.state();
     failures.refused += state == ConnectionState::refused;
     failures.unanswered += state == ConnectionState::unanswered;
@@ -44,28 +45,27 @@ ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTra
     while (begin < logged.size() && logged[begin].connection.last_seen < cutoff) ++begin;
     window_begin_ = begin + log_.dropped();
 
+    // Numbered afresh: only the window's hosts, not every host the log has seen.
     ConnectionRecords records;
     for (std::size_t i = begin; i < logged.size(); ++i) {
-        if (logged[i].connection.last_seen >= cutoff) records.push_back(logged[i]);
+        if (logged[i].connection.last_seen >= cutoff) records.add(logged, logged[i]);
     }
     tracker.for_each_connection([&](const Connection& connection) {
         // The tracker lets closed connections go by packet time; with no packets they stay. One
         // that still holds a port counts; one long done does not keep its host in the view.
         if (!is_open(connection.state()) && connection.last_seen < cutoff) return;
-        ConnectionRecord record;
-        record.connection = connection;
-        assign_role_from_handshake(record);
-        records.push_back(record);
+        assign_role_from_handshake(records.add(connection));
     });
     return records;
 }
 
 void LiveMonitor::count_started(const ConnectionRecords& records, Micros since, Micros until) {
     for (const ConnectionRecord& record : records) {
-        const Connection& connection = record.connection;
+        const ConnectionActivity& connection = record.connection;
         if (connection.first_seen <= since || connection.first_seen > until) continue;
         (connection.protocol == Protocol::tcp ? tcp_started_ : udp_started_) += 1;
-        ++started_per_destination_[{record.client().address, record.server(), connection.protocol}];
+        ++started_per_destination_[{records.client(record).address, records.server(record),
+                                    connection.protocol}];
     }
 }
 
@@ -123,13 +123,13 @@ LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
     std::map<DestinationKey, DestinationActivity> activity;
     std::map<Address, ClientNow> clients;
     for (const ConnectionRecord& record : records) {
-        const Connection& connection = record.connection;
-        ClientNow& client = clients[record.client().address];
+        const ConnectionActivity& connection = record.connection;
+        const Address& client_address = records.address(record.client_host());
+        ClientNow& client = clients[client_address];
         client.open += is_open(connection.state());
         if (connection.first_seen < window_start) continue;
         ++client.started;
-        ++activity[{record.client().address, record.server(), connection.protocol}]
-              .started_in_window;
+        ++activity[{client_address, records.server(record), connection.protocol}].started_in_window;
     }
 
     for (const ClientSummary& summary : snapshot.window_report.clients) {

@@ -4,6 +4,7 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <functional>
 #include <tuple>
 
 #include "ephemera/analysis/numbering.hpp"
@@ -97,14 +98,14 @@ std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_
 // protocol in the lowest bit: (protocol, server) keys that fit a word. Consecutive connections
 // often go to the same server: that one is remembered.
 std::vector<std::uint64_t> server_keys(const std::vector<const ConnectionRecord*>& records) {
-    Numbering<Endpoint, EndpointHash> servers;
+    Numbering<std::uint64_t, std::hash<std::uint64_t>> servers;
     std::vector<std::uint64_t> keys(records.size());
-    const Endpoint* last = nullptr;
+    std::uint64_t last = UINT64_MAX;  // no server_key() is this
     std::uint32_t last_number = 0;
     for (std::size_t i = 0; i < records.size(); ++i) {
-        const Endpoint& server = records[i]->server();
-        if (last == nullptr || *last != server) last_number = servers.number(server);
-        last = &server;
+        const std::uint64_t server = records[i]->server_key();
+        if (last != server) last_number = servers.number(server);
+        last = server;
         keys[i] = std::uint64_t{last_number} << 1 |
                   (records[i]->connection.protocol == Protocol::udp ? 1 : 0);
     }
@@ -118,7 +119,7 @@ struct Holding {
 };
 
 Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros time_wait) {
-    const Connection& c = record.connection;
+    const ConnectionActivity& c = record.connection;
     Holding holding{c.first_seen, c.last_seen, c.last_seen};
     const ConnectionState state = c.state();
     if (state == ConnectionState::open || state == ConnectionState::half_closed) {
@@ -211,17 +212,19 @@ double peak_starts_per_second(std::vector<Micros> starts) {
 
 // A client's TCP connections, oldest first, with what both reuse and exhaustion look up.
 struct TcpConnections {
+    const ConnectionRecords& all;  // what `records` point into
     std::vector<const ConnectionRecord*> records;
     std::vector<std::uint64_t> servers;            // server_keys(records)
     std::vector<std::uint32_t> previous_on_tuple;  // the same port to the same server
     std::vector<std::uint32_t> previous_on_port;   // the same port to any server
 
-    TcpConnections(std::vector<const ConnectionRecord*> tcp, std::vector<std::uint64_t> keys)
-        : records(std::move(tcp)), servers(std::move(keys)) {
+    TcpConnections(const ConnectionRecords& all_records, std::vector<const ConnectionRecord*> tcp,
+                   std::vector<std::uint64_t> keys)
+        : all(all_records), records(std::move(tcp)), servers(std::move(keys)) {
         std::vector<std::uint64_t> tuples(records.size());
         std::vector<std::uint64_t> ports(records.size());
         for (std::size_t i = 0; i < records.size(); ++i) {
-            ports[i] = records[i]->client().port;
+            ports[i] = records[i]->client_port();
             tuples[i] = servers[i] << 16 | ports[i];
         }
         previous_on_tuple = previous_with_same_key(tuples);
@@ -234,11 +237,11 @@ ReuseStats measure_reuse(const TcpConnections& tcp, Micros time_wait) {
     // The latest end of any use of the port up to and including this one.
     std::vector<Micros> port_free_after(tcp.records.size());
     for (std::size_t i = 0; i < tcp.records.size(); ++i) {
-        const Connection& c = tcp.records[i]->connection;
+        const ConnectionActivity& c = tcp.records[i]->connection;
         if (c.time_wait_collision) ++reuse.time_wait_collisions;
 
         if (const std::uint32_t earlier = tcp.previous_on_tuple[i]; earlier != no_previous) {
-            const Connection& previous = tcp.records[earlier]->connection;
+            const ConnectionActivity& previous = tcp.records[earlier]->connection;
             ++reuse.tuple_reuses;
             const ConnectionState state = previous.state();
             if (state == ConnectionState::open || state == ConnectionState::half_closed) {
@@ -290,12 +293,12 @@ ExhaustionStats measure_exhaustion(const TcpConnections& tcp, const PortRange& r
     }
     // Destinations in address order, so equally used ones keep that order below.
     std::sort(by_destination.begin(), by_destination.end(), [&](const auto& a, const auto& b) {
-        return tcp.records[a.front()]->server() < tcp.records[b.front()]->server();
+        return tcp.all.server(*tcp.records[a.front()]) < tcp.all.server(*tcp.records[b.front()]);
     });
 
     for (const std::vector<std::uint32_t>& indices : by_destination) {
         DestinationOccupancy destination;
-        destination.server = tcp.records[indices.front()]->server();
+        destination.server = tcp.all.server(*tcp.records[indices.front()]);
         destination.connections = indices.size();
         std::vector<Holding> holdings;
         std::vector<Micros> starts;
@@ -368,7 +371,7 @@ AllocationFingerprint fingerprint_with_servers(
     std::uint16_t low = 65535;
     std::uint16_t high = 0;
     for (const ConnectionRecord* record : connections) {
-        const std::uint16_t port = record->client().port;
+        const std::uint16_t port = record->client_port();
         even += port % 2 == 0;
         low = std::min(low, port);
         high = std::max(high, port);
@@ -384,13 +387,13 @@ AllocationFingerprint fingerprint_with_servers(
     const ConnectionRecord* previous = nullptr;
     for (std::size_t i = 0; i < connections.size(); ++i) {
         const ConnectionRecord* record = connections[i];
-        const int port = record->client().port;
+        const int port = record->client_port();
         if (previous != nullptr) {
-            const int step = port - previous->client().port;
+            const int step = port - previous->client_port();
             ++steps;
             small += is_small_step(step);
             plus_one += step == 1;
-            if (previous->server() != record->server()) {
+            if (previous->server_key() != record->server_key()) {
                 ++cross;
                 cross_small += is_small_step(step);
             }
@@ -400,7 +403,7 @@ AllocationFingerprint fingerprint_with_servers(
             if (record->connection.first_seen - before.connection.first_seen <
                 per_destination_window) {
                 ++within;
-                within_small += is_small_step(port - before.client().port);
+                within_small += is_small_step(port - before.client_port());
             }
         }
         previous = record;
@@ -500,7 +503,7 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t alloca
     return estimate;
 }
 
-ClientPorts analyze_client_ports(const Address& client,
+ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address& client,
                                  const std::vector<const ConnectionRecord*>& connections,
                                  Micros capture_end, const PortAnalysisOptions& options) {
     std::vector<const ConnectionRecord*> tcp;
@@ -509,7 +512,7 @@ ClientPorts analyze_client_ports(const Address& client,
     std::vector<std::uint16_t> ports;
     ClientPorts result;
     for (const ConnectionRecord* record : connections) {
-        ports.push_back(record->client().port);
+        ports.push_back(record->client_port());
         if (record->connection.protocol == Protocol::udp) {
             udp.push_back(record);
             continue;
@@ -534,8 +537,8 @@ ClientPorts analyze_client_ports(const Address& client,
     if (!udp.empty()) {
         std::uint16_t low = 65535, high = 0;
         for (const ConnectionRecord* record : udp) {
-            low = std::min(low, record->client().port);
-            high = std::max(high, record->client().port);
+            low = std::min(low, record->client_port());
+            high = std::max(high, record->client_port());
         }
         result.allocation_udp.os_hint = udp_os_hint(low, high);
     }
@@ -551,7 +554,7 @@ ClientPorts analyze_client_ports(const Address& client,
     const double time_wait_s = options.time_wait_s.value_or(
         profile != nullptr ? profile->time_wait_s : default_time_wait_s);
     const bool unique_per_tuple = profile == nullptr || profile->port_unique_per_tuple;
-    const TcpConnections tcp_connections(std::move(tcp), std::move(tcp_servers));
+    const TcpConnections tcp_connections(records, std::move(tcp), std::move(tcp_servers));
     result.reuse = measure_reuse(tcp_connections, static_cast<Micros>(time_wait_s * 1e6));
     result.exhaustion = measure_exhaustion(tcp_connections, result.range.range, capture_end,
                                            time_wait_s, unique_per_tuple, options);

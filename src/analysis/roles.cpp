@@ -34,11 +34,10 @@ class EvidenceTable {
             std::int8_t handshake_role;    // +1 was the server, -1 the client, 0 no handshake
         };
         std::vector<Sighting> sightings;
-        Numbering<Address, AddressHash> addresses;
         std::size_t next_undecided = 0;
         for (std::size_t i = 0; i < records.size(); ++i) {
             const ConnectionRecord& record = records[i];
-            const Connection& connection = record.connection;
+            const ConnectionActivity& connection = record.connection;
             const bool needs_evidence =
                 next_undecided < undecided.size() && undecided[next_undecided] == i;
             const std::size_t position = needs_evidence ? next_undecided++ : 0;
@@ -46,15 +45,13 @@ class EvidenceTable {
             for (int side = 0; side < 2; ++side) {
                 std::int8_t role = 0;
                 if (record.role_from_handshake) role = side == record.client_side ? -1 : +1;
-                // Protocol, address number and port in 48 bits, the peer's port below them.
-                const Endpoint& self = connection.endpoint[side];
+                // Protocol, host number and port in 48 bits, the peer's port below them.
                 const std::uint64_t endpoint =
                     std::uint64_t{protocol_index(connection.protocol)} << 47 |
-                    std::uint64_t{addresses.number(self.address)} << 16 | self.port;
+                    std::uint64_t{record.host[side]} << 16 | record.port[side];
                 const auto undecided_side =
                     needs_evidence ? static_cast<std::uint32_t>(2 * position + side) : no_evidence;
-                sightings.push_back(
-                    {endpoint << 16 | connection.endpoint[1 - side].port, undecided_side, role});
+                sightings.push_back({endpoint << 16 | record.port[1 - side], undecided_side, role});
             }
         }
         std::sort(sightings.begin(), sightings.end(),
@@ -142,8 +139,28 @@ std::string_view role_reason_name(RoleReason reason) noexcept {
     return "unknown";
 }
 
+ConnectionRecord& ConnectionRecords::add(const Connection& connection) {
+    ConnectionRecord record;
+    record.connection = connection;
+    for (int side = 0; side < 2; ++side) {
+        record.host[side] = hosts_.number(connection.endpoint[side].address);
+        record.port[side] = connection.endpoint[side].port;
+    }
+    records_.push_back(record);
+    return records_.back();
+}
+
+ConnectionRecord& ConnectionRecords::add(const ConnectionRecords& from,
+                                         const ConnectionRecord& record) {
+    records_.push_back(record);
+    for (int side = 0; side < 2; ++side) {
+        records_.back().host[side] = hosts_.number(from.address(record.host[side]));
+    }
+    return records_.back();
+}
+
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept {
-    const Connection& connection = record.connection;
+    const ConnectionActivity& connection = record.connection;
     if (connection.protocol != Protocol::tcp) return false;
     if (connection.syn_side != no_side) {
         set_role(record, 1 - connection.syn_side, RoleReason::syn);
@@ -171,22 +188,20 @@ void assign_roles_by_heuristics(ConnectionRecords& records) {
     const EvidenceTable table(records, without_handshake, undecided);
     for (std::size_t position = 0; position < undecided.size(); ++position) {
         ConnectionRecord& record = records[undecided[position]];
-        const Connection& connection = record.connection;
+        const ConnectionActivity& connection = record.connection;
         const EndpointEvidence& a = table.of(position, 0);
         const EndpointEvidence& b = table.of(position, 1);
         if (int server = server_by_known_service(a, b); server != no_side) {
             set_role(record, server, RoleReason::known_service);
         } else if (server = server_by_fan_in(a, b); server != no_side) {
             set_role(record, server, RoleReason::fan_in);
-        } else if (server = server_by_service_port(connection.endpoint[0].port,
-                                                   connection.endpoint[1].port);
+        } else if (server = server_by_service_port(record.port[0], record.port[1]);
                    server != no_side) {
             set_role(record, server, RoleReason::service_port);
         } else if (connection.protocol == Protocol::udp) {
             set_role(record, 1, RoleReason::first_sender);
         } else {
-            set_role(record, connection.endpoint[0].port <= connection.endpoint[1].port ? 0 : 1,
-                     RoleReason::lower_port);
+            set_role(record, record.port[0] <= record.port[1] ? 0 : 1, RoleReason::lower_port);
         }
     }
 }

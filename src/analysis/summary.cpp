@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bitset>
 #include <exception>
+#include <functional>
+#include <numeric>
 #include <thread>
 #include <tuple>
 
@@ -39,23 +41,11 @@ class DistinctCounter {
 };
 
 // A server as the report keys it: TCP and UDP on one address and port are two services.
-struct ServiceKey {
-    Protocol protocol;
-    Endpoint endpoint;
+std::uint64_t service_key(const ConnectionRecord& record) noexcept {
+    return std::uint64_t{record.connection.protocol == Protocol::udp} << 48 | record.server_key();
+}
 
-    auto operator<=>(const ServiceKey&) const = default;
-};
-
-struct ServiceKeyHash {
-    std::size_t operator()(const ServiceKey& key) const noexcept {
-        const std::uint64_t port_and_protocol =
-            (std::uint64_t{key.endpoint.port} << 8) | static_cast<std::uint64_t>(key.protocol);
-        return AddressHash{}(key.endpoint.address) ^ (port_and_protocol * 0x9e3779b97f4a7c15ULL);
-    }
-};
-
-using ClientNumbering = Numbering<Address, AddressHash>;
-using ServiceNumbering = Numbering<ServiceKey, ServiceKeyHash>;
+using ServiceNumbering = Numbering<std::uint64_t, std::hash<std::uint64_t>>;
 
 struct ClientTally {
     ClientSummary summary;
@@ -66,7 +56,7 @@ struct ClientTally {
 
 struct ServerTally {
     ServerSummary summary;
-    std::vector<std::uint32_t> clients;  // ClientNumbering numbers
+    std::vector<std::uint32_t> clients;  // host numbers
     std::vector<std::uint16_t> client_ports;
 };
 
@@ -84,7 +74,7 @@ PortStats port_stats(const std::vector<std::uint16_t>& ports) {
     return stats;
 }
 
-bool is_probe(const Connection& connection) {
+bool is_probe(const ConnectionActivity& connection) {
     if (connection.protocol != Protocol::tcp || connection.total_bytes() > 0) return false;
     if (connection.total_packets() > 4) return false;
     const ConnectionState state = connection.state();
@@ -95,21 +85,18 @@ bool is_probe(const Connection& connection) {
 struct ScanTally {
     ScanSummary summary;
     std::uint64_t tcp = 0;
-    std::vector<Endpoint> targets;
+    std::vector<std::uint64_t> targets;  // server_key()
 };
 
 // Sources that probed at least min_ports distinct ports, with probes the most of what they did,
-// in address order. `client_of[i]` is the number of records[i]'s client; `scanner` is set for
-// each number found scanning.
+// in address order. `scanner` is set for each host number found scanning.
 std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
-                                    const std::vector<std::uint32_t>& client_of,
-                                    const ClientNumbering& clients, const ScanOptions& options,
-                                    std::vector<bool>& scanner) {
-    std::vector<ScanTally> tallies(clients.size());
-    for (std::size_t i = 0; i < records.size(); ++i) {
-        const ConnectionRecord& record = records[i];
+                                    const std::vector<std::uint32_t>& hosts_in_order,
+                                    const ScanOptions& options, std::vector<bool>& scanner) {
+    std::vector<ScanTally> tallies(records.host_count());
+    for (const ConnectionRecord& record : records) {
         if (record.connection.protocol != Protocol::tcp) continue;
-        ScanTally& tally = tallies[client_of[i]];
+        ScanTally& tally = tallies[record.client_host()];
         ++tally.tcp;
         if (!is_probe(record.connection)) continue;
         ScanSummary& scan = tally.summary;
@@ -117,24 +104,37 @@ std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
         scan.first = scan.probes++ == 0 ? start : std::min(scan.first, start);
         scan.last = std::max(scan.last, record.connection.last_seen);
         scan.answered += record.connection.syn_ack_side != no_side;
-        tally.targets.push_back(record.server());
+        tally.targets.push_back(record.server_key());
     }
     std::vector<ScanSummary> scans;
-    scanner.assign(clients.size(), false);
-    for (const std::uint32_t source : clients.in_key_order()) {
+    scanner.assign(records.host_count(), false);
+    for (const std::uint32_t source : hosts_in_order) {
         ScanTally& tally = tallies[source];
         if (tally.summary.probes == 0) continue;
         tally.summary.ports = count_distinct(tally.targets);
         if (tally.summary.ports < options.min_ports) continue;
         if (tally.summary.probes < options.min_probe_share * tally.tcp) continue;
-        std::vector<Address> hosts;
-        for (const Endpoint& target : tally.targets) hosts.push_back(target.address);
+        std::vector<std::uint64_t> hosts;
+        for (const std::uint64_t target : tally.targets) hosts.push_back(target >> 16);
         tally.summary.hosts = count_distinct(hosts);
-        tally.summary.source = clients.key(source);
+        tally.summary.source = records.address(source);
         scans.push_back(tally.summary);
         scanner[source] = true;
     }
     return scans;
+}
+
+// Every service number, ordered by protocol (TCP first), then address and port.
+std::vector<std::uint32_t> services_in_order(const std::vector<ServerTally>& servers) {
+    std::vector<std::uint32_t> order(servers.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+        const ServerSummary& first = servers[a].summary;
+        const ServerSummary& second = servers[b].summary;
+        return std::tie(first.protocol, first.endpoint) <
+               std::tie(second.protocol, second.endpoint);
+    });
+    return order;
 }
 
 // Below this many connections a second thread costs more than it saves.
@@ -182,30 +182,39 @@ ConnectionLog::ConnectionLog(std::size_t max_records) : max_records_(max_records
 
 namespace {
 
-// What orders connections by start: the first packet, then the endpoints.
-auto start_key(const ConnectionRecord& record) noexcept {
-    return std::tie(record.connection.first_seen, record.connection.endpoint);
+// How two records' starts compare: by first packet, then endpoints (by side).
+std::strong_ordering compare_starts(const ConnectionRecords& records, const ConnectionRecord& a,
+                                    const ConnectionRecord& b) noexcept {
+    if (auto order = a.connection.first_seen <=> b.connection.first_seen; order != 0) return order;
+    for (int side = 0; side < 2; ++side) {
+        if (a.host[side] == b.host[side] && a.port[side] == b.port[side]) continue;
+        return records.endpoint(a, side) <=> records.endpoint(b, side);
+    }
+    return std::strong_ordering::equal;
 }
 
 }  // namespace
 
-bool starts_before(const ConnectionRecord* a, const ConnectionRecord* b) noexcept {
+bool starts_before(const ConnectionRecords& records, const ConnectionRecord* a,
+                   const ConnectionRecord* b) noexcept {
     // Connections on one 4-tuple starting in the same microsecond keep their order in the log.
-    return std::tuple_cat(start_key(*a), std::tie(a)) < std::tuple_cat(start_key(*b), std::tie(b));
+    const std::strong_ordering order = compare_starts(records, *a, *b);
+    return order != 0 ? order < 0 : a < b;
 }
 
 namespace {
 
 // Orders one host's connections as starts_before does. The first packet's time is copied next to
 // each pointer, so most comparisons need not reach into the records.
-void sort_by_start(std::vector<const ConnectionRecord*>& connections) {
+void sort_by_start(const ConnectionRecords& records,
+                   std::vector<const ConnectionRecord*>& connections) {
     std::vector<std::pair<Micros, const ConnectionRecord*>> keyed(connections.size());
     for (std::size_t i = 0; i < connections.size(); ++i) {
         keyed[i] = {connections[i]->connection.first_seen, connections[i]};
     }
-    std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) {
+    std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
         if (a.first != b.first) return a.first < b.first;
-        return starts_before(a.second, b.second);
+        return starts_before(records, a.second, b.second);
     });
     for (std::size_t i = 0; i < connections.size(); ++i) connections[i] = keyed[i].second;
 }
@@ -213,29 +222,29 @@ void sort_by_start(std::vector<const ConnectionRecord*>& connections) {
 }  // namespace
 
 void sort_by_start(ConnectionRecords& records) {
-    std::stable_sort(records.begin(), records.end(),
-                     [](const auto& a, const auto& b) { return start_key(a) < start_key(b); });
+    std::stable_sort(records.begin(), records.end(), [&](const auto& a, const auto& b) {
+        return compare_starts(records, a, b) < 0;
+    });
 }
 
 std::span<std::byte> ConnectionLog::space_ahead() noexcept {
-    return ephemera::space_ahead(records_, (std::size_t{2} << 20) / sizeof(ConnectionRecord));
+    return ephemera::space_ahead(records_.storage(),
+                                 (std::size_t{2} << 20) / sizeof(ConnectionRecord));
 }
 
-Connection* ConnectionLog::kept(std::uint64_t number) noexcept {
-    if (number < dropped_ || number - dropped_ >= records_.size()) return nullptr;
-    return &records_[number - dropped_].connection;
+KeptConnection ConnectionLog::kept(std::uint64_t number) noexcept {
+    if (number < dropped_ || number - dropped_ >= records_.size()) return {};
+    ConnectionRecord& record = records_[number - dropped_];
+    return {&record.connection, {records_.endpoint(record, 0), records_.endpoint(record, 1)}};
 }
 
 void ConnectionLog::on_connection(const Connection& connection) {
-    ConnectionRecord record;
-    record.connection = connection;
-    assign_role_from_handshake(record);
     if (records_.size() >= max_records_) {
         const std::size_t oldest = std::max<std::size_t>(1, records_.size() / 8);
-        records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(oldest));
+        records_.drop_oldest(oldest);
         dropped_ += oldest;
     }
-    records_.push_back(record);
+    assign_role_from_handshake(records_.add(connection));
 }
 
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
@@ -250,19 +259,16 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     report.critical_at = options.critical_at;
     report.exhausted_at = options.exhausted_at;
 
-    ClientNumbering client_numbers;
-    std::vector<std::uint32_t> client_of(records.size());
-    for (std::size_t i = 0; i < records.size(); ++i) {
-        client_of[i] = client_numbers.number(records[i].client().address);
-    }
+    const std::vector<std::uint32_t> hosts_in_order = records.hosts_in_address_order();
     std::vector<bool> scanner;
-    report.scans = find_scans(records, client_of, client_numbers, scan_options, scanner);
+    report.scans = find_scans(records, hosts_in_order, scan_options, scanner);
 
-    std::vector<ClientTally> clients(client_numbers.size());
+    // Tallies indexed by host number; hosts that were never a client keep an empty one.
+    std::vector<ClientTally> clients(records.host_count());
     {
         // Each host's lists at their final size at once, not grown (and copied) as they fill.
-        std::vector<std::uint32_t> per_client(client_numbers.size());
-        for (const std::uint32_t client : client_of) ++per_client[client];
+        std::vector<std::uint32_t> per_client(records.host_count());
+        for (const ConnectionRecord& record : records) ++per_client[record.client_host()];
         for (std::size_t number = 0; number < clients.size(); ++number) {
             if (scanner[number]) continue;
             clients[number].connections.reserve(per_client[number]);
@@ -272,57 +278,55 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     }
     ServiceNumbering service_numbers;
     std::vector<ServerTally> servers;
-    for (std::size_t i = 0; i < records.size(); ++i) {
-        const ConnectionRecord& record = records[i];
-        const Connection& connection = record.connection;
+    for (const ConnectionRecord& record : records) {
+        const ConnectionActivity& connection = record.connection;
         const auto state = static_cast<std::size_t>(connection.state());
         const bool tcp = connection.protocol == Protocol::tcp;
         (tcp ? report.tcp_connections : report.udp_flows) += 1;
         ++report.states[state];
         ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
         // A scanner is not a client using up its ports, and its targets are not services.
-        if (scanner[client_of[i]]) continue;
+        if (scanner[record.client_host()]) continue;
 
-        ClientTally& client = clients[client_of[i]];
+        ClientTally& client = clients[record.client_host()];
         (tcp ? client.summary.tcp_connections : client.summary.udp_flows) += 1;
         ++client.summary.states[state];
-        client.ports.push_back(record.client().port);
+        client.ports.push_back(record.client_port());
         client.connections.push_back(&record);
-        const std::uint32_t service =
-            service_numbers.number({connection.protocol, record.server()});
+        const std::uint32_t service = service_numbers.number(service_key(record));
         client.services.push_back(service);
 
         if (service == servers.size()) {
             servers.emplace_back();
-            servers.back().summary.endpoint = record.server();
+            servers.back().summary.endpoint = records.server(record);
             servers.back().summary.protocol = connection.protocol;
         }
         ServerTally& server = servers[service];
         ++server.summary.connections;
-        server.clients.push_back(client_of[i]);
-        server.client_ports.push_back(record.client().port);
+        server.clients.push_back(record.client_host());
+        server.client_ports.push_back(record.client_port());
     }
 
     std::vector<ClientTally*> tallies;
     DistinctCounter distinct_services(service_numbers.size());
-    for (const std::uint32_t number : client_numbers.in_key_order()) {
+    for (const std::uint32_t number : hosts_in_order) {
         ClientTally& tally = clients[number];
-        if (tally.connections.empty()) continue;  // a scanner's
-        tally.summary.address = client_numbers.key(number);
+        if (tally.connections.empty()) continue;  // a scanner's, or a host only ever a server
+        tally.summary.address = records.address(number);
         tally.summary.servers = distinct_services.count(number, tally.services);
         tallies.push_back(&tally);
     }
     const Micros capture_end = report.capture.last;
     analyze_hosts(tallies, [&](ClientTally& tally) {
         // The log is in the order connections ended; the analysis wants them as they started.
-        sort_by_start(tally.connections);
+        sort_by_start(records, tally.connections);
         tally.summary.ports = port_stats(tally.ports);
-        tally.summary.port_use =
-            analyze_client_ports(tally.summary.address, tally.connections, capture_end, options);
+        tally.summary.port_use = analyze_client_ports(records, tally.summary.address,
+                                                      tally.connections, capture_end, options);
     });
     for (ClientTally* tally : tallies) report.clients.push_back(std::move(tally->summary));
-    DistinctCounter distinct_clients(client_numbers.size());
-    for (const std::uint32_t number : service_numbers.in_key_order()) {
+    DistinctCounter distinct_clients(records.host_count());
+    for (const std::uint32_t number : services_in_order(servers)) {
         ServerTally& tally = servers[number];
         tally.summary.clients = distinct_clients.count(number, tally.clients);
         tally.summary.client_ports = port_stats(tally.client_ports).distinct;

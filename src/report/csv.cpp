@@ -10,17 +10,18 @@ void write_connections_csv(std::FILE* out, const ConnectionRecords& records) {
                "packets,bytes,client_packets,server_packets,client_bytes,server_bytes,"
                "syn_retransmissions\n");
     for (const ConnectionRecord& record : records) {
-        const Connection& connection = record.connection;
+        const ConnectionActivity& connection = record.connection;
         const int client = record.client_side;
         const int server = 1 - client;
         fmt::print(out, "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                    format_epoch(connection.first_seen), format_epoch(connection.last_seen),
-                   to_string(connection.protocol), to_string(record.client().address),
-                   record.client().port, to_string(record.server().address), record.server().port,
-                   role_reason_name(record.role_reason), state_name(connection.state()),
-                   connection.total_packets(), connection.total_bytes(), connection.packets[client],
-                   connection.packets[server], connection.payload_bytes[client],
-                   connection.payload_bytes[server], connection.syn_retransmissions);
+                   to_string(connection.protocol), to_string(records.address(record.client_host())),
+                   record.client_port(), to_string(records.address(record.server_host())),
+                   record.server_port(), role_reason_name(record.role_reason),
+                   state_name(connection.state()), connection.total_packets(),
+                   connection.total_bytes(), connection.packets[client], connection.packets[server],
+                   connection.payload_bytes[client], connection.payload_bytes[server],
+                   connection.syn_retransmissions);
     }
 }
 

@@ -68,7 +68,7 @@ std::vector<const ConnectionRecord*> sample_points(
     if (all.size() <= max_points_per_client) return all;
     const std::size_t stride = (all.size() + max_points_per_client - 1) / max_points_per_client;
     const auto by_port = [](const ConnectionRecord* a, const ConnectionRecord* b) {
-        return a->client().port < b->client().port;
+        return a->client_port() < b->client_port();
     };
     const ConnectionRecord* lowest = *std::min_element(all.begin(), all.end(), by_port);
     const ConnectionRecord* highest = *std::max_element(all.begin(), all.end(), by_port);
@@ -96,7 +96,7 @@ ordered_json interval_histogram(const ReuseStats& reuse, double time_wait_s) {
     return {{"edges", edges}, {"counts", counts}, {"time_wait_s", time_wait_s}};
 }
 
-ordered_json client_data(const ClientSummary& client,
+ordered_json client_data(const ClientSummary& client, const ConnectionRecords& records,
                          const std::vector<const ConnectionRecord*>& connections,
                          const Report& report, Micros t0) {
     const ClientPorts& use = client.port_use;
@@ -120,9 +120,10 @@ ordered_json client_data(const ClientSummary& client,
     }
     ordered_json points = ordered_json::array();
     for (const ConnectionRecord* record : sample_points(connections)) {
-        const auto found = destination_index.find({record->server(), record->connection.protocol});
+        const auto found =
+            destination_index.find({records.server(*record), record->connection.protocol});
         const int destination = found == destination_index.end() ? -1 : found->second;
-        points.push_back({seconds(record->connection.first_seen), record->client().port,
+        points.push_back({seconds(record->connection.first_seen), record->client_port(),
                           destination, static_cast<int>(record->connection.state()),
                           record->connection.protocol == Protocol::tcp ? "tcp" : "udp"});
     }
@@ -369,7 +370,7 @@ std::string render_html(const Report& report, const ConnectionRecords& records,
                         const ReportOptions& options) {
     std::map<Address, std::vector<const ConnectionRecord*>> by_client;
     for (const ConnectionRecord& record : records)
-        by_client[record.client().address].push_back(&record);
+        by_client[records.address(record.client_host())].push_back(&record);
 
     const Micros t0 = report.capture.first;
     ordered_json defaults = ordered_json::array();
@@ -387,7 +388,7 @@ std::string render_html(const Report& report, const ConnectionRecords& records,
     const std::size_t shown = std::min(options.top, report.clients.size());
     for (std::size_t i = 0; i < shown; ++i) {
         const ClientSummary& client = report.clients[i];
-        clients.push_back(client_data(client, by_client[client.address], report, t0));
+        clients.push_back(client_data(client, records, by_client[client.address], report, t0));
         append_client(body, client, i, options.destinations);
     }
     if (shown < report.clients.size()) {

@@ -27,11 +27,12 @@ std::pair<std::uint64_t, std::uint64_t> words_of(const Address& address) noexcep
     return {first, second};
 }
 
-// Whether the connection is the one `key` names, whichever of its endpoints sent first.
-bool has_key(const Connection& connection, const FlowKey& key) noexcept {
-    if (connection.protocol != key.protocol) return false;
-    const Endpoint& first = connection.endpoint[0];
-    const Endpoint& second = connection.endpoint[1];
+// Whether the connection between `endpoint` is the one `key` names, whichever sent first.
+bool has_key(Protocol protocol, const std::array<Endpoint, 2>& endpoint,
+             const FlowKey& key) noexcept {
+    if (protocol != key.protocol) return false;
+    const Endpoint& first = endpoint[0];
+    const Endpoint& second = endpoint[1];
     return (first == key.low && second == key.high) || (first == key.high && second == key.low);
 }
 
@@ -70,7 +71,7 @@ std::string_view state_name(ConnectionState state) noexcept {
     return "unknown";
 }
 
-ConnectionState Connection::state() const noexcept {
+ConnectionState ConnectionActivity::state() const noexcept {
     if (protocol == Protocol::udp) {
         return end_reason == EndReason::idle ? ConnectionState::expired : ConnectionState::open;
     }
@@ -129,26 +130,30 @@ ConnectionTracker::Found ConnectionTracker::find(const FlowKey& key, std::uint32
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
         Slot& slot = slots_[at];
-        if (slot.ref_plus_one == 0) return {&slot, nullptr, false};
+        if (slot.ref_plus_one == 0) return {&slot, nullptr, {}, false};
         if (slot.hash != hash) continue;
         if ((slot.ref_plus_one & lingering_flag) == 0) {
             Connection& connection = entries_[slot.ref_plus_one - 1];
-            if (has_key(connection, key)) return {&slot, &connection, false};
+            if (has_key(connection.protocol, connection.endpoint, key)) {
+                return {&slot, &connection, connection.endpoint[0], false};
+            }
             continue;
         }
-        Connection* closed = kept_lingering(slot.ref_plus_one);
-        if (closed == nullptr) {
+        const KeptConnection closed = kept_lingering(slot.ref_plus_one);
+        if (closed.activity == nullptr) {
             // The sink has let its copy go: the connection is forgotten, and the probe chain
             // has changed under this loop.
             lingering_at(slot.ref_plus_one).present = false;
             erase_slot(hash, slot.ref_plus_one);
             return find(key, hash);
         }
-        if (has_key(*closed, key)) return {&slot, closed, true};
+        if (has_key(closed.activity->protocol, closed.endpoint, key)) {
+            return {&slot, closed.activity, closed.endpoint[0], true};
+        }
     }
 }
 
-Connection* ConnectionTracker::kept_lingering(std::uint32_t ref_plus_one) {
+KeptConnection ConnectionTracker::kept_lingering(std::uint32_t ref_plus_one) {
     return sink_.kept(lingering_at(ref_plus_one).number);
 }
 
@@ -213,7 +218,7 @@ void ConnectionTracker::grow() {
 void ConnectionTracker::close(std::uint32_t index, std::uint32_t hash) {
     emit(entries_[index], EndReason::closed);
     const std::uint64_t number = emitted_ - 1;
-    if (sink_.kept(number) == nullptr) {
+    if (sink_.kept(number).activity == nullptr) {
         erase(index);
         return;
     }
@@ -245,7 +250,7 @@ void ConnectionTracker::expire_oldest_lingering() {
     ++lingering_begin_;
 }
 
-bool ConnectionTracker::starts_new_connection(const Connection& connection, int side,
+bool ConnectionTracker::starts_new_connection(const ConnectionActivity& connection, int side,
                                               Micros timestamp,
                                               const DecodedPacket& packet) const noexcept {
     if (packet.protocol == Protocol::udp) {
@@ -275,22 +280,22 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
     const auto hash = static_cast<std::uint32_t>(key_hash);
     const Found found = find(key, hash);
     int side = 0;
-    bool starts = found.connection == nullptr;
+    bool starts = found.activity == nullptr;
     if (!starts) {
-        side = found.connection->endpoint[0] == packet.source ? 0 : 1;
-        starts = starts_new_connection(*found.connection, side, timestamp, packet);
+        side = found.first_sender == packet.source ? 0 : 1;
+        starts = starts_new_connection(*found.activity, side, timestamp, packet);
     }
     if (found.lingering && !starts) {
-        update(*found.connection, side, timestamp, packet);  // a late packet of a closed one
+        update(*found.activity, side, timestamp, packet);  // a late packet of a closed one
         return;
     }
     std::uint32_t index;
     if (!starts) {
         index = found.slot->ref_plus_one - 1;
-    } else if (found.connection == nullptr || found.lingering) {
+    } else if (found.activity == nullptr || found.lingering) {
         // A new 4-tuple, or one whose closed connection is taken over: the slot names a new entry.
         if (found.lingering) {
-            found.connection->end_reason = EndReason::replaced;
+            found.activity->end_reason = EndReason::replaced;
             lingering_at(found.slot->ref_plus_one).present = false;
         }
         index = new_entry();
@@ -320,7 +325,7 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
     if ((live_count_ + lingering_connections()) * 4 > slots_.size() * 3) grow();
 }
 
-void ConnectionTracker::update(Connection& connection, int side, Micros timestamp,
+void ConnectionTracker::update(ConnectionActivity& connection, int side, Micros timestamp,
                                const DecodedPacket& packet) noexcept {
     connection.last_seen = timestamp;
     ++connection.packets[side];
@@ -420,7 +425,7 @@ void ConnectionTracker::sweep(Micros now) {
     while (lingering_begin_ != lingering_end_) {
         const Lingering& oldest = lingering_at(lingering_begin_);
         if (oldest.present) {
-            const Connection* closed = sink_.kept(oldest.number);
+            const ConnectionActivity* closed = sink_.kept(oldest.number).activity;
             if (closed != nullptr && now - closed->last_seen <= options_.closed_linger) break;
         }
         expire_oldest_lingering();

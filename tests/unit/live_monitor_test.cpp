@@ -203,7 +203,7 @@ TEST(ConnectionLogLimit, KeepsTheNewestWithinTheLimitAndCountsTheRest) {
     }
     EXPECT_EQ(log.dropped() + log.records().size(), 100u);
     EXPECT_EQ(log.records().back().connection.first_seen, 99);
-    EXPECT_EQ(log.records().front().connection.first_seen, static_cast<Micros>(log.dropped()));
+    EXPECT_EQ(log.records()[0].connection.first_seen, static_cast<Micros>(log.dropped()));
 }
 
 }  // namespace

@@ -24,11 +24,10 @@ using test::endpoint;
 enum class Close { by_client, by_server, reset, still_open };
 
 // A TCP connection from 198.18.0.1:port to 198.18.0.server_host:server_port.
-ConnectionRecord connection(std::uint16_t port, Micros start, Micros end = 0,
-                            Close close = Close::by_client, std::uint8_t server_host = 2,
-                            std::uint16_t server_port = 8080) {
-    ConnectionRecord record;
-    Connection& c = record.connection;
+Connection connection(std::uint16_t port, Micros start, Micros end = 0,
+                      Close close = Close::by_client, std::uint8_t server_host = 2,
+                      std::uint16_t server_port = 8080) {
+    Connection c;
     c.protocol = Protocol::tcp;
     c.endpoint = {endpoint(1, port), endpoint(server_host, server_port)};
     c.first_seen = start;
@@ -53,11 +52,23 @@ ConnectionRecord connection(std::uint16_t port, Micros start, Micros end = 0,
         case Close::still_open:
             break;
     }
-    record.client_side = 0;
-    record.role_reason = RoleReason::syn;
-    record.role_from_handshake = true;
-    return record;
+    return c;
 }
+
+// Connections as the log keeps them, each with its role settled: side 0 is the client, as the
+// SYN's sender (also for the UDP flows some tests make of these).
+struct Log : ConnectionRecords {
+    Log() = default;
+    Log(std::initializer_list<Connection> connections) {
+        for (const Connection& c : connections) push_back(c);
+    }
+    void push_back(const Connection& c) {
+        ConnectionRecord& record = add(c);
+        record.client_side = 0;
+        record.role_reason = RoleReason::syn;
+        record.role_from_handshake = true;
+    }
+};
 
 std::vector<const ConnectionRecord*> pointers(const ConnectionRecords& records) {
     std::vector<const ConnectionRecord*> result;
@@ -67,7 +78,8 @@ std::vector<const ConnectionRecord*> pointers(const ConnectionRecords& records) 
 
 ClientPorts analyze(const ConnectionRecords& records, Micros capture_end,
                     PortAnalysisOptions options = {}) {
-    return analyze_client_ports(endpoint(1, 0).address, pointers(records), capture_end, options);
+    return analyze_client_ports(records, endpoint(1, 0).address, pointers(records), capture_end,
+                                options);
 }
 
 // A deterministic stand-in for random draws.
@@ -101,13 +113,13 @@ TEST(Statistics, Median) {
 }
 
 TEST(Fingerprint, TooFewConnectionsIsUnknown) {
-    ConnectionRecords records;
+    Log records;
     for (int i = 0; i < 19; ++i) records.push_back(connection(50000 + i, t0 + i * second));
     EXPECT_EQ(fingerprint_allocation(pointers(records)).pattern, AllocationPattern::unknown);
 }
 
 TEST(Fingerprint, GlobalCounterAcrossDestinationsIsSequential) {
-    ConnectionRecords records;
+    Log records;
     for (int i = 0; i < 40; ++i) {
         records.push_back(connection(50000 + i, t0 + i * second, 0, Close::by_client,
                                      static_cast<std::uint8_t>(2 + i % 3)));
@@ -121,7 +133,7 @@ TEST(Fingerprint, GlobalCounterAcrossDestinationsIsSequential) {
 TEST(Fingerprint, LinuxStepsPerDestinationAreUnrelatedAcross) {
     Lcg random{42};
     std::uint16_t next_port[2] = {34000, 52000};
-    ConnectionRecords records;
+    Log records;
     for (int i = 0; i < 40; ++i) {
         const int destination = i % 2;
         records.push_back(connection(next_port[destination], t0 + i * second / 10, 0,
@@ -136,7 +148,7 @@ TEST(Fingerprint, LinuxStepsPerDestinationAreUnrelatedAcross) {
 
 TEST(Fingerprint, UniformDrawsAreRandom) {
     Lcg random{7};
-    ConnectionRecords records;
+    Log records;
     for (int i = 0; i < 60; ++i) {
         records.push_back(
             connection(static_cast<std::uint16_t>(10000 + random.next() % 55536), t0 + i * second));
@@ -186,8 +198,8 @@ TEST(Range, NoDefaultHoldsThePortsSoEstimateFromThem) {
 
 TEST(Occupancy, ClientClosingFirstHoldsTimeWait) {
     // Three connections one after another, each closed by the client before the next.
-    const ConnectionRecords records = {connection(40000, t0), connection(40002, t0 + second),
-                                       connection(40004, t0 + 2 * second)};
+    const Log records = {connection(40000, t0), connection(40002, t0 + second),
+                         connection(40004, t0 + 2 * second)};
     const ClientPorts result = analyze(records, t0 + 3 * second);
     const DestinationOccupancy& destination = result.exhaustion.destinations.at(0);
     EXPECT_EQ(destination.peak_open, 1u);
@@ -198,7 +210,7 @@ TEST(Occupancy, ClientClosingFirstHoldsTimeWait) {
 
 // The series over time is for the HTML plots: without it, every number is the same.
 TEST(Occupancy, SeriesOnlyWhenAskedForAndNumbersTheSameWithout) {
-    ConnectionRecords records;
+    Log records;
     for (int i = 0; i < 40; ++i) {
         records.push_back(connection(static_cast<std::uint16_t>(40000 + 2 * i), t0 + i * 1000, 0,
                                      i % 3 == 0 ? Close::by_server : Close::by_client));
@@ -220,21 +232,21 @@ TEST(Occupancy, SeriesOnlyWhenAskedForAndNumbersTheSameWithout) {
 
 TEST(Occupancy, ServerClosingFirstOrResetLeavesNoTimeWaitHere) {
     for (Close close : {Close::by_server, Close::reset}) {
-        const ConnectionRecords records = {connection(40000, t0, 0, close),
-                                           connection(40002, t0 + second, 0, close)};
+        const Log records = {connection(40000, t0, 0, close),
+                             connection(40002, t0 + second, 0, close)};
         EXPECT_EQ(analyze(records, t0 + 3 * second).exhaustion.destinations.at(0).peak_occupied,
                   1u);
     }
 }
 
 TEST(Occupancy, OpenAtTheEndStaysOccupied) {
-    const ConnectionRecords records = {connection(40000, t0, t0 + 1, Close::still_open),
-                                       connection(40002, t0 + 10 * second, 0, Close::reset)};
+    const Log records = {connection(40000, t0, t0 + 1, Close::still_open),
+                         connection(40002, t0 + 10 * second, 0, Close::reset)};
     EXPECT_EQ(analyze(records, t0 + 20 * second).exhaustion.destinations.at(0).peak_open, 2u);
 }
 
 TEST(Occupancy, VerdictFromUtilizationOfTheRange) {
-    ConnectionRecords records;
+    Log records;
     for (int i = 0; i < 12; ++i) records.push_back(connection(40000 + i, t0 + i * 1000));
     PortAnalysisOptions options;
     options.range = PortRange{40000, 40015};  // 12 of 16: 0.75
@@ -247,7 +259,7 @@ TEST(Occupancy, VerdictFromUtilizationOfTheRange) {
 }
 
 TEST(Reuse, KindsOfReuse) {
-    const ConnectionRecords records = {
+    const Log records = {
         connection(40000, t0),                 // closed by the client at ~t0
         connection(40000, t0 + 5 * second),    // same 4-tuple in TIME_WAIT
         connection(40000, t0 + 100 * second),  // same 4-tuple, TIME_WAIT over
@@ -264,8 +276,7 @@ TEST(Reuse, KindsOfReuse) {
 }
 
 TEST(Failures, CountedPerAttempt) {
-    ConnectionRecords records = {connection(40000, t0), connection(40002, t0 + 1),
-                                 connection(40004, t0 + 2)};
+    Log records = {connection(40000, t0), connection(40002, t0 + 1), connection(40004, t0 + 2)};
     records[1].connection.syn_ack_side = no_side;  // refused: RST from the server
     records[1].connection.fin = {false, false};
     records[1].connection.rst_side = 1;
@@ -285,7 +296,7 @@ TEST(Report, HostsAnalyzedOnTwoThreadsMatchEachHostAlone) {
     constexpr int hosts = 40;
     constexpr int per_host = 1000;  // 40,000 connections: enough to share
     Lcg random{7};
-    ConnectionRecords records;
+    Log records;
     for (int i = 0; i < hosts * per_host; ++i) {
         const auto host = static_cast<std::uint8_t>(10 + i % hosts);
         // Each host its own habits: narrow or wide ranges, its own mix of closes and services.
@@ -293,10 +304,10 @@ TEST(Report, HostsAnalyzedOnTwoThreadsMatchEachHostAlone) {
         const auto port = static_cast<std::uint16_t>(40000 + random.next() % width);
         const auto close = static_cast<Close>(random.next() % (host % 4 + 1));
         const auto service = static_cast<std::uint16_t>(8000 + random.next() % (host % 3 + 1));
-        ConnectionRecord record = connection(port, t0 + i * second / 100,
-                                             t0 + i * second / 100 + second, close, 2, service);
-        record.connection.endpoint[0] = endpoint(host, port);
-        records.push_back(record);
+        Connection c = connection(port, t0 + i * second / 100, t0 + i * second / 100 + second,
+                                  close, 2, service);
+        c.endpoint[0] = endpoint(host, port);
+        records.push_back(c);
     }
     const Micros capture_end = t0 + hosts * per_host * second / 100 + 2 * second;
     CaptureSummary capture;
@@ -307,9 +318,10 @@ TEST(Report, HostsAnalyzedOnTwoThreadsMatchEachHostAlone) {
     for (const ClientSummary& client : report.clients) {
         std::vector<const ConnectionRecord*> own;
         for (const ConnectionRecord& record : records) {
-            if (record.client().address == client.address) own.push_back(&record);
+            if (records.client(record).address == client.address) own.push_back(&record);
         }
-        const ClientPorts alone = analyze_client_ports(client.address, own, capture_end, {});
+        const ClientPorts alone =
+            analyze_client_ports(records, client.address, own, capture_end, {});
         const ClientPorts& shared = client.port_use;
         SCOPED_TRACE(to_string(client.address));
         EXPECT_EQ(client.connections(), own.size());
@@ -337,18 +349,18 @@ TEST(Report, HostsAnalyzedOnTwoThreadsMatchEachHostAlone) {
 // hosts interleaved, repeats, and one address and port serving TCP and UDP (two services).
 TEST(Report, CountsDistinctServicesPerClientAndClientsPerService) {
     Lcg random{11};
-    ConnectionRecords records;
+    Log records;
     std::map<std::uint8_t, std::set<std::pair<std::uint16_t, bool>>> services_of;
     std::map<std::pair<std::uint16_t, bool>, std::set<std::uint8_t>> clients_of;
     for (int i = 0; i < 600; ++i) {
         const auto host = static_cast<std::uint8_t>(10 + random.next() % 12);
         const auto service_port = static_cast<std::uint16_t>(8000 + random.next() % (host % 5 + 1));
         const bool udp = random.next() % 4 == 0;
-        ConnectionRecord record = connection(static_cast<std::uint16_t>(40000 + i), t0 + i * 1000);
-        record.connection.endpoint[0] = endpoint(host, record.connection.endpoint[0].port);
-        record.connection.endpoint[1] = endpoint(2, service_port);
-        if (udp) record.connection.protocol = Protocol::udp;
-        records.push_back(record);
+        Connection c = connection(static_cast<std::uint16_t>(40000 + i), t0 + i * 1000);
+        c.endpoint[0] = endpoint(host, c.endpoint[0].port);
+        c.endpoint[1] = endpoint(2, service_port);
+        if (udp) c.protocol = Protocol::udp;
+        records.push_back(c);
         services_of[host].insert({service_port, udp});
         clients_of[{service_port, udp}].insert(host);
     }

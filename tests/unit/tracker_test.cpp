@@ -43,7 +43,10 @@ using namespace tcp_flag;
 struct Collected : ConnectionSink {
     std::vector<Connection> connections;
     void on_connection(const Connection& connection) override { connections.push_back(connection); }
-    Connection* kept(std::uint64_t number) noexcept override { return &connections[number]; }
+    KeptConnection kept(std::uint64_t number) noexcept override {
+        Connection& connection = connections[number];
+        return {&connection, connection.endpoint};
+    }
 };
 
 class TrackerTest : public ::testing::Test {
@@ -345,7 +348,7 @@ TEST_F(LimitTest, LingeringIsBoundedByTheLimit) {
 // A sink that lets its copies go (the live log is bounded): the tracker forgets them too.
 TEST_F(LimitTest, CopiesTheSinkLetGoAreForgotten) {
     struct Forgetful : Collected {
-        Connection* kept(std::uint64_t) noexcept override { return nullptr; }
+        KeptConnection kept(std::uint64_t) noexcept override { return {}; }
     } forgetful;
     ConnectionTracker forgetting(options, forgetful);
     for (std::uint16_t i = 0; i < 3; ++i) {

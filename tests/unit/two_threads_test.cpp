@@ -18,7 +18,9 @@ namespace ephemera {
 namespace {
 
 struct Outcome {
-    std::vector<Connection> connections;  // in the order the tracker finished them
+    // In the order the tracker finished them.
+    std::vector<ConnectionActivity> connections;
+    std::vector<std::array<Endpoint, 2>> endpoints;
     CaptureSummary capture;
 };
 
@@ -36,6 +38,8 @@ Outcome analyze(const std::string& path, bool two_threads) {
     Outcome outcome;
     for (const ConnectionRecord& record : log.records()) {
         outcome.connections.push_back(record.connection);
+        outcome.endpoints.push_back(
+            {log.records().endpoint(record, 0), log.records().endpoint(record, 1)});
     }
     outcome.capture = pipeline.capture();
     return outcome;
@@ -54,9 +58,12 @@ void expect_same_outcome(const std::string& path) {
     EXPECT_EQ(two.capture.backward_steps, one.capture.backward_steps);
     ASSERT_EQ(two.connections.size(), one.connections.size());
     for (std::size_t i = 0; i < one.connections.size(); ++i) {
-        // Connection has no padding (a static_assert says so): equal bytes, equal connections.
-        ASSERT_EQ(std::memcmp(&two.connections[i], &one.connections[i], sizeof(Connection)), 0)
+        // ConnectionActivity has no padding (a static_assert says so): equal bytes, equal
+        // activity.
+        ASSERT_EQ(std::memcmp(&two.connections[i], &one.connections[i], sizeof(ConnectionActivity)),
+                  0)
             << "connection " << i << " differs";
+        ASSERT_EQ(two.endpoints[i], one.endpoints[i]) << "connection " << i << " differs";
     }
 }
 

@@ -77,7 +77,7 @@ class LiveMonitor : public ConnectionSink {
 
     // From the tracker: a finished connection.
     void on_connection(const Connection& connection) override;
-    Connection* kept(std::uint64_t number) noexcept override { return log_.kept(number); }
+    KeptConnection kept(std::uint64_t number) noexcept override { return log_.kept(number); }
 
     // The view as of `now`: the window's report and what is occupied now. Counts the
     // connections that started since the previous snapshot into the totals, and raises or

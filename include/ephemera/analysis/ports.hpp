@@ -104,8 +104,9 @@ struct ClientPorts {
     FailureStats failures;
 };
 
-// `connections` are one client's, oldest first. `capture_end` closes what is still open.
-ClientPorts analyze_client_ports(const Address& client,
+// `connections` are one client's (`client`), of `records`, oldest first. `capture_end` closes
+// what is still open.
+ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address& client,
                                  const std::vector<const ConnectionRecord*>& connections,
                                  Micros capture_end, const PortAnalysisOptions& options);
 

@@ -13,10 +13,12 @@
 //   first-sender  UDP, last resort: the sender of the first datagram is the client
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 #include <vector>
 
+#include "ephemera/analysis/numbering.hpp"
 #include "ephemera/core/large_buffer.hpp"
 #include "ephemera/track/connection.hpp"
 
@@ -35,18 +37,75 @@ inline constexpr std::size_t role_reason_count = 7;
 
 std::string_view role_reason_name(RoleReason reason) noexcept;
 
+// One finished connection as the log keeps it: its activity, and its endpoints as host numbers
+// (in the ConnectionRecords that holds it) and ports, by side, so a record is 104 bytes rather
+// than the 136 two full addresses would make it.
 struct ConnectionRecord {
-    Connection connection;
-    std::uint8_t client_side = 0;  // index into connection.endpoint
+    ConnectionActivity connection;
+    std::array<std::uint32_t, 2> host{};
+    std::array<std::uint16_t, 2> port{};
+    std::uint8_t client_side = 0;  // index into host and port
     RoleReason role_reason = RoleReason::lower_port;
     bool role_from_handshake = false;
 
-    const Endpoint& client() const noexcept { return connection.endpoint[client_side]; }
-    const Endpoint& server() const noexcept { return connection.endpoint[1 - client_side]; }
+    std::uint32_t client_host() const noexcept { return host[client_side]; }
+    std::uint32_t server_host() const noexcept { return host[1 - client_side]; }
+    std::uint16_t client_port() const noexcept { return port[client_side]; }
+    std::uint16_t server_port() const noexcept { return port[1 - client_side]; }
+    // Host number and port in one word: equal exactly when the endpoints are.
+    std::uint64_t server_key() const noexcept {
+        return std::uint64_t{server_host()} << 16 | server_port();
+    }
 };
+static_assert(sizeof(ConnectionRecord) == 104, "ConnectionRecord has grown padding or a field");
 
-// Every finished connection of a capture: hundreds of megabytes on a busy one.
-using ConnectionRecords = std::vector<ConnectionRecord, LargeBufferAllocator<ConnectionRecord>>;
+// Every finished connection of a capture (hundreds of megabytes on a busy one), and the hosts
+// they were between, each address once.
+class ConnectionRecords {
+  public:
+    using Storage = std::vector<ConnectionRecord, LargeBufferAllocator<ConnectionRecord>>;
+
+    // Appends `connection`, numbering its hosts; the role is left for the caller to assign.
+    ConnectionRecord& add(const Connection& connection);
+    // Appends a copy of `record`, one of `from`, numbering its hosts here.
+    ConnectionRecord& add(const ConnectionRecords& from, const ConnectionRecord& record);
+
+    const Address& address(std::uint32_t host) const { return hosts_.key(host); }
+    // Every host number, in address order.
+    std::vector<std::uint32_t> hosts_in_address_order() const { return hosts_.in_key_order(); }
+    std::size_t host_count() const noexcept { return hosts_.size(); }
+
+    Endpoint endpoint(const ConnectionRecord& record, int side) const {
+        return {address(record.host[side]), record.port[side]};
+    }
+    Endpoint client(const ConnectionRecord& record) const {
+        return endpoint(record, record.client_side);
+    }
+    Endpoint server(const ConnectionRecord& record) const {
+        return endpoint(record, 1 - record.client_side);
+    }
+
+    std::size_t size() const noexcept { return records_.size(); }
+    bool empty() const noexcept { return records_.empty(); }
+    ConnectionRecord& operator[](std::size_t index) { return records_[index]; }
+    const ConnectionRecord& operator[](std::size_t index) const { return records_[index]; }
+    ConnectionRecord& back() { return records_.back(); }
+    const ConnectionRecord& back() const { return records_.back(); }
+    Storage::iterator begin() noexcept { return records_.begin(); }
+    Storage::iterator end() noexcept { return records_.end(); }
+    Storage::const_iterator begin() const noexcept { return records_.begin(); }
+    Storage::const_iterator end() const noexcept { return records_.end(); }
+    void reserve(std::size_t count) { records_.reserve(count); }
+    Storage& storage() noexcept { return records_; }
+    // Drops the oldest `count` records (their hosts stay numbered).
+    void drop_oldest(std::size_t count) {
+        records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(count));
+    }
+
+  private:
+    Storage records_;
+    Numbering<Address, AddressHash> hosts_;
+};
 
 // The handshake alone decides; false when the capture holds neither SYN nor SYN-ACK.
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept;

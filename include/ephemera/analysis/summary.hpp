@@ -117,7 +117,7 @@ class ConnectionLog : public ConnectionSink {
   public:
     explicit ConnectionLog(std::size_t max_records = SIZE_MAX);
     void on_connection(const Connection& connection) override;
-    Connection* kept(std::uint64_t number) noexcept override;
+    KeptConnection kept(std::uint64_t number) noexcept override;
     std::span<std::byte> space_ahead() noexcept override;
     ConnectionRecords& records() noexcept { return records_; }
     std::uint64_t dropped() const noexcept { return dropped_; }
@@ -128,8 +128,10 @@ class ConnectionLog : public ConnectionSink {
     std::uint64_t dropped_ = 0;
 };
 
-// Whether `a` started before `b`: by first packet, then endpoints, then place in the log.
-bool starts_before(const ConnectionRecord* a, const ConnectionRecord* b) noexcept;
+// Whether `a` started before `b` (both of `records`): by first packet, then endpoints, then place
+// in the log.
+bool starts_before(const ConnectionRecords& records, const ConnectionRecord* a,
+                   const ConnectionRecord* b) noexcept;
 // Orders records as starts_before does (for the CSV and HTML outputs: build_report does not
 // need it).
 void sort_by_start(ConnectionRecords& records);

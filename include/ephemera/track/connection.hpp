@@ -32,10 +32,12 @@ enum class ConnectionState : std::uint8_t {
 
 std::string_view state_name(ConnectionState state) noexcept;
 
-struct Connection {
-    // Widest fields first, so the struct has no padding: the connection table and the log hold
-    // hundreds of thousands of these.
-    std::array<Endpoint, 2> endpoint{};
+// What happened on a connection, apart from which endpoints it joined: what the log keeps of
+// each one besides its hosts' numbers (analysis/roles.hpp), and what the tracker still updates in
+// the log's copy of a closed connection.
+struct ConnectionActivity {
+    // Widest fields first, so the struct has no padding: the log holds one for every connection
+    // of the capture.
     Micros first_seen = 0;
     Micros last_seen = 0;
     std::array<std::uint64_t, 2> packets{};
@@ -60,6 +62,12 @@ struct Connection {
     ConnectionState state() const noexcept;
     std::uint64_t total_packets() const noexcept { return packets[0] + packets[1]; }
     std::uint64_t total_bytes() const noexcept { return payload_bytes[0] + payload_bytes[1]; }
+};
+static_assert(sizeof(ConnectionActivity) == 88, "ConnectionActivity has grown padding or a field");
+
+// A connection as the tracker holds it: its activity and both endpoints, which are its key.
+struct Connection : ConnectionActivity {
+    std::array<Endpoint, 2> endpoint{};
 };
 static_assert(sizeof(Connection) == 128, "Connection has grown padding or a field");
 

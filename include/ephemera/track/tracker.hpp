@@ -14,6 +14,13 @@
 
 namespace ephemera {
 
+// A closed connection as the sink keeps it (ConnectionSink::kept): the activity the tracker may
+// still update, and the endpoints it was between. activity is nullptr once the sink has let it go.
+struct KeptConnection {
+    ConnectionActivity* activity = nullptr;
+    std::array<Endpoint, 2> endpoint{};
+};
+
 class ConnectionSink {
   public:
     virtual ~ConnectionSink() = default;
@@ -22,9 +29,9 @@ class ConnectionSink {
     virtual void on_connection(const Connection& connection) = 0;
     // The sink's copy of the connection it was handed number-th (counting from 0), for the
     // tracker to update while the connection lingers closed: the closing ACK, a retransmitted
-    // FIN, a retransmitted SYN the peer refused again. nullptr once the sink has let it go, or
-    // if it keeps no copies (then packets after the close start a new connection).
-    virtual Connection* kept(std::uint64_t /*number*/) noexcept { return nullptr; }
+    // FIN, a retransmitted SYN the peer refused again. No activity once the sink has let it go,
+    // or if it keeps no copies (then packets after the close start a new connection).
+    virtual KeptConnection kept(std::uint64_t /*number*/) noexcept { return {}; }
     // Memory on_connection is about to write for the first time (the fresh end of a growing
     // buffer), for another thread to fault in beforehand (large_buffer::populate). Nothing may be
     // read or written through it.
@@ -111,8 +118,10 @@ class ConnectionTracker {
         bool present = false;  // false once a new connection took over its 4-tuple
     };
     struct Found {
-        Slot* slot = nullptr;              // the key's slot, or the empty one to take
-        Connection* connection = nullptr;  // the table entry or the sink's copy; null: none
+        Slot* slot = nullptr;  // the key's slot, or the empty one to take
+        // The table entry's activity or the sink's copy's; null: none.
+        ConnectionActivity* activity = nullptr;
+        Endpoint first_sender;  // the connection's endpoint[0]
         bool lingering = false;
     };
 
@@ -125,7 +134,7 @@ class ConnectionTracker {
     void sweep(Micros now);
     void evict(std::uint32_t keep);
     void emit(Connection& connection, EndReason reason);
-    static void update(Connection& connection, int side, Micros timestamp,
+    static void update(ConnectionActivity& connection, int side, Micros timestamp,
                        const DecodedPacket& packet) noexcept;
     void close(std::uint32_t index, std::uint32_t hash);
     void grow_lingering();
@@ -137,8 +146,8 @@ class ConnectionTracker {
         return lingering_flag | static_cast<std::uint32_t>(position & (lingering_flag - 1));
     }
     void expire_oldest_lingering();
-    Connection* kept_lingering(std::uint32_t ref_plus_one);
-    bool starts_new_connection(const Connection& connection, int side, Micros timestamp,
+    KeptConnection kept_lingering(std::uint32_t ref_plus_one);
+    bool starts_new_connection(const ConnectionActivity& connection, int side, Micros timestamp,
                                const DecodedPacket& packet) const noexcept;
 
     TrackerOptions options_;
