@@ -347,7 +347,7 @@ void ConnectionTracker::update(ConnectionActivity& connection, int side, Micros 
     }
     if ((flags & tcp_flag::fin) != 0 && !connection.fin[side]) {
         connection.fin[side] = true;
-        connection.fin_time[side] = timestamp;
+        connection.last_fin_time = std::max(connection.last_fin_time, timestamp);
         if (connection.first_fin_side == no_side) connection.first_fin_side = this_side;
     }
     const bool awaiting_syn_ack =

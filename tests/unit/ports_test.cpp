@@ -41,8 +41,7 @@ Connection connection(std::uint16_t port, Micros start, Micros end = 0,
             const int first = close == Close::by_client ? 0 : 1;
             c.fin = {true, true};
             c.first_fin_side = static_cast<std::int8_t>(first);
-            c.fin_time[first] = c.last_seen - 2;
-            c.fin_time[1 - first] = c.last_seen - 1;
+            c.last_fin_time = c.last_seen - 1;
             break;
         }
         case Close::reset:

@@ -44,7 +44,7 @@ struct ConnectionActivity {
     std::array<std::uint64_t, 2> payload_bytes{};
 
     // TCP evidence, indexed by side; no_side where not seen.
-    Micros fin_time[2] = {0, 0};
+    Micros last_fin_time = 0;  // the later of the two sides' first FINs; 0 before any
     Micros rst_time = 0;
     std::uint32_t syn_sequence = 0;
     std::uint16_t syn_retransmissions = 0;
@@ -63,12 +63,13 @@ struct ConnectionActivity {
     std::uint64_t total_packets() const noexcept { return packets[0] + packets[1]; }
     std::uint64_t total_bytes() const noexcept { return payload_bytes[0] + payload_bytes[1]; }
 };
-static_assert(sizeof(ConnectionActivity) == 88, "ConnectionActivity has grown padding or a field");
+static_assert(sizeof(ConnectionActivity) == 80, "ConnectionActivity has grown padding or a field");
 
 // A connection as the tracker holds it: its activity and both endpoints, which are its key.
-struct Connection : ConnectionActivity {
+// Aligned so that each table entry is exactly two cache lines.
+struct alignas(64) Connection : ConnectionActivity {
     std::array<Endpoint, 2> endpoint{};
 };
-static_assert(sizeof(Connection) == 128, "Connection has grown padding or a field");
+static_assert(sizeof(Connection) == 128, "Connection has grown a field");
 
 }  // namespace ephemera
