@@ -159,6 +159,19 @@ ConnectionRecord& ConnectionRecords::add(const ConnectionRecords& from,
     return records_.back();
 }
 
+void ConnectionRecords::drop_oldest(std::size_t count) {
+    records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(count));
+    // Each record names two hosts: past twice that (and a little), renumber what is named.
+    // Rare enough (after dropping half the records' worth of hosts) to cost O(1) per record.
+    constexpr std::size_t slack = 64;
+    if (hosts_.size() <= 4 * records_.size() + slack) return;
+    Numbering<Address, AddressHash> named;
+    for (ConnectionRecord& record : records_) {
+        for (std::uint32_t& host : record.host) host = named.number(hosts_.key(host));
+    }
+    hosts_ = std::move(named);
+}
+
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept {
     const ConnectionActivity& connection = record.connection;
     if (connection.protocol != Protocol::tcp) return false;

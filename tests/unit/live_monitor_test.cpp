@@ -4,6 +4,8 @@
 
 #include "test_endpoints.hpp"
 
+#include <fmt/format.h>
+
 #include <regex>
 #include <set>
 #include <sstream>
@@ -204,6 +206,30 @@ TEST(ConnectionLogLimit, KeepsTheNewestWithinTheLimitAndCountsTheRest) {
     EXPECT_EQ(log.dropped() + log.records().size(), 100u);
     EXPECT_EQ(log.records().back().connection.first_seen, 99);
     EXPECT_EQ(log.records()[0].connection.first_seen, static_cast<Micros>(log.dropped()));
+}
+
+// Each connection from a host never seen before: the log forgets the hosts of the records it
+// dropped, and the records it keeps still name theirs.
+TEST(ConnectionLogLimit, ForgetsTheHostsOfDroppedRecords) {
+    constexpr std::size_t limit = 16;
+    ConnectionLog log(limit);
+    for (std::uint32_t i = 0; i < 5000; ++i) {
+        Connection connection;
+        connection.protocol = Protocol::tcp;
+        Address client;
+        ASSERT_TRUE(parse_address(fmt::format("2001:db8::{:x}", i + 1), client));
+        connection.endpoint = {Endpoint{client, 40000}, test::endpoint(2, 8080)};
+        connection.syn_side = 0;
+        connection.first_seen = connection.last_seen = i;
+        log.on_connection(connection);
+    }
+    const ConnectionRecords& records = log.records();
+    EXPECT_LE(records.host_count(), 4 * limit + 64 + 2) << "hosts of dropped records kept";
+    for (const ConnectionRecord& record : records) {
+        const auto i = static_cast<std::uint32_t>(record.connection.first_seen);
+        EXPECT_EQ(to_string(records.client(record).address), fmt::format("2001:db8::{:x}", i + 1));
+        EXPECT_EQ(records.server(record), test::endpoint(2, 8080));
+    }
 }
 
 }  // namespace
