@@ -4,7 +4,6 @@
 #include <array>
 #include <bit>
 #include <cmath>
-#include <functional>
 #include <tuple>
 
 #include "ephemera/analysis/numbering.hpp"
@@ -98,7 +97,7 @@ std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_
 // protocol in the lowest bit: (protocol, server) keys that fit a word. Consecutive connections
 // often go to the same server: that one is remembered.
 std::vector<std::uint64_t> server_keys(const std::vector<const ConnectionRecord*>& records) {
-    Numbering<std::uint64_t, std::hash<std::uint64_t>> servers;
+    WordNumbering servers;
     std::vector<std::uint64_t> keys(records.size());
     std::uint64_t last = UINT64_MAX;  // no server_key() is this
     std::uint32_t last_number = 0;

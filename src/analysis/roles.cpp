@@ -161,8 +161,9 @@ ConnectionRecord& ConnectionRecords::add(const ConnectionRecords& from,
 
 void ConnectionRecords::drop_oldest(std::size_t count) {
     records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(count));
-    // Each record names two hosts: past twice that (and a little), renumber what is named.
-    // Rare enough (after dropping half the records' worth of hosts) to cost O(1) per record.
+    // Each record names two hosts: past twice that (and a little), renumber what is named. After
+    // a renumbering at most two hosts per record remain, so the next one waits for as many new
+    // hosts again: O(1) per record.
     constexpr std::size_t slack = 64;
     if (hosts_.size() <= 4 * records_.size() + slack) return;
     Numbering<Address, AddressHash> named;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <bitset>
 #include <exception>
-#include <functional>
 #include <numeric>
 #include <thread>
 #include <tuple>
@@ -45,13 +44,11 @@ std::uint64_t service_key(const ConnectionRecord& record) noexcept {
     return std::uint64_t{record.connection.protocol == Protocol::udp} << 48 | record.server_key();
 }
 
-using ServiceNumbering = Numbering<std::uint64_t, std::hash<std::uint64_t>>;
-
 struct ClientTally {
     ClientSummary summary;
     std::vector<const ConnectionRecord*> connections;
     std::vector<std::uint16_t> ports;
-    std::vector<std::uint32_t> services;  // ServiceNumbering numbers
+    std::vector<std::uint32_t> services;  // service numbers (of service_key)
 };
 
 struct ServerTally {
@@ -276,7 +273,7 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
             clients[number].services.reserve(per_client[number]);
         }
     }
-    ServiceNumbering service_numbers;
+    WordNumbering service_numbers;
     std::vector<ServerTally> servers;
     for (const ConnectionRecord& record : records) {
         const ConnectionActivity& connection = record.connection;

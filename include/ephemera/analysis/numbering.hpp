@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <numeric>
 #include <vector>
 
@@ -74,5 +75,9 @@ class Numbering {
     std::vector<Slot> slots_ = std::vector<Slot>(16);
     std::vector<Key> keys_;
 };
+
+// For keys already packed into a word (host numbers with ports, protocols): Numbering mixes the
+// identity hash itself.
+using WordNumbering = Numbering<std::uint64_t, std::hash<std::uint64_t>>;
 
 }  // namespace ephemera
