@@ -126,11 +126,11 @@ Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros ti
         return holding;
     }
     if (c.rst_side != no_side) {
-        holding.open_end = holding.occupied_end = c.rst_time;
+        holding.open_end = holding.occupied_end = c.close_time;
         return holding;
     }
     if (c.fin[0] && c.fin[1]) {
-        holding.open_end = c.last_fin_time;
+        holding.open_end = c.close_time;  // the later FIN's
         holding.occupied_end = holding.open_end;
         if (c.first_fin_side == record.client_side) holding.occupied_end += time_wait;
     }
@@ -247,7 +247,7 @@ ReuseStats measure_reuse(const TcpConnections& tcp, Micros time_wait) {
                 ++reuse.active_reuses;
             } else if (state == ConnectionState::closed && previous.rst_side == no_side) {
                 // The first closer holds TIME_WAIT from the last FIN on.
-                const Micros last_fin = previous.last_fin_time;
+                const Micros last_fin = previous.close_time;
                 if (c.first_seen < last_fin + time_wait) ++reuse.time_wait_reuses;
             }
         }

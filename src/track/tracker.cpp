@@ -347,7 +347,9 @@ void ConnectionTracker::update(ConnectionActivity& connection, int side, Micros 
     }
     if ((flags & tcp_flag::fin) != 0 && !connection.fin[side]) {
         connection.fin[side] = true;
-        connection.last_fin_time = std::max(connection.last_fin_time, timestamp);
+        if (connection.rst_side == no_side) {
+            connection.close_time = std::max(connection.close_time, timestamp);
+        }
         if (connection.first_fin_side == no_side) connection.first_fin_side = this_side;
     }
     const bool awaiting_syn_ack =
@@ -362,7 +364,7 @@ void ConnectionTracker::update(ConnectionActivity& connection, int side, Micros 
         connection.time_wait_collision = true;
     } else if ((flags & tcp_flag::rst) != 0 && connection.rst_side == no_side) {
         connection.rst_side = this_side;
-        connection.rst_time = timestamp;
+        connection.close_time = timestamp;
     }
 }
 

@@ -41,12 +41,12 @@ Connection connection(std::uint16_t port, Micros start, Micros end = 0,
             const int first = close == Close::by_client ? 0 : 1;
             c.fin = {true, true};
             c.first_fin_side = static_cast<std::int8_t>(first);
-            c.last_fin_time = c.last_seen - 1;
+            c.close_time = c.last_seen - 1;
             break;
         }
         case Close::reset:
             c.rst_side = 1;
-            c.rst_time = c.last_seen;
+            c.close_time = c.last_seen;
             break;
         case Close::still_open:
             break;

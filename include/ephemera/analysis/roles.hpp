@@ -38,8 +38,8 @@ inline constexpr std::size_t role_reason_count = 7;
 std::string_view role_reason_name(RoleReason reason) noexcept;
 
 // One finished connection as the log keeps it: its activity, and its endpoints as host numbers
-// (in the ConnectionRecords that holds it) and ports, by side, so a record is 96 bytes rather
-// than the 128 two full addresses would make it.
+// (in the ConnectionRecords that holds it) and ports, by side, so a record is 88 bytes rather
+// than the 120 two full addresses would make it.
 struct ConnectionRecord {
     ConnectionActivity connection;
     std::array<std::uint32_t, 2> host{};
@@ -57,7 +57,7 @@ struct ConnectionRecord {
         return std::uint64_t{server_host()} << 16 | server_port();
     }
 };
-static_assert(sizeof(ConnectionRecord) == 96, "ConnectionRecord has grown padding or a field");
+static_assert(sizeof(ConnectionRecord) == 88, "ConnectionRecord has grown padding or a field");
 
 // Every finished connection of a capture (hundreds of megabytes on a busy one), and the hosts
 // they were between, each address once.

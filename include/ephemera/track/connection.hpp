@@ -44,8 +44,10 @@ struct ConnectionActivity {
     std::array<std::uint64_t, 2> payload_bytes{};
 
     // TCP evidence, indexed by side; no_side where not seen.
-    Micros last_fin_time = 0;  // the later of the two sides' first FINs; 0 before any
-    Micros rst_time = 0;
+    // When the connection ended, as far as the port's holder is concerned: the first RST's time
+    // once there is one, otherwise the later of the two sides' first FINs (0 before any). One
+    // field serves both because the analysis reads a FIN's time only where no RST was sent.
+    Micros close_time = 0;
     std::uint32_t syn_sequence = 0;
     std::uint16_t syn_retransmissions = 0;
     Protocol protocol = Protocol::tcp;
@@ -63,7 +65,7 @@ struct ConnectionActivity {
     std::uint64_t total_packets() const noexcept { return packets[0] + packets[1]; }
     std::uint64_t total_bytes() const noexcept { return payload_bytes[0] + payload_bytes[1]; }
 };
-static_assert(sizeof(ConnectionActivity) == 80, "ConnectionActivity has grown padding or a field");
+static_assert(sizeof(ConnectionActivity) == 72, "ConnectionActivity has grown padding or a field");
 
 // A connection as the tracker holds it: its activity and both endpoints, which are its key.
 // Aligned so that each table entry is exactly two cache lines.
