@@ -4,6 +4,7 @@
 #include <array>
 
 #include "ephemera/analysis/numbering.hpp"
+#include "ephemera/analysis/two_cores.hpp"
 
 namespace ephemera {
 namespace {
@@ -34,14 +35,9 @@ class EvidenceTable {
             std::int8_t handshake_role;    // +1 was the server, -1 the client, 0 no handshake
         };
         std::vector<Sighting> sightings;
-        std::size_t next_undecided = 0;
-        for (std::size_t i = 0; i < records.size(); ++i) {
-            const ConnectionRecord& record = records[i];
+        sightings.reserve(2 * undecided.size());  // at least: their protocols' decided add more
+        const auto add_sightings = [&](const ConnectionRecord& record, std::uint32_t undecided_at) {
             const ConnectionActivity& connection = record.connection;
-            const bool needs_evidence =
-                next_undecided < undecided.size() && undecided[next_undecided] == i;
-            const std::size_t position = needs_evidence ? next_undecided++ : 0;
-            if (!protocols[protocol_index(connection.protocol)]) continue;
             for (int side = 0; side < 2; ++side) {
                 std::int8_t role = 0;
                 if (record.role_from_handshake) role = side == record.client_side ? -1 : +1;
@@ -50,12 +46,32 @@ class EvidenceTable {
                     std::uint64_t{protocol_index(connection.protocol)} << 47 |
                     std::uint64_t{record.host[side]} << 16 | record.port[side];
                 const auto undecided_side =
-                    needs_evidence ? static_cast<std::uint32_t>(2 * position + side) : no_evidence;
+                    undecided_at == no_evidence
+                        ? no_evidence
+                        : static_cast<std::uint32_t>(2 * undecided_at + side);
                 sightings.push_back({endpoint << 16 | record.port[1 - side], undecided_side, role});
             }
+        };
+        if (!protocols[protocol_index(Protocol::tcp)]) {
+            // UDP has no handshake, so every UDP record is undecided: they are all the evidence.
+            for (std::size_t position = 0; position < undecided.size(); ++position) {
+                add_sightings(records[undecided[position]], static_cast<std::uint32_t>(position));
+            }
+        } else {
+            std::size_t next_undecided = 0;
+            for (std::size_t i = 0; i < records.size(); ++i) {
+                const bool needs_evidence =
+                    next_undecided < undecided.size() && undecided[next_undecided] == i;
+                const std::uint32_t position =
+                    needs_evidence ? static_cast<std::uint32_t>(next_undecided++) : no_evidence;
+                if (protocols[protocol_index(records[i].connection.protocol)]) {
+                    add_sightings(records[i], position);
+                }
+            }
         }
-        std::sort(sightings.begin(), sightings.end(),
-                  [](const Sighting& a, const Sighting& b) { return a.key < b.key; });
+        // Sightings of one key may end in any order: they add to the same counts.
+        sort_on_two_cores(sightings,
+                          [](const Sighting& a, const Sighting& b) { return a.key < b.key; });
         for (std::size_t at = 0; at < sightings.size(); ++at) {
             const Sighting& sighting = sightings[at];
             const bool new_endpoint = at == 0 || sightings[at - 1].key >> 16 != sighting.key >> 16;

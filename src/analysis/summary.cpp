@@ -2,12 +2,11 @@
 
 #include <algorithm>
 #include <bitset>
-#include <exception>
 #include <numeric>
-#include <thread>
 #include <tuple>
 
 #include "ephemera/analysis/numbering.hpp"
+#include "ephemera/analysis/two_cores.hpp"
 
 namespace ephemera {
 namespace {
@@ -86,12 +85,16 @@ struct ScanTally {
 };
 
 // Sources that probed at least min_ports distinct ports, with probes the most of what they did,
-// in address order. `scanner` is set for each host number found scanning.
+// in address order. `scanner` is set for each host number found scanning. The same pass over the
+// records counts each host's connections as a client, of either protocol, into `per_client`.
 std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
                                     const std::vector<std::uint32_t>& hosts_in_order,
-                                    const ScanOptions& options, std::vector<bool>& scanner) {
+                                    const ScanOptions& options, std::vector<bool>& scanner,
+                                    std::vector<std::uint32_t>& per_client) {
     std::vector<ScanTally> tallies(records.host_count());
+    per_client.assign(records.host_count(), 0);
     for (const ConnectionRecord& record : records) {
+        ++per_client[record.client_host()];
         if (record.connection.protocol != Protocol::tcp) continue;
         ScanTally& tally = tallies[record.client_host()];
         ++tally.tcp;
@@ -134,38 +137,20 @@ std::vector<std::uint32_t> services_in_order(const std::vector<ServerTally>& ser
     return order;
 }
 
-// Below this many connections a second thread costs more than it saves.
-constexpr std::size_t min_connections_to_share = 20'000;
-
-// Calls analyze(*tally) for every host, on two threads when there is enough to share: hosts are
+// Calls analyze(*tally) for every host, on two cores when there is enough to share: hosts are
 // analyzed independently, so the result is the same either way.
 template <typename Analyze>
 void analyze_hosts(const std::vector<ClientTally*>& tallies, const Analyze& analyze) {
     std::size_t connections = 0;
     for (const ClientTally* tally : tallies) connections += tally->connections.size();
-    if (connections < min_connections_to_share || tallies.size() < 2) {
+    if (connections < min_elements_to_share || tallies.size() < 2) {
         for (ClientTally* tally : tallies) analyze(*tally);
         return;
     }
     const auto every_other = [&](std::size_t first) {
         for (std::size_t i = first; i < tallies.size(); i += 2) analyze(*tallies[i]);
     };
-    std::exception_ptr failed;
-    std::thread helper([&] {
-        try {
-            every_other(1);
-        } catch (...) {
-            failed = std::current_exception();
-        }
-    });
-    try {
-        every_other(0);
-    } catch (...) {
-        helper.join();
-        throw;
-    }
-    helper.join();
-    if (failed) std::rethrow_exception(failed);
+    run_on_two_cores([&] { every_other(1); }, [&] { every_other(0); });
 }
 
 }  // namespace
@@ -258,20 +243,17 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
 
     const std::vector<std::uint32_t> hosts_in_order = records.hosts_in_address_order();
     std::vector<bool> scanner;
-    report.scans = find_scans(records, hosts_in_order, scan_options, scanner);
+    std::vector<std::uint32_t> per_client;
+    report.scans = find_scans(records, hosts_in_order, scan_options, scanner, per_client);
 
     // Tallies indexed by host number; hosts that were never a client keep an empty one.
     std::vector<ClientTally> clients(records.host_count());
-    {
-        // Each host's lists at their final size at once, not grown (and copied) as they fill.
-        std::vector<std::uint32_t> per_client(records.host_count());
-        for (const ConnectionRecord& record : records) ++per_client[record.client_host()];
-        for (std::size_t number = 0; number < clients.size(); ++number) {
-            if (scanner[number]) continue;
-            clients[number].connections.reserve(per_client[number]);
-            clients[number].ports.reserve(per_client[number]);
-            clients[number].services.reserve(per_client[number]);
-        }
+    // Each host's lists at their final size at once, not grown (and copied) as they fill.
+    for (std::size_t number = 0; number < clients.size(); ++number) {
+        if (scanner[number]) continue;
+        clients[number].connections.reserve(per_client[number]);
+        clients[number].ports.reserve(per_client[number]);
+        clients[number].services.reserve(per_client[number]);
     }
     WordNumbering service_numbers;
     std::vector<ServerTally> servers;

@@ -115,6 +115,30 @@ TEST(Roles, FanInFindsAServiceInsideTheDynamicRange) {
     }
 }
 
+TEST(Roles, UdpEvidenceComesFromEveryFlowBetweenDecidedTcp) {
+    // TCP connections with their handshakes between the UDP flows: the flows alone are the
+    // evidence for UDP, each found again in its place, whichever side spoke first.
+    std::vector<Connection> connections;
+    for (std::uint16_t i = 0; i < 4; ++i) {
+        Connection web = record(endpoint(1, 30000 + i), endpoint(3, 443));
+        web.syn_side = 0;
+        connections.push_back(web);
+        connections.push_back(record(endpoint(2, 5353), endpoint(1, 40000 + i), Protocol::udp));
+        connections.push_back(record(endpoint(4, 41000 + i), endpoint(5, 53), Protocol::udp));
+    }
+    const ConnectionRecords records = resolve(connections);
+    for (const ConnectionRecord& r : records) {
+        if (r.connection.protocol == Protocol::tcp) {
+            EXPECT_EQ(records.server(r), endpoint(3, 443));
+            EXPECT_EQ(r.role_reason, RoleReason::syn);
+            continue;
+        }
+        const bool mdns = r.port[0] == 5353;
+        EXPECT_EQ(records.server(r), mdns ? endpoint(2, 5353) : endpoint(5, 53));
+        EXPECT_EQ(r.role_reason, RoleReason::fan_in);
+    }
+}
+
 TEST(Roles, ClientPortReusedAcrossDestinationsIsNotFanIn) {
     // Linux reuses one source port towards different destinations: many peer addresses, but one
     // peer port, so the client port does not look like a service.
