@@ -68,6 +68,14 @@ std::string udp_os_hint(std::uint16_t low, std::uint16_t high) {
 
 constexpr std::uint32_t no_previous = UINT32_MAX;
 
+// One host's records lie far apart in the log, and in start order they are visited in no order
+// the memory system can guess: the first pass over them asks for each a few records ahead.
+constexpr std::size_t fetch_ahead = 8;
+void fetch(const ConnectionRecord* record) noexcept {
+    __builtin_prefetch(record);
+    __builtin_prefetch(reinterpret_cast<const char*>(record) + sizeof(ConnectionRecord) - 1);
+}
+
 // For each position, the nearest earlier position holding the same key, or no_previous. Small
 // keys (ports, server numbers) go through a table of last positions in one pass; wide ones
 // through one sort of (key, position), which gives the same.
@@ -89,6 +97,46 @@ std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_
     std::sort(order.begin(), order.end());
     for (std::size_t i = 1; i < order.size(); ++i) {
         if (order[i].first == order[i - 1].first) previous[order[i].second] = order[i - 1].second;
+    }
+    return previous;
+}
+
+// For each position of `ports`, the nearest earlier one holding the same port, or no_previous;
+// with `groups` (small numbers, one per position), only among positions of the same group. One
+// pass with a table of the whole port space, which each thread keeps and puts back as it found
+// it, so a client costs its own connections rather than a 256 KiB fill.
+std::vector<std::uint32_t> previous_on_same_port(const std::vector<std::uint16_t>& ports,
+                                                 const std::vector<std::uint64_t>* groups) {
+    thread_local std::vector<std::uint32_t> last(65536, no_previous);
+    std::vector<std::uint32_t> previous(ports.size());
+    const auto visit = [&](std::uint32_t position) {
+        previous[position] = last[ports[position]];
+        last[ports[position]] = position;
+    };
+    if (groups == nullptr) {
+        for (std::uint32_t i = 0; i < ports.size(); ++i) visit(i);
+        for (const std::uint16_t port : ports) last[port] = no_previous;
+        return previous;
+    }
+    // Positions by group, each group's in order (a counting sort), the table put back after each.
+    std::vector<std::uint32_t> group_end(1);
+    for (const std::uint64_t group : *groups) {
+        if (group >= group_end.size()) group_end.resize(group + 1);
+        ++group_end[group];
+    }
+    std::vector<std::uint32_t> group_begin(group_end.size());
+    for (std::size_t g = 0, sum = 0; g < group_end.size(); ++g) {
+        group_begin[g] = static_cast<std::uint32_t>(sum);
+        sum += group_end[g];
+        group_end[g] = group_begin[g];
+    }
+    std::vector<std::uint32_t> by_group(ports.size());
+    for (std::uint32_t i = 0; i < ports.size(); ++i) by_group[group_end[(*groups)[i]]++] = i;
+    for (std::size_t g = 0; g < group_end.size(); ++g) {
+        for (std::uint32_t at = group_begin[g]; at < group_end[g]; ++at) visit(by_group[at]);
+        for (std::uint32_t at = group_begin[g]; at < group_end[g]; ++at) {
+            last[ports[by_group[at]]] = no_previous;
+        }
     }
     return previous;
 }
@@ -137,23 +185,17 @@ Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros ti
     return holding;
 }
 
-// Most intervals overlapping at once, and when that count was first reached. With `series`, also
-// the count after every change.
+// When a holding stops counting: a single-packet attempt held its port for an instant, not for
+// no time at all.
+Micros end_of(const Holding& holding, bool with_time_wait) noexcept {
+    return std::max(holding.start + 1, with_time_wait ? holding.occupied_end : holding.open_end);
+}
+
+// Most intervals overlapping at once, and when that count was first reached, from their starts
+// and their ends, each in time order. With `series`, also the count after every change.
 std::pair<std::uint32_t, Micros> peak_overlap(
-    const std::vector<Holding>& holdings, bool with_time_wait,
+    const std::vector<Micros>& starts, const std::vector<Micros>& ends,
     std::vector<std::pair<Micros, std::uint32_t>>* series = nullptr) {
-    std::vector<Micros> starts;
-    std::vector<Micros> ends;
-    starts.reserve(holdings.size());
-    ends.reserve(holdings.size());
-    for (const Holding& h : holdings) {
-        starts.push_back(h.start);
-        // A single-packet attempt held its port for an instant, not for no time at all.
-        ends.push_back(std::max(h.start + 1, with_time_wait ? h.occupied_end : h.open_end));
-    }
-    // One client's holdings come in start order: sorting is then a check.
-    if (!std::is_sorted(starts.begin(), starts.end())) std::sort(starts.begin(), starts.end());
-    std::sort(ends.begin(), ends.end());
     std::uint32_t current = 0;
     std::uint32_t peak = 0;
     Micros peak_at = 0;
@@ -178,6 +220,32 @@ std::pair<std::uint32_t, Micros> peak_overlap(
     return {peak, peak_at};
 }
 
+// The ends of a client's holdings in time order, for the client as a whole and, split in that
+// order, for each destination: one sort serves them all. `destination_of` numbers each holding's
+// destination; `first_of` is where each destination's ends begin in `by_destination`.
+struct SortedEnds {
+    std::vector<Micros> all;
+    std::vector<Micros> by_destination;
+};
+
+SortedEnds sorted_ends(const std::vector<Holding>& holdings, bool with_time_wait,
+                       const std::vector<std::uint32_t>& destination_of,
+                       std::vector<std::size_t> first_of) {
+    std::vector<std::pair<Micros, std::uint32_t>> ends(holdings.size());
+    for (std::size_t i = 0; i < holdings.size(); ++i) {
+        ends[i] = {end_of(holdings[i], with_time_wait), static_cast<std::uint32_t>(i)};
+    }
+    std::sort(ends.begin(), ends.end());
+    SortedEnds sorted;
+    sorted.all.resize(ends.size());
+    sorted.by_destination.resize(ends.size());
+    for (std::size_t i = 0; i < ends.size(); ++i) {
+        sorted.all[i] = ends[i].first;
+        sorted.by_destination[first_of[destination_of[ends[i].second]]++] = ends[i].first;
+    }
+    return sorted;
+}
+
 // Keeps at most max_series_points points: per time bucket, the highest value, so peaks survive.
 std::vector<std::pair<Micros, std::uint32_t>> downsample(
     const std::vector<std::pair<Micros, std::uint32_t>>& series) {
@@ -200,7 +268,8 @@ std::vector<std::pair<Micros, std::uint32_t>> downsample(
 }
 
 double peak_starts_per_second(std::vector<Micros> starts) {
-    std::sort(starts.begin(), starts.end());
+    // One client's connections come in start order: sorting is then a check.
+    if (!std::is_sorted(starts.begin(), starts.end())) std::sort(starts.begin(), starts.end());
     std::size_t best = 0;
     for (std::size_t first = 0, last = 0; last < starts.size(); ++last) {
         while (starts[last] - starts[first] >= 1'000'000) ++first;
@@ -220,14 +289,10 @@ struct TcpConnections {
     TcpConnections(const ConnectionRecords& all_records, std::vector<const ConnectionRecord*> tcp,
                    std::vector<std::uint64_t> keys)
         : all(all_records), records(std::move(tcp)), servers(std::move(keys)) {
-        std::vector<std::uint64_t> tuples(records.size());
-        std::vector<std::uint64_t> ports(records.size());
-        for (std::size_t i = 0; i < records.size(); ++i) {
-            ports[i] = records[i]->client_port();
-            tuples[i] = servers[i] << 16 | ports[i];
-        }
-        previous_on_tuple = previous_with_same_key(tuples);
-        previous_on_port = previous_with_same_key(ports);
+        std::vector<std::uint16_t> ports(records.size());
+        for (std::size_t i = 0; i < records.size(); ++i) ports[i] = records[i]->client_port();
+        previous_on_tuple = previous_on_same_port(ports, &servers);
+        previous_on_port = previous_on_same_port(ports, nullptr);
     }
 };
 
@@ -295,32 +360,59 @@ ExhaustionStats measure_exhaustion(const TcpConnections& tcp, const PortRange& r
         return tcp.all.server(*tcp.records[a.front()]) < tcp.all.server(*tcp.records[b.front()]);
     });
 
-    for (const std::vector<std::uint32_t>& indices : by_destination) {
+    // Starts in time order: a client's connections come in start order (a check, then), and so
+    // does each destination's share of them.
+    std::vector<Micros> starts(all.size());
+    std::vector<Micros> starts_by_destination(all.size());
+    std::vector<std::uint32_t> destination_of(all.size());
+    std::vector<std::size_t> first_of(by_destination.size());
+    for (std::size_t d = 0, at = 0; d < by_destination.size(); ++d) {
+        first_of[d] = at;
+        for (const std::uint32_t i : by_destination[d]) {
+            destination_of[i] = static_cast<std::uint32_t>(d);
+            starts_by_destination[at++] = all[i].start;
+        }
+    }
+    for (std::size_t i = 0; i < all.size(); ++i) starts[i] = all[i].start;
+    if (!std::is_sorted(starts.begin(), starts.end())) {
+        std::sort(starts.begin(), starts.end());
+        for (std::size_t d = 0; d < by_destination.size(); ++d) {
+            const auto first =
+                starts_by_destination.begin() + static_cast<std::ptrdiff_t>(first_of[d]);
+            std::sort(first, first + static_cast<std::ptrdiff_t>(by_destination[d].size()));
+        }
+    }
+    const SortedEnds open_ends = sorted_ends(all, false, destination_of, first_of);
+    const SortedEnds occupied_ends = sorted_ends(all, true, destination_of, first_of);
+
+    for (std::size_t d = 0; d < by_destination.size(); ++d) {
+        const std::vector<std::uint32_t>& indices = by_destination[d];
+        const auto slice = [&](const std::vector<Micros>& values) {
+            const auto first = values.begin() + static_cast<std::ptrdiff_t>(first_of[d]);
+            return std::vector<Micros>(first, first + static_cast<std::ptrdiff_t>(indices.size()));
+        };
         DestinationOccupancy destination;
         destination.server = tcp.all.server(*tcp.records[indices.front()]);
         destination.connections = indices.size();
-        std::vector<Holding> holdings;
-        std::vector<Micros> starts;
-        holdings.reserve(indices.size());
-        starts.reserve(indices.size());
         for (const std::uint32_t i : indices) {
-            holdings.push_back(all[i]);
-            starts.push_back(all[i].start);
             destination.occupied_at_end += all[i].occupied_end >= capture_end;
         }
-        destination.peak_open = peak_overlap(holdings, false).first;
+        std::vector<Micros> destination_starts = slice(starts_by_destination);
+        destination.peak_open =
+            peak_overlap(destination_starts, slice(open_ends.by_destination)).first;
         std::vector<std::pair<Micros, std::uint32_t>> series;
         std::tie(destination.peak_occupied, destination.peak_at) =
-            peak_overlap(holdings, true, options.occupancy_series ? &series : nullptr);
+            peak_overlap(destination_starts, slice(occupied_ends.by_destination),
+                         options.occupancy_series ? &series : nullptr);
         if (options.occupancy_series) destination.occupied_series = downsample(series);
         destination.utilization = destination.peak_occupied / size;
-        destination.peak_new_per_s = peak_starts_per_second(std::move(starts));
+        destination.peak_new_per_s = peak_starts_per_second(std::move(destination_starts));
         destination.sustainable_new_per_s = size / time_wait_s;
         destination.verdict = verdict_for(destination.utilization, options);
         stats.destinations.push_back(std::move(destination));
     }
-    stats.peak_open_total = peak_overlap(all, false).first;
-    stats.peak_occupied_total = peak_overlap(all, true).first;
+    stats.peak_open_total = peak_overlap(starts, open_ends.all).first;
+    stats.peak_occupied_total = peak_overlap(starts, occupied_ends.all).first;
     std::stable_sort(stats.destinations.begin(), stats.destinations.end(),
                      [](const auto& a, const auto& b) { return a.utilization > b.utilization; });
     for (std::size_t i = destinations_with_series; i < stats.destinations.size(); ++i) {
@@ -510,7 +602,9 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
     std::vector<const ConnectionRecord*> udp;
     std::vector<std::uint16_t> ports;
     ClientPorts result;
-    for (const ConnectionRecord* record : connections) {
+    for (std::size_t i = 0; i < connections.size(); ++i) {
+        if (i + fetch_ahead < connections.size()) fetch(connections[i + fetch_ahead]);
+        const ConnectionRecord* record = connections[i];
         ports.push_back(record->client_port());
         if (record->connection.protocol == Protocol::udp) {
             udp.push_back(record);

@@ -114,7 +114,7 @@ ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
           {"verdict", verdict_name(use.exhaustion.verdict)},
           {"time_wait_s", use.exhaustion.time_wait_s},
           {"destination_count", use.exhaustion.destinations.size()},
-          {"destinations", listed}}},
+          {"destinations", std::move(listed)}}},
         {"failures",
          {{"refused", use.failures.refused},
           {"unanswered", use.failures.unanswered},
@@ -132,7 +132,9 @@ ordered_json client_json(const ClientSummary& client, std::size_t destinations) 
                             {"max", client.ports.max}}},
                           {"servers", client.servers},
                           {"states", state_counts(client.states)}};
-    entry.update(port_use_json(client.port_use, destinations));
+    // Moved in one by one: update() would copy them, every destination of every client.
+    ordered_json port_use = port_use_json(client.port_use, destinations);
+    for (auto& [key, value] : port_use.items()) entry[key] = std::move(value);
     return entry;
 }
 
@@ -169,7 +171,8 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
     ordered_json servers = ordered_json::array();
     for (const ServerSummary& server : report.servers) servers.push_back(server_json(server));
 
-    const ordered_json document = {
+    // The arrays are moved in, not copied: the clients' are most of the document.
+    return {
         {"schema", report_schema},
         {"capture", capture_json(report.capture)},
         {"warnings", report.warnings},
@@ -177,12 +180,11 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
          {{"tcp", report.tcp_connections},
           {"udp", report.udp_flows},
           {"states", state_counts(report.states)},
-          {"role_reasons", role_reasons}}},
-        {"clients", clients},
-        {"servers", servers},
-        {"scans", scans},
+          {"role_reasons", std::move(role_reasons)}}},
+        {"clients", std::move(clients)},
+        {"servers", std::move(servers)},
+        {"scans", std::move(scans)},
     };
-    return document;
 }
 
 ordered_json destination_now_json(const DestinationNow& destination) {
