@@ -4,8 +4,10 @@
 // against that, and the final report against `ephemera analyze` of its own --write file.
 // Needs root (CI runs as root); skipped with a message otherwise.
 #include <gtest/gtest.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
+#include <filesystem>
 
 #include <csignal>
 #include <fstream>
@@ -291,6 +293,18 @@ TEST_F(Live, UserErrorsAreOneLineAndExitTwo) {
         EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
         EXPECT_TRUE(result.out.empty()) << result.out;
     }
+    // The program copied somewhere without the metrics module beside it: serving metrics needs
+    // the module, and says which file it looked for.
+    const std::string alone = dir_.file("ephemera");
+    std::filesystem::copy_file(EPHEMERA_BINARY, alone);
+    const RunResult result = run(
+        net.in(net.client, {alone, "live", "-i", net.client_interface, "--metrics-listen", "9466"}),
+        "/dev/null", 30);
+    EXPECT_EQ(result.exit_code, 2) << result.err;
+    EXPECT_NE(result.err.find("cannot serve metrics: " + dir_.file("libephemera-metrics.so")),
+              std::string::npos)
+        << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
 }
 
 TEST_F(Live, DropsToTheUserBeforeOpeningTheOutputAndStopsAfterTheDuration) {
