@@ -68,10 +68,11 @@ struct ConnectionActivity {
 static_assert(sizeof(ConnectionActivity) == 72, "ConnectionActivity has grown padding or a field");
 
 // A connection as the tracker holds it: its activity and both endpoints, which are its key.
-// Aligned so that each table entry is exactly two cache lines.
-struct alignas(64) Connection : ConnectionActivity {
+// Not padded to two cache lines: 112 bytes measured as fast as 128, and an open connection then
+// costs 16 bytes less (1.4 MiB on the benchmark's capture, whose UDP flows stay open to the end).
+struct Connection : ConnectionActivity {
     std::array<Endpoint, 2> endpoint{};
 };
-static_assert(sizeof(Connection) == 128, "Connection has grown a field");
+static_assert(sizeof(Connection) == 112, "Connection has grown a field");
 
 }  // namespace ephemera

@@ -154,7 +154,7 @@ class ConnectionTracker {
     ConnectionSink& sink_;
     std::vector<Slot, LargeBufferAllocator<Slot>> slots_;
     // The connection's endpoints are its key: an entry holds no separate copy of it. Whether an
-    // entry is in use is kept apart (live_), so an entry is exactly two cache lines.
+    // entry is in use is kept apart (live_), so an entry is no more than a Connection.
     std::vector<Connection, LargeBufferAllocator<Connection>> entries_;
     std::vector<std::uint8_t> live_;
     std::vector<std::uint32_t> free_entries_;
