@@ -4,6 +4,7 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <span>
 #include <tuple>
 
 #include "ephemera/analysis/numbering.hpp"
@@ -77,8 +78,8 @@ void fetch(const ConnectionRecord* record) noexcept {
 }
 
 // For each position, the nearest earlier position holding the same key, or no_previous. Small
-// keys (ports, server numbers) go through a table of last positions in one pass; wide ones
-// through one sort of (key, position), which gives the same.
+// keys (server numbers) go through a table of last positions in one pass; wide ones through one
+// sort of (key, position), which gives the same.
 std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_t>& keys) {
     std::vector<std::uint32_t> previous(keys.size(), no_previous);
     const std::uint64_t key_bound =
@@ -194,7 +195,7 @@ Micros end_of(const Holding& holding, bool with_time_wait) noexcept {
 // Most intervals overlapping at once, and when that count was first reached, from their starts
 // and their ends, each in time order. With `series`, also the count after every change.
 std::pair<std::uint32_t, Micros> peak_overlap(
-    const std::vector<Micros>& starts, const std::vector<Micros>& ends,
+    std::span<const Micros> starts, std::span<const Micros> ends,
     std::vector<std::pair<Micros, std::uint32_t>>* series = nullptr) {
     std::uint32_t current = 0;
     std::uint32_t peak = 0;
@@ -220,31 +221,85 @@ std::pair<std::uint32_t, Micros> peak_overlap(
     return {peak, peak_at};
 }
 
-// The ends of a client's holdings in time order, for the client as a whole and, split in that
-// order, for each destination: one sort serves them all. `destination_of` numbers each holding's
-// destination; `first_of` is where each destination's ends begin in `by_destination`.
-struct SortedEnds {
-    std::vector<Micros> all;
-    std::vector<Micros> by_destination;
-};
+// The starts and ends of a client's holdings, each in time order, for the client as a whole and
+// for each destination: one sort of the ends, split in that order, serves them all. A client's
+// connections come in start order, and so does each destination's share of them.
+class HoldingTimes {
+  public:
+    // `by_destination`: the indices into `holdings` of each destination's, in start order.
+    HoldingTimes(const std::vector<Holding>& holdings,
+                 const std::vector<std::vector<std::uint32_t>>& by_destination)
+        : first_of_(by_destination.size() + 1) {
+        std::vector<std::uint32_t> destination_of(holdings.size());
+        starts_by_destination_.reserve(holdings.size());
+        for (std::size_t d = 0; d < by_destination.size(); ++d) {
+            first_of_[d] = starts_by_destination_.size();
+            for (const std::uint32_t i : by_destination[d]) {
+                destination_of[i] = static_cast<std::uint32_t>(d);
+                starts_by_destination_.push_back(holdings[i].start);
+            }
+        }
+        first_of_.back() = holdings.size();
+        starts_.reserve(holdings.size());
+        for (const Holding& holding : holdings) starts_.push_back(holding.start);
+        if (!std::is_sorted(starts_.begin(), starts_.end())) {  // a check, as said above
+            std::sort(starts_.begin(), starts_.end());
+            for (std::size_t d = 0; d < by_destination.size(); ++d) {
+                const auto first =
+                    starts_by_destination_.begin() + static_cast<std::ptrdiff_t>(first_of_[d]);
+                std::sort(first, first + static_cast<std::ptrdiff_t>(size_of(d)));
+            }
+        }
+        for (const bool with_time_wait : {false, true}) {
+            sort_ends(holdings, destination_of, with_time_wait);
+        }
+    }
 
-SortedEnds sorted_ends(const std::vector<Holding>& holdings, bool with_time_wait,
-                       const std::vector<std::uint32_t>& destination_of,
-                       std::vector<std::size_t> first_of) {
-    std::vector<std::pair<Micros, std::uint32_t>> ends(holdings.size());
-    for (std::size_t i = 0; i < holdings.size(); ++i) {
-        ends[i] = {end_of(holdings[i], with_time_wait), static_cast<std::uint32_t>(i)};
+    std::span<const Micros> starts() const noexcept { return starts_; }
+    std::span<const Micros> ends(bool with_time_wait) const noexcept {
+        return ends_[with_time_wait];
     }
-    std::sort(ends.begin(), ends.end());
-    SortedEnds sorted;
-    sorted.all.resize(ends.size());
-    sorted.by_destination.resize(ends.size());
-    for (std::size_t i = 0; i < ends.size(); ++i) {
-        sorted.all[i] = ends[i].first;
-        sorted.by_destination[first_of[destination_of[ends[i].second]]++] = ends[i].first;
+    std::span<const Micros> starts(std::size_t destination) const noexcept {
+        return of_destination(starts_by_destination_, destination);
     }
-    return sorted;
-}
+    std::span<const Micros> ends(std::size_t destination, bool with_time_wait) const noexcept {
+        return of_destination(ends_by_destination_[with_time_wait], destination);
+    }
+
+  private:
+    std::size_t size_of(std::size_t destination) const noexcept {
+        return first_of_[destination + 1] - first_of_[destination];
+    }
+    std::span<const Micros> of_destination(const std::vector<Micros>& values,
+                                           std::size_t destination) const noexcept {
+        return std::span<const Micros>(values).subspan(first_of_[destination],
+                                                       size_of(destination));
+    }
+
+    void sort_ends(const std::vector<Holding>& holdings,
+                   const std::vector<std::uint32_t>& destination_of, bool with_time_wait) {
+        std::vector<std::pair<Micros, std::uint32_t>> ends(holdings.size());
+        for (std::size_t i = 0; i < holdings.size(); ++i) {
+            ends[i] = {end_of(holdings[i], with_time_wait), static_cast<std::uint32_t>(i)};
+        }
+        std::sort(ends.begin(), ends.end());
+        std::vector<Micros>& all = ends_[with_time_wait];
+        std::vector<Micros>& split = ends_by_destination_[with_time_wait];
+        all.resize(ends.size());
+        split.resize(ends.size());
+        std::vector<std::size_t> next = first_of_;
+        for (std::size_t i = 0; i < ends.size(); ++i) {
+            all[i] = ends[i].first;
+            split[next[destination_of[ends[i].second]]++] = ends[i].first;
+        }
+    }
+
+    std::vector<std::size_t> first_of_;  // where each destination's times begin; then the end
+    std::vector<Micros> starts_;
+    std::vector<Micros> starts_by_destination_;
+    std::array<std::vector<Micros>, 2> ends_;  // indexed by with_time_wait
+    std::array<std::vector<Micros>, 2> ends_by_destination_;
+};
 
 // Keeps at most max_series_points points: per time bucket, the highest value, so peaks survive.
 std::vector<std::pair<Micros, std::uint32_t>> downsample(
@@ -267,9 +322,8 @@ std::vector<std::pair<Micros, std::uint32_t>> downsample(
     return kept;
 }
 
-double peak_starts_per_second(std::vector<Micros> starts) {
-    // One client's connections come in start order: sorting is then a check.
-    if (!std::is_sorted(starts.begin(), starts.end())) std::sort(starts.begin(), starts.end());
+// `starts` in time order.
+double peak_starts_per_second(std::span<const Micros> starts) {
     std::size_t best = 0;
     for (std::size_t first = 0, last = 0; last < starts.size(); ++last) {
         while (starts[last] - starts[first] >= 1'000'000) ++first;
@@ -360,59 +414,28 @@ ExhaustionStats measure_exhaustion(const TcpConnections& tcp, const PortRange& r
         return tcp.all.server(*tcp.records[a.front()]) < tcp.all.server(*tcp.records[b.front()]);
     });
 
-    // Starts in time order: a client's connections come in start order (a check, then), and so
-    // does each destination's share of them.
-    std::vector<Micros> starts(all.size());
-    std::vector<Micros> starts_by_destination(all.size());
-    std::vector<std::uint32_t> destination_of(all.size());
-    std::vector<std::size_t> first_of(by_destination.size());
-    for (std::size_t d = 0, at = 0; d < by_destination.size(); ++d) {
-        first_of[d] = at;
-        for (const std::uint32_t i : by_destination[d]) {
-            destination_of[i] = static_cast<std::uint32_t>(d);
-            starts_by_destination[at++] = all[i].start;
-        }
-    }
-    for (std::size_t i = 0; i < all.size(); ++i) starts[i] = all[i].start;
-    if (!std::is_sorted(starts.begin(), starts.end())) {
-        std::sort(starts.begin(), starts.end());
-        for (std::size_t d = 0; d < by_destination.size(); ++d) {
-            const auto first =
-                starts_by_destination.begin() + static_cast<std::ptrdiff_t>(first_of[d]);
-            std::sort(first, first + static_cast<std::ptrdiff_t>(by_destination[d].size()));
-        }
-    }
-    const SortedEnds open_ends = sorted_ends(all, false, destination_of, first_of);
-    const SortedEnds occupied_ends = sorted_ends(all, true, destination_of, first_of);
-
+    const HoldingTimes times(all, by_destination);
     for (std::size_t d = 0; d < by_destination.size(); ++d) {
         const std::vector<std::uint32_t>& indices = by_destination[d];
-        const auto slice = [&](const std::vector<Micros>& values) {
-            const auto first = values.begin() + static_cast<std::ptrdiff_t>(first_of[d]);
-            return std::vector<Micros>(first, first + static_cast<std::ptrdiff_t>(indices.size()));
-        };
         DestinationOccupancy destination;
         destination.server = tcp.all.server(*tcp.records[indices.front()]);
         destination.connections = indices.size();
         for (const std::uint32_t i : indices) {
             destination.occupied_at_end += all[i].occupied_end >= capture_end;
         }
-        std::vector<Micros> destination_starts = slice(starts_by_destination);
-        destination.peak_open =
-            peak_overlap(destination_starts, slice(open_ends.by_destination)).first;
+        destination.peak_open = peak_overlap(times.starts(d), times.ends(d, false)).first;
         std::vector<std::pair<Micros, std::uint32_t>> series;
-        std::tie(destination.peak_occupied, destination.peak_at) =
-            peak_overlap(destination_starts, slice(occupied_ends.by_destination),
-                         options.occupancy_series ? &series : nullptr);
+        std::tie(destination.peak_occupied, destination.peak_at) = peak_overlap(
+            times.starts(d), times.ends(d, true), options.occupancy_series ? &series : nullptr);
         if (options.occupancy_series) destination.occupied_series = downsample(series);
         destination.utilization = destination.peak_occupied / size;
-        destination.peak_new_per_s = peak_starts_per_second(std::move(destination_starts));
+        destination.peak_new_per_s = peak_starts_per_second(times.starts(d));
         destination.sustainable_new_per_s = size / time_wait_s;
         destination.verdict = verdict_for(destination.utilization, options);
         stats.destinations.push_back(std::move(destination));
     }
-    stats.peak_open_total = peak_overlap(starts, open_ends.all).first;
-    stats.peak_occupied_total = peak_overlap(starts, occupied_ends.all).first;
+    stats.peak_open_total = peak_overlap(times.starts(), times.ends(false)).first;
+    stats.peak_occupied_total = peak_overlap(times.starts(), times.ends(true)).first;
     std::stable_sort(stats.destinations.begin(), stats.destinations.end(),
                      [](const auto& a, const auto& b) { return a.utilization > b.utilization; });
     for (std::size_t i = destinations_with_series; i < stats.destinations.size(); ++i) {

@@ -2,6 +2,8 @@
 // TIME_WAIT, and the kinds of reuse. Connections are given as the tracker would record them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "test_endpoints.hpp"
 
 #include <cstdint>
@@ -227,6 +229,58 @@ TEST(Occupancy, SeriesOnlyWhenAskedForAndNumbersTheSameWithout) {
     EXPECT_EQ(without.destinations[0].peak_open, with.destinations[0].peak_open);
     EXPECT_EQ(without.utilization, with.utilization);
     EXPECT_EQ(without.peak_occupied_total, with.peak_occupied_total);
+}
+
+TEST(Occupancy, EachDestinationCountsItsOwnAndTheClientAll) {
+    // To 2:8080 the client closes first three times (each port then waits out TIME_WAIT); to
+    // 3:443, between them, the server closes first twice.
+    const Log records = {connection(40000, t0),
+                         connection(40002, t0 + second / 2, 0, Close::by_server, 3, 443),
+                         connection(40004, t0 + second),
+                         connection(40006, t0 + 3 * second / 2, 0, Close::by_server, 3, 443),
+                         connection(40008, t0 + 2 * second)};
+    const ExhaustionStats stats = analyze(records, t0 + 3 * second).exhaustion;
+    ASSERT_EQ(stats.destinations.size(), 2u);
+    const DestinationOccupancy& web = stats.destinations[0];  // the fuller one first
+    const DestinationOccupancy& tls = stats.destinations[1];
+    EXPECT_EQ(web.server, endpoint(2, 8080));
+    EXPECT_EQ(web.connections, 3u);
+    EXPECT_EQ(web.peak_occupied, 3u);
+    EXPECT_EQ(web.peak_at, t0 + 2 * second);
+    EXPECT_EQ(tls.server, endpoint(3, 443));
+    EXPECT_EQ(tls.connections, 2u);
+    EXPECT_EQ(tls.peak_occupied, 1u);
+    EXPECT_EQ(tls.peak_at, t0 + second / 2);
+    EXPECT_EQ(stats.peak_open_total, 1u);
+    // At 1.5 s: two ports in TIME_WAIT to 2:8080 and one open to 3:443.
+    EXPECT_EQ(stats.peak_occupied_total, 3u);
+}
+
+TEST(Occupancy, ConnectionsInAnyOrderGiveTheSameNumbers) {
+    Log records;
+    for (int i = 0; i < 30; ++i) {
+        records.push_back(connection(static_cast<std::uint16_t>(40000 + 2 * i), t0 + i * second / 4,
+                                     0, i % 3 == 0 ? Close::by_server : Close::by_client,
+                                     static_cast<std::uint8_t>(2 + i % 4)));
+    }
+    std::vector<const ConnectionRecord*> reversed = pointers(records);
+    std::reverse(reversed.begin(), reversed.end());
+    const ExhaustionStats in_order = analyze(records, t0 + 10 * second).exhaustion;
+    const ExhaustionStats backwards =
+        analyze_client_ports(records, endpoint(1, 0).address, reversed, t0 + 10 * second, {})
+            .exhaustion;
+    ASSERT_EQ(backwards.destinations.size(), in_order.destinations.size());
+    for (std::size_t d = 0; d < in_order.destinations.size(); ++d) {
+        EXPECT_EQ(backwards.destinations[d].server, in_order.destinations[d].server);
+        EXPECT_EQ(backwards.destinations[d].peak_open, in_order.destinations[d].peak_open);
+        EXPECT_EQ(backwards.destinations[d].peak_occupied, in_order.destinations[d].peak_occupied);
+        EXPECT_EQ(backwards.destinations[d].peak_at, in_order.destinations[d].peak_at);
+        EXPECT_EQ(backwards.destinations[d].peak_new_per_s,
+                  in_order.destinations[d].peak_new_per_s);
+    }
+    EXPECT_EQ(backwards.peak_open_total, in_order.peak_open_total);
+    EXPECT_EQ(backwards.peak_occupied_total, in_order.peak_occupied_total);
+    EXPECT_GT(in_order.peak_occupied_total, in_order.destinations[0].peak_occupied);
 }
 
 TEST(Occupancy, ServerClosingFirstOrResetLeavesNoTimeWaitHere) {
