@@ -25,7 +25,7 @@ std::string module_path() {
 }
 
 template <typename Function>
-Function find(void* module, const char* name) {
+Function symbol_of(void* module, const char* name) {
     void* symbol = dlsym(module, name);
     if (symbol == nullptr) throw UserError(fmt::format("cannot serve metrics: {}", dlerror()));
     return reinterpret_cast<Function>(symbol);
@@ -48,11 +48,13 @@ MetricsServer::MetricsServer(const std::string& listen) : state_(std::make_uniqu
         // dlerror() names the file: "PATH: cannot open shared object file: ...".
         throw UserError(fmt::format("cannot serve metrics: {}", dlerror()));
     }
-    const auto start = find<decltype(&ephemera_metrics_start)>(module, "ephemera_metrics_start");
+    const auto start =
+        symbol_of<decltype(&ephemera_metrics_start)>(module, "ephemera_metrics_start");
     const auto address =
-        find<decltype(&ephemera_metrics_address)>(module, "ephemera_metrics_address");
-    state_->publish = find<decltype(&ephemera_metrics_publish)>(module, "ephemera_metrics_publish");
-    state_->stop = find<decltype(&ephemera_metrics_stop)>(module, "ephemera_metrics_stop");
+        symbol_of<decltype(&ephemera_metrics_address)>(module, "ephemera_metrics_address");
+    state_->publish =
+        symbol_of<decltype(&ephemera_metrics_publish)>(module, "ephemera_metrics_publish");
+    state_->stop = symbol_of<decltype(&ephemera_metrics_stop)>(module, "ephemera_metrics_stop");
     std::array<char, 512> error{};
     state_->server = start(listen.c_str(), error.data(), error.size());
     if (state_->server == nullptr) throw UserError(error.data());

@@ -1,6 +1,7 @@
-// `ephemera live --metrics-listen`: serves /metrics over HTTP (cpp-httplib) from a thread of its
-// own. The capture loop publishes a rendered page each interval; a scrape copies the latest one
-// under a mutex, so serving never waits on the capture and the capture never waits on a scrape.
+// `ephemera live --metrics-listen`: serves /metrics over HTTP (cpp-httplib, in the module
+// libephemera-metrics.so beside the program, loaded here) from a thread of its own. The capture
+// loop publishes a rendered page each interval; a scrape copies the latest one under a mutex, so
+// serving never waits on the capture and the capture never waits on a scrape.
 #pragma once
 
 #include <memory>
