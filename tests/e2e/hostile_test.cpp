@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -103,6 +104,40 @@ INSTANTIATE_TEST_SUITE_P(
                       Variant{"duplicated", {"--duplicate"}},
                       Variant{"clock_step", {"--clock-step", "30"}}),
     [](const auto& info) { return info.param.name; });
+
+// Enough clients that the JSON is built on both cores: each comes out once, in the order the text
+// report (built on one) lists them.
+TEST(ManyClients, JsonListsEveryClientOnceInTheTextReportsOrder) {
+    TempDir temp;
+    const std::string capture = temp.file("many.pcap");
+    const RunResult generated =
+        run_generator({"connections", capture, "--clients", "150", "--per-client", "4"});
+    ASSERT_EQ(generated.exit_code, 0) << generated.err;
+    const Analysis analysis = analyze(temp, capture);
+    std::vector<std::string> from_json;
+    for (const json& client : analysis.report["clients"]) {
+        from_json.push_back(client["address"]);
+        EXPECT_EQ(client["tcp_connections"], 4) << client["address"];
+    }
+    EXPECT_EQ(from_json.size(), 150u);
+    EXPECT_EQ(std::set<std::string>(from_json.begin(), from_json.end()).size(), 150u);
+
+    const RunResult text = run_ephemera({"analyze", "--top", "1000", capture});
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    std::istringstream lines(text.out);
+    std::string line;
+    while (std::getline(lines, line) && line.rfind("Clients (", 0) != 0) {
+    }
+    std::getline(lines, line);  // the column headings
+    std::vector<std::string> from_text;
+    while (std::getline(lines, line) && !line.empty()) {
+        std::istringstream row(line);
+        std::string address;
+        row >> address;
+        from_text.push_back(address);
+    }
+    EXPECT_EQ(from_text, from_json);
+}
 
 TEST(OddCaptures, DetailsOfEachVariant) {
     TempDir temp;
