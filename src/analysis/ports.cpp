@@ -77,27 +77,17 @@ void fetch(const ConnectionRecord* record) noexcept {
     __builtin_prefetch(reinterpret_cast<const char*>(record) + sizeof(ConnectionRecord) - 1);
 }
 
-// For each position, the nearest earlier position holding the same key, or no_previous. Small
-// keys (server numbers) go through a table of last positions in one pass; wide ones through one
-// sort of (key, position), which gives the same.
-std::vector<std::uint32_t> previous_with_same_key(const std::vector<std::uint64_t>& keys) {
-    std::vector<std::uint32_t> previous(keys.size(), no_previous);
-    const std::uint64_t key_bound =
-        keys.empty() ? 0 : *std::max_element(keys.begin(), keys.end()) + 1;
-    if (key_bound <= std::max<std::uint64_t>(65536, 4 * keys.size())) {
-        std::vector<std::uint32_t> last(key_bound, no_previous);
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-            previous[i] = last[keys[i]];
-            last[keys[i]] = static_cast<std::uint32_t>(i);
-        }
-        return previous;
-    }
-    std::vector<std::pair<std::uint64_t, std::uint32_t>> order(keys.size());
-    for (std::size_t i = 0; i < keys.size(); ++i)
-        order[i] = {keys[i], static_cast<std::uint32_t>(i)};
-    std::sort(order.begin(), order.end());
-    for (std::size_t i = 1; i < order.size(); ++i) {
-        if (order[i].first == order[i - 1].first) previous[order[i].second] = order[i - 1].second;
+// For each position, the nearest earlier position holding the same server, or no_previous.
+// `servers` are server_keys(): small numbers (below twice the count), so a table of last
+// positions does it in one pass.
+std::vector<std::uint32_t> previous_to_same_server(const std::vector<std::uint64_t>& servers) {
+    std::vector<std::uint32_t> previous(servers.size(), no_previous);
+    const std::uint64_t bound =
+        servers.empty() ? 0 : *std::max_element(servers.begin(), servers.end()) + 1;
+    std::vector<std::uint32_t> last(bound, no_previous);
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+        previous[i] = last[servers[i]];
+        last[servers[i]] = static_cast<std::uint32_t>(i);
     }
     return previous;
 }
@@ -497,7 +487,7 @@ AllocationFingerprint fingerprint_with_servers(
     // within one destination (pairs less than per_destination_window apart).
     std::uint64_t steps = 0, small = 0, plus_one = 0, cross = 0, cross_small = 0;
     std::uint64_t within = 0, within_small = 0;
-    const std::vector<std::uint32_t> previous_to_server = previous_with_same_key(servers);
+    const std::vector<std::uint32_t> previous_to_server = previous_to_same_server(servers);
     const ConnectionRecord* previous = nullptr;
     for (std::size_t i = 0; i < connections.size(); ++i) {
         const ConnectionRecord* record = connections[i];
