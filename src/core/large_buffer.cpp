@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <new>
 
 namespace ephemera::large_buffer {
 namespace {
@@ -13,6 +14,10 @@ namespace {
 constexpr std::size_t huge_page = std::size_t{2} << 20;
 constexpr std::size_t smallest_mapped = sanitized ? SIZE_MAX : huge_page;
 
+// Smaller buffers are cache-line aligned too, so a table's first entries start on a line as the
+// mapped ones do: with plain operator new the benchmark ran 0.02 to 0.05 s slower side by side.
+constexpr std::align_val_t cache_line{64};
+
 std::size_t round_up(std::size_t bytes, std::size_t unit) {
     return (bytes + unit - 1) / unit * unit;
 }
@@ -20,7 +25,7 @@ std::size_t round_up(std::size_t bytes, std::size_t unit) {
 }  // namespace
 
 void* allocate(std::size_t bytes) {
-    if (bytes < smallest_mapped) return ::operator new(bytes);
+    if (bytes < smallest_mapped) return ::operator new(bytes, cache_line);
     const std::size_t length = round_up(bytes, huge_page);
     // Map one huge page more than needed, then give back the unaligned head and the tail.
     void* mapped = mmap(nullptr, length + huge_page, PROT_READ | PROT_WRITE,
@@ -39,7 +44,7 @@ void* allocate(std::size_t bytes) {
 void deallocate(void* pointer, std::size_t bytes) noexcept {
     if (pointer == nullptr) return;
     if (bytes < smallest_mapped) {
-        ::operator delete(pointer);
+        ::operator delete(pointer, cache_line);
         return;
     }
     munmap(pointer, round_up(bytes, huge_page));

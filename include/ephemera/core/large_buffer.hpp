@@ -30,6 +30,7 @@ inline constexpr bool sanitized = false;
 // byte reserved: there, containers should grow as they fill instead.
 inline constexpr bool reserving_is_free = !sanitized;
 
+// Aligned to a cache line at least (to a 2 MiB huge page when mapped).
 void* allocate(std::size_t bytes);
 void deallocate(void* pointer, std::size_t bytes) noexcept;
 // Gives the whole pages inside [begin, begin + bytes) of a large buffer back to the system
@@ -63,7 +64,7 @@ struct LargeBufferAllocator {
     LargeBufferAllocator(const LargeBufferAllocator<U>&) noexcept {}
 
     T* allocate(std::size_t count) {
-        static_assert(alignof(T) <= alignof(std::max_align_t));
+        static_assert(alignof(T) <= 64, "large_buffer aligns to cache lines, no more");
         return static_cast<T*>(large_buffer::allocate(count * sizeof(T)));
     }
     void deallocate(T* pointer, std::size_t count) noexcept {
