@@ -115,8 +115,9 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     if (options.reading_thread) {
         run_on_two_threads(reader, pipeline);
     } else {
-        RawFrame frame;
-        while (reader.next(frame)) pipeline.on_frame(frame.timestamp, frame.link_type, frame.bytes);
+        while (const RawFrame* frame = reader.next()) {
+            pipeline.on_frame(frame->timestamp, frame->link_type, frame->bytes);
+        }
     }
     pipeline.finish();
     CaptureSummary& capture = pipeline.capture();

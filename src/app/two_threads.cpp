@@ -12,18 +12,13 @@
 namespace ephemera {
 namespace {
 
-struct DecodedFrame {
-    Micros timestamp;
-    DecodedPacket packet;
-};
-
 // Big enough that handing a batch over costs little per packet, small enough that the ring
 // (batch_count batches, 2.4 MB) stays in cache.
 constexpr std::size_t batch_size = 4096;
 constexpr std::size_t batch_count = 8;
 
 struct Batch {
-    std::array<DecodedFrame, batch_size> frames;
+    std::array<TimedPacket, batch_size> frames;
     std::size_t size = 0;
     // Set by the tracking thread as it gives the batch back: memory it is about to write for
     // the first time, for the reading thread to fault in first (the tracking thread does it
@@ -103,18 +98,18 @@ void fault_in(const std::array<std::span<std::byte>, 2>& spaces) {
 }
 
 void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing& ring) {
-    RawFrame frame;
+    const RawFrame* frame = nullptr;
     bool more = true;
     for (std::uint64_t sequence = 0; more; ++sequence) {
         Batch* batch = ring.claim(sequence);
         if (batch == nullptr) return;  // the tracking thread stopped
         fault_in(batch->space_ahead);
         batch->size = 0;
-        while (batch->size < batch_size && (more = reader.next(frame))) {
-            DecodedFrame& decoded = batch->frames[batch->size];
-            if (pipeline.decode_frame(frame.timestamp, frame.link_type, frame.bytes,
+        while (batch->size < batch_size && (more = (frame = reader.next()) != nullptr)) {
+            TimedPacket& decoded = batch->frames[batch->size];
+            if (pipeline.decode_frame(frame->timestamp, frame->link_type, frame->bytes,
                                       decoded.packet)) {
-                decoded.timestamp = frame.timestamp;
+                decoded.timestamp = frame->timestamp;
                 ++batch->size;
             }
         }
@@ -130,9 +125,7 @@ void track(PacketPipeline& pipeline, BatchRing& ring) {
         if (!ring.ready(sequence)) fault_in(pipeline.space_ahead());
         Batch* batch = ring.wait(sequence);
         if (batch == nullptr) return;
-        for (std::size_t i = 0; i < batch->size; ++i) {
-            pipeline.on_decoded(batch->frames[i].timestamp, batch->frames[i].packet);
-        }
+        pipeline.on_decoded(std::span<const TimedPacket>(batch->frames.data(), batch->size));
         batch->space_ahead = pipeline.space_ahead();
         ring.release(sequence);
     }

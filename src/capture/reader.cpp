@@ -158,7 +158,7 @@ void CaptureReader::advance_mapped(std::size_t index, Mapped& mapped) {
     }
 }
 
-bool CaptureReader::next(RawFrame& frame) {
+const RawFrame* CaptureReader::next() {
     // The previous frame's bytes belong to libpcap's buffer; only now may that source move on.
     if (last_returned_ != SIZE_MAX) advance(last_returned_);
     std::size_t earliest = SIZE_MAX;
@@ -170,9 +170,8 @@ bool CaptureReader::next(RawFrame& frame) {
         }
     }
     last_returned_ = earliest;
-    if (earliest == SIZE_MAX) return false;
-    frame = sources_[earliest]->frame;
-    return true;
+    if (earliest == SIZE_MAX) return nullptr;
+    return &sources_[earliest]->frame;
 }
 
 }  // namespace ephemera

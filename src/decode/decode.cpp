@@ -28,12 +28,6 @@ std::uint32_t load32(const std::uint8_t* at) noexcept {
            (std::uint32_t{at[2]} << 8) | std::uint32_t{at[3]};
 }
 
-DecodeResult failure(DecodeStatus status) noexcept {
-    DecodeResult result;
-    result.status = status;
-    return result;
-}
-
 void set_address(Address& address, Family family, const std::uint8_t* at) noexcept {
     address.family = family;
     std::memcpy(address.bytes.data(), at, family == Family::ipv4 ? 4 : 16);
@@ -66,14 +60,13 @@ void read_tcp_timestamp(Bytes options, DecodedPacket& packet) noexcept {
 
 // `segment` holds the captured transport bytes; `ip_payload_length` is what the IP header says
 // the payload is, which may be longer when the snaplen cut the frame.
-DecodeResult decode_transport(std::uint8_t ip_protocol, Bytes segment,
-                              std::uint32_t ip_payload_length, DecodeResult& result) noexcept {
-    DecodedPacket& packet = result.packet;
+DecodeStatus decode_transport(std::uint8_t ip_protocol, Bytes segment,
+                              std::uint32_t ip_payload_length, DecodedPacket& packet) noexcept {
     if (ip_protocol == ip_protocol_tcp) {
-        if (segment.size() < 20) return failure(DecodeStatus::truncated_tcp);
+        if (segment.size() < 20) return DecodeStatus::truncated_tcp;
         const std::uint32_t header_length = (segment[12] >> 4) * 4u;
         if (header_length < 20 || header_length > ip_payload_length) {
-            return failure(DecodeStatus::bad_tcp_header);
+            return DecodeStatus::bad_tcp_header;
         }
         packet.protocol = Protocol::tcp;
         packet.source.port = load16(&segment[0]);
@@ -85,43 +78,42 @@ DecodeResult decode_transport(std::uint8_t ip_protocol, Bytes segment,
         packet.payload_length = ip_payload_length - header_length;
         const std::size_t captured_header = std::min<std::size_t>(header_length, segment.size());
         read_tcp_timestamp(segment.subspan(20, captured_header - 20), packet);
-        return result;
+        return DecodeStatus::ok;
     }
     if (ip_protocol == ip_protocol_udp) {
-        if (segment.size() < 8) return failure(DecodeStatus::truncated_udp);
-        if (ip_payload_length < 8) return failure(DecodeStatus::bad_udp_header);
+        if (segment.size() < 8) return DecodeStatus::truncated_udp;
+        if (ip_payload_length < 8) return DecodeStatus::bad_udp_header;
         packet.protocol = Protocol::udp;
         packet.source.port = load16(&segment[0]);
         packet.destination.port = load16(&segment[2]);
         packet.payload_length = ip_payload_length - 8;
         packet.transport_checksum = load16(&segment[6]);
-        return result;
+        return DecodeStatus::ok;
     }
-    return failure(DecodeStatus::unsupported_transport);
+    return DecodeStatus::unsupported_transport;
 }
 
-DecodeResult decode_ipv4(Bytes datagram) noexcept {
-    if (datagram.size() < 20) return failure(DecodeStatus::truncated_ip);
-    if ((datagram[0] >> 4) != 4) return failure(DecodeStatus::bad_ip_header);
+DecodeStatus decode_ipv4(Bytes datagram, DecodedPacket& packet) noexcept {
+    if (datagram.size() < 20) return DecodeStatus::truncated_ip;
+    if ((datagram[0] >> 4) != 4) return DecodeStatus::bad_ip_header;
     const std::size_t header_length = (datagram[0] & 0x0f) * 4u;
-    if (header_length < 20) return failure(DecodeStatus::bad_ip_header);
-    if (datagram.size() < header_length) return failure(DecodeStatus::truncated_ip);
+    if (header_length < 20) return DecodeStatus::bad_ip_header;
+    if (datagram.size() < header_length) return DecodeStatus::truncated_ip;
     std::size_t total_length = load16(&datagram[2]);
     // A total length of 0 is what segmentation offload leaves on outgoing frames: trust the frame.
     if (total_length == 0) total_length = datagram.size();
-    if (total_length < header_length) return failure(DecodeStatus::bad_ip_header);
+    if (total_length < header_length) return DecodeStatus::bad_ip_header;
     const std::uint16_t fragment_offset = load16(&datagram[6]) & 0x1fff;
-    if (fragment_offset != 0) return failure(DecodeStatus::non_first_fragment);
+    if (fragment_offset != 0) return DecodeStatus::non_first_fragment;
 
-    DecodeResult result;
-    result.packet.ip_id = load16(&datagram[4]);
-    set_address(result.packet.source.address, Family::ipv4, &datagram[12]);
-    set_address(result.packet.destination.address, Family::ipv4, &datagram[16]);
+    packet.ip_id = load16(&datagram[4]);
+    set_address(packet.source.address, Family::ipv4, &datagram[12]);
+    set_address(packet.destination.address, Family::ipv4, &datagram[16]);
     // Ethernet pads short frames: the IP length, not the frame, says where the datagram ends.
     const std::size_t captured_end = std::min(total_length, datagram.size());
     return decode_transport(datagram[9],
                             datagram.subspan(header_length, captured_end - header_length),
-                            static_cast<std::uint32_t>(total_length - header_length), result);
+                            static_cast<std::uint32_t>(total_length - header_length), packet);
 }
 
 bool is_ipv6_extension(std::uint8_t next_header) noexcept {
@@ -138,12 +130,12 @@ bool is_ipv6_extension(std::uint8_t next_header) noexcept {
     }
 }
 
-DecodeResult decode_ipv6(Bytes datagram) noexcept {
+DecodeStatus decode_ipv6(Bytes datagram, DecodedPacket& packet) noexcept {
     constexpr std::size_t fixed_header = 40;
     constexpr std::uint8_t next_fragment = 44;
     constexpr std::uint8_t next_authentication = 51;
-    if (datagram.size() < fixed_header) return failure(DecodeStatus::truncated_ip);
-    if ((datagram[0] >> 4) != 6) return failure(DecodeStatus::bad_ip_header);
+    if (datagram.size() < fixed_header) return DecodeStatus::truncated_ip;
+    if ((datagram[0] >> 4) != 6) return DecodeStatus::bad_ip_header;
     std::size_t payload_length = load16(&datagram[4]);
     // 0 means a jumbogram or an offloaded segment: the frame is all there is to go by.
     if (payload_length == 0) payload_length = datagram.size() - fixed_header;
@@ -155,74 +147,101 @@ DecodeResult decode_ipv6(Bytes datagram) noexcept {
     // Each header moves `at` forward by at least 8 bytes, so the walk ends within the datagram.
     for (;;) {
         if (is_ipv6_extension(next_header) || next_header == next_authentication) {
-            if (at + 2 > captured_end) return failure(DecodeStatus::truncated_ip);
+            if (at + 2 > captured_end) return DecodeStatus::truncated_ip;
             const std::size_t length = next_header == next_authentication
                                            ? (datagram[at + 1] + 2u) * 4u
                                            : (datagram[at + 1] + 1u) * 8u;
             next_header = datagram[at];
             at += length;
         } else if (next_header == next_fragment) {
-            if (at + 8 > captured_end) return failure(DecodeStatus::truncated_ip);
+            if (at + 8 > captured_end) return DecodeStatus::truncated_ip;
             if ((load16(&datagram[at + 2]) >> 3) != 0) {
-                return failure(DecodeStatus::non_first_fragment);
+                return DecodeStatus::non_first_fragment;
             }
             next_header = datagram[at];
             at += 8;
         } else {
             break;
         }
-        if (at > datagram_end) return failure(DecodeStatus::bad_ip_header);
-        if (at > captured_end) return failure(DecodeStatus::truncated_ip);
+        if (at > datagram_end) return DecodeStatus::bad_ip_header;
+        if (at > captured_end) return DecodeStatus::truncated_ip;
     }
 
-    DecodeResult result;
-    set_address(result.packet.source.address, Family::ipv6, &datagram[8]);
-    set_address(result.packet.destination.address, Family::ipv6, &datagram[24]);
+    set_address(packet.source.address, Family::ipv6, &datagram[8]);
+    set_address(packet.destination.address, Family::ipv6, &datagram[24]);
     return decode_transport(next_header, datagram.subspan(at, captured_end - at),
-                            static_cast<std::uint32_t>(datagram_end - at), result);
+                            static_cast<std::uint32_t>(datagram_end - at), packet);
 }
 
-DecodeResult decode_ip_by_version(Bytes datagram) noexcept {
-    if (datagram.empty()) return failure(DecodeStatus::truncated_ip);
+DecodeStatus decode_ip_by_version(Bytes datagram, DecodedPacket& packet) noexcept {
+    if (datagram.empty()) return DecodeStatus::truncated_ip;
     switch (datagram[0] >> 4) {
         case 4:
-            return decode_ipv4(datagram);
+            return decode_ipv4(datagram, packet);
         case 6:
-            return decode_ipv6(datagram);
+            return decode_ipv6(datagram, packet);
         default:
-            return failure(DecodeStatus::bad_ip_header);
+            return DecodeStatus::bad_ip_header;
     }
 }
 
 // Walks any stack of VLAN tags, then dispatches on the innermost ethertype.
-DecodeResult decode_ethertype(std::uint16_t ethertype, Bytes payload) noexcept {
+DecodeStatus decode_ethertype(std::uint16_t ethertype, Bytes payload,
+                              DecodedPacket& packet) noexcept {
     while (ethertype == ethertype_vlan || ethertype == ethertype_qinq ||
            ethertype == ethertype_qinq_old) {
-        if (payload.size() < 4) return failure(DecodeStatus::truncated_link);
+        if (payload.size() < 4) return DecodeStatus::truncated_link;
         ethertype = load16(&payload[2]);
         payload = payload.subspan(4);
     }
-    if (ethertype == ethertype_ipv4) return decode_ipv4(payload);
-    if (ethertype == ethertype_ipv6) return decode_ipv6(payload);
-    return failure(DecodeStatus::non_ip);
+    if (ethertype == ethertype_ipv4) return decode_ipv4(payload, packet);
+    if (ethertype == ethertype_ipv6) return decode_ipv6(payload, packet);
+    return DecodeStatus::non_ip;
 }
 
 // BSD loopback carries the address family as a 32-bit word: host byte order of the capturing
 // machine for DLT_NULL, network order for DLT_LOOP. Both orders are tried, since the capturing
 // machine is unknown; the values do not collide.
-DecodeResult decode_loopback(Bytes frame) noexcept {
-    if (frame.size() < 4) return failure(DecodeStatus::truncated_link);
+DecodeStatus decode_loopback(Bytes frame, DecodedPacket& packet) noexcept {
+    if (frame.size() < 4) return DecodeStatus::truncated_link;
     const std::uint32_t big = load32(&frame[0]);
     const std::uint32_t little = (std::uint32_t{frame[3]} << 24) | (std::uint32_t{frame[2]} << 16) |
                                  (std::uint32_t{frame[1]} << 8) | frame[0];
     auto is_family = [&](std::uint32_t value) { return big == value || little == value; };
     const Bytes datagram = frame.subspan(4);
-    if (is_family(2)) return decode_ipv4(datagram);
+    if (is_family(2)) return decode_ipv4(datagram, packet);
     // AF_INET6 is 10 on Linux, 24 on NetBSD/OpenBSD, 28 on FreeBSD, 30 on macOS.
     if (is_family(10) || is_family(24) || is_family(28) || is_family(30)) {
-        return decode_ipv6(datagram);
+        return decode_ipv6(datagram, packet);
     }
-    return failure(DecodeStatus::non_ip);
+    return DecodeStatus::non_ip;
+}
+
+// The layers write straight into the caller's packet, each only after its own checks.
+DecodeStatus decode_link(LinkType link_type, Bytes frame, DecodedPacket& packet) noexcept {
+    switch (link_type) {
+        case LinkType::ethernet:
+            if (frame.size() < 14) return DecodeStatus::truncated_link;
+            return decode_ethertype(load16(&frame[12]), frame.subspan(14), packet);
+        case LinkType::linux_sll:
+            if (frame.size() < 16) return DecodeStatus::truncated_link;
+            return decode_ethertype(load16(&frame[14]), frame.subspan(16), packet);
+        case LinkType::linux_sll2:
+            if (frame.size() < 20) return DecodeStatus::truncated_link;
+            return decode_ethertype(load16(&frame[0]), frame.subspan(20), packet);
+        case LinkType::raw:
+        case LinkType::raw_openbsd:
+        case LinkType::raw_linktype:
+            return decode_ip_by_version(frame, packet);
+        case LinkType::ipv4:
+            return decode_ipv4(frame, packet);
+        case LinkType::ipv6:
+            return decode_ipv6(frame, packet);
+        case LinkType::null:
+        case LinkType::loop:
+            return decode_loopback(frame, packet);
+    }
+    return DecodeStatus::unsupported_link;
 }
 
 }  // namespace
@@ -274,30 +293,18 @@ bool is_supported_link(int link_type) noexcept {
     return false;
 }
 
+DecodeStatus decode_packet_into(LinkType link_type, Bytes frame, DecodedPacket& packet) noexcept {
+    // Every layer assigns the fields it decodes, and only those: the rest keep their defaults.
+    packet = DecodedPacket{};
+    return decode_link(link_type, frame, packet);
+}
+
 DecodeResult decode_packet(LinkType link_type, Bytes frame) noexcept {
-    switch (link_type) {
-        case LinkType::ethernet:
-            if (frame.size() < 14) return failure(DecodeStatus::truncated_link);
-            return decode_ethertype(load16(&frame[12]), frame.subspan(14));
-        case LinkType::linux_sll:
-            if (frame.size() < 16) return failure(DecodeStatus::truncated_link);
-            return decode_ethertype(load16(&frame[14]), frame.subspan(16));
-        case LinkType::linux_sll2:
-            if (frame.size() < 20) return failure(DecodeStatus::truncated_link);
-            return decode_ethertype(load16(&frame[0]), frame.subspan(20));
-        case LinkType::raw:
-        case LinkType::raw_openbsd:
-        case LinkType::raw_linktype:
-            return decode_ip_by_version(frame);
-        case LinkType::ipv4:
-            return decode_ipv4(frame);
-        case LinkType::ipv6:
-            return decode_ipv6(frame);
-        case LinkType::null:
-        case LinkType::loop:
-            return decode_loopback(frame);
-    }
-    return failure(DecodeStatus::unsupported_link);
+    DecodeResult result;
+    result.status = decode_packet_into(link_type, frame, result.packet);
+    // A failure's packet is empty, whatever the layers before it had filled in.
+    if (!result.ok()) result.packet = DecodedPacket{};
+    return result;
 }
 
 }  // namespace ephemera

@@ -31,8 +31,9 @@ Outcome analyze(const std::string& path, bool two_threads) {
     if (two_threads) {
         run_on_two_threads(reader, pipeline);
     } else {
-        RawFrame frame;
-        while (reader.next(frame)) pipeline.on_frame(frame.timestamp, frame.link_type, frame.bytes);
+        while (const RawFrame* frame = reader.next()) {
+            pipeline.on_frame(frame->timestamp, frame->link_type, frame->bytes);
+        }
     }
     pipeline.finish();
     Outcome outcome;

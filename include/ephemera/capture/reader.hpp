@@ -37,8 +37,10 @@ class CaptureReader {
     CaptureReader(const CaptureReader&) = delete;
     CaptureReader& operator=(const CaptureReader&) = delete;
 
-    // The next frame in timestamp order across all files; false at the end of all of them.
-    bool next(RawFrame& frame);
+    // The next frame in timestamp order across all files, valid until the next call; nullptr at
+    // the end of all of them. The frame is the reader's own, not a copy: a copy of a record the
+    // reader has just written would wait on those writes, once per packet.
+    const RawFrame* next();
 
     const std::vector<CaptureFileInfo>& files() const noexcept { return files_; }
     // Things the user should know, such as a file cut off mid-packet.
