@@ -1,6 +1,6 @@
 #include "ephemera/track/duplicates.hpp"
 
-#include <cstring>
+#include <bit>
 
 namespace ephemera {
 namespace {
@@ -26,24 +26,16 @@ std::uint64_t fingerprint_of(const DecodedPacket& p, std::uint64_t flow_hash) no
 bool DuplicateFilter::is_duplicate(Micros timestamp, const DecodedPacket& packet,
                                    std::uint64_t flow_hash) noexcept {
     const std::uint64_t fingerprint = fingerprint_of(packet, flow_hash);
-    const auto short_fingerprint = static_cast<std::uint32_t>(fingerprint);
-    // No early exit, so the compiler vectorizes it: almost no packet matches.
-    std::uint32_t matches = 0;
-    for (std::size_t i = 0; i < remembered; ++i) {
-        matches |= static_cast<std::uint32_t>(short_fingerprints_[i] == short_fingerprint);
+    // The fingerprint's high bits barely depend on its last fields: multiplying brings every bit
+    // into the high ones that pick the place.
+    const std::uint64_t mixed = fingerprint * 0x9e3779b97f4a7c15ULL;
+    Place& place = places_[mixed >> (64 - std::countr_zero(places))];
+    if (place.fingerprint == fingerprint && place.time != 0) {
+        const Micros apart =
+            timestamp >= place.time ? timestamp - place.time : place.time - timestamp;
+        if (apart <= window) return true;
     }
-    if (matches != 0) {
-        for (std::size_t i = 0; i < remembered; ++i) {
-            if (fingerprints_[i] != fingerprint || times_[i] == 0) continue;
-            const Micros apart =
-                timestamp >= times_[i] ? timestamp - times_[i] : times_[i] - timestamp;
-            if (apart <= window) return true;
-        }
-    }
-    fingerprints_[next_] = fingerprint;
-    short_fingerprints_[next_] = short_fingerprint;
-    times_[next_] = timestamp;
-    next_ = (next_ + 1) % remembered;
+    place = {fingerprint, timestamp};
     return false;
 }
 

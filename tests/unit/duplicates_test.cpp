@@ -45,5 +45,18 @@ TEST(DuplicateFilter, RetransmissionsAndOtherPacketsAreNot) {
     EXPECT_FALSE(seen_twice(filter, t + 200'020, reverse));
 }
 
+// A bridge's copy can trail the original by many packets of other flows: still one packet.
+TEST(DuplicateFilter, ACopyFarBehindOtherPacketsIsStillADuplicate) {
+    DuplicateFilter filter;
+    const Micros t = 1'700'000'000'000'000;
+    EXPECT_FALSE(seen_twice(filter, t, ack_packet(7)));
+    for (std::uint16_t other = 0; other < 300; ++other) {
+        DecodedPacket packet = ack_packet(7);
+        packet.source = endpoint(3, static_cast<std::uint16_t>(20000 + other));
+        EXPECT_FALSE(seen_twice(filter, t + 1 + other, packet));
+    }
+    EXPECT_TRUE(seen_twice(filter, t + 400, ack_packet(7)));
+}
+
 }  // namespace
 }  // namespace ephemera
