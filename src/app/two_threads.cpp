@@ -106,10 +106,8 @@ void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing&
         fault_in(batch->space_ahead);
         batch->size = 0;
         while (batch->size < batch_size && (more = (frame = reader.next()) != nullptr)) {
-            TimedPacket& decoded = batch->frames[batch->size];
             if (pipeline.decode_frame(frame->timestamp, frame->link_type, frame->bytes,
-                                      decoded.packet)) {
-                decoded.timestamp = frame->timestamp;
+                                      batch->frames[batch->size])) {
                 ++batch->size;
             }
         }

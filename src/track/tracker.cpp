@@ -27,13 +27,14 @@ std::pair<std::uint64_t, std::uint64_t> words_of(const Address& address) noexcep
     return {first, second};
 }
 
-// Whether the connection between `endpoint` is the one `key` names, whichever sent first.
-bool has_key(Protocol protocol, const std::array<Endpoint, 2>& endpoint,
-             const FlowKey& key) noexcept {
-    if (protocol != key.protocol) return false;
+// Whether the connection between `endpoint` is the one `packet` belongs to, whichever sent first.
+bool carries(Protocol protocol, const std::array<Endpoint, 2>& endpoint,
+             const DecodedPacket& packet) noexcept {
+    if (protocol != packet.protocol) return false;
     const Endpoint& first = endpoint[0];
     const Endpoint& second = endpoint[1];
-    return (first == key.low && second == key.high) || (first == key.high && second == key.low);
+    return (first == packet.source && second == packet.destination) ||
+           (first == packet.destination && second == packet.source);
 }
 
 FlowKey key_of(const Connection& connection) noexcept {
@@ -126,7 +127,7 @@ ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionSink& sin
     }
 }
 
-ConnectionTracker::Found ConnectionTracker::find(const FlowKey& key, std::uint32_t hash) {
+ConnectionTracker::Found ConnectionTracker::find(const DecodedPacket& packet, std::uint32_t hash) {
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
         Slot& slot = slots_[at];
@@ -134,7 +135,7 @@ ConnectionTracker::Found ConnectionTracker::find(const FlowKey& key, std::uint32
         if (slot.hash != hash) continue;
         if ((slot.ref_plus_one & lingering_flag) == 0) {
             Connection& connection = entries_[slot.ref_plus_one - 1];
-            if (has_key(connection.protocol, connection.endpoint, key)) {
+            if (carries(connection.protocol, connection.endpoint, packet)) {
                 return {&slot, &connection, connection.endpoint[0], false};
             }
             continue;
@@ -145,9 +146,9 @@ ConnectionTracker::Found ConnectionTracker::find(const FlowKey& key, std::uint32
             // has changed under this loop.
             lingering_at(slot.ref_plus_one).present = false;
             erase_slot(hash, slot.ref_plus_one);
-            return find(key, hash);
+            return find(packet, hash);
         }
-        if (has_key(closed.activity->protocol, closed.endpoint, key)) {
+        if (carries(closed.activity->protocol, closed.endpoint, packet)) {
             return {&slot, closed.activity, closed.endpoint[0], true};
         }
     }
@@ -268,17 +269,16 @@ bool ConnectionTracker::starts_new_connection(const ConnectionActivity& connecti
 }
 
 void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet) {
-    const FlowKey key = make_flow_key(packet);
-    on_packet(timestamp, packet, key, hash_flow_key(key));
+    on_packet(timestamp, packet, hash_flow_key(make_flow_key(packet)));
 }
 
-void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet, const FlowKey& key,
+void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
                                   std::uint64_t key_hash) {
     if (timestamp > latest_) latest_ = timestamp;
     if (latest_ >= next_sweep_) sweep(latest_);
 
     const auto hash = static_cast<std::uint32_t>(key_hash);
-    const Found found = find(key, hash);
+    const Found found = find(packet, hash);
     int side = 0;
     bool starts = found.activity == nullptr;
     if (!starts) {

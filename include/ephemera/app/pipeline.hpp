@@ -3,7 +3,6 @@
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <span>
 #include <string>
 #include <vector>
@@ -14,10 +13,12 @@
 
 namespace ephemera {
 
-// A decoded packet and when it was captured, as batches of them pass between threads.
+// A decoded packet, when it was captured and its flow's hash, as batches of them pass between
+// threads.
 struct TimedPacket {
     Micros timestamp;
     DecodedPacket packet;
+    std::uint64_t flow_hash;  // hash_flow_key(make_flow_key(packet))
 };
 
 class PacketPipeline {
@@ -27,57 +28,51 @@ class PacketPipeline {
     }
 
     void on_frame(Micros timestamp, int link_type, std::span<const std::uint8_t> bytes) {
-        DecodedPacket packet;
-        if (decode_frame(timestamp, link_type, bytes, packet)) on_decoded(timestamp, packet);
+        TimedPacket decoded;
+        if (decode_frame(timestamp, link_type, bytes, decoded)) on_decoded(decoded);
     }
 
     // on_frame in two halves. decode_frame and on_decoded change different state, so one thread
     // may decode while another tracks what it decoded before (app/two_threads.hpp).
     //
-    // Counts the frame and decodes it; false, counted as skipped, when it cannot be decoded.
+    // Counts the frame, decodes it and hashes its flow; false, counted as skipped, when it cannot
+    // be decoded. The flow's key is made and hashed here, once: the thread that decodes has the
+    // time to spare, and the tracker matches a packet's endpoints without the key.
     bool decode_frame(Micros timestamp, int link_type, std::span<const std::uint8_t> bytes,
-                      DecodedPacket& packet) noexcept {
+                      TimedPacket& decoded) noexcept {
         capture_.count_frame(timestamp);
         const DecodeStatus status =
-            decode_packet_into(static_cast<LinkType>(link_type), bytes, packet);
+            decode_packet_into(static_cast<LinkType>(link_type), bytes, decoded.packet);
         if (status != DecodeStatus::ok) {
             ++capture_.skipped[static_cast<std::size_t>(status)];
             return false;
         }
         ++capture_.decoded;
+        decoded.timestamp = timestamp;
+        decoded.flow_hash = hash_flow_key(make_flow_key(decoded.packet));
         return true;
     }
     // Drops a duplicate, or hands the packet to the tracker.
-    void on_decoded(Micros timestamp, const DecodedPacket& packet) {
-        const FlowKey key = make_flow_key(packet);
-        const std::uint64_t key_hash = hash_flow_key(key);
-        if (duplicates_.is_duplicate(timestamp, packet, key_hash)) {
+    void on_decoded(const TimedPacket& decoded) {
+        if (duplicates_.is_duplicate(decoded.timestamp, decoded.packet, decoded.flow_hash)) {
             ++capture_.duplicates;
             return;
         }
-        tracker_.on_packet(timestamp, packet, key, key_hash);
+        tracker_.on_packet(decoded.timestamp, decoded.packet, decoded.flow_hash);
     }
     // on_decoded for each packet in turn, with the same result. The tracker's table is a few
-    // megabytes, so each packet's lookup would wait for memory: the packets a few places ahead
-    // are hashed first and their slots fetched while the earlier ones are tracked.
+    // megabytes, so each packet's lookup would wait for memory: the slots of the packets a few
+    // places ahead are fetched while the earlier ones are tracked.
     void on_decoded(std::span<const TimedPacket> packets) {
-        std::array<KeyedFlow, lookahead_ring> ahead;
         const std::size_t count = packets.size();
-        for (std::size_t next = 0; next < std::min(count, slot_distance); ++next) {
-            key_and_fetch_slot(packets[next].packet, ahead[next % lookahead_ring]);
+        for (std::size_t index = 0; index < std::min(count, slot_distance); ++index) {
+            tracker_.prefetch_slot(packets[index].flow_hash);
         }
         for (std::size_t index = 0; index < count; ++index) {
             if (index + slot_distance < count) {
-                key_and_fetch_slot(packets[index + slot_distance].packet,
-                                   ahead[(index + slot_distance) % lookahead_ring]);
+                tracker_.prefetch_slot(packets[index + slot_distance].flow_hash);
             }
-            const KeyedFlow& flow = ahead[index % lookahead_ring];
-            const TimedPacket& timed = packets[index];
-            if (duplicates_.is_duplicate(timed.timestamp, timed.packet, flow.hash)) {
-                ++capture_.duplicates;
-                continue;
-            }
-            tracker_.on_packet(timed.timestamp, timed.packet, flow.key, flow.hash);
+            on_decoded(packets[index]);
         }
     }
 
@@ -96,20 +91,8 @@ class PacketPipeline {
     const ConnectionTracker& tracker() const noexcept { return tracker_; }
 
   private:
-    struct KeyedFlow {
-        FlowKey key;
-        std::uint64_t hash = 0;
-    };
     // How far ahead of the packet being tracked its slot is fetched.
     static constexpr std::size_t slot_distance = 12;
-    static constexpr std::size_t lookahead_ring = 16;
-    static_assert(slot_distance < lookahead_ring);
-
-    void key_and_fetch_slot(const DecodedPacket& packet, KeyedFlow& flow) noexcept {
-        flow.key = make_flow_key(packet);
-        flow.hash = hash_flow_key(flow.key);
-        tracker_.prefetch_slot(flow.hash);
-    }
 
     ConnectionTracker tracker_;
     CaptureSummary capture_;

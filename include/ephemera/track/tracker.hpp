@@ -77,10 +77,9 @@ class ConnectionTracker {
     ConnectionTracker(TrackerOptions options, ConnectionSink& sink);
 
     void on_packet(Micros timestamp, const DecodedPacket& packet);
-    // The same, with the packet's flow key and hash_flow_key(key) already computed by the
-    // caller, so a packet's key is hashed once however many stages look it up.
-    void on_packet(Micros timestamp, const DecodedPacket& packet, const FlowKey& key,
-                   std::uint64_t key_hash);
+    // The same, with hash_flow_key(make_flow_key(packet)) already computed by the caller (on
+    // another thread, even), so a packet's key is hashed once however many stages look it up.
+    void on_packet(Micros timestamp, const DecodedPacket& packet, std::uint64_t key_hash);
     // A hint for a packet about to come, whose key hashes to key_hash: fetch its slot into the
     // cache. Nothing changes either way.
     void prefetch_slot(std::uint64_t key_hash) const noexcept {
@@ -130,7 +129,7 @@ class ConnectionTracker {
         bool lingering = false;
     };
 
-    Found find(const FlowKey& key, std::uint32_t hash);
+    Found find(const DecodedPacket& packet, std::uint32_t hash);
     std::uint32_t new_entry();
     void free_entry(std::uint32_t index);
     void erase_slot(std::uint32_t hash, std::uint32_t ref_plus_one);
