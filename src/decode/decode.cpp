@@ -217,7 +217,7 @@ DecodeStatus decode_loopback(Bytes frame, DecodedPacket& packet) noexcept {
     return DecodeStatus::non_ip;
 }
 
-// The layers write straight into the caller's packet, each only after its own checks.
+// Each layer writes its fields into `packet` only after its own checks.
 DecodeStatus decode_link(LinkType link_type, Bytes frame, DecodedPacket& packet) noexcept {
     switch (link_type) {
         case LinkType::ethernet:
@@ -293,15 +293,11 @@ bool is_supported_link(int link_type) noexcept {
     return false;
 }
 
-DecodeStatus decode_packet_into(LinkType link_type, Bytes frame, DecodedPacket& packet) noexcept {
-    // Every layer assigns the fields it decodes, and only those: the rest keep their defaults.
-    packet = DecodedPacket{};
-    return decode_link(link_type, frame, packet);
-}
-
 DecodeResult decode_packet(LinkType link_type, Bytes frame) noexcept {
+    // The layers fill in the result's own packet (no copy on the way out), each only the fields
+    // it decodes: the rest keep their defaults.
     DecodeResult result;
-    result.status = decode_packet_into(link_type, frame, result.packet);
+    result.status = decode_link(link_type, frame, result.packet);
     // A failure's packet is empty, whatever the layers before it had filled in.
     if (!result.ok()) result.packet = DecodedPacket{};
     return result;

@@ -262,41 +262,6 @@ TEST(DecodeIpv6, MappedIpv4AddressStaysIpv6) {
     EXPECT_NE(result.packet.source.address, ipv4(198, 18, 0, 1));
 }
 
-void expect_same_packet(const DecodedPacket& got, const DecodedPacket& expected) {
-    EXPECT_EQ(got.source, expected.source);
-    EXPECT_EQ(got.destination, expected.destination);
-    EXPECT_EQ(got.protocol, expected.protocol);
-    EXPECT_EQ(got.tcp_flags, expected.tcp_flags);
-    EXPECT_EQ(got.has_tcp_timestamp, expected.has_tcp_timestamp);
-    EXPECT_EQ(got.sequence, expected.sequence);
-    EXPECT_EQ(got.acknowledgment, expected.acknowledgment);
-    EXPECT_EQ(got.timestamp_value, expected.timestamp_value);
-    EXPECT_EQ(got.ip_id, expected.ip_id);
-    EXPECT_EQ(got.transport_checksum, expected.transport_checksum);
-    EXPECT_EQ(got.payload_length, expected.payload_length);
-}
-
-// The packet loop decodes into batch places that still hold an earlier packet: nothing of that
-// one (a TCP timestamp, an IPv4 ID, the high bytes of an IPv6 address) may show through.
-TEST(DecodeInto, AReusedPacketKeepsNothingOfTheOneBefore) {
-    const Frame tcp_ipv6 = sll_ipv6_tcp_syn;
-    const Frame tcp_ipv4 = join({ethernet_header, ipv4_tcp_syn});
-    const struct {
-        LinkType link;
-        const Frame& frame;
-    } sequence[] = {{LinkType::linux_sll, tcp_ipv6},
-                    {LinkType::linux_sll2, sll2_ipv4_udp},
-                    {LinkType::ethernet, tcp_ipv4},
-                    {LinkType::linux_sll2, sll2_ipv4_udp}};
-    DecodedPacket reused;
-    for (const auto& [link, frame] : sequence) {
-        ASSERT_EQ(decode_packet_into(link, frame, reused), DecodeStatus::ok);
-        expect_same_packet(reused, decode_exact(link, frame).packet);
-    }
-    EXPECT_FALSE(reused.has_tcp_timestamp);
-    EXPECT_EQ(reused.sequence, 0u);
-}
-
 TEST(DecodeLink, UnknownLinkTypeIsReported) {
     EXPECT_EQ(decode_exact(static_cast<LinkType>(129), ipv4_tcp_syn).status,
               DecodeStatus::unsupported_link);

@@ -78,11 +78,6 @@ struct DecodeResult {
 
 // `frame` is exactly the captured bytes (caplen), nothing more.
 DecodeResult decode_packet(LinkType link_type, std::span<const std::uint8_t> frame) noexcept;
-// The same, written into `packet` (whose fields are unspecified on failure): the packet loop's
-// form, so each packet is written once, where it is kept, and never copied while those writes
-// are in flight.
-DecodeStatus decode_packet_into(LinkType link_type, std::span<const std::uint8_t> frame,
-                                DecodedPacket& packet) noexcept;
 
 // Whether decode_packet knows this link type at all; the capture stage warns once for others.
 bool is_supported_link(int link_type) noexcept;
