@@ -101,21 +101,38 @@ FlowKey make_flow_key(const DecodedPacket& packet) noexcept {
     return key;
 }
 
+namespace {
+
+// The hash of the flow between `low` and `high` (low < high), read field by field in place.
+std::uint64_t hash_endpoints(const Endpoint& low, const Endpoint& high,
+                             Protocol protocol) noexcept {
+    const auto [low_first, low_second] = words_of(low.address);
+    const auto [high_first, high_second] = words_of(high.address);
+    const std::uint64_t rest = (std::uint64_t{low.port} << 48) | (std::uint64_t{high.port} << 32) |
+                               (static_cast<std::uint64_t>(low.address.family) << 16) |
+                               (static_cast<std::uint64_t>(high.address.family) << 8) |
+                               static_cast<std::uint64_t>(protocol);
+    const std::uint64_t low_hash =
+        fold_multiply(low_first ^ 0xa0761d6478bd642fULL, low_second ^ 0xe7037ed1a0b428dbULL);
+    const std::uint64_t high_hash =
+        fold_multiply(high_first ^ 0x8ebc6af09c88c6e3ULL, high_second ^ 0x589965cc75374cc3ULL);
+    return fold_multiply(low_hash ^ rest, high_hash ^ 0x1d8e4e27c47d124fULL);
+}
+
+}  // namespace
+
 // Every packet's flow is hashed once: each address folded with a multiplication of its own (the
 // two independent, so they run side by side), then the two with the ports and families.
 std::uint64_t hash_flow_key(const FlowKey& key) noexcept {
-    const auto [low_first, low_second] = words_of(key.low.address);
-    const auto [high_first, high_second] = words_of(key.high.address);
-    const std::uint64_t rest = (std::uint64_t{key.low.port} << 48) |
-                               (std::uint64_t{key.high.port} << 32) |
-                               (static_cast<std::uint64_t>(key.low.address.family) << 16) |
-                               (static_cast<std::uint64_t>(key.high.address.family) << 8) |
-                               static_cast<std::uint64_t>(key.protocol);
-    const std::uint64_t low =
-        fold_multiply(low_first ^ 0xa0761d6478bd642fULL, low_second ^ 0xe7037ed1a0b428dbULL);
-    const std::uint64_t high =
-        fold_multiply(high_first ^ 0x8ebc6af09c88c6e3ULL, high_second ^ 0x589965cc75374cc3ULL);
-    return fold_multiply(low ^ rest, high ^ 0x1d8e4e27c47d124fULL);
+    return hash_endpoints(key.low, key.high, key.protocol);
+}
+
+// The same value without making the key: a packet just decoded is read where it lies, field by
+// field, instead of being copied into a key and read back (which waits for the copy's writes).
+std::uint64_t hash_flow_of(const DecodedPacket& packet) noexcept {
+    const bool source_low = packet.source < packet.destination;
+    return hash_endpoints(source_low ? packet.source : packet.destination,
+                          source_low ? packet.destination : packet.source, packet.protocol);
 }
 
 ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionSink& sink)
@@ -269,7 +286,7 @@ bool ConnectionTracker::starts_new_connection(const ConnectionActivity& connecti
 }
 
 void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet) {
-    on_packet(timestamp, packet, hash_flow_key(make_flow_key(packet)));
+    on_packet(timestamp, packet, hash_flow_of(packet));
 }
 
 void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,

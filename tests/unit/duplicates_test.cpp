@@ -12,7 +12,7 @@ namespace {
 using test::endpoint;
 
 bool seen_twice(DuplicateFilter& filter, Micros time, const DecodedPacket& packet) {
-    return filter.is_duplicate(time, packet, hash_flow_key(make_flow_key(packet)));
+    return filter.is_duplicate(time, packet, hash_flow_of(packet));
 }
 
 DecodedPacket ack_packet(std::uint16_t ip_id) {

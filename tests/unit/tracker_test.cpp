@@ -49,6 +49,33 @@ struct Collected : ConnectionSink {
     }
 };
 
+// The reading thread hashes a packet where it lies; the tracker hashes a connection's key when it
+// erases it. The two must agree, whichever way the packet went, or a slot is never found again.
+TEST(FlowHash, APacketsHashIsItsKeysEitherWay) {
+    Endpoint v6_client;
+    v6_client.address.family = Family::ipv6;
+    v6_client.address.bytes = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    v6_client.port = 51000;
+    Endpoint v6_server = v6_client;
+    v6_server.address.bytes[15] = 2;
+    v6_server.port = 443;
+    const Endpoint same_host_other_port = endpoint(1, 8080);
+    const std::vector<DecodedPacket> packets = {tcp(client, server, syn),
+                                                tcp(server, client, syn | ack),
+                                                udp(client, server),
+                                                tcp(v6_client, v6_server, ack),
+                                                udp(v6_server, v6_client),
+                                                tcp(client, same_host_other_port, ack),
+                                                tcp(same_host_other_port, client, ack)};
+    for (const DecodedPacket& packet : packets) {
+        EXPECT_EQ(hash_flow_of(packet), hash_flow_key(make_flow_key(packet)));
+        DecodedPacket reversed = packet;
+        std::swap(reversed.source, reversed.destination);
+        EXPECT_EQ(hash_flow_of(reversed), hash_flow_of(packet));
+    }
+    EXPECT_NE(hash_flow_of(udp(client, server)), hash_flow_of(tcp(client, server, ack)));
+}
+
 class TrackerTest : public ::testing::Test {
   protected:
     Collected sink;

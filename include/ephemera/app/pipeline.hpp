@@ -18,7 +18,7 @@ namespace ephemera {
 struct TimedPacket {
     Micros timestamp;
     DecodedPacket packet;
-    std::uint64_t flow_hash;  // hash_flow_key(make_flow_key(packet))
+    std::uint64_t flow_hash;  // hash_flow_of(packet)
 };
 
 class PacketPipeline {
@@ -50,7 +50,7 @@ class PacketPipeline {
         }
         ++capture_.decoded;
         decoded.timestamp = timestamp;
-        decoded.flow_hash = hash_flow_key(make_flow_key(result.packet));
+        decoded.flow_hash = hash_flow_of(result.packet);
         decoded.packet = result.packet;
         return true;
     }

@@ -17,8 +17,8 @@ class DuplicateFilter {
     static constexpr Micros window = 1000;
 
     // True when the last packet seen with `packet`'s fingerprint was within the window of it;
-    // otherwise `packet` is remembered as that last one. `flow_hash` is hash_flow_key of its
-    // flow, as the tracker computes it. (Where timestamps jump back and forth, as in damaged
+    // otherwise `packet` is remembered as that last one. `flow_hash` is hash_flow_of(packet),
+    // as the tracker uses it. (Where timestamps jump back and forth, as in damaged
     // captures, only the last copy counts: an earlier one at a nearer time does not.)
     bool is_duplicate(Micros timestamp, const DecodedPacket& packet,
                       std::uint64_t flow_hash) noexcept;

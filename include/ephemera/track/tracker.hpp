@@ -71,13 +71,15 @@ struct FlowKey {
 
 FlowKey make_flow_key(const DecodedPacket& packet) noexcept;
 std::uint64_t hash_flow_key(const FlowKey& key) noexcept;
+// hash_flow_key(make_flow_key(packet)), computed without making the key.
+std::uint64_t hash_flow_of(const DecodedPacket& packet) noexcept;
 
 class ConnectionTracker {
   public:
     ConnectionTracker(TrackerOptions options, ConnectionSink& sink);
 
     void on_packet(Micros timestamp, const DecodedPacket& packet);
-    // The same, with hash_flow_key(make_flow_key(packet)) already computed by the caller (on
+    // The same, with hash_flow_of(packet) already computed by the caller (on
     // another thread, even), so a packet's key is hashed once however many stages look it up.
     void on_packet(Micros timestamp, const DecodedPacket& packet, std::uint64_t key_hash);
     // A hint for a packet about to come, whose key hashes to key_hash: fetch its slot into the
