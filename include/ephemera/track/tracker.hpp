@@ -79,8 +79,8 @@ class ConnectionTracker {
     ConnectionTracker(TrackerOptions options, ConnectionSink& sink);
 
     void on_packet(Micros timestamp, const DecodedPacket& packet);
-    // The same, with hash_flow_of(packet) already computed by the caller (on
-    // another thread, even), so a packet's key is hashed once however many stages look it up.
+    // The same, with hash_flow_of(packet) already computed by the caller, possibly on another
+    // thread: a packet's flow is hashed once however many stages look it up.
     void on_packet(Micros timestamp, const DecodedPacket& packet, std::uint64_t key_hash);
     // A hint for a packet about to come, whose key hashes to key_hash: fetch its slot into the
     // cache. Nothing changes either way.
