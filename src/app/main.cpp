@@ -78,8 +78,8 @@ void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
                         "Also write one CSV row per connection to FILE");
     analyze
         ->add_option("--reader", options.reader,
-                     "auto: classic pcap files are read in place from a memory map, the rest by "
-                     "libpcap; libpcap: every file by libpcap")
+                     "auto: classic pcap and common pcapng files are read by ephemera's own "
+                     "reader, the rest by libpcap; libpcap: every file by libpcap")
         ->check(CLI::IsMember({"auto", "libpcap"}))
         ->capture_default_str();
     add_analysis_options(analyze, options);

@@ -4,16 +4,16 @@
 
 #include <fmt/format.h>
 
-#include "ephemera/capture/mapped_pcap.hpp"
+#include "ephemera/capture/pcap_file.hpp"
 #include "ephemera/core/errors.hpp"
 
 namespace ephemera {
 
 struct CaptureReader::Source {
-    pcap_t* handle = nullptr;                 // libpcap reads it, or
-    std::unique_ptr<MappedPcap> mapped;       // it is read in place (classic pcap), or
-    std::unique_ptr<MappedPcapng> mapped_ng;  // (pcapng)
-    bpf_program filter{};                     // the mapped reader's filter, when there is one
+    pcap_t* handle = nullptr;                // libpcap reads it, or
+    std::unique_ptr<PcapFile> own_pcap;      // the project reads it (classic pcap), or
+    std::unique_ptr<PcapngFile> own_pcapng;  // (pcapng)
+    bpf_program filter{};                    // the own reader's filter, when there is one
     bool filtered = false;
     bool has_frame = false;
     RawFrame frame;
@@ -60,7 +60,7 @@ void apply_filter(pcap_t* handle, const std::string& path, const std::string& fi
 }  // namespace
 
 CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::string& filter,
-                             bool in_place) {
+                             bool own_readers) {
     std::size_t stdin_count = 0;
     for (const std::string& path : paths) {
         if (path == "-" && ++stdin_count > 1) {
@@ -75,15 +75,16 @@ CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::s
         auto source = std::make_unique<Source>();
         source->handle = handle;
         const int link_type = pcap_datalink(handle);
-        // libpcap has checked the header and mapped the link type; a classic pcap file is then
-        // read in place, which costs a fraction of libpcap's per-packet path.
-        if (in_place && path != "-") {
-            source->mapped = MappedPcap::open(path, link_type, pcap_snapshot(handle));
-            if (source->mapped == nullptr) {
-                source->mapped_ng = MappedPcapng::open(path, link_type, pcap_snapshot(handle));
+        // libpcap has checked the header and mapped the link type; a classic pcap or common
+        // pcapng file is then read by the project (capture/pcap_file.hpp), which costs a fraction
+        // of libpcap's per-packet path.
+        if (own_readers && path != "-") {
+            source->own_pcap = PcapFile::open(path, link_type, pcap_snapshot(handle));
+            if (source->own_pcap == nullptr) {
+                source->own_pcapng = PcapngFile::open(path, link_type, pcap_snapshot(handle));
             }
         }
-        if (source->mapped != nullptr || source->mapped_ng != nullptr) {
+        if (source->own_pcap != nullptr || source->own_pcapng != nullptr) {
             if (!filter.empty()) {
                 source->filter = compile_filter(handle, filter);
                 source->filtered = true;
@@ -105,15 +106,15 @@ CaptureReader::~CaptureReader() = default;
 void CaptureReader::advance(std::size_t index) {
     Source& source = *sources_[index];
     source.has_frame = false;
-    // A mapped file is unmapped once read to its end.
-    if (source.mapped != nullptr) {
-        advance_mapped(index, *source.mapped);
-        if (!source.has_frame) source.mapped.reset();
+    // A file the project reads is closed once read to its end.
+    if (source.own_pcap != nullptr) {
+        advance_own(index, *source.own_pcap);
+        if (!source.has_frame) source.own_pcap.reset();
         return;
     }
-    if (source.mapped_ng != nullptr) {
-        advance_mapped(index, *source.mapped_ng);
-        if (!source.has_frame) source.mapped_ng.reset();
+    if (source.own_pcapng != nullptr) {
+        advance_own(index, *source.own_pcapng);
+        if (!source.has_frame) source.own_pcapng.reset();
         return;
     }
     if (source.handle == nullptr) return;
@@ -141,20 +142,20 @@ void CaptureReader::advance(std::size_t index) {
     source.handle = nullptr;
 }
 
-template <typename Mapped>
-void CaptureReader::advance_mapped(std::size_t index, Mapped& mapped) {
+template <typename OwnReader>
+void CaptureReader::advance_own(std::size_t index, OwnReader& file) {
     Source& source = *sources_[index];
-    while (mapped.next(source.frame)) {
+    while (file.next(source.frame)) {
         if (!source.passes(source.frame)) continue;
         source.has_frame = true;
         ++files_[index].frames;
         return;
     }
-    if (!mapped.stop_reason().empty()) {
+    if (!file.stop_reason().empty()) {
         warnings_.push_back(fmt::format("{}: {} after {} packets ({})",
                                         display_name(files_[index].path),
-                                        mapped.cut_off() ? "capture cut off" : "reading stopped",
-                                        files_[index].frames, mapped.stop_reason()));
+                                        file.cut_off() ? "capture cut off" : "reading stopped",
+                                        files_[index].frames, file.stop_reason()));
     }
 }
 

@@ -1,4 +1,4 @@
-// The in-place reader (MappedPcap) must read every classic pcap file exactly as libpcap does:
+// The own readers (PcapFile, PcapngFile) must read every file they take exactly as libpcap does:
 // the same packets, times, lengths and reasons to stop. `--reader libpcap` reads everything
 // through libpcap, so the two reports must be byte for byte the same: on the samples, on
 // generated odd-but-valid files, and on tcpdump's corpus, many of whose files are damaged.
@@ -20,11 +20,11 @@ std::filesystem::path corpus_dir() {
 
 // Both readers on one file, with optional extra arguments; true when the reports agree.
 void expect_same_reports(const std::string& path, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> in_place = {"analyze", "--format", "json", path};
-    in_place.insert(in_place.end(), extra.begin(), extra.end());
-    std::vector<std::string> through_libpcap = in_place;
+    std::vector<std::string> own_reader = {"analyze", "--format", "json", path};
+    own_reader.insert(own_reader.end(), extra.begin(), extra.end());
+    std::vector<std::string> through_libpcap = own_reader;
     through_libpcap.insert(through_libpcap.begin() + 1, {"--reader", "libpcap"});
-    const RunResult a = run_ephemera(in_place, "/dev/null", 60);
+    const RunResult a = run_ephemera(own_reader, "/dev/null", 60);
     const RunResult b = run_ephemera(through_libpcap, "/dev/null", 60);
     ASSERT_FALSE(a.timed_out || b.timed_out) << path;
     EXPECT_EQ(a.exit_code, b.exit_code) << path << "\n" << a.err << b.err;
@@ -32,7 +32,7 @@ void expect_same_reports(const std::string& path, const std::vector<std::string>
     EXPECT_EQ(a.err, b.err) << path;
 }
 
-TEST(InPlaceReader, ReadsTheSamplesAsLibpcapDoes) {
+TEST(OwnReaderReports, ReadsTheSamplesAsLibpcapDoes) {
     std::size_t files = 0;
     for (const auto& entry : std::filesystem::directory_iterator(source_dir() / "pcaps")) {
         if (entry.path().extension() != ".pcap") continue;
@@ -43,7 +43,7 @@ TEST(InPlaceReader, ReadsTheSamplesAsLibpcapDoes) {
     expect_same_reports(sample("tcp-ipv4.pcap").string(), {"--filter", "tcp port 8080"});
 }
 
-TEST(InPlaceReader, ReadsOddButValidFilesAsLibpcapDoes) {
+TEST(OwnReaderReports, ReadsOddButValidFilesAsLibpcapDoes) {
     TempDir temp;
     const std::vector<std::vector<std::string>> variants = {
         {"--nanosecond"}, {"--byte-swapped"}, {"--snaplen", "60"}, {"--jumbo"}};
@@ -58,7 +58,7 @@ TEST(InPlaceReader, ReadsOddButValidFilesAsLibpcapDoes) {
 
 // Cut anywhere (inside a record's header, its data, a pcapng block), a file is read up to the cut
 // with the same warning libpcap gives.
-TEST(InPlaceReader, ReadsFilesCutAnywhereAsLibpcapDoes) {
+TEST(OwnReaderReports, ReadsFilesCutAnywhereAsLibpcapDoes) {
     TempDir temp;
     for (const std::string name : {"tcp-ipv4.pcap", "tcp-ipv6.pcapng"}) {
         const std::string bytes = read_file(sample(name));
@@ -74,7 +74,7 @@ TEST(InPlaceReader, ReadsFilesCutAnywhereAsLibpcapDoes) {
 }
 
 // Inputs the pipeline fuzzer found (its differential check compares the two readers).
-TEST(InPlaceReader, ReadsFuzzRegressionsAsLibpcapDoes) {
+TEST(OwnReaderReports, ReadsFuzzRegressionsAsLibpcapDoes) {
     for (const auto& entry :
          std::filesystem::directory_iterator(source_dir() / "tests" / "fuzz" / "regressions")) {
         if (entry.path().filename().string().rfind("pipeline_fuzzer-", 0) != 0) continue;
@@ -82,7 +82,7 @@ TEST(InPlaceReader, ReadsFuzzRegressionsAsLibpcapDoes) {
     }
 }
 
-TEST(InPlaceReader, ReadsTcpdumpsCorpusAsLibpcapDoes) {
+TEST(OwnReaderReports, ReadsTcpdumpsCorpusAsLibpcapDoes) {
     const std::filesystem::path dir = corpus_dir();
     if (!std::filesystem::is_directory(dir)) {
         GTEST_SKIP() << "corpus not found at " << dir << " (set EPHEMERA_CORPUS): skipped";

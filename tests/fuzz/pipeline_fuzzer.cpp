@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (void)ephemera::render_json(result.report, report_options);
         (void)ephemera::render_text(result.report, report_options);
         (void)ephemera::render_html(result.report, result.records, report_options);
-        // Differential: the in-place reader must read the file exactly as libpcap does, and
+        // Differential: the own readers must read the file exactly as libpcap does, and
         // the loop on one thread must give what the loop on two gave.
         options.reader = "libpcap";
         options.reading_thread = false;

@@ -11,7 +11,7 @@ namespace ephemera {
 struct AnalyzeOptions {
     std::vector<std::string> inputs;  // capture files; "-" is standard input
     std::string filter;               // BPF, tcpdump syntax
-    std::string reader = "auto";      // auto: classic pcap read in place; libpcap: all by libpcap
+    std::string reader = "auto";      // auto: own readers where they apply; libpcap: all by it
     std::string format = "text";      // text | json | html
     std::string output;               // report file; empty: stdout
     std::string connections_csv;      // one row per connection; empty: none

@@ -30,9 +30,10 @@ class CaptureReader {
   public:
     // Opens every file ("-" is standard input) and compiles the filter for each; throws UserError
     // naming the file or filter on failure.
-    // With in_place, classic pcap files are read from a memory map (MappedPcap), not by libpcap.
+    // With own_readers, classic pcap and common pcapng files are read by the project
+    // (capture/pcap_file.hpp), not by libpcap.
     CaptureReader(const std::vector<std::string>& paths, const std::string& filter,
-                  bool in_place = true);
+                  bool own_readers = true);
     ~CaptureReader();
     CaptureReader(const CaptureReader&) = delete;
     CaptureReader& operator=(const CaptureReader&) = delete;
@@ -49,8 +50,8 @@ class CaptureReader {
   private:
     struct Source;
     void advance(std::size_t index);
-    template <typename Mapped>
-    void advance_mapped(std::size_t index, Mapped& mapped);
+    template <typename OwnReader>
+    void advance_own(std::size_t index, OwnReader& file);
 
     std::vector<std::unique_ptr<Source>> sources_;
     std::vector<CaptureFileInfo> files_;

@@ -1,19 +1,16 @@
-#include "ephemera/capture/mapped_pcap.hpp"
-
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "ephemera/capture/pcap_file.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <bit>
+#include <system_error>
 
 namespace ephemera {
 namespace {
 
 constexpr std::size_t file_header_size = 24;
+constexpr std::size_t record_header_size = 16;
 constexpr std::uint32_t magic_micro = 0xa1b2c3d4;
 constexpr std::uint32_t magic_nano = 0xa1b23c4d;
 
@@ -26,9 +23,9 @@ std::uint16_t little_endian16(const std::uint8_t* at) {
     return static_cast<std::uint16_t>(at[0] | at[1] << 8);
 }
 
-// The link types read in place: those ephemera decodes, all of which libpcap limits to 262,144
-// bytes a packet. Files of any other type (some have larger limits) are read by libpcap.
-bool mapped_link_type(int link_type) {
+}  // namespace
+
+bool own_reader_link_type(int link_type) noexcept {
     switch (link_type) {
         case 0:    // NULL
         case 1:    // EN10MB
@@ -45,37 +42,16 @@ bool mapped_link_type(int link_type) {
     }
 }
 
-// Maps a whole regular file read-only; nullptr and no map when it cannot.
-const std::uint8_t* map_file(const std::string& path, std::size_t& size) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return nullptr;
-    struct stat info {};
-    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
-        static_cast<std::size_t>(info.st_size) < file_header_size) {
-        close(fd);
+std::unique_ptr<PcapFile> PcapFile::open(const std::string& path, int link_type, int snapshot,
+                                         std::size_t read_size) {
+    static_assert(std::endian::native == std::endian::little, "fields are read little-endian");
+    if (!own_reader_link_type(link_type) || snapshot <= 0) return nullptr;
+    std::unique_ptr<PcapFile> reader(new PcapFile);
+    if (!reader->file_.open(path, record_header_size + reader->max_snaplen_, read_size)) {
         return nullptr;
     }
-    size = static_cast<std::size_t>(info.st_size);
-    void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);  // the map keeps the file
-    if (map == MAP_FAILED) return nullptr;
-    return static_cast<const std::uint8_t*>(map);
-}
-
-}  // namespace
-
-std::unique_ptr<MappedPcap> MappedPcap::open(const std::string& path, int link_type, int snapshot) {
-    static_assert(std::endian::native == std::endian::little, "fields are read little-endian");
-    if (!mapped_link_type(link_type)) return nullptr;
-    std::size_t size = 0;
-    const std::uint8_t* map = map_file(path, size);
-    if (map == nullptr) return nullptr;
-    madvise(const_cast<std::uint8_t*>(map), size, MADV_SEQUENTIAL);  // read ahead, drop behind
-
-    std::unique_ptr<MappedPcap> reader(new MappedPcap);  // unmaps whatever happens next
-    reader->data_ = map;
-    reader->size_ = size;
-    const std::uint8_t* header = reader->data_;
+    const std::uint8_t* header = reader->file_.view(0, file_header_size);
+    if (header == nullptr) return nullptr;
     const std::uint32_t magic = little_endian(header);
     if (magic == magic_micro || magic == magic_nano) {
         reader->nanoseconds_ = magic == magic_nano;
@@ -94,74 +70,54 @@ std::unique_ptr<MappedPcap> MappedPcap::open(const std::string& path, int link_t
     const std::uint32_t file_link_type = reader->field(header + 20);
     // Older versions swap fields in places, and the upper bits of the link type carry FCS
     // lengths: libpcap knows those cases.
-    if (major != 2 || minor != 4 || (file_link_type & 0xffff0000u) != 0 || snapshot <= 0) {
-        return nullptr;
-    }
+    if (major != 2 || minor != 4 || (file_link_type & 0xffff0000u) != 0) return nullptr;
     reader->offset_ = file_header_size;
     reader->link_type_ = link_type;
     reader->snapshot_ = static_cast<std::uint32_t>(snapshot);
     return reader;
 }
 
-MappedPcap::~MappedPcap() {
-    if (data_ != nullptr) munmap(const_cast<std::uint8_t*>(data_), size_);
-}
-
-namespace {
-
-void release_pages(const std::uint8_t* data, std::size_t& released, std::size_t offset) noexcept {
-    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    const std::size_t end = offset / page * page;
-    if (end > released) {
-        madvise(const_cast<std::uint8_t*>(data) + released, end - released, MADV_DONTNEED);
-        released = end;
-    }
-}
-
-}  // namespace
-
-void move_window(const std::uint8_t* data, std::size_t size, std::size_t& released,
-                 std::size_t offset) noexcept {
-    release_pages(data, released, offset);
-    const std::size_t end = std::min(size, offset + release_every);
-    if (offset >= end) return;
-#ifdef MADV_POPULATE_READ
-    // Linux 5.14 and later; an older kernel answers EINVAL and the reader faults as before.
-    const std::size_t first_page = released;  // page-aligned, at or just before offset
-    madvise(const_cast<std::uint8_t*>(data) + first_page, end - first_page, MADV_POPULATE_READ);
-#endif
-}
-
-bool MappedPcap::at_end(std::size_t wanted) noexcept {
-    if (offset_ < size_ && stop_reason_.empty()) {
+bool PcapFile::at_end(std::size_t wanted) noexcept {
+    const std::size_t size = file_.size();
+    if (offset_ < size && stop_reason_.empty()) {
         cut_off_ = true;
         stop_reason_ =
             fmt::format("truncated dump file; tried to read {} header bytes, only got {}",
-                        wanted - offset_, size_ - offset_);
+                        wanted - offset_, size - offset_);
     }
-    offset_ = size_;
+    stop_on_read_error();
+    offset_ = size;
     return false;
 }
 
-bool MappedPcap::bad_length(std::uint32_t captured) noexcept {
+bool PcapFile::bad_length(std::uint32_t captured) noexcept {
     stop_reason_ = captured > snapshot_
                        ? fmt::format("invalid packet capture length {}, bigger than snaplen of {}",
                                      captured, snapshot_)
                        : fmt::format("invalid packet capture length {}, bigger than maximum of {}",
                                      captured, max_snaplen_);
-    offset_ = size_;
+    offset_ = file_.size();
     return false;
 }
 
-bool MappedPcap::cut_in_data(std::size_t stored) noexcept {
+bool PcapFile::cut_in_data(std::size_t stored) noexcept {
     cut_off_ = true;
     // As libpcap words it: it reads the first snapshot bytes, then the rest to discard them.
-    const std::size_t left = size_ - offset_ - 16;
+    const std::size_t left = file_.size() - offset_ - record_header_size;
     const std::size_t kept = std::min<std::size_t>(stored, snapshot_);
     stop_reason_ = fmt::format("truncated dump file; tried to read {} captured bytes, only got {}",
                                left < kept ? kept : stored, left);
-    offset_ = size_;
+    stop_on_read_error();
+    offset_ = file_.size();
     return false;
+}
+
+// A read that failed is reported as libpcap reports it, not as a file cut short.
+void PcapFile::stop_on_read_error() noexcept {
+    if (file_.read_error() == 0) return;
+    cut_off_ = false;
+    stop_reason_ = fmt::format("error reading dump file: {}",
+                               std::system_category().message(file_.read_error()));
 }
 
 namespace {
@@ -179,62 +135,59 @@ constexpr std::uint16_t option_tsoffset = 14;
 
 }  // namespace
 
-std::uint32_t MappedPcapng::field(std::size_t at) const noexcept {
-    const std::uint32_t value = little_endian(data_ + at);
+std::uint32_t PcapngFile::field(const std::uint8_t* at) const noexcept {
+    const std::uint32_t value = little_endian(at);
     return swapped_ ? __builtin_bswap32(value) : value;
 }
 
-std::unique_ptr<MappedPcapng> MappedPcapng::open(const std::string& path, int link_type,
-                                                 int snapshot) {
-    if (!mapped_link_type(link_type)) return nullptr;
-    std::size_t size = 0;
-    const std::uint8_t* data = map_file(path, size);
-    if (data == nullptr) return nullptr;
-    std::unique_ptr<MappedPcapng> reader(new MappedPcapng);
-    reader->data_ = data;
-    reader->size_ = size;
+std::unique_ptr<PcapngFile> PcapngFile::open(const std::string& path, int link_type, int snapshot,
+                                             std::size_t read_size) {
+    if (!own_reader_link_type(link_type) || snapshot <= 0) return nullptr;
+    std::unique_ptr<PcapngFile> reader(new PcapngFile);
+    if (!reader->file_.open(path, largest_block, read_size)) return nullptr;
     reader->link_type_ = link_type;
-    if (little_endian(data) != section_header_block || snapshot <= 0) return nullptr;
-    const std::uint32_t order = little_endian(data + 8);
+    const std::uint8_t* header = reader->file_.view(0, 12);
+    if (header == nullptr || little_endian(header) != section_header_block) return nullptr;
+    const std::uint32_t order = little_endian(header + 8);
     if (order != byte_order_magic && order != __builtin_bswap32(byte_order_magic)) return nullptr;
     reader->swapped_ = order != byte_order_magic;
     if (!reader->walk(snapshot)) return nullptr;
-    madvise(const_cast<std::uint8_t*>(data), size, MADV_SEQUENTIAL);
+    reader->file_.rewind();  // next() reads from the top
     return reader;
-}
-
-MappedPcapng::~MappedPcapng() {
-    if (data_ != nullptr) munmap(const_cast<std::uint8_t*>(data_), size_);
 }
 
 // Every block header, once: true when the whole file has the shape next() reads, and where it
 // ends. libpcap's rules for what is an error are kept by sending every doubtful file to it.
-bool MappedPcapng::walk(int snapshot) {
+bool PcapngFile::walk(int snapshot) {
     std::uint32_t interface_link_type = 0;
     std::uint32_t interface_snaplen = 0;
     std::size_t at = 0;
-    while (at < size_) {
-        // Give walked pages back as next() does, or the walk alone would map the whole file.
-        if (at - released_ >= release_every) release_pages(data_, released_, at);
-        const std::size_t left = size_ - at;
+    while (at < file_.size()) {
+        const std::size_t left = file_.size() - at;
         if (left < 8) {
+            cut_off_ = true;
             stop_reason_ =
                 fmt::format("truncated pcapng dump file; tried to read 8 bytes, only got {}", left);
             break;
         }
-        const std::uint32_t type = field(at);
-        const std::uint32_t length = field(at + 4);
+        const std::uint8_t* head = file_.view(at, 8);
+        if (head == nullptr) return false;  // unreadable: libpcap says why
+        const std::uint32_t type = field(head);
+        const std::uint32_t length = field(head + 4);
         if (length < 12 || length % 4 != 0 || length > largest_block) return false;
         if (left < length) {
+            cut_off_ = true;
             stop_reason_ =
                 fmt::format("truncated pcapng dump file; tried to read {} bytes, only got {}",
                             length - 8, left - 8);
             break;
         }
-        if (field(at + length - 4) != length) return false;  // the trailer repeats the length
+        const std::uint8_t* block = file_.view(at, length);
+        if (block == nullptr) return false;
+        if (field(block + length - 4) != length) return false;  // the trailer repeats the length
         if (type == section_header_block) {
             if (at != 0 || length < 28) return false;
-            const std::uint32_t version = field(at + 12);
+            const std::uint32_t version = field(block + 12);
             const std::uint16_t major =
                 static_cast<std::uint16_t>(swapped_ ? version >> 16 : version);
             const std::uint16_t minor =
@@ -242,9 +195,9 @@ bool MappedPcapng::walk(int snapshot) {
             if (major != 1 || minor != 0) return false;
         } else if (type == interface_block) {
             if (length < 20) return false;
-            const std::uint32_t kind = field(at + 8);
+            const std::uint32_t kind = field(block + 8);
             const std::uint32_t link = swapped_ ? kind >> 16 : kind & 0xffff;
-            const std::uint32_t snaplen = field(at + 12);
+            const std::uint32_t snaplen = field(block + 12);
             if (nanoseconds_.empty()) {
                 interface_link_type = link;
                 interface_snaplen = snaplen;
@@ -253,21 +206,23 @@ bool MappedPcapng::walk(int snapshot) {
             }
             // Options: code and length (16 bits each), the value padded to 32 bits.
             bool nanoseconds = false;
-            for (std::size_t option = at + 16; option < at + length - 4;) {
-                if (option + 4 > at + length - 4) return false;
-                const std::uint32_t head = field(option);
-                const auto code = static_cast<std::uint16_t>(swapped_ ? head >> 16 : head);
-                const auto size = static_cast<std::uint16_t>(swapped_ ? head : head >> 16);
+            for (std::size_t option = 16; option < length - 4;) {
+                if (option + 4 > length - 4) return false;
+                const std::uint32_t option_head = field(block + option);
+                const auto code =
+                    static_cast<std::uint16_t>(swapped_ ? option_head >> 16 : option_head);
+                const auto size =
+                    static_cast<std::uint16_t>(swapped_ ? option_head : option_head >> 16);
                 if (code == option_end) {
                     if (size != 0) return false;  // libpcap rejects the file
                     break;
                 }
                 const std::size_t padded = (size + 3u) & ~3u;
-                if (option + 4 + padded > at + length - 4) return false;
+                if (option + 4 + padded > length - 4) return false;
                 if (code == option_tsoffset) return false;
                 if (code == option_tsresol) {
                     if (size != 1) return false;
-                    const std::uint8_t resolution = data_[option + 4];
+                    const std::uint8_t resolution = block[option + 4];
                     if (resolution != 6 && resolution != 9) return false;
                     nanoseconds = resolution == 9;
                 }
@@ -275,8 +230,8 @@ bool MappedPcapng::walk(int snapshot) {
             }
             nanoseconds_.push_back(nanoseconds);
         } else if (type == enhanced_packet_block) {
-            if (length < 32 || field(at + 8) >= nanoseconds_.size()) return false;
-            const std::uint32_t captured = field(at + 20);
+            if (length < 32 || field(block + 8) >= nanoseconds_.size()) return false;
+            const std::uint32_t captured = field(block + 20);
             if (captured > static_cast<std::uint32_t>(snapshot) ||
                 28 + ((captured + 3u) & ~3u) + 4 > length) {
                 return false;
@@ -286,28 +241,38 @@ bool MappedPcapng::walk(int snapshot) {
         }
         at += length;
     }
-    release_pages(data_, released_, at);
-    released_ = 0;  // next() starts again from the top
     end_ = at;
-    snapshot_ = static_cast<std::uint32_t>(snapshot);
     return !nanoseconds_.empty();
 }
 
-bool MappedPcapng::next(RawFrame& frame) noexcept {
-    if (offset_ - released_ >= release_every) move_window(data_, size_, released_, offset_);
+bool PcapngFile::next(RawFrame& frame) noexcept {
+    constexpr std::size_t head_size = 8;
     while (offset_ < end_) {
-        const std::size_t at = offset_;
-        const std::uint32_t type = field(at);
-        offset_ += field(at + 4);
-        if (type != enhanced_packet_block) continue;
-        const std::uint32_t interface = field(at + 8);
-        const std::uint64_t ticks = std::uint64_t{field(at + 12)} << 32 | field(at + 16);
+        const std::uint8_t* head = file_.view(offset_, head_size);
+        if (head == nullptr) break;  // the file changed since it was walked
+        const std::uint32_t type = field(head);
+        const std::uint32_t length = field(head + 4);
+        if (type != enhanced_packet_block) {
+            offset_ += length;
+            continue;
+        }
+        const std::uint8_t* block = file_.view(offset_, length);
+        if (block == nullptr) break;
+        offset_ += length;
+        const std::uint32_t interface = field(block + 8);
+        const std::uint64_t ticks = std::uint64_t{field(block + 12)} << 32 | field(block + 16);
         frame.timestamp = static_cast<Micros>(nanoseconds_[interface] ? ticks / 1000 : ticks);
         frame.link_type = link_type_;
-        frame.bytes = {data_ + at + 28, field(at + 20)};
-        frame.wire_length = field(at + 24);
+        frame.bytes = {block + 28, field(block + 20)};
+        frame.wire_length = field(block + 24);
         return true;
     }
+    if (offset_ < end_ && file_.read_error() != 0) {
+        cut_off_ = false;
+        stop_reason_ = fmt::format("error reading dump file: {}",
+                                   std::system_category().message(file_.read_error()));
+    }
+    offset_ = end_;
     return false;
 }
 

@@ -1,0 +1,162 @@
+// The project's own capture file readers must hand out exactly the frames libpcap reads, and stop
+// where and why libpcap stops, however the file falls across their buffer's refills. Read here
+// one read size after another, down to a byte at a time, so that every record straddles a
+// refill somewhere; the end-to-end tests compare whole reports (tests/e2e/reader_test.cpp).
+#include <gtest/gtest.h>
+#include <pcap/pcap.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ephemera/capture/pcap_file.hpp"
+
+namespace ephemera {
+namespace {
+
+struct Frame {
+    Micros timestamp;
+    std::vector<std::uint8_t> bytes;
+    std::uint32_t wire_length;
+
+    bool operator==(const Frame&) const = default;
+};
+
+struct Reading {
+    std::vector<Frame> frames;
+    std::string stop_reason;  // empty: read to the end
+};
+
+// libpcap's frames and its error, if it stopped on one; false when it cannot open the file.
+bool read_with_libpcap(const std::string& path, Reading& reading, int& link_type, int& snapshot) {
+    char error[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* handle =
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, error);
+    if (handle == nullptr) return false;
+    link_type = pcap_datalink(handle);
+    snapshot = pcap_snapshot(handle);
+    pcap_pkthdr* header = nullptr;
+    const std::uint8_t* data = nullptr;
+    int status = 0;
+    while ((status = pcap_next_ex(handle, &header, &data)) == 1) {
+        reading.frames.push_back({Micros{header->ts.tv_sec} * 1'000'000 + header->ts.tv_usec,
+                                  std::vector<std::uint8_t>(data, data + header->caplen),
+                                  header->len});
+    }
+    if (status == PCAP_ERROR) reading.stop_reason = pcap_geterr(handle);
+    pcap_close(handle);
+    return true;
+}
+
+template <typename Reader>
+Reading read_with(Reader& reader) {
+    Reading reading;
+    RawFrame frame;
+    while (reader.next(frame)) {
+        reading.frames.push_back({frame.timestamp,
+                                  std::vector<std::uint8_t>(frame.bytes.begin(), frame.bytes.end()),
+                                  frame.wire_length});
+    }
+    reading.stop_reason = reader.stop_reason();
+    return reading;
+}
+
+// Compares the own reader that takes `path` (if one does) with libpcap at several read sizes;
+// true when one took it.
+bool expect_read_as_libpcap_does(const std::string& path) {
+    Reading expected;
+    int link_type = 0;
+    int snapshot = 0;
+    if (!read_with_libpcap(path, expected, link_type, snapshot)) return false;
+    bool taken = false;
+    for (const std::size_t read_size :
+         {std::size_t{1}, std::size_t{100}, std::size_t{4096}, FileBuffer::default_read_size}) {
+        Reading got;
+        if (auto pcap = PcapFile::open(path, link_type, snapshot, read_size)) {
+            got = read_with(*pcap);
+        } else if (auto pcapng = PcapngFile::open(path, link_type, snapshot, read_size)) {
+            got = read_with(*pcapng);
+        } else {
+            continue;  // libpcap's alone
+        }
+        taken = true;
+        EXPECT_EQ(got.frames.size(), expected.frames.size()) << path << " read " << read_size;
+        EXPECT_TRUE(got.frames == expected.frames) << path << " read " << read_size;
+        EXPECT_EQ(got.stop_reason, expected.stop_reason) << path << " read " << read_size;
+    }
+    return taken;
+}
+
+std::filesystem::path source_dir() {
+    return EPHEMERA_SOURCE_DIR;
+}
+
+TEST(OwnReaders, ReadTheSamplesAsLibpcapDoesAtEveryReadSize) {
+    std::size_t taken = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(source_dir() / "pcaps")) {
+        const std::string extension = entry.path().extension().string();
+        if (extension != ".pcap" && extension != ".pcapng") continue;
+        if (expect_read_as_libpcap_does(entry.path().string())) ++taken;
+    }
+    EXPECT_GE(taken, 15u);
+}
+
+TEST(OwnReaders, ReadTcpdumpsCorpusAsLibpcapDoesAtEveryReadSize) {
+    const std::filesystem::path corpus =
+        source_dir() / ".." / "shared" / "corpus" / "tcpdump-tests";
+    if (!std::filesystem::is_directory(corpus)) GTEST_SKIP() << "no corpus at " << corpus;
+    std::size_t files = 0;
+    std::size_t taken = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(corpus)) {
+        ++files;
+        if (expect_read_as_libpcap_does(entry.path().string())) ++taken;
+    }
+    // Most of the corpus is classic pcap or plain pcapng of a link type ephemera decodes.
+    EXPECT_GT(taken, files / 3) << taken << " of " << files;
+}
+
+// A capture of two records, the second cut short by `cut` bytes.
+std::string two_records(std::size_t cut) {
+    const std::uint8_t header[] = {0xd4, 0xc3, 0xb2, 0xa1, 2,    0,    4, 0, 0, 0, 0, 0,
+                                   0,    0,    0,    0,    0xff, 0xff, 0, 0, 1, 0, 0, 0};
+    // seconds 1, microseconds 2, captured 20, on the wire 60; then 20 bytes of frame
+    std::string bytes(reinterpret_cast<const char*>(header), sizeof header);
+    for (int record = 0; record < 2; ++record) {
+        const std::uint8_t head[] = {1, 0, 0, 0, 2, 0, 0, 0, 20, 0, 0, 0, 60, 0, 0, 0};
+        bytes.append(reinterpret_cast<const char*>(head), sizeof head);
+        bytes.append(20, static_cast<char>(0x40 + record));
+    }
+    bytes.resize(bytes.size() - cut);
+    return bytes;
+}
+
+// A file that shrinks while it is read (a capture rotated over in place) ends where it now
+// ends, as a cut-off file: a memory map would have killed the process with SIGBUS instead.
+TEST(OwnReaders, AFileThatShrinksWhileReadEndsWhereItNowEnds) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("ephemera-shrink-" + std::to_string(getpid())))
+            .string();
+    std::ofstream(path, std::ios::binary) << two_records(0);
+    auto reader = PcapFile::open(path, 1, 65535, 16);
+    ASSERT_NE(reader, nullptr);
+    RawFrame frame;
+    ASSERT_TRUE(reader->next(frame));
+    EXPECT_EQ(frame.timestamp, 1'000'002);
+    EXPECT_EQ(frame.bytes.size(), 20u);
+    EXPECT_EQ(frame.bytes[0], 0x40);
+    ASSERT_EQ(truncate(path.c_str(), static_cast<off_t>(two_records(5).size())), 0);
+    EXPECT_FALSE(reader->next(frame));
+    EXPECT_TRUE(reader->cut_off());
+    EXPECT_EQ(reader->stop_reason(),
+              "truncated dump file; tried to read 20 captured bytes, only "
+              "got 15");
+    EXPECT_FALSE(reader->next(frame)) << "stays stopped";
+    std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace ephemera
