@@ -35,9 +35,11 @@ class PacketPipeline {
     // on_frame in two halves. decode_frame and on_decoded change different state, so one thread
     // may decode while another tracks what it decoded before (app/two_threads.hpp).
     //
-    // Counts the frame, decodes it and hashes its flow; false, counted as skipped, when it cannot
-    // be decoded. The flow's key is made and hashed here, once: the thread that decodes has the
-    // time to spare, and the tracker matches a packet's endpoints without the key.
+    // Counts the frame, decodes it, hashes its flow and drops it if it is a duplicate; false,
+    // counted as skipped or as a duplicate, when it is not for the tracker. The flow's key is
+    // made and hashed here, once, and the duplicate filter runs here while the packet's fields
+    // are at hand: since the reading thread reads through a buffer (capture/file_buffer.hpp) it
+    // has the time to spare, and the tracker matches a packet's endpoints without the key.
     bool decode_frame(Micros timestamp, int link_type, std::span<const std::uint8_t> bytes,
                       TimedPacket& decoded) noexcept {
         capture_.count_frame(timestamp);
@@ -49,17 +51,18 @@ class PacketPipeline {
             return false;
         }
         ++capture_.decoded;
+        const std::uint64_t flow_hash = hash_flow_of(result.packet);
+        if (duplicates_.is_duplicate(timestamp, result.packet, flow_hash)) {
+            ++capture_.duplicates;
+            return false;
+        }
         decoded.timestamp = timestamp;
-        decoded.flow_hash = hash_flow_of(result.packet);
+        decoded.flow_hash = flow_hash;
         decoded.packet = result.packet;
         return true;
     }
-    // Drops a duplicate, or hands the packet to the tracker.
+    // Hands the packet to the tracker.
     void on_decoded(const TimedPacket& decoded) {
-        if (duplicates_.is_duplicate(decoded.timestamp, decoded.packet, decoded.flow_hash)) {
-            ++capture_.duplicates;
-            return;
-        }
         tracker_.on_packet(decoded.timestamp, decoded.packet, decoded.flow_hash);
     }
     // on_decoded for each packet in turn, with the same result. The tracker's table is a few
