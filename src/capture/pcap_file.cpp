@@ -146,133 +146,126 @@ std::unique_ptr<PcapngFile> PcapngFile::open(const std::string& path, int link_t
     std::unique_ptr<PcapngFile> reader(new PcapngFile);
     if (!reader->file_.open(path, largest_block, read_size)) return nullptr;
     reader->link_type_ = link_type;
+    reader->snapshot_ = static_cast<std::uint32_t>(snapshot);
     const std::uint8_t* header = reader->file_.view(0, 12);
     if (header == nullptr || little_endian(header) != section_header_block) return nullptr;
     const std::uint32_t order = little_endian(header + 8);
     if (order != byte_order_magic && order != __builtin_bswap32(byte_order_magic)) return nullptr;
     reader->swapped_ = order != byte_order_magic;
-    if (!reader->walk(snapshot)) return nullptr;
-    reader->file_.rewind();  // next() reads from the top
     return reader;
 }
 
-// Every block header, once: true when the whole file has the shape next() reads, and where it
-// ends. libpcap's rules for what is an error are kept by sending every doubtful file to it.
-bool PcapngFile::walk(int snapshot) {
-    std::uint32_t interface_link_type = 0;
-    std::uint32_t interface_snaplen = 0;
-    std::size_t at = 0;
-    while (at < file_.size()) {
-        const std::size_t left = file_.size() - at;
-        if (left < 8) {
-            cut_off_ = true;
-            stop_reason_ =
-                fmt::format("truncated pcapng dump file; tried to read 8 bytes, only got {}", left);
-            break;
-        }
-        const std::uint8_t* head = file_.view(at, 8);
-        if (head == nullptr) return false;  // unreadable: libpcap says why
-        const std::uint32_t type = field(head);
-        const std::uint32_t length = field(head + 4);
-        if (length < 12 || length % 4 != 0 || length > largest_block) return false;
-        if (left < length) {
-            cut_off_ = true;
-            stop_reason_ =
-                fmt::format("truncated pcapng dump file; tried to read {} bytes, only got {}",
-                            length - 8, left - 8);
-            break;
-        }
-        const std::uint8_t* block = file_.view(at, length);
-        if (block == nullptr) return false;
-        if (field(block + length - 4) != length) return false;  // the trailer repeats the length
-        if (type == section_header_block) {
-            if (at != 0 || length < 28) return false;
-            const std::uint32_t version = field(block + 12);
-            const std::uint16_t major =
-                static_cast<std::uint16_t>(swapped_ ? version >> 16 : version);
-            const std::uint16_t minor =
-                static_cast<std::uint16_t>(swapped_ ? version : version >> 16);
-            if (major != 1 || minor != 0) return false;
-        } else if (type == interface_block) {
-            if (length < 20) return false;
-            const std::uint32_t kind = field(block + 8);
-            const std::uint32_t link = swapped_ ? kind >> 16 : kind & 0xffff;
-            const std::uint32_t snaplen = field(block + 12);
-            if (nanoseconds_.empty()) {
-                interface_link_type = link;
-                interface_snaplen = snaplen;
-            } else if (link != interface_link_type || snaplen != interface_snaplen) {
-                return false;
-            }
-            // Options: code and length (16 bits each), the value padded to 32 bits.
-            bool nanoseconds = false;
-            for (std::size_t option = 16; option < length - 4;) {
-                if (option + 4 > length - 4) return false;
-                const std::uint32_t option_head = field(block + option);
-                const auto code =
-                    static_cast<std::uint16_t>(swapped_ ? option_head >> 16 : option_head);
-                const auto size =
-                    static_cast<std::uint16_t>(swapped_ ? option_head : option_head >> 16);
-                if (code == option_end) {
-                    if (size != 0) return false;  // libpcap rejects the file
-                    break;
-                }
-                const std::size_t padded = (size + 3u) & ~3u;
-                if (option + 4 + padded > length - 4) return false;
-                if (code == option_tsoffset) return false;
-                if (code == option_tsresol) {
-                    if (size != 1) return false;
-                    const std::uint8_t resolution = block[option + 4];
-                    if (resolution != 6 && resolution != 9) return false;
-                    nanoseconds = resolution == 9;
-                }
-                option += 4 + padded;
-            }
-            nanoseconds_.push_back(nanoseconds);
-        } else if (type == enhanced_packet_block) {
-            if (length < 32 || field(block + 8) >= nanoseconds_.size()) return false;
-            const std::uint32_t captured = field(block + 20);
-            if (captured > static_cast<std::uint32_t>(snapshot) ||
-                28 + ((captured + 3u) & ~3u) + 4 > length) {
-                return false;
-            }
-        } else if (type == simple_packet_block || type == obsolete_packet_block) {
-            return false;
-        }
-        at += length;
-    }
-    end_ = at;
-    return !nanoseconds_.empty();
-}
-
+// Each block is checked before it is used, by libpcap's rules for the blocks read here; anything
+// doubtful goes to libpcap, which reads it as it reads it.
 bool PcapngFile::next(RawFrame& frame) noexcept {
-    constexpr std::size_t head_size = 8;
-    while (offset_ < end_) {
-        const std::uint8_t* head = file_.view(offset_, head_size);
-        if (head == nullptr) break;  // the file changed since it was walked
+    if (finished_) return false;
+    for (;;) {
+        const std::size_t size = file_.size();
+        if (offset_ >= size) return stop(false, {});
+        const std::size_t left = size - offset_;
+        if (left < 8) {
+            return stop(
+                true, fmt::format("truncated pcapng dump file; tried to read 8 bytes, only got {}",
+                                  left));
+        }
+        const std::uint8_t* head = file_.view(offset_, 8);
+        if (head == nullptr) return hand_over();  // unreadable: libpcap says why
         const std::uint32_t type = field(head);
         const std::uint32_t length = field(head + 4);
-        if (type != enhanced_packet_block) {
-            offset_ += length;
-            continue;
+        if (length < 12 || length % 4 != 0 || length > largest_block) return hand_over();
+        if (left < length) {
+            return stop(
+                true, fmt::format("truncated pcapng dump file; tried to read {} bytes, only got {}",
+                                  length - 8, left - 8));
         }
         const std::uint8_t* block = file_.view(offset_, length);
-        if (block == nullptr) break;
+        if (block == nullptr) return hand_over();
+        if (field(block + length - 4) != length) return hand_over();  // the trailer repeats it
+        if (type == enhanced_packet_block) {
+            if (!usable_packet(block, length)) return hand_over();
+            offset_ += length;
+            const std::uint32_t interface = field(block + 8);
+            const std::uint64_t ticks = std::uint64_t{field(block + 12)} << 32 | field(block + 16);
+            frame.timestamp = static_cast<Micros>(nanoseconds_[interface] ? ticks / 1000 : ticks);
+            frame.link_type = link_type_;
+            frame.bytes = {block + 28, field(block + 20)};
+            frame.wire_length = field(block + 24);
+            ++frames_read_;
+            return true;
+        }
+        if (type == section_header_block) {
+            if (!usable_section_header(block, length)) return hand_over();
+        } else if (type == interface_block) {
+            if (!take_interface(block, length)) return hand_over();
+        } else if (type == simple_packet_block || type == obsolete_packet_block) {
+            return hand_over();
+        }
         offset_ += length;
-        const std::uint32_t interface = field(block + 8);
-        const std::uint64_t ticks = std::uint64_t{field(block + 12)} << 32 | field(block + 16);
-        frame.timestamp = static_cast<Micros>(nanoseconds_[interface] ? ticks / 1000 : ticks);
-        frame.link_type = link_type_;
-        frame.bytes = {block + 28, field(block + 20)};
-        frame.wire_length = field(block + 24);
-        return true;
     }
-    if (offset_ < end_ && file_.read_error() != 0) {
-        cut_off_ = false;
-        stop_reason_ = fmt::format("error reading dump file: {}",
-                                   std::system_category().message(file_.read_error()));
+}
+
+bool PcapngFile::usable_section_header(const std::uint8_t* block,
+                                       std::uint32_t length) const noexcept {
+    if (offset_ != 0 || length < 28) return false;  // a second section: libpcap's business
+    const std::uint32_t version = field(block + 12);
+    const auto major = static_cast<std::uint16_t>(swapped_ ? version >> 16 : version);
+    const auto minor = static_cast<std::uint16_t>(swapped_ ? version : version >> 16);
+    return major == 1 && minor == 0;
+}
+
+bool PcapngFile::take_interface(const std::uint8_t* block, std::uint32_t length) {
+    if (length < 20) return false;
+    const std::uint32_t kind = field(block + 8);
+    const std::uint32_t link = swapped_ ? kind >> 16 : kind & 0xffff;
+    const std::uint32_t snaplen = field(block + 12);
+    if (nanoseconds_.empty()) {
+        interface_link_type_ = link;
+        interface_snaplen_ = snaplen;
+    } else if (link != interface_link_type_ || snaplen != interface_snaplen_) {
+        return false;
     }
-    offset_ = end_;
+    // Options: code and length (16 bits each), the value padded to 32 bits.
+    bool nanoseconds = false;
+    for (std::size_t option = 16; option < length - 4;) {
+        if (option + 4 > length - 4) return false;
+        const std::uint32_t option_head = field(block + option);
+        const auto code = static_cast<std::uint16_t>(swapped_ ? option_head >> 16 : option_head);
+        const auto size = static_cast<std::uint16_t>(swapped_ ? option_head : option_head >> 16);
+        if (code == option_end) {
+            if (size != 0) return false;  // libpcap rejects the file
+            break;
+        }
+        const std::size_t padded = (size + 3u) & ~3u;
+        if (option + 4 + padded > length - 4) return false;
+        if (code == option_tsoffset) return false;
+        if (code == option_tsresol) {
+            if (size != 1) return false;
+            const std::uint8_t resolution = block[option + 4];
+            if (resolution != 6 && resolution != 9) return false;
+            nanoseconds = resolution == 9;
+        }
+        option += 4 + padded;
+    }
+    nanoseconds_.push_back(nanoseconds);
+    return true;
+}
+
+bool PcapngFile::usable_packet(const std::uint8_t* block, std::uint32_t length) const noexcept {
+    if (length < 32 || field(block + 8) >= nanoseconds_.size()) return false;
+    const std::uint32_t captured = field(block + 20);
+    return captured <= snapshot_ && 28 + ((captured + 3u) & ~3u) + 4 <= length;
+}
+
+bool PcapngFile::stop(bool cut, std::string reason) {
+    finished_ = true;
+    cut_off_ = cut;
+    stop_reason_ = std::move(reason);
+    return false;
+}
+
+bool PcapngFile::hand_over() noexcept {
+    finished_ = true;
+    needs_libpcap_ = true;
     return false;
 }
 

@@ -75,12 +75,15 @@ CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::s
         auto source = std::make_unique<Source>();
         source->handle = handle;
         const int link_type = pcap_datalink(handle);
-        // libpcap has checked the header and mapped the link type; a classic pcap or common
-        // pcapng file is then read by the project (capture/pcap_file.hpp), which costs a fraction
-        // of libpcap's per-packet path.
+        // libpcap has checked the header and mapped the link type; a classic pcap or pcapng file
+        // is then read by the project (capture/pcap_file.hpp), which costs a fraction of
+        // libpcap's per-packet path. Only the reader of the file's format (pcapng sections are
+        // version 1, classic pcap 2) is tried: a buffer allocated and freed for nothing raises
+        // glibc's mmap threshold, and with it the peak memory of what follows (1.5 MiB).
         if (own_readers && path != "-") {
-            source->own_pcap = PcapFile::open(path, link_type, pcap_snapshot(handle));
-            if (source->own_pcap == nullptr) {
+            if (pcap_major_version(handle) == 2) {
+                source->own_pcap = PcapFile::open(path, link_type, pcap_snapshot(handle));
+            } else {
                 source->own_pcapng = PcapngFile::open(path, link_type, pcap_snapshot(handle));
             }
         }
@@ -114,8 +117,11 @@ void CaptureReader::advance(std::size_t index) {
     }
     if (source.own_pcapng != nullptr) {
         advance_own(index, *source.own_pcapng);
-        if (!source.has_frame) source.own_pcapng.reset();
-        return;
+        if (source.has_frame) return;
+        const bool hand_over = source.own_pcapng->needs_libpcap();
+        const std::uint64_t frames_read = source.own_pcapng->frames_read();
+        source.own_pcapng.reset();
+        if (!hand_over || !reopen_with_libpcap(index, frames_read)) return;
     }
     if (source.handle == nullptr) return;
     pcap_pkthdr* header = nullptr;
@@ -140,6 +146,40 @@ void CaptureReader::advance(std::size_t index) {
     }
     pcap_close(source.handle);
     source.handle = nullptr;
+}
+
+// The own pcapng reader met a block it leaves to libpcap: libpcap reads the file from the top,
+// passes over the frames already read (read the same way), and reads on from there.
+bool CaptureReader::reopen_with_libpcap(std::size_t index, std::uint64_t frames_read) {
+    Source& source = *sources_[index];
+    const std::string& path = files_[index].path;
+    char error[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* handle =
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, error);
+    if (handle == nullptr) {
+        warnings_.push_back(fmt::format("{}: reading stopped after {} packets ({})",
+                                        display_name(path), files_[index].frames, error));
+        return false;
+    }
+    source.handle = handle;
+    for (std::uint64_t passed = 0; passed < frames_read; ++passed) {
+        pcap_pkthdr* header = nullptr;
+        const std::uint8_t* data = nullptr;
+        if (pcap_next_ex(handle, &header, &data) != 1) {
+            warnings_.push_back(
+                fmt::format("{}: reading stopped after {} packets (the file "
+                            "changed while it was read)",
+                            display_name(path), files_[index].frames));
+            pcap_close(handle);
+            source.handle = nullptr;
+            return false;
+        }
+    }
+    if (source.filtered && pcap_setfilter(handle, &source.filter) != 0) {
+        throw UserError(
+            fmt::format("cannot apply filter to {}: {}", display_name(path), pcap_geterr(handle)));
+    }
+    return true;
 }
 
 template <typename OwnReader>

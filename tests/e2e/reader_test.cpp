@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "run.hpp"
 
 namespace ephemera::test {
@@ -71,6 +73,23 @@ TEST(OwnReaderReports, ReadsFilesCutAnywhereAsLibpcapDoes) {
             expect_same_reports(path);
         }
     }
+}
+
+// Two pcapng files one after the other: the own reader reads the first section, libpcap the
+// second (PcapngFile::needs_libpcap), and the report is the one libpcap alone gives.
+TEST(OwnReaderReports, HandsASecondPcapngSectionToLibpcap) {
+    TempDir temp;
+    const std::string bytes = read_file(sample("tcp-ipv6.pcapng"));
+    const std::string path = temp.file("two-sections.pcapng");
+    std::ofstream(path, std::ios::binary) << bytes << bytes;
+    expect_same_reports(path);
+    const RunResult once = run_ephemera({"analyze", "--format", "json", sample("tcp-ipv6.pcapng")});
+    const RunResult twice = run_ephemera({"analyze", "--format", "json", path});
+    ASSERT_EQ(twice.exit_code, 0) << twice.err;
+    const auto frames = [](const RunResult& run) {
+        return nlohmann::json::parse(run.out)["capture"]["packets"].get<std::uint64_t>();
+    };
+    EXPECT_EQ(frames(twice), 2 * frames(once));
 }
 
 // Inputs the pipeline fuzzer found (its differential check compares the two readers).

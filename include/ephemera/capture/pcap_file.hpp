@@ -88,33 +88,49 @@ class PcapFile {
     std::string stop_reason_;
 };
 
-// pcapng files of the common shape: one section, interfaces of one link type and snapshot
-// length, microsecond or nanosecond resolution, Enhanced Packet Blocks (other blocks are skipped,
-// as libpcap skips them). open() walks every block header first and returns nullptr at anything
-// else (a second section, Simple Packet Blocks, time offsets, a length libpcap would reject), so
-// that such a file goes to libpcap whole. A file cut inside its last block is read up to the cut,
-// as libpcap reads it.
+// pcapng files, block by block while they are of the common shape: one section, interfaces of
+// one link type and snapshot length, microsecond or nanosecond resolution, Enhanced Packet Blocks
+// (other blocks are skipped, as libpcap skips them). At the first block of any other kind (a
+// second section, a Simple Packet Block, a time offset, a length libpcap would reject), next()
+// stops and needs_libpcap() says so: the capture reader then has libpcap read the file from the
+// top, skip the frames_read() frames it already has (read the same way), and go on. A file cut
+// inside its last block is read up to the cut, as libpcap reads it.
 class PcapngFile {
   public:
+    // nullptr when `path` does not start with a pcapng section header, or is not a regular file.
     static std::unique_ptr<PcapngFile> open(const std::string& path, int link_type, int snapshot,
                                             std::size_t read_size = FileBuffer::default_read_size);
 
     bool next(RawFrame& frame) noexcept;
     bool cut_off() const noexcept { return cut_off_; }
     const std::string& stop_reason() const noexcept { return stop_reason_; }
+    // Once next() has returned false: whether libpcap must read the rest.
+    bool needs_libpcap() const noexcept { return needs_libpcap_; }
+    // Frames next() has handed out.
+    std::uint64_t frames_read() const noexcept { return frames_read_; }
 
   private:
     PcapngFile() = default;
     std::uint32_t field(const std::uint8_t* at) const noexcept;
-    bool walk(int snapshot);
+    // Whether a block next() reads as it stands (an interface's resolution is recorded).
+    bool usable_section_header(const std::uint8_t* block, std::uint32_t length) const noexcept;
+    bool take_interface(const std::uint8_t* block, std::uint32_t length);
+    bool usable_packet(const std::uint8_t* block, std::uint32_t length) const noexcept;
+    bool stop(bool cut, std::string reason);
+    bool hand_over() noexcept;
 
     FileBuffer file_;
-    std::size_t offset_ = 0;
-    std::size_t end_ = 0;  // where the last whole block ends
+    std::size_t offset_ = 0;  // where the next block starts
     bool swapped_ = false;
     int link_type_ = 0;
+    std::uint32_t snapshot_ = 0;
+    std::uint32_t interface_link_type_ = 0;
+    std::uint32_t interface_snaplen_ = 0;
     std::vector<bool> nanoseconds_;  // per interface
-    bool cut_off_ = false;           // the file ends inside its last block
+    std::uint64_t frames_read_ = 0;
+    bool finished_ = false;
+    bool needs_libpcap_ = false;
+    bool cut_off_ = false;  // the file ends inside its last block
     std::string stop_reason_;
 };
 

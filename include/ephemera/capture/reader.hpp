@@ -52,6 +52,7 @@ class CaptureReader {
     void advance(std::size_t index);
     template <typename OwnReader>
     void advance_own(std::size_t index, OwnReader& file);
+    bool reopen_with_libpcap(std::size_t index, std::uint64_t frames_read);
 
     std::vector<std::unique_ptr<Source>> sources_;
     std::vector<CaptureFileInfo> files_;
