@@ -4,9 +4,11 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <functional>
 #include <span>
 #include <tuple>
 
+#include "ephemera/analysis/nearly_sorted.hpp"
 #include "ephemera/analysis/numbering.hpp"
 #include "ephemera/analysis/statistics.hpp"
 
@@ -272,7 +274,7 @@ class HoldingTimes {
         for (std::size_t i = 0; i < holdings.size(); ++i) {
             ends[i] = {end_of(holdings[i], with_time_wait), static_cast<std::uint32_t>(i)};
         }
-        std::sort(ends.begin(), ends.end());
+        sort_nearly_sorted(ends, std::less<>());
         std::vector<Micros>& all = ends_[with_time_wait];
         std::vector<Micros>& split = ends_by_destination_[with_time_wait];
         all.resize(ends.size());

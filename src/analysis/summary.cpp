@@ -5,6 +5,7 @@
 #include <numeric>
 #include <tuple>
 
+#include "ephemera/analysis/nearly_sorted.hpp"
 #include "ephemera/analysis/numbering.hpp"
 #include "ephemera/analysis/two_cores.hpp"
 
@@ -194,7 +195,7 @@ void sort_by_start(const ConnectionRecords& records,
     for (std::size_t i = 0; i < connections.size(); ++i) {
         keyed[i] = {connections[i]->connection.first_seen, connections[i]};
     }
-    std::sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& b) {
+    sort_nearly_sorted(keyed, [&](const auto& a, const auto& b) {
         if (a.first != b.first) return a.first < b.first;
         return starts_before(records, a.second, b.second);
     });
