@@ -38,14 +38,12 @@ class FileBuffer {
     int read_error() const noexcept { return read_error_; }
 
     // The file's bytes [offset, offset + wanted), valid until the next call; nullptr when the
-    // file ends first. `offset` may not go back before an earlier call's, except to 0 after
-    // rewind(); `wanted` is at most the largest piece.
+    // file ends first. `offset` may not go back before an earlier call's; `wanted` is at most the
+    // largest piece.
     const std::uint8_t* view(std::size_t offset, std::size_t wanted) noexcept {
         if (offset + wanted <= end_ && offset >= start_) return data_.get() + (offset - start_);
         return refill(offset, wanted);
     }
-    // Reading starts over from the top.
-    void rewind() noexcept { start_ = end_ = 0; }
 
   private:
     const std::uint8_t* refill(std::size_t offset, std::size_t wanted) noexcept;
