@@ -399,37 +399,54 @@ TEST(Report, HostsAnalyzedOnTwoThreadsMatchEachHostAlone) {
 }
 
 // Distinct services per client and distinct clients per service, with the connections of all
-// hosts interleaved, repeats, and one address and port serving TCP and UDP (two services).
+// hosts interleaved, repeats, and one address and port serving TCP and UDP (two services), some
+// services seen only in the later half; with 30,000 connections the hosts are analyzed on two
+// threads.
 TEST(Report, CountsDistinctServicesPerClientAndClientsPerService) {
-    Lcg random{11};
-    Log records;
-    std::map<std::uint8_t, std::set<std::pair<std::uint16_t, bool>>> services_of;
-    std::map<std::pair<std::uint16_t, bool>, std::set<std::uint8_t>> clients_of;
-    for (int i = 0; i < 600; ++i) {
-        const auto host = static_cast<std::uint8_t>(10 + random.next() % 12);
-        const auto service_port = static_cast<std::uint16_t>(8000 + random.next() % (host % 5 + 1));
-        const bool udp = random.next() % 4 == 0;
-        Connection c = connection(static_cast<std::uint16_t>(40000 + i), t0 + i * 1000);
-        c.endpoint[0] = endpoint(host, c.endpoint[0].port);
-        c.endpoint[1] = endpoint(2, service_port);
-        if (udp) c.protocol = Protocol::udp;
-        records.push_back(c);
-        services_of[host].insert({service_port, udp});
-        clients_of[{service_port, udp}].insert(host);
-    }
-    CaptureSummary capture;
-    capture.last = t0 + 600 * 1000 + second;
-    const Report report = build_report(records, capture, {}, {}, {});
-    ASSERT_EQ(report.clients.size(), services_of.size());
-    for (const ClientSummary& client : report.clients) {
-        SCOPED_TRACE(to_string(client.address));
-        EXPECT_EQ(client.servers, services_of.at(client.address.bytes[3]).size());
-    }
-    ASSERT_EQ(report.servers.size(), clients_of.size());
-    for (const ServerSummary& server : report.servers) {
-        const bool udp = server.protocol == Protocol::udp;
-        EXPECT_EQ(server.clients, clients_of.at({server.endpoint.port, udp}).size())
-            << server.endpoint.port << (udp ? "/udp" : "/tcp");
+    for (const int count : {600, 30'000}) {
+        SCOPED_TRACE(count);
+        Lcg random{11};
+        Log records;
+        std::map<std::uint8_t, std::set<std::pair<std::uint16_t, bool>>> services_of;
+        std::map<std::uint8_t, std::uint64_t> connections_of;
+        std::map<std::pair<std::uint16_t, bool>, std::set<std::uint8_t>> clients_of;
+        std::map<std::pair<std::uint16_t, bool>, std::uint64_t> connections_to;
+        for (int i = 0; i < count; ++i) {
+            const auto host = static_cast<std::uint8_t>(10 + random.next() % 12);
+            const bool later_only = i >= count / 2 && random.next() % 3 == 0;
+            // Each host its own few services, overlapping other hosts' (so that the halves see
+            // services first in different orders).
+            const auto service_port = static_cast<std::uint16_t>(
+                8000 + host % 7 * 3 + random.next() % (host % 5 + 1) + (later_only ? 100 : 0));
+            const bool udp = random.next() % 4 == 0;
+            Connection c = connection(static_cast<std::uint16_t>(10000 + i % 50000),
+                                      t0 + std::int64_t{i} * 1000);
+            c.endpoint[0] = endpoint(host, c.endpoint[0].port);
+            c.endpoint[1] = endpoint(2, service_port);
+            if (udp) c.protocol = Protocol::udp;
+            records.push_back(c);
+            services_of[host].insert({service_port, udp});
+            ++connections_of[host];
+            clients_of[{service_port, udp}].insert(host);
+            ++connections_to[{service_port, udp}];
+        }
+        CaptureSummary capture;
+        capture.last = t0 + std::int64_t{count} * 1000 + second;
+        const Report report = build_report(records, capture, {}, {}, {});
+        EXPECT_EQ(report.tcp_connections + report.udp_flows, static_cast<std::uint64_t>(count));
+        ASSERT_EQ(report.clients.size(), services_of.size());
+        for (const ClientSummary& client : report.clients) {
+            SCOPED_TRACE(to_string(client.address));
+            EXPECT_EQ(client.servers, services_of.at(client.address.bytes[3]).size());
+            EXPECT_EQ(client.connections(), connections_of.at(client.address.bytes[3]));
+        }
+        ASSERT_EQ(report.servers.size(), clients_of.size());
+        for (const ServerSummary& server : report.servers) {
+            const bool udp = server.protocol == Protocol::udp;
+            SCOPED_TRACE(std::to_string(server.endpoint.port) + (udp ? "/udp" : "/tcp"));
+            EXPECT_EQ(server.clients, clients_of.at({server.endpoint.port, udp}).size());
+            EXPECT_EQ(server.connections, connections_to.at({server.endpoint.port, udp}));
+        }
     }
 }
 
