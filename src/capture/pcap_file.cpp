@@ -14,11 +14,6 @@ constexpr std::size_t record_header_size = 16;
 constexpr std::uint32_t magic_micro = 0xa1b2c3d4;
 constexpr std::uint32_t magic_nano = 0xa1b23c4d;
 
-std::uint32_t little_endian(const std::uint8_t* at) {
-    return static_cast<std::uint32_t>(at[0]) | static_cast<std::uint32_t>(at[1]) << 8 |
-           static_cast<std::uint32_t>(at[2]) << 16 | static_cast<std::uint32_t>(at[3]) << 24;
-}
-
 std::uint16_t little_endian16(const std::uint8_t* at) {
     return static_cast<std::uint16_t>(at[0] | at[1] << 8);
 }

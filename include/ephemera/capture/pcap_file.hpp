@@ -21,6 +21,12 @@ namespace ephemera {
 // libpcap.
 bool own_reader_link_type(int link_type) noexcept;
 
+// A 32-bit field as a little-endian file stores it, at any alignment.
+inline std::uint32_t little_endian(const std::uint8_t* at) noexcept {
+    return static_cast<std::uint32_t>(at[0]) | static_cast<std::uint32_t>(at[1]) << 8 |
+           static_cast<std::uint32_t>(at[2]) << 16 | static_cast<std::uint32_t>(at[3]) << 24;
+}
+
 // Classic pcap files (version 2.4).
 class PcapFile {
   public:
@@ -67,9 +73,7 @@ class PcapFile {
   private:
     PcapFile() = default;
     std::uint32_t field(const std::uint8_t* at) const noexcept {
-        std::uint32_t value =
-            static_cast<std::uint32_t>(at[0]) | static_cast<std::uint32_t>(at[1]) << 8 |
-            static_cast<std::uint32_t>(at[2]) << 16 | static_cast<std::uint32_t>(at[3]) << 24;
+        const std::uint32_t value = little_endian(at);
         return swapped_ ? __builtin_bswap32(value) : value;
     }
     bool at_end(std::size_t wanted) noexcept;
