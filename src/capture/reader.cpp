@@ -101,7 +101,25 @@ CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::s
         files_.push_back({path, link_type, link_name != nullptr ? link_name : "unknown", 0});
         sources_.push_back(std::move(source));
     }
+    if (sources_.size() == 1 && !sources_[0]->filtered) {
+        // Read by next() directly; nothing is read ahead.
+        sole_pcap_ = sources_[0]->own_pcap.get();
+        sole_pcapng_ = sources_[0]->own_pcapng.get();
+        sole_frame_ = &sources_[0]->frame;
+        sole_frames_ = &files_[0].frames;
+        if (sole_pcap_ != nullptr || sole_pcapng_ != nullptr) return;
+    }
     for (std::size_t index = 0; index < sources_.size(); ++index) advance(index);
+}
+
+// The file next() read directly has ended, or (pcapng) has a block left to libpcap: advance()
+// asks the file again, which answers as it did (it stays at its end), and does what follows:
+// the warning for a file cut short, libpcap for the rest of a pcapng file.
+const RawFrame* CaptureReader::end_of_sole_file() {
+    sole_pcap_ = nullptr;
+    sole_pcapng_ = nullptr;
+    last_returned_ = 0;
+    return next_merged();
 }
 
 CaptureReader::~CaptureReader() = default;
@@ -191,6 +209,12 @@ void CaptureReader::advance_own(std::size_t index, OwnReader& file) {
         ++files_[index].frames;
         return;
     }
+    note_stop(index, file);
+}
+
+// A file the project reads has ended: a warning if it ended early.
+template <typename OwnReader>
+void CaptureReader::note_stop(std::size_t index, const OwnReader& file) {
     if (!file.stop_reason().empty()) {
         warnings_.push_back(fmt::format("{}: {} after {} packets ({})",
                                         display_name(files_[index].path),
@@ -199,7 +223,7 @@ void CaptureReader::advance_own(std::size_t index, OwnReader& file) {
     }
 }
 
-const RawFrame* CaptureReader::next() {
+const RawFrame* CaptureReader::next_merged() {
     // The previous frame's bytes belong to libpcap's buffer; only now may that source move on.
     if (last_returned_ != SIZE_MAX) advance(last_returned_);
     std::size_t earliest = SIZE_MAX;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ephemera/capture/pcap_file.hpp"
+#include "ephemera/capture/reader.hpp"
 
 namespace ephemera {
 namespace {
@@ -196,6 +197,69 @@ std::string pcapng_section(std::uint32_t seconds, char fill) {
 
 // A second section (two pcapng files one after the other) is libpcap's to read: the own reader
 // stops before it, and the capture reader has libpcap read on from there.
+struct ReaderRun {
+    std::vector<Frame> frames;
+    std::uint64_t counted = 0;
+    std::vector<std::string> warnings;
+};
+
+ReaderRun read_through(CaptureReader& reader) {
+    ReaderRun run;
+    while (const RawFrame* frame = reader.next()) {
+        run.frames.push_back({frame->timestamp,
+                              std::vector<std::uint8_t>(frame->bytes.begin(), frame->bytes.end()),
+                              frame->wire_length});
+    }
+    EXPECT_EQ(reader.next(), nullptr);  // and it stays ended
+    run.counted = reader.files().at(0).frames;
+    run.warnings = reader.warnings();
+    return run;
+}
+
+// A lone unfiltered file the project reads is read by the shortest path (CaptureReader::next);
+// a filter that every packet passes takes the general one. Both, and libpcap, must agree on the
+// frames, their count and the warning for a file cut short, wherever it was cut, and for a
+// pcapng file with a second section, which libpcap reads on from where the project's reader
+// stopped.
+TEST(OwnReaders, TheSoleFilePathReadsAsTheGeneralOneAndLibpcap) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("ephemera-sole-" + std::to_string(getpid())))
+            .string();
+    std::size_t cut_short = 0;
+    for (const std::string name : {"tcp-ipv4.pcap", "tcp-ipv6.pcapng"}) {
+        std::ifstream in(source_dir() / "pcaps" / name, std::ios::binary);
+        const std::string bytes(std::istreambuf_iterator<char>(in), {});
+        ASSERT_GT(bytes.size(), 1000u) << name;
+        const std::vector<std::string> variants = {
+            bytes,
+            bytes + bytes,  // a pcapng file's second section; a classic file's header as a record
+            bytes.substr(0, bytes.size() - 1),
+            bytes.substr(0, bytes.size() - 17),
+            bytes.substr(0, bytes.size() / 2),
+            bytes.substr(0, bytes.size() / 3 + 13),
+        };
+        for (std::size_t variant = 0; variant < variants.size(); ++variant) {
+            std::ofstream(path, std::ios::binary) << variants[variant];
+            CaptureReader sole(std::vector<std::string>{path}, "");
+            CaptureReader general(std::vector<std::string>{path}, "len >= 0");
+            CaptureReader libpcap(std::vector<std::string>{path}, "", false);
+            const ReaderRun by_sole = read_through(sole);
+            const ReaderRun by_general = read_through(general);
+            const ReaderRun by_libpcap = read_through(libpcap);
+            EXPECT_FALSE(by_sole.frames.empty() && variant < 2) << name << " " << variant;
+            EXPECT_TRUE(by_sole.frames == by_general.frames) << name << " " << variant;
+            EXPECT_TRUE(by_sole.frames == by_libpcap.frames) << name << " " << variant;
+            EXPECT_EQ(by_sole.counted, by_sole.frames.size()) << name << " " << variant;
+            EXPECT_EQ(by_general.counted, by_sole.frames.size()) << name << " " << variant;
+            EXPECT_EQ(by_sole.warnings, by_general.warnings) << name << " " << variant;
+            EXPECT_EQ(by_sole.warnings, by_libpcap.warnings) << name << " " << variant;
+            cut_short += !by_sole.warnings.empty();
+        }
+    }
+    EXPECT_GE(cut_short, 5u);  // the cuts inside a record were noticed
+    std::filesystem::remove(path);
+}
+
 TEST(OwnReaders, ASecondSectionIsHandedOverToLibpcap) {
     const std::string path =
         (std::filesystem::temp_directory_path() / ("ephemera-two-" + std::to_string(getpid())))

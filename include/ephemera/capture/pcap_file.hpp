@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "ephemera/capture/file_buffer.hpp"
-#include "ephemera/capture/reader.hpp"
+#include "ephemera/capture/raw_frame.hpp"
 
 namespace ephemera {
 

@@ -8,16 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "ephemera/capture/pcap_file.hpp"
+#include "ephemera/capture/raw_frame.hpp"
 #include "ephemera/core/types.hpp"
 
 namespace ephemera {
-
-struct RawFrame {
-    Micros timestamp = 0;
-    int link_type = 0;                    // pcap_datalink() of the file it came from
-    std::span<const std::uint8_t> bytes;  // the captured bytes; valid until the next next()
-    std::uint32_t wire_length = 0;
-};
 
 struct CaptureFileInfo {
     std::string path;
@@ -41,7 +36,19 @@ class CaptureReader {
     // The next frame in timestamp order across all files, valid until the next call; nullptr at
     // the end of all of them. The frame is the reader's own, not a copy: a copy of a record the
     // reader has just written would wait on those writes, once per packet.
-    const RawFrame* next();
+    const RawFrame* next() {
+        // One file, unfiltered, read by the project: the common case, read record by record with
+        // nothing in between (merging files by time and filtering cost more than reading the
+        // record: 13 ns a packet, 0.04 s of the benchmark's capture). At its end the general
+        // path takes over, as it does for every other case.
+        if (sole_pcap_ != nullptr) {
+            return sole_pcap_->next(*sole_frame_) ? counted_sole_frame() : end_of_sole_file();
+        }
+        if (sole_pcapng_ != nullptr) {
+            return sole_pcapng_->next(*sole_frame_) ? counted_sole_frame() : end_of_sole_file();
+        }
+        return next_merged();
+    }
 
     const std::vector<CaptureFileInfo>& files() const noexcept { return files_; }
     // Things the user should know, such as a file cut off mid-packet.
@@ -49,7 +56,15 @@ class CaptureReader {
 
   private:
     struct Source;
+    const RawFrame* next_merged();
+    const RawFrame* counted_sole_frame() noexcept {
+        ++*sole_frames_;
+        return sole_frame_;
+    }
+    const RawFrame* end_of_sole_file();
     void advance(std::size_t index);
+    template <typename OwnReader>
+    void note_stop(std::size_t index, const OwnReader& file);
     template <typename OwnReader>
     void advance_own(std::size_t index, OwnReader& file);
     bool reopen_with_libpcap(std::size_t index, std::uint64_t frames_read);
@@ -58,6 +73,12 @@ class CaptureReader {
     std::vector<CaptureFileInfo> files_;
     std::vector<std::string> warnings_;
     std::size_t last_returned_ = SIZE_MAX;
+    // Set while next() reads the only source directly (see there): the file (one of the two),
+    // where its frames go and its count of them.
+    PcapFile* sole_pcap_ = nullptr;
+    PcapngFile* sole_pcapng_ = nullptr;
+    RawFrame* sole_frame_ = nullptr;
+    std::uint64_t* sole_frames_ = nullptr;
 };
 
 }  // namespace ephemera
