@@ -48,7 +48,6 @@ struct ClientTally {
     ClientSummary summary;
     std::vector<const ConnectionRecord*> connections;
     std::vector<std::uint16_t> ports;
-    std::vector<std::uint32_t> services;  // service numbers (of service_key)
 };
 
 struct ServerTally {
@@ -249,42 +248,57 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
 
     // Tallies indexed by host number; hosts that were never a client keep an empty one.
     std::vector<ClientTally> clients(records.host_count());
+    // Each client's services (their numbers, of service_key), apart from the rest of its tally:
+    // the two are filled on two cores.
+    std::vector<std::vector<std::uint32_t>> services_of(records.host_count());
     // Each host's lists at their final size at once, not grown (and copied) as they fill.
     for (std::size_t number = 0; number < clients.size(); ++number) {
         if (scanner[number]) continue;
         clients[number].connections.reserve(per_client[number]);
         clients[number].ports.reserve(per_client[number]);
-        clients[number].services.reserve(per_client[number]);
+        services_of[number].reserve(per_client[number]);
     }
+    // A scanner is not a client using up its ports, and its targets are not services.
+    const auto tally_clients = [&] {
+        for (const ConnectionRecord& record : records) {
+            const ConnectionActivity& connection = record.connection;
+            const auto state = static_cast<std::size_t>(connection.state());
+            const bool tcp = connection.protocol == Protocol::tcp;
+            (tcp ? report.tcp_connections : report.udp_flows) += 1;
+            ++report.states[state];
+            ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
+            if (scanner[record.client_host()]) continue;
+            ClientTally& client = clients[record.client_host()];
+            (tcp ? client.summary.tcp_connections : client.summary.udp_flows) += 1;
+            ++client.summary.states[state];
+            client.ports.push_back(record.client_port());
+            client.connections.push_back(&record);
+        }
+    };
     WordNumbering service_numbers;
     std::vector<ServerTally> servers;
-    for (const ConnectionRecord& record : records) {
-        const ConnectionActivity& connection = record.connection;
-        const auto state = static_cast<std::size_t>(connection.state());
-        const bool tcp = connection.protocol == Protocol::tcp;
-        (tcp ? report.tcp_connections : report.udp_flows) += 1;
-        ++report.states[state];
-        ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
-        // A scanner is not a client using up its ports, and its targets are not services.
-        if (scanner[record.client_host()]) continue;
-
-        ClientTally& client = clients[record.client_host()];
-        (tcp ? client.summary.tcp_connections : client.summary.udp_flows) += 1;
-        ++client.summary.states[state];
-        client.ports.push_back(record.client_port());
-        client.connections.push_back(&record);
-        const std::uint32_t service = service_numbers.number(service_key(record));
-        client.services.push_back(service);
-
-        if (service == servers.size()) {
-            servers.emplace_back();
-            servers.back().summary.endpoint = records.server(record);
-            servers.back().summary.protocol = connection.protocol;
+    const auto tally_services = [&] {
+        for (const ConnectionRecord& record : records) {
+            if (scanner[record.client_host()]) continue;
+            const std::uint32_t service = service_numbers.number(service_key(record));
+            services_of[record.client_host()].push_back(service);
+            if (service == servers.size()) {
+                servers.emplace_back();
+                servers.back().summary.endpoint = records.server(record);
+                servers.back().summary.protocol = record.connection.protocol;
+            }
+            ServerTally& server = servers[service];
+            ++server.summary.connections;
+            server.clients.push_back(record.client_host());
+            server.client_ports.push_back(record.client_port());
         }
-        ServerTally& server = servers[service];
-        ++server.summary.connections;
-        server.clients.push_back(record.client_host());
-        server.client_ports.push_back(record.client_port());
+    };
+    // Two passes over the log, independent of each other: on two cores where it is long.
+    if (records.size() < min_elements_to_share) {
+        tally_clients();
+        tally_services();
+    } else {
+        run_on_two_cores(tally_services, tally_clients);
     }
 
     std::vector<ClientTally*> tallies;
@@ -293,7 +307,7 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         ClientTally& tally = clients[number];
         if (tally.connections.empty()) continue;  // a scanner's, or a host only ever a server
         tally.summary.address = records.address(number);
-        tally.summary.servers = distinct_services.count(number, tally.services);
+        tally.summary.servers = distinct_services.count(number, services_of[number]);
         tallies.push_back(&tally);
     }
     const Micros capture_end = report.capture.last;
