@@ -209,12 +209,6 @@ void CaptureReader::advance_own(std::size_t index, OwnReader& file) {
         ++files_[index].frames;
         return;
     }
-    note_stop(index, file);
-}
-
-// A file the project reads has ended: a warning if it ended early.
-template <typename OwnReader>
-void CaptureReader::note_stop(std::size_t index, const OwnReader& file) {
     if (!file.stop_reason().empty()) {
         warnings_.push_back(fmt::format("{}: {} after {} packets ({})",
                                         display_name(files_[index].path),

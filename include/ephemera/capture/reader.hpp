@@ -64,8 +64,6 @@ class CaptureReader {
     const RawFrame* end_of_sole_file();
     void advance(std::size_t index);
     template <typename OwnReader>
-    void note_stop(std::size_t index, const OwnReader& file);
-    template <typename OwnReader>
     void advance_own(std::size_t index, OwnReader& file);
     bool reopen_with_libpcap(std::size_t index, std::uint64_t frames_read);
 
