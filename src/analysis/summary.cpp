@@ -143,14 +143,12 @@ template <typename Analyze>
 void analyze_hosts(const std::vector<ClientTally*>& tallies, const Analyze& analyze) {
     std::size_t connections = 0;
     for (const ClientTally* tally : tallies) connections += tally->connections.size();
-    if (connections < min_elements_to_share || tallies.size() < 2) {
-        for (ClientTally* tally : tallies) analyze(*tally);
-        return;
-    }
     const auto every_other = [&](std::size_t first) {
         for (std::size_t i = first; i < tallies.size(); i += 2) analyze(*tallies[i]);
     };
-    run_on_two_cores([&] { every_other(1); }, [&] { every_other(0); });
+    run_on_two_cores_if(
+        connections >= min_elements_to_share && tallies.size() >= 2, [&] { every_other(1); },
+        [&] { every_other(0); });
 }
 
 }  // namespace
@@ -294,12 +292,7 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         }
     };
     // Two passes over the log, independent of each other: on two cores where it is long.
-    if (records.size() < min_elements_to_share) {
-        tally_clients();
-        tally_services();
-    } else {
-        run_on_two_cores(tally_services, tally_clients);
-    }
+    run_on_two_cores_if(records.size() >= min_elements_to_share, tally_services, tally_clients);
 
     std::vector<ClientTally*> tallies;
     DistinctCounter distinct_services(service_numbers.size());

@@ -155,12 +155,8 @@ ordered_json clients_json(const std::vector<ClientSummary>& clients, std::size_t
             halves[half].push_back(client_json(clients[i], destinations));
         }
     };
-    if (clients.size() >= min_clients_to_share) {
-        run_on_two_cores([&] { build(1); }, [&] { build(0); });
-    } else {
-        build(0);
-        build(1);
-    }
+    run_on_two_cores_if(
+        clients.size() >= min_clients_to_share, [&] { build(1); }, [&] { build(0); });
     ordered_json entries = ordered_json::array();
     for (std::vector<ordered_json>& half : halves) {
         for (ordered_json& entry : half) entries.push_back(std::move(entry));

@@ -33,6 +33,18 @@ void run_on_two_cores(const First& first, const Second& second) {
     if (failed) std::rethrow_exception(failed);
 }
 
+// first() and second(), which touch nothing in common: on two cores when `share`, else one after
+// the other on this one (for work too small to be worth a thread).
+template <typename First, typename Second>
+void run_on_two_cores_if(bool share, const First& first, const Second& second) {
+    if (share) {
+        run_on_two_cores(first, second);
+        return;
+    }
+    first();
+    second();
+}
+
 // Below this many elements a second thread costs more than it saves.
 inline constexpr std::size_t min_elements_to_share = 20'000;
 
