@@ -115,11 +115,13 @@ void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing&
     }
 }
 
-void track(PacketPipeline& pipeline, BatchRing& ring) {
+void track(PacketPipeline& pipeline, BatchRing& ring, ReadAhead* file_reading) {
     for (std::uint64_t sequence = 0;; ++sequence) {
-        // About to wait for the reading thread: fault in what this thread will write next itself.
-        // Which thread has time to spare depends on the capture and on how slow fresh memory is;
-        // the other's populate then finds the pages present and returns at once.
+        // About to wait for the reading thread: read the next piece of its file for it, and fault
+        // in what this thread will write next itself. Which thread has time to spare depends on
+        // the capture and on how slow fresh memory is; the other's populate then finds the pages
+        // present and returns at once.
+        if (file_reading != nullptr && !ring.ready(sequence)) file_reading->fill();
         if (!ring.ready(sequence)) fault_in(pipeline.space_ahead());
         Batch* batch = ring.wait(sequence);
         if (batch == nullptr) return;
@@ -133,6 +135,7 @@ void track(PacketPipeline& pipeline, BatchRing& ring) {
 
 void run_on_two_threads(CaptureReader& reader, PacketPipeline& pipeline) {
     BatchRing ring;
+    ReadAhead* file_reading = reader.share_reading();
     std::exception_ptr reading_failed;
     std::thread reading([&] {
         try {
@@ -143,7 +146,7 @@ void run_on_two_threads(CaptureReader& reader, PacketPipeline& pipeline) {
         ring.finish();
     });
     try {
-        track(pipeline, ring);
+        track(pipeline, ring, file_reading);
     } catch (...) {
         ring.stop();
         reading.join();

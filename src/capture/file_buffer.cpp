@@ -11,6 +11,7 @@
 namespace ephemera {
 
 FileBuffer::~FileBuffer() {
+    share_reading(nullptr);  // no helper may still be reading into the spare buffer
     if (descriptor_ >= 0) close(descriptor_);
 }
 
@@ -22,23 +23,57 @@ bool FileBuffer::open(const std::string& path, std::size_t largest_piece, std::s
     posix_fadvise(descriptor_, 0, 0, POSIX_FADV_SEQUENTIAL);  // read ahead further
     size_ = static_cast<std::size_t>(info.st_size);
     read_size_ = std::max<std::size_t>(read_size, 1);
-    capacity_ = read_size_ + largest_piece;
+    headroom_ = largest_piece;
+    capacity_ = headroom_ + read_size_ + largest_piece;
+    // Only the pages written are touched: a buffer costs about one read's worth of memory.
     data_ = std::make_unique_for_overwrite<std::uint8_t[]>(capacity_);
+    held_ = data_.get() + headroom_;
     return true;
+}
+
+void FileBuffer::share_reading(ReadAhead* helper) {
+    if (helper_ != nullptr && offered_) helper_->take_back();
+    offered_ = false;
+    helper_ = helper;
+    if (helper_ != nullptr && spare_ == nullptr && descriptor_ >= 0) {
+        spare_ = std::make_unique_for_overwrite<std::uint8_t[]>(capacity_);
+    }
+    offer_next_piece();
+}
+
+void FileBuffer::offer_next_piece() noexcept {
+    if (helper_ == nullptr || spare_ == nullptr || end_ >= size_) return;
+    helper_->offer(descriptor_, end_, std::min(read_size_, size_ - end_), spare_.get() + headroom_);
+    offered_ = true;
 }
 
 const std::uint8_t* FileBuffer::refill(std::size_t offset, std::size_t wanted) noexcept {
     if (offset > size_ || wanted > size_ - offset || offset < start_) return nullptr;
-    // What the buffer holds from `offset` on (a piece the last read cut) moves to the front;
-    // reads continue after it.
+    // What the buffer holds from `offset` on (a piece the last read cut) is kept, just before
+    // where the reads go; they continue after it.
     const std::size_t kept = offset < end_ ? end_ - offset : 0;
-    if (kept > 0) std::memmove(data_.get(), data_.get() + (offset - start_), kept);
+    const std::uint8_t* keep = kept > 0 ? held_ + (offset - start_) : held_;
+    // The piece after end_, if a helper has read it whole, comes as it is: the buffers swap.
+    // (Not where the reader skips past it: then it is of no use.)
+    const std::size_t ahead = offered_ ? std::min(read_size_, size_ - end_) : 0;
+    const bool piece_read = offered_ && helper_->take_back();
+    offered_ = false;
+    const bool swapped = piece_read && offset <= end_;
+    if (swapped) {
+        std::memcpy(spare_.get() + headroom_ - kept, keep, kept);
+        std::swap(data_, spare_);
+    } else {
+        std::memmove(data_.get() + headroom_ - kept, keep, kept);
+    }
+    std::uint8_t* held = data_.get() + headroom_ - kept;
+    held_ = held;
     start_ = offset;
-    end_ = offset + kept;
+    end_ = offset + kept + (swapped ? ahead : 0);
+    const std::size_t room_end = capacity_ - (headroom_ - kept);  // from held
     while (end_ - start_ < wanted) {
-        const std::size_t room = std::min({capacity_ - (end_ - start_), size_ - end_, read_size_});
+        const std::size_t room = std::min({room_end - (end_ - start_), size_ - end_, read_size_});
         const ssize_t got =
-            pread(descriptor_, data_.get() + (end_ - start_), room, static_cast<off_t>(end_));
+            pread(descriptor_, held + (end_ - start_), room, static_cast<off_t>(end_));
         if (got > 0) {
             end_ += static_cast<std::size_t>(got);
         } else if (got < 0 && errno == EINTR) {
@@ -50,7 +85,8 @@ const std::uint8_t* FileBuffer::refill(std::size_t offset, std::size_t wanted) n
             return nullptr;
         }
     }
-    return data_.get();
+    offer_next_piece();
+    return held;
 }
 
 }  // namespace ephemera

@@ -124,6 +124,14 @@ const RawFrame* CaptureReader::end_of_sole_file() {
 
 CaptureReader::~CaptureReader() = default;
 
+ReadAhead* CaptureReader::share_reading() {
+    if (sole_pcap_ == nullptr && sole_pcapng_ == nullptr) return nullptr;
+    if (helper_ == nullptr) helper_ = std::make_unique<ReadAhead>();
+    if (sole_pcap_ != nullptr) sole_pcap_->share_reading(helper_.get());
+    if (sole_pcapng_ != nullptr) sole_pcapng_->share_reading(helper_.get());
+    return helper_.get();
+}
+
 void CaptureReader::advance(std::size_t index) {
     Source& source = *sources_[index];
     source.has_frame = false;

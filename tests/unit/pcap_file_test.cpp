@@ -7,15 +7,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
 #include "ephemera/capture/pcap_file.hpp"
+#include "ephemera/capture/read_ahead.hpp"
 #include "ephemera/capture/reader.hpp"
 
 namespace ephemera {
@@ -70,20 +75,59 @@ Reading read_with(Reader& reader) {
     return reading;
 }
 
-// Compares the own reader that takes `path` (if one does) with libpcap at several read sizes;
-// true when one took it.
+// Another thread that reads ahead for a file (capture/read_ahead.hpp) as fast as it can, so
+// that most refills take the piece it read, and some wait for it.
+class ReadingHelper {
+  public:
+    ReadingHelper() {
+        thread_ = std::thread([this] {
+            while (!stop_.load()) {
+                if (ahead_.fill()) {
+                    ++pieces_read_;
+                } else {
+                    std::this_thread::yield();
+                }
+            }
+        });
+    }
+    ~ReadingHelper() {
+        stop_ = true;
+        thread_.join();
+    }
+    ReadAhead* get() { return &ahead_; }
+    std::size_t pieces_read() const { return pieces_read_.load(); }
+
+  private:
+    ReadAhead ahead_;
+    std::atomic<bool> stop_{false};
+    std::atomic<std::size_t> pieces_read_{0};
+    std::thread thread_;
+};
+
+// Compares the own reader that takes `path` (if one does) with libpcap at several read sizes,
+// each alone and with a helper reading ahead; true when one took it.
 bool expect_read_as_libpcap_does(const std::string& path) {
     Reading expected;
     int link_type = 0;
     int snapshot = 0;
     if (!read_with_libpcap(path, expected, link_type, snapshot)) return false;
     bool taken = false;
-    for (const std::size_t read_size :
-         {std::size_t{1}, std::size_t{100}, std::size_t{4096}, FileBuffer::default_read_size}) {
+    struct Way {
+        std::size_t read_size;
+        bool helped;
+    };
+    for (const Way way : {Way{1, false}, Way{100, false}, Way{4096, false},
+                          Way{FileBuffer::default_read_size, false}, Way{100, true},
+                          Way{4096, true}, Way{FileBuffer::default_read_size, true}}) {
+        const std::size_t read_size = way.read_size;
+        std::optional<ReadingHelper> helper;  // goes after the reader, which gives it back
+        if (way.helped) helper.emplace();
         Reading got;
         if (auto pcap = PcapFile::open(path, link_type, snapshot, read_size)) {
+            if (helper) pcap->share_reading(helper->get());
             got = read_with(*pcap);
         } else if (auto pcapng = PcapngFile::open(path, link_type, snapshot, read_size)) {
+            if (helper) pcapng->share_reading(helper->get());
             got = read_with(*pcapng);
         } else {
             continue;  // libpcap's alone
@@ -94,19 +138,73 @@ bool expect_read_as_libpcap_does(const std::string& path) {
             EXPECT_LE(got.frames.size(), expected.frames.size()) << path;
             EXPECT_TRUE(got.frames.size() <= expected.frames.size() &&
                         std::equal(got.frames.begin(), got.frames.end(), expected.frames.begin()))
-                << path << " read " << read_size;
+                << path << " read " << read_size << (way.helped ? " helped" : "");
             EXPECT_TRUE(got.stop_reason.empty()) << path;
             continue;
         }
-        EXPECT_EQ(got.frames.size(), expected.frames.size()) << path << " read " << read_size;
-        EXPECT_TRUE(got.frames == expected.frames) << path << " read " << read_size;
-        EXPECT_EQ(got.stop_reason, expected.stop_reason) << path << " read " << read_size;
+        EXPECT_EQ(got.frames.size(), expected.frames.size())
+            << path << " read " << read_size << (way.helped ? " helped" : "");
+        EXPECT_TRUE(got.frames == expected.frames)
+            << path << " read " << read_size << (way.helped ? " helped" : "");
+        EXPECT_EQ(got.stop_reason, expected.stop_reason)
+            << path << " read " << read_size << (way.helped ? " helped" : "");
     }
     return taken;
 }
 
 std::filesystem::path source_dir() {
     return EPHEMERA_SOURCE_DIR;
+}
+
+// A refill that takes the piece a helper read must hand out the same bytes as one that reads
+// them itself: pieces kept across the swap, views that skip past the piece, the file's end.
+TEST(FileBuffer, AHelperReadingAheadChangesNoByteOfAnyView) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / ("ephemera-ahead-" + std::to_string(getpid())))
+            .string();
+    std::vector<std::uint8_t> bytes(200'000);
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        bytes[i] = static_cast<std::uint8_t>(i * 131 + i / 7);
+    }
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+    constexpr std::size_t largest = 300;
+    for (const std::size_t read_size : {64, 1000, 4096}) {
+        // The helper's reads come in between views here, two times in three, where a thread
+        // would race for them: each way the refills can go is taken many times, the same way
+        // each run.
+        ReadAhead helper;
+        FileBuffer buffer;
+        ASSERT_TRUE(buffer.open(path, largest, read_size));
+        buffer.share_reading(&helper);
+        std::mt19937 random(static_cast<std::uint32_t>(read_size));
+        std::size_t offset = 0;
+        std::size_t views = 0;
+        std::size_t pieces_read = 0;
+        while (true) {
+            const std::size_t wanted = 1 + random() % largest;
+            if (offset + wanted > bytes.size() - 1) break;
+            const std::uint8_t* view = buffer.view(offset, wanted);
+            ASSERT_NE(view, nullptr) << offset << " read " << read_size;
+            ASSERT_TRUE(std::equal(view, view + wanted, bytes.begin() + offset))
+                << offset << "+" << wanted << " read " << read_size;
+            ++views;
+            if (random() % 3 != 0) pieces_read += helper.fill();
+            // Mostly on to the next record; sometimes back into this one, sometimes far ahead.
+            const std::size_t kind = random() % 10;
+            offset += kind == 0 ? random() % wanted : kind == 1 ? wanted + random() % 5000 : wanted;
+        }
+        EXPECT_GT(views, 300u);
+        EXPECT_GT(pieces_read, 20u) << "read " << read_size;
+        EXPECT_EQ(buffer.view(bytes.size() - 10, 11), nullptr);
+        // Once the buffer holds the file's last byte, nothing more is offered.
+        const std::uint8_t* last = buffer.view(bytes.size() - 1, 1);
+        ASSERT_NE(last, nullptr);
+        EXPECT_EQ(*last, bytes.back());
+        EXPECT_FALSE(helper.fill());
+    }
+    std::filesystem::remove(path);
 }
 
 TEST(OwnReaders, ReadTheSamplesAsLibpcapDoesAtEveryReadSize) {

@@ -7,12 +7,18 @@
 // 85-90 ms through this buffer. A map pays per page to set up and tear down its entries, and
 // giving pages back interrupts the other thread of the process to flush its TLB; read() copies
 // page-cache pages in bulk into a buffer that stays in cache.
+//
+// That copy is much of what reading a record costs. Another thread with time
+// to spare can take it over (share_reading): it reads the next piece into a second buffer, and
+// the refill that needs it swaps the buffers instead of reading.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include "ephemera/capture/read_ahead.hpp"
 
 namespace ephemera {
 
@@ -41,21 +47,34 @@ class FileBuffer {
     // file ends first. `offset` may not go back before an earlier call's; `wanted` is at most the
     // largest piece.
     const std::uint8_t* view(std::size_t offset, std::size_t wanted) noexcept {
-        if (offset + wanted <= end_ && offset >= start_) return data_.get() + (offset - start_);
+        if (offset + wanted <= end_ && offset >= start_) return held_ + (offset - start_);
         return refill(offset, wanted);
     }
 
+    // From here on each refill offers the piece after it to `helper` (nullptr: no more), for
+    // another thread to read into a second buffer that the next refill then takes as it is.
+    // The helper must outlive the sharing; the buffer takes its offer back before it goes.
+    void share_reading(ReadAhead* helper);
+
   private:
     const std::uint8_t* refill(std::size_t offset, std::size_t wanted) noexcept;
+    void offer_next_piece() noexcept;
 
+    // Each buffer: room for the piece a refill keeps (the part of a record the last read cut),
+    // then what reads bring, which the kept bytes come to lie just before.
+    std::size_t headroom_ = 0;  // the largest piece
+    std::size_t capacity_ = 0;  // headroom_, read_size_ and the largest piece again
     int descriptor_ = -1;
     int read_error_ = 0;
     std::unique_ptr<std::uint8_t[]> data_;
+    std::unique_ptr<std::uint8_t[]> spare_;  // what a helper reads into
+    ReadAhead* helper_ = nullptr;
+    bool offered_ = false;                // the piece from end_ on is on offer to helper_
+    const std::uint8_t* held_ = nullptr;  // where the file's byte start_ lies in data_
     std::size_t read_size_ = 0;
-    std::size_t capacity_ = 0;  // read_size_ plus the largest piece
     std::size_t size_ = 0;
-    std::size_t start_ = 0;  // the file offset of the buffer's first byte
-    std::size_t end_ = 0;    // ... and just past its last
+    std::size_t start_ = 0;  // the file offset of the first byte held
+    std::size_t end_ = 0;    // ... and just past the last
 };
 
 }  // namespace ephemera

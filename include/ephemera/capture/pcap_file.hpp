@@ -70,6 +70,9 @@ class PcapFile {
     bool cut_off() const noexcept { return cut_off_; }
     const std::string& stop_reason() const noexcept { return stop_reason_; }
 
+    // Lets `helper` read the file ahead from another thread (FileBuffer::share_reading).
+    void share_reading(ReadAhead* helper) { file_.share_reading(helper); }
+
   private:
     PcapFile() = default;
     std::uint32_t field(const std::uint8_t* at) const noexcept {
@@ -112,6 +115,9 @@ class PcapngFile {
     bool needs_libpcap() const noexcept { return needs_libpcap_; }
     // Frames next() has handed out.
     std::uint64_t frames_read() const noexcept { return frames_read_; }
+
+    // Lets `helper` read the file ahead from another thread (FileBuffer::share_reading).
+    void share_reading(ReadAhead* helper) { file_.share_reading(helper); }
 
   private:
     PcapngFile() = default;

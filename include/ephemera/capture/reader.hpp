@@ -50,6 +50,11 @@ class CaptureReader {
         return next_merged();
     }
 
+    // For a single file the project reads, with no filter: lets another thread share the reading
+    // (capture/read_ahead.hpp), which calls fill() on what this returns whenever it has time to
+    // spare, from before the first next() until the reader goes. nullptr for anything else.
+    ReadAhead* share_reading();
+
     const std::vector<CaptureFileInfo>& files() const noexcept { return files_; }
     // Things the user should know, such as a file cut off mid-packet.
     const std::vector<std::string>& warnings() const noexcept { return warnings_; }
@@ -67,6 +72,9 @@ class CaptureReader {
     void advance_own(std::size_t index, OwnReader& file);
     bool reopen_with_libpcap(std::size_t index, std::uint64_t frames_read);
 
+    // Before sources_, so that their files, which give the helper back its offers as they close,
+    // go first.
+    std::unique_ptr<ReadAhead> helper_;
     std::vector<std::unique_ptr<Source>> sources_;
     std::vector<CaptureFileInfo> files_;
     std::vector<std::string> warnings_;
