@@ -171,9 +171,9 @@ TEST(FileBuffer, AHelperReadingAheadChangesNoByteOfAnyView) {
                static_cast<std::streamsize>(bytes.size()));
     constexpr std::size_t largest = 300;
     for (const std::size_t read_size : {64, 1000, 4096}) {
-        // The helper's reads come in between views here, two times in three, where a thread
-        // would race for them: each way the refills can go is taken many times, the same way
-        // each run.
+        // The helper's reads come in between views here, none to three at a time, where a
+        // thread would race for them: each way the refills can go is taken many times, the same
+        // way each run.
         ReadAhead helper;
         FileBuffer buffer;
         ASSERT_TRUE(buffer.open(path, largest, read_size));
@@ -190,7 +190,9 @@ TEST(FileBuffer, AHelperReadingAheadChangesNoByteOfAnyView) {
             ASSERT_TRUE(std::equal(view, view + wanted, bytes.begin() + offset))
                 << offset << "+" << wanted << " read " << read_size;
             ++views;
-            if (random() % 3 != 0) pieces_read += helper.fill();
+            for (std::size_t fills = random() % 4; fills > 0; --fills) {
+                pieces_read += helper.fill();
+            }
             // Mostly on to the next record; sometimes back into this one, sometimes far ahead.
             const std::size_t kind = random() % 10;
             offset += kind == 0 ? random() % wanted : kind == 1 ? wanted + random() % 5000 : wanted;
