@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -76,17 +77,19 @@ Reading read_with(Reader& reader) {
 }
 
 // Another thread that reads ahead for a file (capture/read_ahead.hpp) as fast as it can, so
-// that most refills take the piece it read, and some wait for it.
+// that most refills take the piece it read, and some wait for it: for its own helper (get()), or
+// for the one a CaptureReader made (serve()).
 class ReadingHelper {
   public:
-    ReadingHelper() {
+    ReadingHelper() : offers_(&ahead_) {
         thread_ = std::thread([this] {
             while (!stop_.load()) {
-                if (ahead_.fill()) {
-                    ++pieces_read_;
-                } else {
-                    std::this_thread::yield();
+                bool filled = false;
+                {
+                    const std::lock_guard<std::mutex> lock(mutex_);
+                    if (offers_ != nullptr) filled = offers_->fill();
                 }
+                if (!filled) std::this_thread::yield();
             }
         });
     }
@@ -95,12 +98,17 @@ class ReadingHelper {
         thread_.join();
     }
     ReadAhead* get() { return &ahead_; }
-    std::size_t pieces_read() const { return pieces_read_.load(); }
+    // Reads for `offers` from now on (nullptr: for nothing), once any read under way is done.
+    void serve(ReadAhead* offers) {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        offers_ = offers;
+    }
 
   private:
     ReadAhead ahead_;
+    std::mutex mutex_;
+    ReadAhead* offers_;
     std::atomic<bool> stop_{false};
-    std::atomic<std::size_t> pieces_read_{0};
     std::thread thread_;
 };
 
@@ -343,9 +351,24 @@ TEST(OwnReaders, TheSoleFilePathReadsAsTheGeneralOneAndLibpcap) {
             CaptureReader sole(std::vector<std::string>{path}, "");
             CaptureReader general(std::vector<std::string>{path}, "len >= 0");
             CaptureReader libpcap(std::vector<std::string>{path}, "", false);
+            // Only a single unfiltered file the project reads shares its reading.
+            EXPECT_EQ(general.share_reading(), nullptr) << name << " " << variant;
+            EXPECT_EQ(libpcap.share_reading(), nullptr) << name << " " << variant;
+            ReaderRun by_shared;
+            {
+                ReadingHelper helper;
+                CaptureReader shared(std::vector<std::string>{path}, "");
+                ReadAhead* offers = shared.share_reading();
+                ASSERT_NE(offers, nullptr) << name << " " << variant;
+                helper.serve(offers);
+                by_shared = read_through(shared);
+                helper.serve(nullptr);
+            }
             const ReaderRun by_sole = read_through(sole);
             const ReaderRun by_general = read_through(general);
             const ReaderRun by_libpcap = read_through(libpcap);
+            EXPECT_TRUE(by_shared.frames == by_sole.frames) << name << " " << variant;
+            EXPECT_EQ(by_shared.warnings, by_sole.warnings) << name << " " << variant;
             EXPECT_FALSE(by_sole.frames.empty() && variant < 2) << name << " " << variant;
             EXPECT_TRUE(by_sole.frames == by_general.frames) << name << " " << variant;
             EXPECT_TRUE(by_sole.frames == by_libpcap.frames) << name << " " << variant;
