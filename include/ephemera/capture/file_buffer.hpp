@@ -8,9 +8,9 @@
 // giving pages back interrupts the other thread of the process to flush its TLB; read() copies
 // page-cache pages in bulk into a buffer that stays in cache.
 //
-// That copy is much of what reading a record costs. Another thread with time
-// to spare can take it over (share_reading): it reads the next piece into a second buffer, and
-// the refill that needs it swaps the buffers instead of reading.
+// That copy is much of what reading a record costs. Another thread with time to spare can take
+// it over (share_reading): it reads the next piece into a second buffer, and the refill that
+// needs it swaps the buffers instead of reading.
 #pragma once
 
 #include <cstddef>
