@@ -102,7 +102,7 @@ CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::s
         sources_.push_back(std::move(source));
     }
     if (sources_.size() == 1 && !sources_[0]->filtered) {
-        // Read by next() directly; nothing is read ahead.
+        // Read by next() directly, record by record: no source is advanced ahead of it.
         sole_pcap_ = sources_[0]->own_pcap.get();
         sole_pcapng_ = sources_[0]->own_pcapng.get();
         sole_frame_ = &sources_[0]->frame;
