@@ -133,9 +133,7 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
         build_report(log.records(), summarize_files(capture, reader.files()), std::move(warnings),
                      port_analysis, ScanOptions{options.scan_ports, 0.8});
     result.records = std::move(log.records());
-    if (!options.connections_csv.empty() || html) {
-        sort_by_start(result.records);
-    }
+    if (!options.connections_csv.empty()) result.oldest_first = oldest_first(result.records);
     return result;
 }
 
@@ -146,7 +144,7 @@ int run_analyze(const AnalyzeOptions& options) {
     }
     if (!options.connections_csv.empty()) {
         write_file_atomically(options.connections_csv, [&](std::FILE* file) {
-            write_connections_csv(file, result.records);
+            write_connections_csv(file, result.records, result.oldest_first);
         });
     }
     const ReportOptions report_options{options.top, options.destinations};

@@ -388,7 +388,11 @@ std::string render_html(const Report& report, const ConnectionRecords& records,
     const std::size_t shown = std::min(options.top, report.clients.size());
     for (std::size_t i = 0; i < shown; ++i) {
         const ClientSummary& client = report.clients[i];
-        clients.push_back(client_data(client, records, by_client[client.address], report, t0));
+        // The log holds connections in the order they ended; the plots want them as they
+        // started. Only the clients shown are sorted, not the whole log.
+        std::vector<const ConnectionRecord*>& connections = by_client[client.address];
+        sort_by_start(records, connections);
+        clients.push_back(client_data(client, records, connections, report, t0));
         append_client(body, client, i, options.destinations);
     }
     if (shown < report.clients.size()) {

@@ -93,6 +93,23 @@ TEST_P(SampleTest, StatesAndRoleReasonsFollowTheTraffic) {
     }
 }
 
+// A CSV row's start, as written: whole seconds, a point and exactly six decimals.
+std::pair<long long, long long> start_of(const CsvRow& row) {
+    const std::string& text = row.at("start");
+    const std::size_t point = text.find('.');
+    EXPECT_EQ(text.size() - point, 7u) << text;
+    return {std::stoll(text.substr(0, point)), std::stoll(text.substr(point + 1))};
+}
+
+// The README promises the rows oldest first; the log holds connections in the order they ended.
+TEST_P(SampleTest, ConnectionsCsvIsOldestFirst) {
+    const std::vector<CsvRow> rows = analyze({capture_file(GetParam())}).rows;
+    ASSERT_FALSE(rows.empty());
+    for (std::size_t row = 1; row < rows.size(); ++row) {
+        EXPECT_LE(start_of(rows[row - 1]), start_of(rows[row])) << "row " << row;
+    }
+}
+
 TEST_P(SampleTest, ClientAndServerTalliesMatchTheTruth) {
     const Sample& s = GetParam();
     const json report = analyze({capture_file(s)}).report;

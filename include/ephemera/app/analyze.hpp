@@ -30,9 +30,10 @@ struct AnalyzeOptions {
 
 struct AnalysisResult {
     Report report;
-    // Oldest first (sort_by_start) when the options write them (--connections, html); else in
-    // the order connections ended.
+    // In the order connections ended.
     ConnectionRecords records;
+    // Every one of `records`, oldest first, when the options write them (--connections).
+    std::vector<const ConnectionRecord*> oldest_first;
     std::vector<std::string> stderr_warnings;
 };
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdio>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -45,22 +46,21 @@ std::string render_alert(const AlertChange& change, double alert_at);
 std::string render_prometheus(const LiveSnapshot& snapshot, const LiveHealth& health,
                               std::size_t top);
 std::string render_text(const Report& report, const ReportOptions& options);
-// One row per connection, oldest first, with a header line.
-void write_connections_csv(std::FILE* out, const ConnectionRecords& records);
+// One row for each of `connections` (of `records`), in their order, with a header line.
+void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
+                           std::span<const ConnectionRecord* const> connections);
 
 // Every finding as one sentence a person understands, worst first.
 std::vector<std::string> findings_worst_first(const Report& report);
 
 // One self-contained HTML file: plots of allocation, occupancy and reuse per client (Chart.js,
-// embedded, with its licence). `records` oldest first (sort_by_start).
+// embedded, with its licence).
 std::string render_html(const Report& report, const ConnectionRecords& records,
                         const ReportOptions& options);
 
 // "2026-11-22 04:26:33.912366" (UTC).
 std::string format_utc(Micros time);
 
-// Seconds since the epoch with exactly six decimals, e.g. "1763784001.000250".
-std::string format_epoch(Micros time);
 // "198.18.0.2:8080" or "[2001:db8::2]:8080".
 std::string format_endpoint(const Endpoint& endpoint);
 
