@@ -40,8 +40,13 @@ void write_file_atomically(const std::string& path, const std::function<void(std
 
 void write_output(const std::string& path, const std::string& content) {
     if (path.empty() || path == "-") {
-        std::fwrite(content.data(), 1, content.size(), stdout);
-        std::fflush(stdout);
+        // A report that did not reach its reader (a full disk, a file size limit) is a failed
+        // run: a script must not take the part that was written for the whole.
+        const bool written =
+            std::fwrite(content.data(), 1, content.size(), stdout) == content.size();
+        if (std::fflush(stdout) != 0 || !written) {
+            throw UserError(fmt::format("cannot write standard output: {}", std::strerror(errno)));
+        }
         return;
     }
     write_file_atomically(

@@ -66,6 +66,33 @@ TEST(UserErrors, UnwritableOutputLeavesNothingBehind) {
     EXPECT_FALSE(std::filesystem::exists(temp.path() / "missing-dir"));
 }
 
+// Writing can also fail part way, on a full disk or past a file size limit: the run then fails
+// as a whole, with one line and exit 2, not as a success with half a report.
+TEST(UserErrors, ReportThatCannotBeWrittenToStandardOutput) {
+    // /dev/full refuses every write, as a full disk does.
+    const RunResult result =
+        run({"/bin/sh", "-c", "exec \"$0\" analyze --format json \"$1\" > /dev/full",
+             EPHEMERA_BINARY, sample("tcp-ipv4.pcap").string()});
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_EQ(line_count(result.err), 1) << result.err;
+    EXPECT_NE(result.err.find("cannot write standard output: No space left on device"),
+              std::string::npos)
+        << result.err;
+}
+
+TEST(UserErrors, ConnectionsPastAFileSizeLimitLeaveNothingBehind) {
+    TempDir temp;
+    const std::string target = temp.file("connections.csv");
+    // One block allowed. The CSV takes 5 kB, more than a stdio buffer, so writes fail before the
+    // file is closed; with SIGXFSZ ignored, they fail with EFBIG instead of killing the process.
+    const RunResult result =
+        run({"/bin/sh", "-c",
+             "trap '' XFSZ; ulimit -f 1; exec \"$0\" analyze --connections \"$1\" \"$2\"",
+             EPHEMERA_BINARY, target, sample("exhausted.pcap").string()});
+    expect_user_error(result, target + ": File too large");
+    EXPECT_TRUE(std::filesystem::is_empty(temp.path())) << "no CSV and no temporary file";
+}
+
 TEST(Output, ReportFileIsWrittenWhole) {
     TempDir temp;
     const RunResult result = run_ephemera(

@@ -12,7 +12,8 @@ namespace ephemera {
 // file cannot be created or written.
 void write_file_atomically(const std::string& path, const std::function<void(std::FILE*)>& write);
 
-// Writes to stdout, or atomically to `path` when it is not empty.
+// Writes to stdout, or atomically to `path` when it is not empty. Throws UserError when the
+// content cannot be written whole.
 void write_output(const std::string& path, const std::string& content);
 
 }  // namespace ephemera
