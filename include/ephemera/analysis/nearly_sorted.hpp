@@ -5,29 +5,40 @@
 #pragma once
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 namespace ephemera {
 
 // std::sort's result where no two elements are equal under `less` (where some are, they may end
 // in another order among themselves). The elements that are not below the largest before them
-// are in order already; only the rest are sorted, then merged in.
+// are in order already: they stay in `values`, moved up to close the gaps. Only the rest are
+// copied out and sorted, then merged back in from the end, where the room is.
 template <typename T, typename Less>
 void sort_nearly_sorted(std::vector<T>& values, const Less& less) {
-    std::vector<T> in_order;
     std::vector<T> out_of_place;
-    in_order.reserve(values.size());
-    for (const T& value : values) {
-        if (!in_order.empty() && less(value, in_order.back())) {
-            out_of_place.push_back(value);
+    std::size_t kept = 0;  // values[0, kept) are the ones in order
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (kept > 0 && less(values[i], values[kept - 1])) {
+            out_of_place.push_back(std::move(values[i]));
         } else {
-            in_order.push_back(value);
+            if (kept != i) values[kept] = std::move(values[i]);
+            ++kept;
         }
     }
     if (out_of_place.empty()) return;
     std::sort(out_of_place.begin(), out_of_place.end(), less);
-    std::merge(in_order.begin(), in_order.end(), out_of_place.begin(), out_of_place.end(),
-               values.begin(), less);
+    // The larger of the two last ones goes last; on a tie the out-of-place one does, as
+    // std::merge puts the first range's element first.
+    std::size_t in_order = kept;
+    std::size_t others = out_of_place.size();
+    for (std::size_t to = values.size(); others > 0;) {
+        if (in_order > 0 && less(out_of_place[others - 1], values[in_order - 1])) {
+            values[--to] = std::move(values[--in_order]);
+        } else {
+            values[--to] = std::move(out_of_place[--others]);
+        }
+    }
 }
 
 }  // namespace ephemera
