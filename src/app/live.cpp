@@ -93,7 +93,7 @@ class LiveSession {
         const Micros deadline =
             options_.duration_s > 0 ? started_ + static_cast<Micros>(options_.duration_s * 1e6) : 0;
         Micros next_tick = started_ + interval;
-        while (stop_signal.load() == 0) {
+        while (stop_signal.load() == 0 && stdout_error_ == 0) {
             const Micros now = wall_clock();
             if (deadline != 0 && now >= deadline) break;
             if (now >= next_tick) {
@@ -172,7 +172,11 @@ class LiveSession {
         } else {
             std::fputs(render_live_json(snapshot, current, report_options_).c_str(), stdout);
         }
-        std::fflush(stdout);
+        // Standard output gone (its reader exited, as `| head` does; SIGPIPE is ignored for the
+        // metrics server) or full: stop as Ctrl-C would, rather than capture on unseen.
+        if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+            stdout_error_ = errno != 0 ? errno : EIO;
+        }
         if (metrics_ != nullptr) {
             metrics_->publish(render_prometheus(snapshot, current, options_.metrics_top));
         }
@@ -199,17 +203,32 @@ class LiveSession {
         const Report report =
             build_report(monitor_.log().records(), std::move(summary), std::move(warnings),
                          monitor_.options().ports, monitor_.options().scans);
-        if (screen_) std::fputs("\n", stdout);
-        // On standard output a JSON report follows the JSON lines, so it is one line too: the
-        // one without a "live" key. In a file it is laid out as analyze lays it out.
-        std::string rendered;
-        if (options_.analysis.format == "json") {
-            rendered = options_.analysis.output.empty() ? render_json_line(report, report_options_)
-                                                        : render_json(report, report_options_);
-        } else {
-            rendered = render_text(report, report_options_);
+        const bool to_stdout = options_.analysis.output.empty();
+        // Standard output that failed during the run gets no report; a file still does.
+        if (stdout_error_ == 0 || !to_stdout) {
+            if (screen_ && stdout_error_ == 0) std::fputs("\n", stdout);
+            // On standard output a JSON report follows the JSON lines, so it is one line too:
+            // the one without a "live" key. In a file it is laid out as analyze lays it out.
+            std::string rendered;
+            if (options_.analysis.format == "json") {
+                rendered = to_stdout ? render_json_line(report, report_options_)
+                                     : render_json(report, report_options_);
+            } else {
+                rendered = render_text(report, report_options_);
+            }
+            write_output(options_.analysis.output, rendered);
         }
-        write_output(options_.analysis.output, rendered);
+        return stdout_error_ == 0 ? exit_code::ok : stopped_by_stdout();
+    }
+
+    // A reader that went away (`| head`) ends a pipeline as Ctrl-C would; a full disk is an
+    // error. Either way the --write file is closed whole as the session unwinds.
+    int stopped_by_stdout() const {
+        if (stdout_error_ != EPIPE) {
+            throw UserError(
+                fmt::format("cannot write standard output: {}", std::strerror(stdout_error_)));
+        }
+        fmt::print(stderr, "ephemera: standard output was closed; stopped\n");
         return exit_code::ok;
     }
 
@@ -224,6 +243,7 @@ class LiveSession {
     Micros last_tick_time_ = started_;
     std::uint64_t last_tick_packets_ = 0;
     std::deque<std::string> recent_alerts_;
+    int stdout_error_ = 0;  // errno of a failed write to standard output
 };
 
 }  // namespace

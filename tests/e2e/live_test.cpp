@@ -307,6 +307,30 @@ TEST_F(Live, UserErrorsAreOneLineAndExitTwo) {
     EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
 }
 
+TEST_F(Live, StopsWhenItsReaderGoesAwayAndStillSavesTheCapture) {
+    NamespacePair& net = *net_;
+    const std::string pcap = dir_.file("piped.pcap");
+    const std::string status = dir_.file("live.status");
+    // `ephemera live ... | head -n 1`: head exits after the first JSON line, and live's next
+    // write meets a closed pipe. Live's own exit code goes to a file: the pipeline's is head's.
+    const RunResult result = run(
+        net.in(net.client, {"/bin/sh", "-c",
+                            "(\"$0\" live -i \"$1\" --format json --interval 0.2 --write \"$2\"; "
+                            "echo $? > \"$3\") | head -n 1",
+                            EPHEMERA_BINARY, net.client_interface, pcap, status}),
+        "/dev/null", 30);
+    ASSERT_FALSE(result.timed_out) << "live went on capturing after its reader had gone";
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.out.find("\"live\":"), std::string::npos) << result.out;
+    EXPECT_EQ(read_file(status), "0\n");
+    EXPECT_NE(result.err.find("standard output was closed; stopped"), std::string::npos)
+        << result.err;
+    // The --write file was closed whole: analyze reads it without a warning.
+    const RunResult analyzed = run_ephemera({"analyze", "--format", "json", pcap});
+    EXPECT_EQ(analyzed.exit_code, 0) << analyzed.err;
+    EXPECT_EQ(analyzed.err, "");
+}
+
 TEST_F(Live, DropsToTheUserBeforeOpeningTheOutputAndStopsAfterTheDuration) {
     NamespacePair& net = *net_;
     // Only root may write here: the capture file is opened after the switch to nobody, as
