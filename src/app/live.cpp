@@ -174,9 +174,7 @@ class LiveSession {
         }
         // Standard output gone (its reader exited, as `| head` does; SIGPIPE is ignored for the
         // metrics server) or full: stop as Ctrl-C would, rather than capture on unseen.
-        if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
-            stdout_error_ = errno != 0 ? errno : EIO;
-        }
+        stdout_error_ = standard_output_error();
         if (metrics_ != nullptr) {
             metrics_->publish(render_prometheus(snapshot, current, options_.metrics_top));
         }
@@ -224,10 +222,7 @@ class LiveSession {
     // A reader that went away (`| head`) ends a pipeline as Ctrl-C would; a full disk is an
     // error. Either way the --write file is closed whole as the session unwinds.
     int stopped_by_stdout() const {
-        if (stdout_error_ != EPIPE) {
-            throw UserError(
-                fmt::format("cannot write standard output: {}", std::strerror(stdout_error_)));
-        }
+        if (stdout_error_ != EPIPE) fail_on_standard_output(stdout_error_);
         fmt::print(stderr, "ephemera: standard output was closed; stopped\n");
         return exit_code::ok;
     }

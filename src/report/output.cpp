@@ -40,17 +40,23 @@ void write_file_atomically(const std::string& path, const std::function<void(std
 
 void write_output(const std::string& path, const std::string& content) {
     if (path.empty() || path == "-") {
-        // A report that did not reach its reader (a full disk, a file size limit) is a failed
-        // run: a script must not take the part that was written for the whole.
-        const bool written =
-            std::fwrite(content.data(), 1, content.size(), stdout) == content.size();
-        if (std::fflush(stdout) != 0 || !written) {
-            throw UserError(fmt::format("cannot write standard output: {}", std::strerror(errno)));
-        }
+        // A script must not take the part that was written for the whole report.
+        std::fwrite(content.data(), 1, content.size(), stdout);
+        if (const int error = standard_output_error(); error != 0) fail_on_standard_output(error);
         return;
     }
     write_file_atomically(
         path, [&](std::FILE* file) { std::fwrite(content.data(), 1, content.size(), file); });
+}
+
+int standard_output_error() noexcept {
+    // A failed write leaves the stream's error flag set, even once nothing is left to flush.
+    if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return 0;
+    return errno != 0 ? errno : EIO;
+}
+
+void fail_on_standard_output(int error) {
+    throw UserError(fmt::format("cannot write standard output: {}", std::strerror(error)));
 }
 
 }  // namespace ephemera

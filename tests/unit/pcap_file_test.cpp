@@ -128,6 +128,8 @@ bool expect_read_as_libpcap_does(const std::string& path) {
                           Way{FileBuffer::default_read_size, false}, Way{100, true},
                           Way{4096, true}, Way{FileBuffer::default_read_size, true}}) {
         const std::size_t read_size = way.read_size;
+        const std::string where =
+            path + " read " + std::to_string(read_size) + (way.helped ? " helped" : "");
         std::optional<ReadingHelper> helper;  // goes after the reader, which gives it back
         if (way.helped) helper.emplace();
         Reading got;
@@ -146,16 +148,13 @@ bool expect_read_as_libpcap_does(const std::string& path) {
             EXPECT_LE(got.frames.size(), expected.frames.size()) << path;
             EXPECT_TRUE(got.frames.size() <= expected.frames.size() &&
                         std::equal(got.frames.begin(), got.frames.end(), expected.frames.begin()))
-                << path << " read " << read_size << (way.helped ? " helped" : "");
+                << where;
             EXPECT_TRUE(got.stop_reason.empty()) << path;
             continue;
         }
-        EXPECT_EQ(got.frames.size(), expected.frames.size())
-            << path << " read " << read_size << (way.helped ? " helped" : "");
-        EXPECT_TRUE(got.frames == expected.frames)
-            << path << " read " << read_size << (way.helped ? " helped" : "");
-        EXPECT_EQ(got.stop_reason, expected.stop_reason)
-            << path << " read " << read_size << (way.helped ? " helped" : "");
+        EXPECT_EQ(got.frames.size(), expected.frames.size()) << where;
+        EXPECT_TRUE(got.frames == expected.frames) << where;
+        EXPECT_EQ(got.stop_reason, expected.stop_reason) << where;
     }
     return taken;
 }

@@ -16,4 +16,10 @@ void write_file_atomically(const std::string& path, const std::function<void(std
 // content cannot be written whole.
 void write_output(const std::string& path, const std::string& content);
 
+// Flushes stdout: errno of the first write to it that failed so far, 0 when none did. A report
+// that did not reach its reader (a full disk, a file size limit, a reader gone) is a failed run.
+int standard_output_error() noexcept;
+// The UserError for that error.
+[[noreturn]] void fail_on_standard_output(int error);
+
 }  // namespace ephemera
