@@ -20,6 +20,21 @@ std::uint16_t little_endian16(const std::uint8_t* at) {
 
 }  // namespace
 
+int dlt_of_linktype(std::uint32_t linktype) noexcept {
+    switch (linktype) {
+        case 100:
+            return 11;  // ATM_RFC1483
+        case 101:
+            return 12;  // RAW
+        case 102:
+            return 15;  // SLIP_BSDOS
+        case 103:
+            return 16;  // PPP_BSDOS
+        default:
+            return static_cast<int>(linktype & 0xffff);  // the upper bits carry FCS lengths
+    }
+}
+
 bool own_reader_link_type(int link_type) noexcept {
     switch (link_type) {
         case 0:    // NULL
@@ -45,34 +60,54 @@ std::unique_ptr<PcapFile> PcapFile::open(const std::string& path, int link_type,
     if (!reader->file_.open(path, record_header_size + reader->max_snaplen_, read_size)) {
         return nullptr;
     }
-    const std::uint8_t* header = reader->file_.view(0, file_header_size);
-    if (header == nullptr) return nullptr;
-    const std::uint32_t magic = little_endian(header);
-    if (magic == magic_micro || magic == magic_nano) {
-        reader->nanoseconds_ = magic == magic_nano;
-    } else if (magic == __builtin_bswap32(magic_micro) || magic == __builtin_bswap32(magic_nano)) {
-        reader->swapped_ = true;
-        reader->nanoseconds_ = magic == __builtin_bswap32(magic_nano);
-    } else {
-        return nullptr;  // pcapng, or not a capture at all: libpcap's business
-    }
-    std::uint16_t major = little_endian16(header + 4);
-    std::uint16_t minor = little_endian16(header + 6);
-    if (reader->swapped_) {
-        major = __builtin_bswap16(major);
-        minor = __builtin_bswap16(minor);
-    }
-    const std::uint32_t file_link_type = reader->field(header + 20);
+    if (!reader->read_file_header(true)) return nullptr;
     // Older versions swap fields in places, and the upper bits of the link type carry FCS
     // lengths: libpcap knows those cases.
-    if (major != 2 || minor != 4 || (file_link_type & 0xffff0000u) != 0) return nullptr;
+    const std::uint8_t* header = reader->file_.view(0, file_header_size);
+    if ((reader->field(header + 20) & 0xffff0000u) != 0) return nullptr;
     reader->offset_ = file_header_size;
+    // libpcap's view of the first header, which it has checked.
     reader->link_type_ = link_type;
     reader->snapshot_ = static_cast<std::uint32_t>(snapshot);
+    reader->layout_ = {};
+    reader->layout_.note_link_type(link_type);
     return reader;
 }
 
+std::unique_ptr<PcapFile> PcapFile::open(std::unique_ptr<ByteStream> stream,
+                                         std::size_t read_size) {
+    std::unique_ptr<PcapFile> reader(new PcapFile);
+    reader->file_.open(std::move(stream), record_header_size + reader->max_snaplen_, read_size);
+    if (!reader->read_file_header(true)) return nullptr;
+    return reader;
+}
+
+bool PcapFile::read_file_header(bool first) noexcept {
+    const std::uint8_t* header = file_.view(offset_, file_header_size);
+    if (header == nullptr) return false;
+    const std::uint32_t magic = little_endian(header);
+    if (!is_pcap_magic(magic)) return false;
+    const bool swapped =
+        magic == __builtin_bswap32(magic_micro) || magic == __builtin_bswap32(magic_nano);
+    std::uint16_t major = little_endian16(header + 4);
+    std::uint16_t minor = little_endian16(header + 6);
+    if (swapped) {
+        major = __builtin_bswap16(major);
+        minor = __builtin_bswap16(minor);
+    }
+    if (major != 2 || minor != 4) return false;
+    swapped_ = swapped;
+    nanoseconds_ = magic == magic_nano || magic == __builtin_bswap32(magic_nano);
+    link_type_ = dlt_of_linktype(field(header + 20));
+    snapshot_ = adjusted_snapshot(field(header + 16));
+    offset_ += file_header_size;
+    if (!first) ++layout_.sections;
+    layout_.note_link_type(link_type_);
+    return true;
+}
+
 bool PcapFile::at_end(std::size_t wanted) noexcept {
+    if (offset_ < file_.size() && stop_reason_.empty()) unread_ = file_.bytes_after(offset_);
     const std::size_t size = file_.size();
     if (offset_ < size && stop_reason_.empty()) {
         cut_off_ = true;
@@ -86,17 +121,19 @@ bool PcapFile::at_end(std::size_t wanted) noexcept {
 }
 
 bool PcapFile::bad_length(std::uint32_t captured) noexcept {
+    unread_ = file_.bytes_after(offset_);
     stop_reason_ = captured > snapshot_
                        ? fmt::format("invalid packet capture length {}, bigger than snaplen of {}",
                                      captured, snapshot_)
                        : fmt::format("invalid packet capture length {}, bigger than maximum of {}",
                                      captured, max_snaplen_);
-    offset_ = file_.size();
+    file_.end_at(offset_);
     return false;
 }
 
 bool PcapFile::cut_in_data(std::size_t stored) noexcept {
     cut_off_ = true;
+    unread_ = file_.bytes_after(offset_);
     // As libpcap words it: it reads the first snapshot bytes, then the rest to discard them.
     const std::size_t left = file_.size() - offset_ - record_header_size;
     const std::size_t kept = std::min<std::size_t>(stored, snapshot_);
@@ -109,6 +146,11 @@ bool PcapFile::cut_in_data(std::size_t stored) noexcept {
 
 // A read that failed is reported as libpcap reports it, not as a file cut short.
 void PcapFile::stop_on_read_error() noexcept {
+    if (!file_.stream_error().empty()) {
+        cut_off_ = false;
+        stop_reason_ = file_.stream_error();
+        return;
+    }
     if (file_.read_error() == 0) return;
     cut_off_ = false;
     stop_reason_ = fmt::format("error reading dump file: {}",
@@ -140,14 +182,29 @@ std::unique_ptr<PcapngFile> PcapngFile::open(const std::string& path, int link_t
     if (!own_reader_link_type(link_type) || snapshot <= 0) return nullptr;
     std::unique_ptr<PcapngFile> reader(new PcapngFile);
     if (!reader->file_.open(path, largest_block, read_size)) return nullptr;
-    reader->link_type_ = link_type;
-    reader->snapshot_ = static_cast<std::uint32_t>(snapshot);
-    const std::uint8_t* header = reader->file_.view(0, 12);
-    if (header == nullptr || little_endian(header) != section_header_block) return nullptr;
-    const std::uint32_t order = little_endian(header + 8);
-    if (order != byte_order_magic && order != __builtin_bswap32(byte_order_magic)) return nullptr;
-    reader->swapped_ = order != byte_order_magic;
+    if (!reader->start(link_type, snapshot)) return nullptr;
     return reader;
+}
+
+std::unique_ptr<PcapngFile> PcapngFile::open(std::unique_ptr<ByteStream> stream,
+                                             std::size_t read_size) {
+    std::unique_ptr<PcapngFile> reader(new PcapngFile);
+    reader->file_.open(std::move(stream), largest_block, read_size);
+    if (!reader->start(0, 0)) return nullptr;
+    return reader;
+}
+
+// `link_type` and `snapshot`: libpcap's view of the first interface, when it opened the file.
+bool PcapngFile::start(int link_type, int snapshot) {
+    link_type_ = link_type;
+    snapshot_ = static_cast<std::uint32_t>(snapshot);
+    const std::uint8_t* header = file_.view(0, 12);
+    if (header == nullptr || little_endian(header) != section_header_block) return false;
+    const std::uint32_t order = little_endian(header + 8);
+    if (order != byte_order_magic && order != __builtin_bswap32(byte_order_magic)) return false;
+    swapped_ = order != byte_order_magic;
+    layout_.sections = 0;  // counted as each section header is read
+    return true;
 }
 
 // Each block is checked before it is used, by libpcap's rules for the blocks read here; anything
@@ -157,39 +214,55 @@ bool PcapngFile::next(RawFrame& frame) noexcept {
     for (;;) {
         const std::size_t size = file_.size();
         if (offset_ >= size) return stop(false, {});
-        const std::size_t left = size - offset_;
-        if (left < 8) {
+        // A stream's size is known only once it has ended: asking for 8 bytes finds out.
+        const std::uint8_t* head = file_.view(offset_, 8);
+        const std::size_t left = file_.size() - offset_;
+        if (head == nullptr) {
+            if (file_.read_error() != 0 || !file_.stream_error().empty()) return hand_over();
+            if (left == 0) return stop(false, {});
             return stop(
                 true, fmt::format("truncated pcapng dump file; tried to read 8 bytes, only got {}",
                                   left));
         }
-        const std::uint8_t* head = file_.view(offset_, 8);
-        if (head == nullptr) return hand_over();  // unreadable: libpcap says why
+        // A section header gives the byte order of everything up to the next one, itself too.
+        if (little_endian(head) == section_header_block) {
+            const std::uint8_t* order = file_.view(offset_, 12);
+            if (order == nullptr) return hand_over();
+            if (little_endian(order + 8) == byte_order_magic) {
+                swapped_ = false;
+            } else if (little_endian(order + 8) == __builtin_bswap32(byte_order_magic)) {
+                swapped_ = true;
+            } else {
+                return hand_over();
+            }
+            head = order;
+        }
         const std::uint32_t type = field(head);
         const std::uint32_t length = field(head + 4);
         if (length < 12 || length % 4 != 0 || length > largest_block) return hand_over();
-        if (left < length) {
+        const std::uint8_t* block = file_.view(offset_, length);
+        if (block == nullptr) {
+            if (file_.read_error() != 0 || !file_.stream_error().empty()) return hand_over();
+            const std::size_t got = file_.size() - offset_;
             return stop(
                 true, fmt::format("truncated pcapng dump file; tried to read {} bytes, only got {}",
-                                  length - 8, left - 8));
+                                  length - 8, got - 8));
         }
-        const std::uint8_t* block = file_.view(offset_, length);
-        if (block == nullptr) return hand_over();
         if (field(block + length - 4) != length) return hand_over();  // the trailer repeats it
         if (type == enhanced_packet_block) {
             if (!usable_packet(block, length)) return hand_over();
             offset_ += length;
-            const std::uint32_t interface = field(block + 8);
+            const Interface& interface = interfaces_[field(block + 8)];
             const std::uint64_t ticks = std::uint64_t{field(block + 12)} << 32 | field(block + 16);
-            frame.timestamp = static_cast<Micros>(nanoseconds_[interface] ? ticks / 1000 : ticks);
-            frame.link_type = link_type_;
-            frame.bytes = {block + 28, field(block + 20)};
+            frame.timestamp = static_cast<Micros>(interface.nanoseconds ? ticks / 1000 : ticks);
+            frame.link_type = interface.link_type;
+            frame.bytes = {block + 28, std::min(field(block + 20), interface.snapshot)};
             frame.wire_length = field(block + 24);
             ++frames_read_;
             return true;
         }
         if (type == section_header_block) {
-            if (!usable_section_header(block, length)) return hand_over();
+            if (!take_section_header(block, length)) return hand_over();
         } else if (type == interface_block) {
             if (!take_interface(block, length)) return hand_over();
         } else if (type == simple_packet_block || type == obsolete_packet_block) {
@@ -199,28 +272,37 @@ bool PcapngFile::next(RawFrame& frame) noexcept {
     }
 }
 
-bool PcapngFile::usable_section_header(const std::uint8_t* block,
-                                       std::uint32_t length) const noexcept {
-    if (offset_ != 0 || length < 28) return false;  // a second section: libpcap's business
+bool PcapngFile::stop(bool cut, std::string reason) {
+    if (!finished_) unread_ = file_.bytes_after(offset_);
+    finished_ = true;
+    cut_off_ = cut;
+    stop_reason_ = std::move(reason);
+    return false;
+}
+
+bool PcapngFile::take_section_header(const std::uint8_t* block, std::uint32_t length) noexcept {
+    if (length < 28) return false;
     const std::uint32_t version = field(block + 12);
     const auto major = static_cast<std::uint16_t>(swapped_ ? version >> 16 : version);
     const auto minor = static_cast<std::uint16_t>(swapped_ ? version : version >> 16);
-    return major == 1 && minor == 0;
+    if (major != 1 || minor != 0) return false;
+    interfaces_.clear();  // interface numbers start again in each section
+    ++layout_.sections;
+    return true;
 }
 
 bool PcapngFile::take_interface(const std::uint8_t* block, std::uint32_t length) {
     if (length < 20) return false;
     const std::uint32_t kind = field(block + 8);
-    const std::uint32_t link = swapped_ ? kind >> 16 : kind & 0xffff;
-    const std::uint32_t snaplen = field(block + 12);
-    if (nanoseconds_.empty()) {
-        interface_link_type_ = link;
-        interface_snaplen_ = snaplen;
-    } else if (link != interface_link_type_ || snaplen != interface_snaplen_) {
-        return false;
+    Interface interface;
+    interface.link_type = dlt_of_linktype(swapped_ ? kind >> 16 : kind & 0xffff);
+    interface.snapshot = adjusted_snapshot(field(block + 12));
+    // The first interface as libpcap saw it, when libpcap opened the file.
+    if (layout_.link_types.empty() && link_type_ != 0 && snapshot_ != 0) {
+        interface.link_type = link_type_;
+        interface.snapshot = snapshot_;
     }
     // Options: code and length (16 bits each), the value padded to 32 bits.
-    bool nanoseconds = false;
     for (std::size_t option = 16; option < length - 4;) {
         if (option + 4 > length - 4) return false;
         const std::uint32_t option_head = field(block + option);
@@ -237,28 +319,33 @@ bool PcapngFile::take_interface(const std::uint8_t* block, std::uint32_t length)
             if (size != 1) return false;
             const std::uint8_t resolution = block[option + 4];
             if (resolution != 6 && resolution != 9) return false;
-            nanoseconds = resolution == 9;
+            interface.nanoseconds = resolution == 9;
         }
         option += 4 + padded;
     }
-    nanoseconds_.push_back(nanoseconds);
+    interfaces_.push_back(interface);
+    layout_.note_link_type(interface.link_type);
     return true;
 }
 
 bool PcapngFile::usable_packet(const std::uint8_t* block, std::uint32_t length) const noexcept {
-    if (length < 32 || field(block + 8) >= nanoseconds_.size()) return false;
+    if (length < 32 || field(block + 8) >= interfaces_.size()) return false;
     const std::uint32_t captured = field(block + 20);
-    return captured <= snapshot_ && 28 + ((captured + 3u) & ~3u) + 4 <= length;
-}
-
-bool PcapngFile::stop(bool cut, std::string reason) {
-    finished_ = true;
-    cut_off_ = cut;
-    stop_reason_ = std::move(reason);
-    return false;
+    // A stream cannot be handed over: a record longer than its interface's snapshot is cut to it,
+    // as libpcap cuts it.
+    if (captured > interfaces_[field(block + 8)].snapshot && !file_.is_stream()) return false;
+    return 28 + ((captured + 3u) & ~3u) + 4 <= length;
 }
 
 bool PcapngFile::hand_over() noexcept {
+    if (file_.is_stream()) {
+        // Nobody can read a stream again from the top: reading stops here, and says why.
+        const std::string& error = file_.stream_error();
+        return stop(false, error.empty() ? "a pcapng block ephemera does not read (a Simple Packet "
+                                           "Block, a time offset or resolution other than micro- "
+                                           "or nanoseconds, or a damaged block)"
+                                         : error);
+    }
     finished_ = true;
     needs_libpcap_ = true;
     return false;

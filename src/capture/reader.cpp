@@ -1,6 +1,10 @@
 #include "ephemera/capture/reader.hpp"
 
 #include <pcap/pcap.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
 
 #include <fmt/format.h>
 
@@ -13,22 +17,43 @@ struct CaptureReader::Source {
     pcap_t* handle = nullptr;                // libpcap reads it, or
     std::unique_ptr<PcapFile> own_pcap;      // the project reads it (classic pcap), or
     std::unique_ptr<PcapngFile> own_pcapng;  // (pcapng)
-    bpf_program filter{};                    // the own reader's filter, when there is one
+    // The own readers' filter, compiled for each link type the input holds as it meets them
+    // (pcapng interfaces and pcap sections may differ); empty: no filter.
+    std::string filter_text;
+    std::vector<std::pair<int, bpf_program>> filters;
     bool filtered = false;
     bool has_frame = false;
     RawFrame frame;
 
     ~Source() {
         if (handle != nullptr) pcap_close(handle);
-        if (filtered) pcap_freecode(&filter);
+        for (auto& [link_type, program] : filters) pcap_freecode(&program);
     }
 
-    bool passes(const RawFrame& candidate) const {
+    // Whether the filter takes `candidate`. A link type the filter cannot be compiled for (it
+    // names a header that link type lacks) takes nothing.
+    bool passes(const RawFrame& candidate) {
         if (!filtered) return true;
+        const bpf_program* program = filter_for(candidate.link_type);
+        if (program == nullptr) return false;
         pcap_pkthdr header{};
         header.caplen = static_cast<bpf_u_int32>(candidate.bytes.size());
         header.len = candidate.wire_length;
-        return pcap_offline_filter(&filter, &header, candidate.bytes.data()) != 0;
+        return pcap_offline_filter(program, &header, candidate.bytes.data()) != 0;
+    }
+
+    const bpf_program* filter_for(int link_type) {
+        for (const auto& [type, program] : filters)
+            if (type == link_type) return program.bf_len > 0 ? &program : nullptr;
+        bpf_program program{};
+        pcap_t* dead = pcap_open_dead(link_type, static_cast<int>(max_snapshot));
+        if (dead == nullptr ||
+            pcap_compile(dead, &program, filter_text.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+            program = {};
+        }
+        if (dead != nullptr) pcap_close(dead);
+        filters.emplace_back(link_type, program);
+        return program.bf_len > 0 ? &filters.back().second : nullptr;
     }
 };
 
@@ -57,6 +82,33 @@ void apply_filter(pcap_t* handle, const std::string& path, const std::string& fi
     }
 }
 
+// libpcap's error, without the path it sometimes starts with (the message names it already).
+std::string without_path(std::string error, const std::string& path) {
+    const std::string prefix = path + ": ";
+    if (error.rfind(prefix, 0) == 0) error.erase(0, prefix.size());
+    return error;
+}
+
+std::string link_names(const std::vector<int>& link_types) {
+    std::string names;
+    for (const int link_type : link_types) {
+        const char* name = pcap_datalink_val_to_name(link_type);
+        if (!names.empty()) names += ", ";
+        names += name != nullptr ? name : fmt::format("DLT {}", link_type);
+    }
+    return names;
+}
+
+// Bytes of the file libpcap had not reached where it stopped.
+std::uint64_t unread_by_libpcap(pcap_t* handle) {
+    std::FILE* file = pcap_file(handle);
+    if (file == nullptr) return 0;
+    const long position = std::ftell(file);
+    struct stat info {};
+    if (position < 0 || fstat(fileno(file), &info) != 0 || info.st_size < position) return 0;
+    return static_cast<std::uint64_t>(info.st_size - position);
+}
+
 }  // namespace
 
 CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::string& filter,
@@ -66,40 +118,12 @@ CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::s
         if (path == "-" && ++stdin_count > 1) {
             throw UserError("standard input ('-') can be given only once");
         }
-        char error[PCAP_ERRBUF_SIZE] = {};
-        pcap_t* handle = pcap_open_offline_with_tstamp_precision(
-            path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, error);
-        if (handle == nullptr) {
-            throw UserError(fmt::format("cannot read capture {}: {}", display_name(path), error));
-        }
-        auto source = std::make_unique<Source>();
-        source->handle = handle;
-        const int link_type = pcap_datalink(handle);
-        // libpcap has checked the header and mapped the link type; a classic pcap or pcapng file
-        // is then read by the project (capture/pcap_file.hpp), which costs a fraction of
-        // libpcap's per-packet path. Only the reader of the file's format (pcapng sections are
-        // version 1, classic pcap 2) is tried: a buffer allocated and freed for nothing raises
-        // glibc's mmap threshold, and with it the peak memory of what follows (1.5 MiB).
-        if (own_readers && path != "-") {
-            if (pcap_major_version(handle) == 2) {
-                source->own_pcap = PcapFile::open(path, link_type, pcap_snapshot(handle));
-            } else {
-                source->own_pcapng = PcapngFile::open(path, link_type, pcap_snapshot(handle));
-            }
-        }
-        if (source->own_pcap != nullptr || source->own_pcapng != nullptr) {
-            if (!filter.empty()) {
-                source->filter = compile_filter(handle, filter);
-                source->filtered = true;
-            }
-            pcap_close(handle);
-            source->handle = nullptr;
+        OpenedStream opened = open_input_stream(path);
+        if (opened.regular_file) {
+            open_file(path, filter, own_readers);
         } else {
-            apply_filter(handle, path, filter);
+            open_stream(path, std::move(opened), filter);
         }
-        const char* link_name = pcap_datalink_val_to_name(link_type);
-        files_.push_back({path, link_type, link_name != nullptr ? link_name : "unknown", 0});
-        sources_.push_back(std::move(source));
     }
     if (sources_.size() == 1 && !sources_[0]->filtered) {
         // Read by next() directly, record by record: no source is advanced ahead of it.
@@ -110,6 +134,96 @@ CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::s
         if (sole_pcap_ != nullptr || sole_pcapng_ != nullptr) return;
     }
     for (std::size_t index = 0; index < sources_.size(); ++index) advance(index);
+}
+
+// A regular, uncompressed file: libpcap opens and checks it; a classic pcap or pcapng file of a
+// link type ephemera decodes is then read by the project (capture/pcap_file.hpp), which costs a
+// fraction of libpcap's per-packet path.
+void CaptureReader::open_file(const std::string& path, const std::string& filter,
+                              bool own_readers) {
+    char error[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* handle =
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, error);
+    if (handle == nullptr) {
+        throw UserError(fmt::format("cannot read capture {}: {}", path, without_path(error, path)));
+    }
+    auto source = std::make_unique<Source>();
+    source->handle = handle;
+    const int link_type = pcap_datalink(handle);
+    // Only the reader of the file's format (pcapng sections are version 1, classic pcap 2) is
+    // tried: a buffer allocated and freed for nothing raises glibc's mmap threshold, and with it
+    // the peak memory of what follows (1.5 MiB).
+    if (own_readers) {
+        if (pcap_major_version(handle) == 2) {
+            source->own_pcap = PcapFile::open(path, link_type, pcap_snapshot(handle));
+        } else {
+            source->own_pcapng = PcapngFile::open(path, link_type, pcap_snapshot(handle));
+        }
+    }
+    if (source->own_pcap != nullptr || source->own_pcapng != nullptr) {
+        if (!filter.empty()) {
+            // Compiled once here so that a bad filter is reported before anything is read.
+            bpf_program program = compile_filter(handle, filter);
+            source->filters.emplace_back(link_type, program);
+            source->filter_text = filter;
+            source->filtered = true;
+        }
+        pcap_close(handle);
+        source->handle = nullptr;
+    } else {
+        apply_filter(handle, path, filter);
+    }
+    files_.push_back({path, link_type, {link_type}, link_names({link_type}), 0});
+    sources_.push_back(std::move(source));
+}
+
+// Standard input, a pipe or a compressed file: read front to back by the project's readers,
+// which take every section and interface of the stream as it comes.
+void CaptureReader::open_stream(const std::string& path, OpenedStream opened,
+                                const std::string& filter) {
+    auto source = std::make_unique<Source>();
+    const std::string compressed =
+        opened.compression == Compression::none
+            ? std::string()
+            : fmt::format(" (once decompressed: {})", compression_name(opened.compression));
+    if (is_pcap_magic(opened.magic)) {
+        source->own_pcap = PcapFile::open(std::move(opened.stream));
+        if (source->own_pcap == nullptr) {
+            throw UserError(
+                fmt::format("cannot read capture {}: a pcap file of a version other "
+                            "than 2.4, or cut inside its header{}",
+                            display_name(path), compressed));
+        }
+    } else if (opened.magic == 0x0A0D0D0A) {
+        source->own_pcapng = PcapngFile::open(std::move(opened.stream));
+        if (source->own_pcapng == nullptr) {
+            throw UserError(
+                fmt::format("cannot read capture {}: a damaged pcapng section "
+                            "header{}",
+                            display_name(path), compressed));
+        }
+    } else {
+        throw UserError(
+            fmt::format("cannot read capture {}: not a pcap or pcapng capture "
+                        "(unknown file format){}",
+                        display_name(path), compressed));
+    }
+    const CaptureLayout& layout =
+        source->own_pcap != nullptr ? source->own_pcap->layout() : source->own_pcapng->layout();
+    const int link_type = layout.link_types.empty() ? 1 : layout.link_types.front();
+    if (!filter.empty()) {
+        // Compiled once for the first link type, so that a bad filter is reported at once.
+        pcap_t* dead = pcap_open_dead(link_type, static_cast<int>(max_snapshot));
+        bpf_program program = compile_filter(dead, filter);
+        pcap_close(dead);
+        source->filters.emplace_back(link_type, program);
+        source->filter_text = filter;
+        source->filtered = true;
+    }
+    CaptureFileInfo info{path, link_type, layout.link_types, link_names(layout.link_types), 0};
+    info.compression = opened.compression;
+    files_.push_back(std::move(info));
+    sources_.push_back(std::move(source));
 }
 
 // The file next() read directly has ended, or (pcapng) has a block left to libpcap: advance()
@@ -165,10 +279,8 @@ void CaptureReader::advance(std::size_t index) {
     if (status == PCAP_ERROR) {
         // A file cut inside a record, or a block libpcap cannot read: keep what came before.
         const std::string why = pcap_geterr(source.handle);
-        const bool cut = why.find("truncated") != std::string::npos;
-        warnings_.push_back(
-            fmt::format("{}: {} after {} packets ({})", display_name(files_[index].path),
-                        cut ? "capture cut off" : "reading stopped", files_[index].frames, why));
+        files_[index].bytes_unread = unread_by_libpcap(source.handle);
+        stopped(index, why.find("truncated") != std::string::npos, why);
     }
     pcap_close(source.handle);
     source.handle = nullptr;
@@ -183,8 +295,7 @@ bool CaptureReader::reopen_with_libpcap(std::size_t index, std::uint64_t frames_
     pcap_t* handle =
         pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO, error);
     if (handle == nullptr) {
-        warnings_.push_back(fmt::format("{}: reading stopped after {} packets ({})",
-                                        display_name(path), files_[index].frames, error));
+        stopped(index, false, without_path(error, path));
         return false;
     }
     source.handle = handle;
@@ -192,20 +303,39 @@ bool CaptureReader::reopen_with_libpcap(std::size_t index, std::uint64_t frames_
         pcap_pkthdr* header = nullptr;
         const std::uint8_t* data = nullptr;
         if (pcap_next_ex(handle, &header, &data) != 1) {
-            warnings_.push_back(
-                fmt::format("{}: reading stopped after {} packets (the file "
-                            "changed while it was read)",
-                            display_name(path), files_[index].frames));
+            stopped(index, false, "the file changed while it was read");
             pcap_close(handle);
             source.handle = nullptr;
             return false;
         }
     }
-    if (source.filtered && pcap_setfilter(handle, &source.filter) != 0) {
+    if (source.filtered && pcap_setfilter(handle, &source.filters.front().second) != 0) {
         throw UserError(
             fmt::format("cannot apply filter to {}: {}", display_name(path), pcap_geterr(handle)));
     }
     return true;
+}
+
+void CaptureReader::stopped(std::size_t index, bool cut, const std::string& why) {
+    CaptureFileInfo& file = files_[index];
+    file.stopped_early = true;
+    warnings_.push_back(fmt::format(
+        "{}: {} after {} packets, {} left unread ({})", display_name(file.path),
+        cut ? "capture cut off" : "reading stopped", file.frames,
+        file.bytes_unread == 1 ? std::string("1 byte") : fmt::format("{} bytes", file.bytes_unread),
+        why));
+}
+
+template <typename OwnReader>
+void CaptureReader::note_layout(std::size_t index, const OwnReader& file) {
+    CaptureFileInfo& info = files_[index];
+    const CaptureLayout& layout = file.layout();
+    if (!layout.link_types.empty() && layout.link_types != info.link_types) {
+        info.link_types = layout.link_types;
+        info.link_type = layout.link_types.front();
+        info.link_name = link_names(layout.link_types);
+    }
+    info.sections = std::max<std::uint32_t>(layout.sections, 1);
 }
 
 template <typename OwnReader>
@@ -217,11 +347,10 @@ void CaptureReader::advance_own(std::size_t index, OwnReader& file) {
         ++files_[index].frames;
         return;
     }
+    note_layout(index, file);
     if (!file.stop_reason().empty()) {
-        warnings_.push_back(fmt::format("{}: {} after {} packets ({})",
-                                        display_name(files_[index].path),
-                                        file.cut_off() ? "capture cut off" : "reading stopped",
-                                        files_[index].frames, file.stop_reason()));
+        files_[index].bytes_unread = file.bytes_unread();
+        stopped(index, file.cut_off(), file.stop_reason());
     }
 }
 

@@ -168,8 +168,18 @@ std::vector<std::string> findings_worst_first(const Report& report) {
         add_exhaustion_findings(findings, client);
         add_client_findings(findings, client);
     }
-    // Capture-wide warnings (a flood, a clock step, a cut file) frame everything after them.
-    for (const std::string& warning : report.warnings) findings.push_back({0.95, warning});
+    // An input read only in part comes first: everything after it describes only that part.
+    std::vector<std::string> stopped;
+    for (const CaptureSummary::File& file : report.capture.files) {
+        if (file.stopped.empty()) continue;
+        findings.push_back({100.0, file.stopped});
+        stopped.push_back(file.stopped);
+    }
+    // Capture-wide warnings (a flood, a clock step) frame everything after them.
+    for (const std::string& warning : report.warnings) {
+        if (std::find(stopped.begin(), stopped.end(), warning) == stopped.end())
+            findings.push_back({0.95, warning});
+    }
     for (const ScanSummary& scan : report.scans) {
         findings.push_back(
             {0.9, fmt::format("{} scanned {} on {} ({} answered, {} to {}): a port scan, left out "

@@ -170,24 +170,6 @@ TEST(OddCaptures, DetailsOfEachVariant) {
     }
 }
 
-// pcapng with interfaces of different link types: libpcap stops at the second interface
-// description. ephemera analyzes what came before and says why it stopped.
-TEST(OddCaptures, PcapngWithMixedLinkTypesStopsWithAWarning) {
-    if (!have_program("mergecap")) GTEST_SKIP() << "mergecap (wireshark-common) not installed";
-    TempDir temp;
-    const RunResult merged =
-        run({"mergecap", "-F", "pcapng", "-w", temp.file("mixed.pcapng"),
-             sample("tcp-ipv4.pcap").string(), sample("any-sll2.pcap").string()});
-    ASSERT_EQ(merged.exit_code, 0) << merged.err;
-    const RunResult result =
-        run_ephemera({"analyze", "--format", "json", temp.file("mixed.pcapng")});
-    EXPECT_EQ(result.exit_code, 0);
-    EXPECT_NE(result.err.find("different from the type of the first interface"), std::string::npos)
-        << result.err;
-    const json report = json::parse(result.out);
-    EXPECT_NE(report["warnings"][0].get<std::string>().find("reading stopped"), std::string::npos);
-}
-
 // Memory is bounded by --max-connections, not by the flood: twice the SYNs, about the same RSS.
 TEST(Flood, SynFloodKeepsMemoryBounded) {
     TempDir temp;

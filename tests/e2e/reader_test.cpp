@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -20,6 +21,21 @@ std::filesystem::path corpus_dir() {
     return source_dir() / ".." / "shared" / "corpus" / "tcpdump-tests";
 }
 
+// What libpcap cannot say, taken out of a report or warning: how many sections a file held and
+// how many bytes were left after the last record read (libpcap reads into a failed record
+// before it gives up, so it counts fewer).
+std::string without_layout(const std::string& text) {
+    static const std::regex unread(", [0-9]+ bytes? left unread");
+    std::string plain = std::regex_replace(text, unread, "");
+    if (plain.empty() || plain[0] != '{') return plain;
+    nlohmann::json report = nlohmann::json::parse(plain);
+    for (nlohmann::json& input : report["capture"]["inputs"]) {
+        input.erase("sections");
+        input.erase("bytes_unread");
+    }
+    return report.dump(2);
+}
+
 // Both readers on one file, with optional extra arguments; true when the reports agree.
 void expect_same_reports(const std::string& path, const std::vector<std::string>& extra = {}) {
     std::vector<std::string> own_reader = {"analyze", "--format", "json", path};
@@ -30,8 +46,8 @@ void expect_same_reports(const std::string& path, const std::vector<std::string>
     const RunResult b = run_ephemera(through_libpcap, "/dev/null", 60);
     ASSERT_FALSE(a.timed_out || b.timed_out) << path;
     EXPECT_EQ(a.exit_code, b.exit_code) << path << "\n" << a.err << b.err;
-    EXPECT_EQ(a.out, b.out) << path;
-    EXPECT_EQ(a.err, b.err) << path;
+    EXPECT_EQ(without_layout(a.out), without_layout(b.out)) << path;
+    EXPECT_EQ(without_layout(a.err), without_layout(b.err)) << path;
 }
 
 TEST(OwnReaderReports, ReadsTheSamplesAsLibpcapDoes) {

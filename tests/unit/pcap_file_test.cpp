@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <regex>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -323,23 +324,33 @@ ReaderRun read_through(CaptureReader& reader) {
     return run;
 }
 
+// The warnings without the count of bytes left unread, which libpcap, reading into a record
+// before it gives up on it, cannot give as the project's readers do.
+std::vector<std::string> without_unread(std::vector<std::string> warnings) {
+    static const std::regex unread(", [0-9]+ bytes? left unread");
+    for (std::string& warning : warnings) warning = std::regex_replace(warning, unread, "");
+    return warnings;
+}
+
 // A lone unfiltered file the project reads is read by the shortest path (CaptureReader::next);
 // a filter that every packet passes takes the general one. Both, and libpcap, must agree on the
 // frames, their count and the warning for a file cut short, wherever it was cut, and for a
-// pcapng file with a second section, which libpcap reads on from where the project's reader
-// stopped.
+// pcapng file with a second section. Two classic pcap files joined are two sections to the
+// project's readers, and every frame of both is read; libpcap takes the second file header for a
+// record and stops soon after.
 TEST(OwnReaders, TheSoleFilePathReadsAsTheGeneralOneAndLibpcap) {
     const std::string path =
         (std::filesystem::temp_directory_path() / ("ephemera-sole-" + std::to_string(getpid())))
             .string();
     std::size_t cut_short = 0;
     for (const std::string name : {"tcp-ipv4.pcap", "tcp-ipv6.pcapng"}) {
+        std::size_t whole_frames = 0;
         std::ifstream in(source_dir() / "pcaps" / name, std::ios::binary);
         const std::string bytes(std::istreambuf_iterator<char>(in), {});
         ASSERT_GT(bytes.size(), 1000u) << name;
         const std::vector<std::string> variants = {
             bytes,
-            bytes + bytes,  // a pcapng file's second section; a classic file's header as a record
+            bytes + bytes,  // a second section
             bytes.substr(0, bytes.size() - 1),
             bytes.substr(0, bytes.size() - 17),
             bytes.substr(0, bytes.size() / 2),
@@ -370,19 +381,31 @@ TEST(OwnReaders, TheSoleFilePathReadsAsTheGeneralOneAndLibpcap) {
             EXPECT_EQ(by_shared.warnings, by_sole.warnings) << name << " " << variant;
             EXPECT_FALSE(by_sole.frames.empty() && variant < 2) << name << " " << variant;
             EXPECT_TRUE(by_sole.frames == by_general.frames) << name << " " << variant;
-            EXPECT_TRUE(by_sole.frames == by_libpcap.frames) << name << " " << variant;
             EXPECT_EQ(by_sole.counted, by_sole.frames.size()) << name << " " << variant;
             EXPECT_EQ(by_general.counted, by_sole.frames.size()) << name << " " << variant;
             EXPECT_EQ(by_sole.warnings, by_general.warnings) << name << " " << variant;
-            EXPECT_EQ(by_sole.warnings, by_libpcap.warnings) << name << " " << variant;
+            if (variant == 1) {
+                EXPECT_EQ(by_sole.frames.size(), 2 * whole_frames) << name;
+                EXPECT_TRUE(by_sole.warnings.empty()) << name;
+                if (name.ends_with(".pcapng")) {
+                    EXPECT_TRUE(by_sole.frames == by_libpcap.frames);
+                }
+                continue;
+            }
+            if (variant == 0) whole_frames = by_sole.frames.size();
+            EXPECT_TRUE(by_sole.frames == by_libpcap.frames) << name << " " << variant;
+            EXPECT_EQ(without_unread(by_sole.warnings), without_unread(by_libpcap.warnings))
+                << name << " " << variant;
             cut_short += !by_sole.warnings.empty();
         }
     }
-    EXPECT_GE(cut_short, 5u);  // the cuts inside a record were noticed
+    EXPECT_GE(cut_short, 4u);  // the cuts inside a record were noticed
     std::filesystem::remove(path);
 }
 
-TEST(OwnReaders, ASecondSectionIsHandedOverToLibpcap) {
+// A second section (two pcapng files one after the other) is read on by the project's reader,
+// with interface numbers that start again; so is a second classic pcap header.
+TEST(OwnReaders, ASecondSectionIsReadOn) {
     const std::string path =
         (std::filesystem::temp_directory_path() / ("ephemera-two-" + std::to_string(getpid())))
             .string();
@@ -393,9 +416,12 @@ TEST(OwnReaders, ASecondSectionIsHandedOverToLibpcap) {
     RawFrame frame;
     ASSERT_TRUE(own->next(frame));
     EXPECT_EQ(frame.timestamp, 1'000'000);
+    ASSERT_TRUE(own->next(frame));
+    EXPECT_EQ(frame.timestamp, 2'000'000);
+    EXPECT_EQ(frame.bytes[0], 'b');
     EXPECT_FALSE(own->next(frame));
-    EXPECT_TRUE(own->needs_libpcap());
-    EXPECT_EQ(own->frames_read(), 1u);
+    EXPECT_FALSE(own->needs_libpcap());
+    EXPECT_EQ(own->layout().sections, 2u);
     EXPECT_TRUE(own->stop_reason().empty());
 
     CaptureReader reader({path}, "");
@@ -407,6 +433,7 @@ TEST(OwnReaders, ASecondSectionIsHandedOverToLibpcap) {
     EXPECT_EQ(frames, both);
     EXPECT_TRUE(reader.warnings().empty());
     EXPECT_EQ(reader.files()[0].frames, 2u);
+    EXPECT_EQ(reader.files()[0].sections, 2u);
     std::filesystem::remove(path);
 }
 

@@ -18,8 +18,13 @@ namespace ephemera {
 struct CaptureSummary {
     struct File {
         std::string path;
-        std::string link_type;
+        std::string link_type;  // libpcap's names of every link type in it, ", " between them
         std::uint64_t packets = 0;
+        std::uint32_t sections = 1;
+        std::string compression = "none";
+        // Set when reading stopped before the end of the input: why, and how much was left.
+        std::string stopped;
+        std::uint64_t bytes_unread = 0;
     };
     std::vector<File> files;
     std::uint64_t packets = 0;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "ephemera/capture/byte_stream.hpp"
 #include "ephemera/capture/read_ahead.hpp"
 
 namespace ephemera {
@@ -37,11 +38,26 @@ class FileBuffer {
     // bytes one view() may ask for.
     bool open(const std::string& path, std::size_t largest_piece,
               std::size_t read_size = default_read_size);
+    // The same for a stream (standard input, a pipe, a decompressor), read front to back: its
+    // size is unknown until it ends, and view() never goes back before an earlier call's offset.
+    void open(std::unique_ptr<ByteStream> stream, std::size_t largest_piece,
+              std::size_t read_size = default_read_size);
 
-    // The file's size when opened, or where reading it failed (it shrank, or an I/O error).
+    // The file's size when opened, or where reading it failed (it shrank, or an I/O error); a
+    // stream's is SIZE_MAX until a view() has met its end.
     std::size_t size() const noexcept { return size_; }
-    // errno of the read that failed, 0 if none did.
+    bool is_stream() const noexcept { return stream_ != nullptr; }
+    // errno of the read that failed, 0 if none did; for a stream, its error() instead.
     int read_error() const noexcept { return read_error_; }
+    const std::string& stream_error() const noexcept;
+    // Bytes after `offset` that were never used: the rest of a file, or of a stream (read to its
+    // end to count them).
+    std::size_t bytes_after(std::size_t offset) noexcept;
+    // Nothing from `offset` on is read any more: the reader gave up there.
+    void end_at(std::size_t offset) noexcept {
+        size_ = offset;
+        start_ = end_ = offset;
+    }
 
     // The file's bytes [offset, offset + wanted), valid until the next call; nullptr when the
     // file ends first. `offset` may not go back before an earlier call's; `wanted` is at most the
@@ -58,6 +74,10 @@ class FileBuffer {
 
   private:
     const std::uint8_t* refill(std::size_t offset, std::size_t wanted) noexcept;
+    // Reads the next bytes after end_ into `into`: how many, 0 at the end, -1 on an error.
+    std::ptrdiff_t read_at_end(std::uint8_t* into, std::size_t room) noexcept;
+    bool skip_stream_to(std::size_t offset) noexcept;
+    void allocate(std::size_t largest_piece, std::size_t read_size);
     void offer_next_piece() noexcept;
 
     // Each buffer: room for the piece a refill keeps (the part of a record the last read cut),
@@ -65,6 +85,7 @@ class FileBuffer {
     std::size_t headroom_ = 0;  // the largest piece
     std::size_t capacity_ = 0;  // headroom_, read_size_ and the largest piece again
     int descriptor_ = -1;
+    std::unique_ptr<ByteStream> stream_;  // instead of the descriptor
     int read_error_ = 0;
     std::unique_ptr<std::uint8_t[]> data_;
     std::unique_ptr<std::uint8_t[]> spare_;  // what a helper reads into

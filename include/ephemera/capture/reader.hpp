@@ -1,5 +1,6 @@
-// Stage 1 of the pipeline: capture files (pcap, pcapng or standard input) -> raw frames, through
-// libpcap. Several files (a rotated capture) are merged into one stream in timestamp order.
+// Stage 1 of the pipeline: capture files (pcap, pcapng or standard input, any of them compressed
+// with gzip, zstd or lz4) -> raw frames. Several files (a rotated capture) are merged into one
+// stream in timestamp order.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ephemera/capture/byte_stream.hpp"
 #include "ephemera/capture/pcap_file.hpp"
 #include "ephemera/capture/raw_frame.hpp"
 #include "ephemera/core/types.hpp"
@@ -16,9 +18,14 @@ namespace ephemera {
 
 struct CaptureFileInfo {
     std::string path;
-    int link_type = 0;
-    std::string link_name;
+    int link_type = 0;            // the first section's or interface's
+    std::vector<int> link_types;  // every one met, in order (pcapng interfaces, sections)
+    std::string link_name;        // libpcap's names of link_types, ", " between them
     std::uint64_t frames = 0;
+    std::uint32_t sections = 1;  // pcap file headers or pcapng section headers read
+    Compression compression = Compression::none;
+    bool stopped_early = false;      // reading stopped before the end of the input
+    std::uint64_t bytes_unread = 0;  // ... with this many bytes after the last record read
 };
 
 class CaptureReader {
@@ -70,6 +77,11 @@ class CaptureReader {
     void advance(std::size_t index);
     template <typename OwnReader>
     void advance_own(std::size_t index, OwnReader& file);
+    template <typename OwnReader>
+    void note_layout(std::size_t index, const OwnReader& file);
+    void stopped(std::size_t index, bool cut, const std::string& why);
+    void open_stream(const std::string& path, OpenedStream opened, const std::string& filter);
+    void open_file(const std::string& path, const std::string& filter, bool own_readers);
     bool reopen_with_libpcap(std::size_t index, std::uint64_t frames_read);
 
     // Before sources_, so that their files, which give the helper back its offers as they close,
