@@ -1,6 +1,11 @@
 #include "ephemera/app/analyze.hpp"
 
+#include <pcap/pcap.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -19,10 +24,13 @@ namespace {
 std::vector<std::string> unsupported_link_warnings(const std::vector<CaptureFileInfo>& files) {
     std::vector<std::string> warnings;
     for (const CaptureFileInfo& file : files) {
-        if (!is_supported_link(file.link_type)) {
+        for (const int link_type : file.link_types) {
+            if (is_supported_link(link_type)) continue;
+            const char* name = pcap_datalink_val_to_name(link_type);
             warnings.push_back(fmt::format(
                 "{}: link type {} ({}) is not decoded; its packets count as unsupported-link",
-                file.path == "-" ? "<stdin>" : file.path, file.link_name, file.link_type));
+                file.path == "-" ? "<stdin>" : file.path, name != nullptr ? name : "unknown",
+                link_type));
         }
     }
     return warnings;
@@ -41,9 +49,24 @@ PortRange parse_port_range(const std::string& text, const std::string& option) {
     return {static_cast<std::uint16_t>(low), static_cast<std::uint16_t>(high)};
 }
 
-CaptureSummary summarize_files(CaptureSummary summary, const std::vector<CaptureFileInfo>& files) {
+CaptureSummary summarize_files(CaptureSummary summary, const std::vector<CaptureFileInfo>& files,
+                               const std::vector<std::string>& reader_warnings) {
     for (const CaptureFileInfo& file : files) {
-        summary.files.push_back({file.path, file.link_name, file.frames});
+        CaptureSummary::File entry;
+        entry.path = file.path;
+        entry.link_type = file.link_name;
+        entry.packets = file.frames;
+        entry.sections = file.sections;
+        entry.compression = compression_name(file.compression);
+        if (file.stopped_early) {
+            // The reader's sentence about this file (its warnings name the file first).
+            const std::string name = (file.path == "-" ? "<stdin>" : file.path) + ": ";
+            for (const std::string& warning : reader_warnings) {
+                if (warning.rfind(name, 0) == 0) entry.stopped = warning;
+            }
+            entry.bytes_unread = file.bytes_unread;
+        }
+        summary.files.push_back(std::move(entry));
     }
     return summary;
 }
@@ -95,20 +118,82 @@ TrackerOptions tracker_options(const AnalyzeOptions& options) {
     return result;
 }
 
-AnalysisResult analyze_captures(const AnalyzeOptions& options) {
-    if (options.format != "text" && options.format != "json" && options.format != "html") {
-        throw UserError(fmt::format("unknown format '{}': use text, json or html", options.format));
+std::string_view format_name(ReportFormat format) noexcept {
+    switch (format) {
+        case ReportFormat::text:
+            return "text";
+        case ReportFormat::json:
+            return "json";
+        case ReportFormat::html:
+            return "html";
     }
+    return "text";
+}
+
+namespace {
+
+// The format a report file's name asks for, if its extension names one.
+std::optional<ReportFormat> format_of_extension(const std::string& path) {
+    const std::size_t dot = path.rfind('.');
+    if (dot == std::string::npos || path.find('/', dot) != std::string::npos) return std::nullopt;
+    std::string extension = path.substr(dot + 1);
+    for (char& c : extension) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (extension == "html" || extension == "htm") return ReportFormat::html;
+    if (extension == "json") return ReportFormat::json;
+    if (extension == "txt" || extension == "text") return ReportFormat::text;
+    return std::nullopt;
+}
+
+}  // namespace
+
+void settle_output(AnalyzeOptions& options, std::initializer_list<ReportFormat> formats,
+                   bool stdout_is_terminal) {
+    if (options.output == "-") options.output.clear();
+    if (const auto named = format_of_extension(options.output)) {
+        if (options.format_given && *named != options.format) {
+            throw UserError(
+                fmt::format("--format {} and -o {} disagree: give one of them, or make them agree",
+                            format_name(options.format), options.output));
+        }
+        if (std::find(formats.begin(), formats.end(), *named) == formats.end()) {
+            throw UserError(fmt::format("-o {}: this command does not write {} reports",
+                                        options.output, format_name(*named)));
+        }
+        options.format = *named;
+    }
+    if (options.connections_csv == "-" && options.output.empty()) {
+        throw UserError(
+            "--connections - and the report would both go to standard output: give the report "
+            "a file with -o");
+    }
+    if (options.format == ReportFormat::html && options.output.empty() && stdout_is_terminal) {
+        throw UserError(
+            "an HTML report is a page, not terminal output: write it to a file with "
+            "-o report.html");
+    }
+}
+
+int exit_code_for(const Report& report, FailOn fail_on) {
+    if (fail_on == FailOn::never) return exit_code::ok;
+    const auto threshold =
+        static_cast<Verdict>(static_cast<int>(fail_on) - 1 + static_cast<int>(Verdict::warning));
+    for (const ClientSummary& client : report.clients) {
+        if (client.port_use.exhaustion.verdict >= threshold) return exit_code::verdict_reached;
+    }
+    return exit_code::ok;
+}
+
+AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     // The HTML report draws occupancy over time and lists connections oldest first.
-    const bool html = options.format == "html";
+    const bool html = options.format == ReportFormat::html;
     PortAnalysisOptions port_analysis = port_options(options);
     port_analysis.occupancy_series = html;
     const TrackerOptions tracking = tracker_options(options);
 
-    if (options.reader != "auto" && options.reader != "libpcap") {
-        throw UserError(fmt::format("unknown reader '{}': use auto or libpcap", options.reader));
+    if (options.inputs.empty()) {
+        throw UserError("give at least one capture file, or - for standard input");
     }
-    CaptureReader reader(options.inputs, options.filter, options.reader == "auto");
+    CaptureReader reader(options.inputs, options.filter, options.reader == ReaderChoice::automatic);
     ConnectionLog log;
     PacketPipeline pipeline(tracking, log);
 
@@ -130,8 +215,8 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
         result.stderr_warnings.push_back(warning);
     }
     result.report =
-        build_report(log.records(), summarize_files(capture, reader.files()), std::move(warnings),
-                     port_analysis, ScanOptions{options.scan_ports, 0.8});
+        build_report(log.records(), summarize_files(capture, reader.files(), reader.warnings()),
+                     std::move(warnings), port_analysis, ScanOptions{options.scan_ports, 0.8});
     result.records = std::move(log.records());
     if (!options.connections_csv.empty()) result.oldest_first = oldest_first(result.records);
     return result;
@@ -142,22 +227,29 @@ int run_analyze(const AnalyzeOptions& options) {
     for (const std::string& warning : result.stderr_warnings) {
         fmt::print(stderr, "ephemera: warning: {}\n", warning);
     }
-    if (!options.connections_csv.empty()) {
+    if (options.connections_csv == "-") {
+        write_connections_csv(stdout, result.records, result.oldest_first);
+        if (const int error = standard_output_error(); error != 0) fail_on_standard_output(error);
+    } else if (!options.connections_csv.empty()) {
         write_file_atomically(options.connections_csv, [&](std::FILE* file) {
             write_connections_csv(file, result.records, result.oldest_first);
         });
     }
     const ReportOptions report_options{options.top, options.destinations};
     std::string rendered;
-    if (options.format == "json") {
-        rendered = render_json(result.report, report_options);
-    } else if (options.format == "html") {
-        rendered = render_html(result.report, result.records, report_options);
-    } else {
-        rendered = render_text(result.report, report_options);
+    switch (options.format) {
+        case ReportFormat::json:
+            rendered = render_json(result.report, report_options);
+            break;
+        case ReportFormat::html:
+            rendered = render_html(result.report, result.records, report_options);
+            break;
+        case ReportFormat::text:
+            rendered = render_text(result.report, report_options);
+            break;
     }
     write_output(options.output, rendered);
-    return exit_code::ok;
+    return exit_code_for(result.report, options.fail_on);
 }
 
 }  // namespace ephemera

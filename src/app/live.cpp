@@ -61,10 +61,6 @@ void drop_privileges(const std::string& user) {
 }
 
 void validate(const LiveOptions& options) {
-    if (options.analysis.format != "text" && options.analysis.format != "json") {
-        throw UserError(
-            fmt::format("unknown format '{}' for live: use text or json", options.analysis.format));
-    }
     if (options.interval_s <= 0) throw UserError("--interval must be positive");
     if (options.window_s <= 0) throw UserError("--window must be positive");
     if (options.duration_s < 0) throw UserError("--duration must be positive");
@@ -84,7 +80,7 @@ class LiveSession {
           started_(wall_clock()),
           monitor_(monitor_options(options), started_),
           pipeline_(tracker_options(options.analysis), monitor_),
-          screen_(options.analysis.format == "text" && isatty(STDOUT_FILENO)) {
+          screen_(options.analysis.format == ReportFormat::text && isatty(STDOUT_FILENO)) {
         report_options_ = {options.analysis.top, options.analysis.destinations};
     }
 
@@ -142,7 +138,11 @@ class LiveSession {
 
     CaptureSummary capture_summary(const LiveStats& stats) {
         CaptureSummary summary = pipeline_.capture();
-        summary.files = {{capture_.interface(), capture_.link_name(), summary.packets}};
+        CaptureSummary::File interface;
+        interface.path = capture_.interface();
+        interface.link_type = capture_.link_name();
+        interface.packets = summary.packets;
+        summary.files = {interface};
         summary.live = true;
         summary.kernel_drops = stats.kernel_drops;
         summary.interface_drops = stats.interface_drops;
@@ -205,12 +205,15 @@ class LiveSession {
         // Standard output that failed during the run gets no report; a file still does.
         if (stdout_error_ == 0 || !to_stdout) {
             if (screen_ && stdout_error_ == 0) std::fputs("\n", stdout);
-            // On standard output a JSON report follows the JSON lines, so it is one line too:
-            // the one without a "live" key. In a file it is laid out as analyze lays it out.
+            // On standard output the final report takes the run's one format: after the screen,
+            // text; after JSON lines, one JSON line more (the one without a "live" key). In a
+            // file it is laid out as analyze lays it out, in the file's format.
             std::string rendered;
-            if (options_.analysis.format == "json") {
-                rendered = to_stdout ? render_json_line(report, report_options_)
-                                     : render_json(report, report_options_);
+            if (to_stdout) {
+                rendered = screen_ ? render_text(report, report_options_)
+                                   : render_json_line(report, report_options_);
+            } else if (options_.analysis.format == ReportFormat::json) {
+                rendered = render_json(report, report_options_);
             } else {
                 rendered = render_text(report, report_options_);
             }

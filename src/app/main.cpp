@@ -3,7 +3,14 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
 #include <exception>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "ephemera/app/analyze.hpp"
 #include "ephemera/app/live.hpp"
@@ -12,16 +19,74 @@
 
 namespace {
 
+// A number option's check, worded for people: "must be at least 1", not CLI11's range with 309
+// digits. `integer`: whole numbers only.
+CLI::Validator at_least(double minimum, bool integer, bool strictly = false) {
+    const std::string need = strictly ? fmt::format("must be more than {}", minimum)
+                                      : fmt::format("must be at least {}", minimum);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            std::size_t used = 0;
+            double value = 0;
+            try {
+                value = std::stod(text, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (used != text.size() || text.empty()) {
+                return integer ? "must be a whole number" : "must be a number";
+            }
+            if (integer && value != static_cast<double>(static_cast<long long>(value))) {
+                return "must be a whole number";
+            }
+            if (strictly ? value <= minimum : value < minimum) return need;
+            return "";
+        },
+        strictly ? fmt::format("NUMBER > {}", minimum) : fmt::format("NUMBER >= {}", minimum));
+}
+
+// A word option's check: "must be one of text, json, html", then the word becomes its value.
+template <typename Value>
+CLI::Validator one_of(const std::vector<std::pair<std::string, Value>>& words) {
+    std::string names;
+    for (const auto& [word, value] : words) names += (names.empty() ? "" : ", ") + word;
+    return CLI::Validator(
+        [words, names](std::string& text) -> std::string {
+            for (const auto& [word, value] : words) {
+                if (word == text) {
+                    text = std::to_string(static_cast<int>(value));
+                    return "";
+                }
+            }
+            return fmt::format("must be one of {}, not '{}'", names, text);
+        },
+        "");
+}
+
+// Options given as words with a fixed set of meanings.
+const std::vector<std::pair<std::string, ephemera::ReportFormat>> analyze_formats = {
+    {"text", ephemera::ReportFormat::text},
+    {"json", ephemera::ReportFormat::json},
+    {"html", ephemera::ReportFormat::html}};
+const std::vector<std::pair<std::string, ephemera::ReportFormat>> live_formats = {
+    {"text", ephemera::ReportFormat::text}, {"json", ephemera::ReportFormat::json}};
+const std::vector<std::pair<std::string, ephemera::ReaderChoice>> readers = {
+    {"auto", ephemera::ReaderChoice::automatic}, {"libpcap", ephemera::ReaderChoice::libpcap}};
+const std::vector<std::pair<std::string, ephemera::FailOn>> fail_on_verdicts = {
+    {"warning", ephemera::FailOn::warning},
+    {"critical", ephemera::FailOn::critical},
+    {"exhausted", ephemera::FailOn::exhausted}};
+
 // The analysis settings `analyze` and `live` share.
 void add_analysis_options(CLI::App* command, ephemera::AnalyzeOptions& options) {
     command->add_option("--filter", options.filter, "BPF filter in tcpdump syntax");
     command
         ->add_option("--udp-timeout", options.udp_timeout_s,
                      "Seconds of silence that end a UDP flow")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least(0, false, true))
         ->capture_default_str();
     command->add_option("--top", options.top, "Rows per table in the text report and live view")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least(1, true))
         ->capture_default_str();
     command
         ->add_option("--range", options.ranges,
@@ -32,7 +97,7 @@ void add_analysis_options(CLI::App* command, ephemera::AnalyzeOptions& options) 
         ->add_option("--time-wait", options.time_wait_s,
                      "Seconds a closed 4-tuple stays in TIME_WAIT. Default: the client's OS "
                      "profile (Linux 60, macOS 30, Windows 120), else 60")
-        ->check(CLI::PositiveNumber);
+        ->check(at_least(0, false, true));
     command
         ->add_option("--thresholds", options.thresholds,
                      "Utilization at which a destination becomes warning, critical, exhausted")
@@ -42,46 +107,57 @@ void add_analysis_options(CLI::App* command, ephemera::AnalyzeOptions& options) 
         ->add_option("--max-connections", options.max_connections,
                      "Connections held at once; beyond it the oldest half-open ones are dropped "
                      "first (bounds memory under a SYN flood)")
-        ->check(CLI::Range(std::size_t{8}, std::size_t{1} << 28))
+        ->check(at_least(8, true) & CLI::Validator(
+                                        [](std::string& text) -> std::string {
+                                            return std::stod(text) > (1 << 28)
+                                                       ? "must be at most 268435456"
+                                                       : "";
+                                        },
+                                        ""))
         ->capture_default_str();
     command
         ->add_option("--scan-ports", options.scan_ports,
                      "Distinct ports a source must probe (with probes 80% of its connections) "
                      "to be reported as a port scan")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least(1, true))
         ->capture_default_str();
     command
         ->add_option("--destinations", options.destinations,
                      "Destinations listed per client in the JSON report")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least(1, true))
         ->capture_default_str();
+    command
+        ->add_option("--fail-on", options.fail_on,
+                     "Exit with code 3, after the report is written, when any destination "
+                     "reaches this verdict")
+        ->transform(one_of(fail_on_verdicts))
+        ->type_name("warning|critical|exhausted");
 }
 
 void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
     CLI::App* analyze = app.add_subcommand(
         "analyze", "Analyze capture files: connections, client/server roles, ports per host");
-    analyze
-        ->add_option("files", options.inputs,
-                     "Capture files (pcap or pcapng); '-' reads standard input. Several files "
-                     "are merged in timestamp order")
-        ->required();
+    analyze->add_option("files", options.inputs,
+                        "Capture files (pcap or pcapng, or either compressed with gzip, zstd or "
+                        "lz4); '-' reads standard input. Several files are merged in timestamp "
+                        "order");
     analyze
         ->add_option(
             "--format", options.format,
             "Report format: text for people, json for scripts, html for a self-contained page of "
-            "plots (with -o)")
-        ->check(CLI::IsMember({"text", "json", "html"}))
-        ->capture_default_str();
+            "plots (with -o). Default: from -o's extension (.txt, .json, .html), else text")
+        ->transform(one_of(analyze_formats))
+        ->type_name("text|json|html");
     analyze->add_option("-o,--output", options.output,
                         "Write the report to FILE instead of stdout");
     analyze->add_option("--connections", options.connections_csv,
-                        "Also write one CSV row per connection to FILE");
+                        "Also write one CSV row per connection to FILE ('-': standard output)");
     analyze
         ->add_option("--reader", options.reader,
-                     "auto: classic pcap and common pcapng files are read by ephemera's own "
-                     "reader, the rest by libpcap; libpcap: every file by libpcap")
-        ->check(CLI::IsMember({"auto", "libpcap"}))
-        ->capture_default_str();
+                     "auto: ephemera's own readers for pcap and pcapng files, libpcap where "
+                     "they do not apply; libpcap: every regular file by libpcap")
+        ->transform(one_of(readers))
+        ->type_name("auto|libpcap");
     add_analysis_options(analyze, options);
 }
 
@@ -94,8 +170,8 @@ void add_live_command(CLI::App& app, ephemera::LiveOptions& options) {
     live->add_option("--format", options.analysis.format,
                      "text: a refreshing screen on a terminal (JSON lines otherwise); json: one "
                      "JSON object per interval. Also the final report's format")
-        ->check(CLI::IsMember({"text", "json"}))
-        ->capture_default_str();
+        ->transform(one_of(live_formats))
+        ->type_name("text|json");
     live->add_option("-o,--output", options.analysis.output,
                      "Write the final report to FILE instead of stdout");
     live->add_option("--snaplen", options.snaplen,
@@ -104,19 +180,19 @@ void add_live_command(CLI::App& app, ephemera::LiveOptions& options) {
     live->add_option("--buffer-size", options.buffer_mib, "Kernel capture buffer, MiB")
         ->capture_default_str();
     live->add_option("--interval", options.interval_s, "Seconds between refreshes")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least(0, false, true))
         ->capture_default_str();
     live->add_option("--window", options.window_s,
                      "Seconds that rates are measured over; hosts idle longer leave the view")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least(0, false, true))
         ->capture_default_str();
     live->add_option("--duration", options.duration_s,
                      "Stop after this many seconds, as Ctrl-C would. Default: run until stopped")
-        ->check(CLI::PositiveNumber);
+        ->check(at_least(0, false, true));
     live->add_option("--alert-at", options.alert_at,
                      "Utilization (occupied now / range) at which a destination raises an alert "
                      "line on stderr, and clears it when it falls back")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least(0, false, true))
         ->capture_default_str();
     live->add_option("-w,--write", options.write_path,
                      "Also save the captured packets to FILE (pcap), to analyze again later");
@@ -126,16 +202,65 @@ void add_live_command(CLI::App& app, ephemera::LiveOptions& options) {
         ->type_name("[ADDR:]PORT");
     live->add_option("--metrics-top", options.metrics_top,
                      "Destinations exported as labelled series, highest utilization first")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least(1, true))
         ->capture_default_str();
     live->add_option("--user", options.user,
                      "Drop to this user once the capture is open (as tcpdump -Z does)");
     live->add_option("--max-records", options.max_records,
                      "Finished connections kept for the final report; beyond it the oldest "
                      "eighth is dropped (bounds memory over days)")
-        ->check(CLI::Range(std::size_t{1000}, std::size_t{1} << 30))
+        ->check(at_least(1000, true))
         ->capture_default_str();
     add_analysis_options(live, options.analysis);
+}
+
+// The command names, for "did you mean".
+constexpr std::array<std::string_view, 3> commands = {"analyze", "live", "interfaces"};
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+// "unknown command 'analyse'; did you mean 'analyze'?" for a first word that is no command.
+std::string unknown_command(std::string_view word) {
+    std::string_view closest;
+    std::size_t best = 3;  // suggest only what is at most two edits away
+    for (const std::string_view command : commands) {
+        const std::size_t distance = edit_distance(word, command);
+        if (distance < best) {
+            best = distance;
+            closest = command;
+        }
+    }
+    if (closest.empty()) {
+        return fmt::format(
+            "unknown command '{}'; the commands are analyze, live and interfaces "
+            "(see ephemera --help)",
+            word);
+    }
+    return fmt::format("unknown command '{}'; did you mean '{}'?", word, closest);
+}
+
+// CLI11's message, worded as the rest of ephemera's: "--top must be at least 1".
+std::string parse_error_message(const CLI::ParseError& error) {
+    std::string message = error.what();
+    for (const std::string_view need : {": must ", ": Value "}) {
+        if (const std::size_t at = message.find(need); at != std::string::npos && at < 40) {
+            message.replace(at, 1, "");
+        }
+    }
+    return message;
 }
 
 }  // namespace
@@ -150,6 +275,12 @@ int main(int argc, char** argv) {
     add_live_command(app, live_options);
     app.add_subcommand("interfaces", "List the interfaces that can be captured on");
 
+    if (argc > 1 && argv[1][0] != '-' &&
+        std::find(commands.begin(), commands.end(), std::string_view(argv[1])) == commands.end()) {
+        fmt::print(stderr, "ephemera: {}\n", unknown_command(argv[1]));
+        return ephemera::exit_code::user_error;
+    }
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -159,13 +290,31 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        fmt::print(stderr, "ephemera: {} (see ephemera --help)\n", e.what());
+        std::string help = "ephemera --help";
+        for (const CLI::App* command : app.get_subcommands({})) {
+            if (command->parsed()) help = "ephemera " + command->get_name() + " --help";
+        }
+        fmt::print(stderr, "ephemera: {} (see {})\n", parse_error_message(e), help);
         return ephemera::exit_code::user_error;
     }
 
     try {
-        if (app.got_subcommand("analyze")) return ephemera::run_analyze(analyze_options);
-        if (app.got_subcommand("live")) return ephemera::run_live(live_options);
+        const bool terminal = isatty(STDOUT_FILENO) != 0;
+        if (app.got_subcommand("analyze")) {
+            analyze_options.format_given = app.get_subcommand("analyze")->count("--format") > 0;
+            ephemera::settle_output(analyze_options,
+                                    {ephemera::ReportFormat::text, ephemera::ReportFormat::json,
+                                     ephemera::ReportFormat::html},
+                                    terminal);
+            return ephemera::run_analyze(analyze_options);
+        }
+        if (app.got_subcommand("live")) {
+            live_options.analysis.format_given = app.get_subcommand("live")->count("--format") > 0;
+            ephemera::settle_output(live_options.analysis,
+                                    {ephemera::ReportFormat::text, ephemera::ReportFormat::json},
+                                    terminal);
+            return ephemera::run_live(live_options);
+        }
         if (app.got_subcommand("interfaces")) return ephemera::run_interfaces();
         return ephemera::exit_code::user_error;
     } catch (const ephemera::UserError& e) {

@@ -32,8 +32,13 @@ ordered_json capture_json(const CaptureSummary& capture) {
     ordered_json inputs = ordered_json::array();
     for (const CaptureSummary::File& file : capture.files) {
         files.push_back(file.path);
-        inputs.push_back(
-            {{"path", file.path}, {"link_type", file.link_type}, {"packets", file.packets}});
+        inputs.push_back({{"path", file.path},
+                          {"link_type", file.link_type},
+                          {"packets", file.packets},
+                          {"sections", file.sections},
+                          {"compression", file.compression},
+                          {"complete", file.stopped.empty()},
+                          {"bytes_unread", file.bytes_unread}});
     }
     ordered_json skipped = ordered_json::object();
     for (std::size_t reason = 1; reason < decode_status_count; ++reason) {
@@ -44,9 +49,9 @@ ordered_json capture_json(const CaptureSummary& capture) {
                            {"inputs", inputs},
                            {"packets", capture.packets},
                            {"decoded", capture.decoded},
-                           {"first", epoch_seconds(capture.first)},
-                           {"last", epoch_seconds(capture.last)},
-                           {"duration_s", epoch_seconds(capture.last - capture.first)},
+                           {"first", nullptr},
+                           {"last", nullptr},
+                           {"duration_s", 0.0},
                            {"skipped", skipped},
                            {"duplicates", capture.duplicates},
                            {"backward_steps", capture.backward_steps},
@@ -54,6 +59,12 @@ ordered_json capture_json(const CaptureSummary& capture) {
                             {{"max_connections", capture.max_connections},
                              {"evicted_half_open", capture.evicted_half_open},
                              {"evicted_other", capture.evicted_other}}}};
+    // An empty capture has no first or last packet, and lasted no time.
+    if (capture.packets > 0) {
+        result["first"] = epoch_seconds(capture.first);
+        result["last"] = epoch_seconds(capture.last);
+        result["duration_s"] = epoch_seconds(capture.last - capture.first);
+    }
     if (capture.live) {
         result["drops"] = {{"kernel", capture.kernel_drops},
                            {"interface", capture.interface_drops}};

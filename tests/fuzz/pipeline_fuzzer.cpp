@@ -30,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (void)ephemera::render_html(result.report, result.records, report_options);
         // Differential: the own readers must read the file exactly as libpcap does, and
         // the loop on one thread must give what the loop on two gave.
-        options.reader = "libpcap";
+        options.reader = ReaderChoice::libpcap;
         options.reading_thread = false;
         const ephemera::AnalysisResult through_libpcap = ephemera::analyze_captures(options);
         if (ephemera::render_json(through_libpcap.report, report_options) !=

@@ -1,20 +1,34 @@
 // `ephemera analyze`: runs the whole pipeline over capture files.
 #pragma once
 
+#include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ephemera/analysis/summary.hpp"
 
 namespace ephemera {
 
+enum class ReportFormat : std::uint8_t { text, json, html };
+std::string_view format_name(ReportFormat format) noexcept;
+
+// Which readers take the capture files: the project's own where they apply, or libpcap alone.
+enum class ReaderChoice : std::uint8_t { automatic, libpcap };
+
+// --fail-on: the verdict at which a run exits with exit_code::verdict_reached.
+enum class FailOn : std::uint8_t { never, warning, critical, exhausted };
+
 struct AnalyzeOptions {
     std::vector<std::string> inputs;  // capture files; "-" is standard input
     std::string filter;               // BPF, tcpdump syntax
-    std::string reader = "auto";      // auto: own readers where they apply; libpcap: all by it
-    std::string format = "text";      // text | json | html
-    std::string output;               // report file; empty: stdout
-    std::string connections_csv;      // one row per connection; empty: none
+    ReaderChoice reader = ReaderChoice::automatic;
+    ReportFormat format = ReportFormat::text;
+    bool format_given = false;    // --format was on the command line (not the default)
+    std::string output;           // report file; empty or "-": stdout
+    std::string connections_csv;  // one row per connection; empty: none; "-": stdout
+    FailOn fail_on = FailOn::never;
     double udp_timeout_s = 60.0;
     std::size_t top = 20;
     std::size_t destinations = 10;    // per client in the JSON report
@@ -45,7 +59,17 @@ TrackerOptions tracker_options(const AnalyzeOptions& options);
 AnalysisResult analyze_captures(const AnalyzeOptions& options);
 
 // analyze_captures, then the report and CSV written where the options say. Throws UserError
-// for anything the user can fix; returns the exit code otherwise.
+// for anything the user can fix; returns the exit code otherwise (exit_code::verdict_reached
+// when --fail-on's verdict was reached).
 int run_analyze(const AnalyzeOptions& options);
+
+// Settles where the report goes and in which format: the format from -o's extension when
+// --format is not given, a clash between them refused, standard output used once, and HTML
+// refused on a terminal. Throws UserError. `formats` are those the command writes.
+void settle_output(AnalyzeOptions& options, std::initializer_list<ReportFormat> formats,
+                   bool stdout_is_terminal);
+
+// exit_code::verdict_reached when a destination of `report` reached --fail-on's verdict.
+int exit_code_for(const Report& report, FailOn fail_on);
 
 }  // namespace ephemera

@@ -10,8 +10,9 @@ namespace ephemera {
 
 namespace exit_code {
 inline constexpr int ok = 0;
-inline constexpr int internal_error = 1;  // a bug: please report it
-inline constexpr int user_error = 2;      // bad option, input, filter or output path
+inline constexpr int internal_error = 1;   // a bug: please report it
+inline constexpr int user_error = 2;       // bad option, input, filter or output path
+inline constexpr int verdict_reached = 3;  // --fail-on: a destination reached that verdict
 }  // namespace exit_code
 
 class UserError : public std::runtime_error {
