@@ -55,7 +55,145 @@ TEST(UserErrors, UnknownOptionAndFormat) {
     expect_user_error(run_ephemera({"analyze", "--frobnicate", sample("tcp-ipv4.pcap")}),
                       "frobnicate");
     expect_user_error(run_ephemera({"analyze", "--format", "xml", sample("tcp-ipv4.pcap")}), "xml");
-    expect_user_error(run_ephemera({"analyze"}), "files");
+    expect_user_error(run_ephemera({"analyze"}),
+                      "give at least one capture file, or - for standard input");
+}
+
+// Number options say what they need in words, and point to the command's own help.
+TEST(UserErrors, NumberOptionsSayWhatTheyNeed) {
+    const std::string capture = sample("tcp-ipv4.pcap").string();
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"--top", "0"}, "--top must be at least 1"},
+        {{"--udp-timeout", "-1"}, "--udp-timeout must be more than 0"},
+        {{"--time-wait", "0"}, "--time-wait must be more than 0"},
+        {{"--destinations", "0"}, "--destinations must be at least 1"},
+        {{"--top", "many"}, "--top must be a whole number"},
+        {{"--scan-ports", "2.5"}, "--scan-ports must be a whole number"},
+        {{"--max-connections", "4"}, "--max-connections must be at least 8"},
+        {{"--fail-on", "bad"}, "--fail-on must be one of warning, critical, exhausted"},
+    };
+    for (const auto& [options, message] : cases) {
+        std::vector<std::string> args = {"analyze"};
+        args.insert(args.end(), options.begin(), options.end());
+        args.push_back(capture);
+        const RunResult result = run_ephemera(args);
+        expect_user_error(result, message);
+        EXPECT_NE(result.err.find("(see ephemera analyze --help)"), std::string::npos)
+            << result.err;
+        EXPECT_LT(result.err.size(), 120u) << result.err;
+    }
+}
+
+TEST(UserErrors, UnknownCommandSuggestsTheNearestOne) {
+    expect_user_error(run_ephemera({"analyse", sample("tcp-ipv4.pcap")}),
+                      "unknown command 'analyse'; did you mean 'analyze'?");
+    expect_user_error(run_ephemera({"lvie"}), "did you mean 'live'?");
+    expect_user_error(run_ephemera({"foo"}),
+                      "unknown command 'foo'; the commands are analyze, "
+                      "live and interfaces");
+}
+
+// The path is named once, and an empty file is called empty.
+TEST(UserErrors, MessagesNameThePathOnce) {
+    const RunResult missing = run_ephemera({"analyze", "/nope.pcap"});
+    expect_user_error(missing, "cannot read capture /nope.pcap: No such file or directory");
+    EXPECT_EQ(missing.err.find("/nope.pcap"), missing.err.rfind("/nope.pcap")) << missing.err;
+    TempDir temp;
+    std::ofstream(temp.file("empty.pcap")).close();
+    const RunResult empty = run_ephemera({"analyze", temp.file("empty.pcap")});
+    expect_user_error(empty, "empty.pcap: it is empty");
+    const RunResult empty_stdin = run_ephemera({"analyze", "-"}, temp.file("empty.pcap"));
+    expect_user_error(empty_stdin, "<stdin>: it is empty");
+    std::ofstream(temp.file("text.pcap")) << "hello, not a capture\n";
+    const RunResult text = run_ephemera({"analyze", temp.file("text.pcap")});
+    EXPECT_EQ(text.err.find("text.pcap"), text.err.rfind("text.pcap")) << text.err;
+    const RunResult bzip2 =
+        run({"/bin/sh", "-c", "printf 'BZh91AY' | \"$0\" analyze -", EPHEMERA_BINARY});
+    expect_user_error(bzip2, "compressed with bzip2");
+}
+
+// -o's extension chooses the format unless --format does; the two may not disagree.
+TEST(Output, FormatFollowsTheReportFilesExtension) {
+    TempDir temp;
+    const std::string capture = sample("exhausted.pcap").string();
+    ASSERT_EQ(run_ephemera({"analyze", "-o", temp.file("r.html"), capture}).exit_code, 0);
+    EXPECT_EQ(read_file(temp.file("r.html")).rfind("<!DOCTYPE html>", 0), 0u);
+    ASSERT_EQ(run_ephemera({"analyze", "-o", temp.file("r.json"), capture}).exit_code, 0);
+    EXPECT_EQ(nlohmann::json::parse(read_file(temp.file("r.json")))["connections"]["tcp"], 48);
+    ASSERT_EQ(run_ephemera({"analyze", "-o", temp.file("r.txt"), capture}).exit_code, 0);
+    EXPECT_EQ(read_file(temp.file("r.txt")).rfind("Capture: 1 file", 0), 0u);
+    expect_user_error(
+        run_ephemera({"analyze", "--format", "json", "-o", temp.file("x.html"), capture}),
+        "--format json and -o");
+    EXPECT_FALSE(std::filesystem::exists(temp.file("x.html")));
+    // Another extension: --format decides, text by default.
+    ASSERT_EQ(run_ephemera({"analyze", "-o", temp.file("report.out"), capture}).exit_code, 0);
+    EXPECT_EQ(read_file(temp.file("report.out")).rfind("Capture: 1 file", 0), 0u);
+}
+
+// `--connections -` is standard output, not a file named "-"; the report must then go elsewhere.
+TEST(Output, ConnectionsToStandardOutput) {
+    TempDir temp;
+    const std::string capture = sample("exhausted.pcap").string();
+    const RunResult both = run_ephemera({"analyze", "--connections", "-", capture}, "/dev/null", 60,
+                                        temp.path().string());
+    expect_user_error(both, "--connections - and the report would both go to standard output");
+    const RunResult csv =
+        run_ephemera({"analyze", "--connections", "-", "-o", temp.file("r.json"), capture},
+                     "/dev/null", 60, temp.path().string());
+    ASSERT_EQ(csv.exit_code, 0) << csv.err;
+    EXPECT_EQ(csv.out.rfind("start,end,protocol,client,", 0), 0u) << csv.out;
+    EXPECT_EQ(line_count(csv.out), 49);  // the header and 48 connections
+    EXPECT_FALSE(std::filesystem::exists(temp.path() / "-"));
+}
+
+// An HTML page is not terminal output: on a terminal, without -o, it is refused with a hint.
+TEST(Output, HtmlIsNotWrittenToATerminal) {
+    if (!have_program("script")) GTEST_SKIP() << "script (util-linux) is not installed";
+    const RunResult result = run({"script", "-qec",
+                                  std::string(EPHEMERA_BINARY) + " analyze --format html " +
+                                      sample("exhausted.pcap").string(),
+                                  "/dev/null"});
+    EXPECT_EQ(result.exit_code, 2) << result.out;
+    EXPECT_NE(result.out.find("write it to a file with -o report.html"), std::string::npos)
+        << result.out;
+    EXPECT_EQ(result.out.find("<html"), std::string::npos);
+}
+
+// --fail-on: exit 3 once the report is written, when a destination reached the verdict.
+TEST(Output, FailOnAVerdictExitsWithThree) {
+    const std::string exhausted = sample("exhausted.pcap").string();
+    for (const std::string verdict : {"warning", "critical", "exhausted"}) {
+        const RunResult result =
+            run_ephemera({"analyze", "--format", "json", "--fail-on", verdict, exhausted});
+        EXPECT_EQ(result.exit_code, 3) << verdict << result.err;
+        EXPECT_EQ(nlohmann::json::parse(result.out)["clients"][0]["exhaustion"]["verdict"],
+                  "exhausted");
+    }
+    // The same client under a range four times as large reaches 25%: no verdict is reached.
+    const RunResult fine =
+        run_ephemera({"analyze", "--range", "41000-41063", "--fail-on", "warning", exhausted});
+    EXPECT_EQ(fine.exit_code, 0) << fine.err;
+    const RunResult half =
+        run_ephemera({"analyze", "--range", "41000-41031", "--fail-on", "warning", exhausted});
+    EXPECT_EQ(half.exit_code, 3) << half.err;
+    const RunResult not_critical =
+        run_ephemera({"analyze", "--range", "41000-41031", "--fail-on", "critical", exhausted});
+    EXPECT_EQ(not_critical.exit_code, 0) << not_critical.err;
+}
+
+// A capture of no packets: no times at all, and a duration of 0.
+TEST(Output, AnEmptyCaptureLastsNoTime) {
+    TempDir temp;
+    std::ofstream(temp.file("header.pcap"), std::ios::binary)
+        << read_file(sample("tcp-ipv4.pcap")).substr(0, 24);
+    const RunResult result =
+        run_ephemera({"analyze", "--format", "json", temp.file("header.pcap")});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const auto report = nlohmann::json::parse(result.out);
+    EXPECT_EQ(report["capture"]["duration_s"], 0.0);
+    EXPECT_TRUE(report["capture"]["first"].is_null());
+    EXPECT_TRUE(report["capture"]["last"].is_null());
 }
 
 TEST(UserErrors, UnwritableOutputLeavesNothingBehind) {
