@@ -4,6 +4,7 @@
 #include <array>
 
 #include "ephemera/analysis/numbering.hpp"
+#include "ephemera/analysis/service_ports.hpp"
 #include "ephemera/analysis/two_cores.hpp"
 
 namespace ephemera {
@@ -143,6 +144,8 @@ std::string_view role_reason_name(RoleReason reason) noexcept {
             return "syn-ack";
         case RoleReason::known_service:
             return "known-service";
+        case RoleReason::registered_service:
+            return "registered-service";
         case RoleReason::fan_in:
             return "fan-in";
         case RoleReason::service_port:
@@ -223,6 +226,10 @@ void assign_roles_by_heuristics(ConnectionRecords& records) {
         const EndpointEvidence& b = table.of(position, 1);
         if (int server = server_by_known_service(a, b); server != no_side) {
             set_role(record, server, RoleReason::known_service);
+        } else if (server = server_by_registered_service(connection.protocol, record.port[0],
+                                                         record.port[1]);
+                   server != no_side) {
+            set_role(record, server, RoleReason::registered_service);
         } else if (server = server_by_fan_in(a, b); server != no_side) {
             set_role(record, server, RoleReason::fan_in);
         } else if (server = server_by_service_port(record.port[0], record.port[1]);

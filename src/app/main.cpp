@@ -92,7 +92,8 @@ void add_analysis_options(CLI::App* command, ephemera::AnalyzeOptions& options) 
         ->add_option("--range", options.ranges,
                      "Ephemeral range LO-HI for every client, or ADDR=LO-HI for one; "
                      "repeatable. Default: inferred per client")
-        ->type_name("[ADDR=]LO-HI");
+        ->type_name("[ADDR=]LO-HI")
+        ->allow_extra_args(false);  // one range per --range: what follows is a file
     command
         ->add_option("--time-wait", options.time_wait_s,
                      "Seconds a closed 4-tuple stays in TIME_WAIT. Default: the client's OS "

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ephemera/analysis/roles.hpp"
+#include "ephemera/analysis/service_ports.hpp"
 
 namespace ephemera {
 namespace {
@@ -135,7 +136,7 @@ TEST(Roles, UdpEvidenceComesFromEveryFlowBetweenDecidedTcp) {
         }
         const bool mdns = r.port[0] == 5353;
         EXPECT_EQ(records.server(r), mdns ? endpoint(2, 5353) : endpoint(5, 53));
-        EXPECT_EQ(r.role_reason, RoleReason::fan_in);
+        EXPECT_EQ(r.role_reason, RoleReason::registered_service);
     }
 }
 
@@ -147,7 +148,7 @@ TEST(Roles, ClientPortReusedAcrossDestinationsIsNotFanIn) {
                                                record(endpoint(1, 33000), endpoint(4, 443))});
     for (const ConnectionRecord& r : records) {
         EXPECT_EQ(records.client(r), endpoint(1, 33000));
-        EXPECT_EQ(r.role_reason, RoleReason::service_port);
+        EXPECT_EQ(r.role_reason, RoleReason::registered_service);
     }
 }
 
@@ -175,11 +176,67 @@ TEST(Roles, HostsThatAreClientsAndServersAtOnce) {
 }
 
 TEST(Roles, ServicePortFacesAnEphemeralOne) {
-    auto records = resolve({record(endpoint(2, 443), endpoint(1, 45000)),
-                            record(endpoint(2, 45001), endpoint(1, 5432))});
-    EXPECT_EQ(records.server(records[0]), endpoint(2, 443));
-    EXPECT_EQ(records.server(records[1]), endpoint(1, 5432));
+    // Ports no service in the table has: a well-known one, and a registered one below 32768.
+    auto records = resolve({record(endpoint(2, 444), endpoint(1, 45000)),
+                            record(endpoint(2, 45001), endpoint(1, 5433))});
+    EXPECT_EQ(records.server(records[0]), endpoint(2, 444));
+    EXPECT_EQ(records.server(records[1]), endpoint(1, 5433));
     EXPECT_EQ(records[0].role_reason, RoleReason::service_port);
+    EXPECT_EQ(records[1].role_reason, RoleReason::service_port);
+}
+
+// One UDP port talking to several STUN servers, which answer from 3478 and from their alternate
+// port 3479 (RFC 5780): the client port has two peer ports and each server one, which fan-in
+// would read backwards. The registered service ports outrank it.
+TEST(Roles, RegisteredServicePortOutranksFanIn) {
+    std::vector<Connection> connections;
+    for (std::uint8_t server = 2; server < 5; ++server) {
+        connections.push_back(record(endpoint(1, 50123), endpoint(server, 3478), Protocol::udp));
+        connections.push_back(record(endpoint(server, 3479), endpoint(1, 50123), Protocol::udp));
+    }
+    // Teredo, syslog, SNMP and NTP from an ephemeral port, each server speaking first.
+    for (const std::uint16_t port : {3544, 514, 161, 123}) {
+        connections.push_back(record(endpoint(6, port), endpoint(1, 40500), Protocol::udp));
+        connections.push_back(record(endpoint(6, port), endpoint(1, 40502), Protocol::udp));
+    }
+    const ConnectionRecords records = resolve(connections);
+    for (const ConnectionRecord& r : records) {
+        EXPECT_EQ(records.client(r).address, endpoint(1, 0).address)
+            << records.server(r).port << " " << records.client(r).port;
+        EXPECT_EQ(r.role_reason, RoleReason::registered_service);
+    }
+}
+
+// DHCP: the client's 68 towards the server's 67, whoever sent first; DHCPv6 546 -> 547. NTP
+// between two servers (123 both ways) is not decided by the table.
+TEST(Roles, FixedClientPortsAndSymmetricServices) {
+    const ConnectionRecords records =
+        resolve({record(endpoint(2, 67), endpoint(1, 68), Protocol::udp),
+                 record(endpoint(1, 68), endpoint(2, 67), Protocol::udp),
+                 record(endpoint(2, 547), endpoint(1, 546), Protocol::udp),
+                 record(endpoint(3, 123), endpoint(4, 123), Protocol::udp)});
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(records.client(records[i]).address, endpoint(1, 0).address) << i;
+        EXPECT_EQ(records[i].role_reason, RoleReason::registered_service) << i;
+    }
+    EXPECT_NE(records[3].role_reason, RoleReason::registered_service);
+    EXPECT_EQ(records.client(records[3]), endpoint(3, 123));  // the first sender
+}
+
+// The table is data: sorted, one entry per port, and every entry names its protocols.
+TEST(Roles, RegisteredServiceTableIsWellFormed) {
+    const auto services = registered_services();
+    ASSERT_GE(services.size(), 50u);
+    for (std::size_t i = 0; i < services.size(); ++i) {
+        EXPECT_TRUE(services[i].tcp || services[i].udp) << services[i].name;
+        if (i > 0) {
+            EXPECT_LT(services[i - 1].port, services[i].port) << services[i].name;
+        }
+        EXPECT_EQ(find_registered_service(services[i].tcp ? Protocol::tcp : Protocol::udp,
+                                          services[i].port),
+                  &services[i]);
+    }
+    EXPECT_EQ(find_registered_service(Protocol::tcp, 123), nullptr);  // NTP is UDP only
 }
 
 TEST(Roles, LowerPortIsTheLastResortForTcp) {

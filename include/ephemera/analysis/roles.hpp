@@ -5,6 +5,8 @@
 //   syn-ack       the sender of a SYN-ACK is the server
 //   known-service the endpoint was the server (or the other one the client) of a connection whose
 //                 handshake the capture holds
+//   registered-service  a port registered for a service (analysis/service_ports.hpp) facing a
+//                 port >= 1024 outside that table, or a service's fixed client port (DHCP 68 -> 67)
 //   fan-in        an address:port that several peer ports talk to is a service, when its peer
 //                 talks to one peer port only (or to at most half as many)
 //   service-port  a well-known port (< 1024) facing a port >= 1024, or a registered port
@@ -28,12 +30,13 @@ enum class RoleReason : std::uint8_t {
     syn,
     syn_ack,
     known_service,
+    registered_service,
     fan_in,
     service_port,
     lower_port,
     first_sender,
 };
-inline constexpr std::size_t role_reason_count = 7;
+inline constexpr std::size_t role_reason_count = 8;
 
 std::string_view role_reason_name(RoleReason reason) noexcept;
 
