@@ -155,14 +155,38 @@ def tcp_exchange_and_close(sock):
     return entry
 
 
-def udp_flow(address, port):
+def udp_open(address, port):
+    """A connected UDP socket that has had its first answer, or the JSON failure record when no
+    local port was left (connect() autobinds: EAGAIN once every port of the range is held)."""
     sock = socket.socket(family_of(address), socket.SOCK_DGRAM)
     sock.settimeout(5)
-    sock.connect((address, port))
+    try:
+        sock.connect((address, port))
+    except OSError as error:
+        sock.close()
+        if error.errno not in (errno.EAGAIN, errno.EADDRNOTAVAIL):
+            raise
+        return {"protocol": "udp", "client": None, "client_port": None, "server": address,
+                "server_port": port, "outcome": "local-failure"}
     sock.send(b"hello\n")
+    sock.recv(4096)
+    return sock
+
+
+def udp_last_exchange_and_close(sock):
+    sock.send(b"bye\n")
     sock.recv(4096)
     entry = record(sock, "udp", "answered")
     sock.close()
+    return entry
+
+
+def udp_flow(address, port):
+    opened = udp_open(address, port)
+    if isinstance(opened, dict):
+        return opened
+    entry = record(opened, "udp", "answered")
+    opened.close()
     return entry
 
 
@@ -186,6 +210,11 @@ def connect(args):
     log = []
     held = []
     for proto, address, port in schedule(targets, args.interleave):
+        if proto == "udp" and holding:  # the socket keeps its port until the hold ends
+            opened = udp_open(address, port)
+            (log if isinstance(opened, dict) else held).append(opened)
+            time.sleep(args.gap)
+            continue
         if proto == "udp":
             log.append(udp_flow(address, port))
             time.sleep(args.gap)
@@ -200,6 +229,9 @@ def connect(args):
         time.sleep(args.gap)
     for proto, address, port, _ in targets:
         for _ in range(args.extra):  # attempts beyond what the range holds
+            if proto == "udp":
+                log.append(udp_flow(address, port))
+                continue
             opened = tcp_open(address, port, args, source_ports)
             log.append(opened if isinstance(opened, dict) else tcp_exchange_and_close(opened))
     if holding:
@@ -210,7 +242,10 @@ def connect(args):
         else:
             time.sleep(args.hold_seconds)
         for sock in held:
-            log.append(tcp_exchange_and_close(sock))
+            if sock.type == socket.SOCK_DGRAM:
+                log.append(udp_last_exchange_and_close(sock))
+            else:
+                log.append(tcp_exchange_and_close(sock))
             time.sleep(args.gap)
     with open(args.log, "a") as out:
         for entry in log:

@@ -6,8 +6,11 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <tuple>
+
+#include <fmt/format.h>
 
 #include "ephemera/analysis/nearly_sorted.hpp"
 #include "ephemera/analysis/numbering.hpp"
@@ -16,7 +19,6 @@
 namespace ephemera {
 namespace {
 
-constexpr std::size_t min_fingerprint_samples = 20;
 // Allocators that count upward step by 1 (BSD), 2 (Linux's even ports) or small random
 // increments (Linux >= 5.12: 2-16; RFC 6056 alg. 5): a step this small is "rising in sequence".
 constexpr int max_sequential_step = 32;
@@ -162,6 +164,9 @@ struct Holding {
 Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros time_wait) {
     const ConnectionActivity& c = record.connection;
     Holding holding{c.first_seen, c.last_seen, c.last_seen};
+    // A UDP flow holds its port from its first datagram to its last; nothing like TIME_WAIT
+    // follows.
+    if (c.protocol == Protocol::udp) return holding;
     const ConnectionState state = c.state();
     if (state == ConnectionState::open || state == ConnectionState::half_closed) {
         holding.open_end = holding.occupied_end = capture_end;
@@ -325,16 +330,17 @@ double peak_starts_per_second(std::span<const Micros> starts) {
     return static_cast<double>(best);
 }
 
-// A client's TCP connections, oldest first, with what both reuse and exhaustion look up.
-struct TcpConnections {
+// A client's connections of one protocol, oldest first, with what both reuse and exhaustion
+// look up.
+struct ClientConnections {
     const ConnectionRecords& all;  // what `records` point into
     std::vector<const ConnectionRecord*> records;
     std::vector<std::uint64_t> servers;            // server_keys(records)
     std::vector<std::uint32_t> previous_on_tuple;  // the same port to the same server
     std::vector<std::uint32_t> previous_on_port;   // the same port to any server
 
-    TcpConnections(const ConnectionRecords& all_records, std::vector<const ConnectionRecord*> tcp,
-                   std::vector<std::uint64_t> keys)
+    ClientConnections(const ConnectionRecords& all_records,
+                      std::vector<const ConnectionRecord*> tcp, std::vector<std::uint64_t> keys)
         : all(all_records), records(std::move(tcp)), servers(std::move(keys)) {
         std::vector<std::uint16_t> ports(records.size());
         for (std::size_t i = 0; i < records.size(); ++i) ports[i] = records[i]->client_port();
@@ -343,7 +349,7 @@ struct TcpConnections {
     }
 };
 
-ReuseStats measure_reuse(const TcpConnections& tcp, Micros time_wait) {
+ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
     ReuseStats reuse;
     // The latest end of any use of the port up to and including this one.
     std::vector<Micros> port_free_after(tcp.records.size());
@@ -381,7 +387,9 @@ ReuseStats measure_reuse(const TcpConnections& tcp, Micros time_wait) {
     return reuse;
 }
 
-ExhaustionStats measure_exhaustion(const TcpConnections& tcp, const PortRange& range,
+// The occupancy of each destination of `tcp` (one protocol's connections: TCP, or UDP with no
+// TIME_WAIT), worst first, and of all of them at once.
+ExhaustionStats measure_exhaustion(const ClientConnections& tcp, const PortRange& range,
                                    Micros capture_end, double time_wait_s, bool unique_per_tuple,
                                    const PortAnalysisOptions& options) {
     ExhaustionStats stats;
@@ -422,7 +430,8 @@ ExhaustionStats measure_exhaustion(const TcpConnections& tcp, const PortRange& r
             peak_overlap(times.starts(d), times.ends(d, true));
         destination.utilization = destination.peak_occupied / size;
         destination.peak_new_per_s = peak_starts_per_second(times.starts(d));
-        destination.sustainable_new_per_s = size / time_wait_s;
+        destination.protocol = tcp.records[indices.front()]->connection.protocol;
+        destination.sustainable_new_per_s = time_wait_s > 0 ? size / time_wait_s : 0.0;
         destination.verdict = verdict_for(destination.utilization, options);
         destinations.push_back(std::move(destination));
     }
@@ -464,6 +473,8 @@ Verdict verdict_for(double utilization, const PortAnalysisOptions& options) {
 
 std::string_view verdict_name(Verdict verdict) noexcept {
     switch (verdict) {
+        case Verdict::unknown:
+            return "unknown";
         case Verdict::ok:
             return "ok";
         case Verdict::warning:
@@ -495,7 +506,9 @@ AllocationFingerprint fingerprint_with_servers(
         high = std::max(high, port);
     }
     result.even_share = static_cast<double>(even) / connections.size();
+    result.unknown_because = UnknownBecause::too_few;
     if (connections.size() < min_fingerprint_samples) return result;
+    result.unknown_because = UnknownBecause::no_pattern;
 
     // Steps between consecutive allocations: overall, across a change of destination, and
     // within one destination (pairs less than per_destination_window apart).
@@ -546,8 +559,29 @@ AllocationFingerprint fingerprint_with_servers(
         result.pattern = AllocationPattern::random;
         result.confidence = wilson_lower_bound(steps - small, steps);
     }
+    if (result.pattern != AllocationPattern::unknown)
+        result.unknown_because = UnknownBecause::known;
     result.os_hint = os_hint_for(result.pattern, low, high);
     return result;
+}
+
+// Adds the UDP destinations to the TCP ones, worst first, and the UDP total to the client's
+// utilization: UDP ports are unique per local address, so all destinations share them.
+void merge_udp(ExhaustionStats& stats, ExhaustionStats udp, const PortAnalysisOptions& options) {
+    stats.udp_peak_occupied_total = udp.peak_occupied_total;
+
+    std::vector<DestinationOccupancy> merged;
+    merged.reserve(stats.destinations.size() + udp.destinations.size());
+    std::merge(std::make_move_iterator(stats.destinations.begin()),
+               std::make_move_iterator(stats.destinations.end()),
+               std::make_move_iterator(udp.destinations.begin()),
+               std::make_move_iterator(udp.destinations.end()), std::back_inserter(merged),
+               [](const DestinationOccupancy& a, const DestinationOccupancy& b) {
+                   return a.utilization > b.utilization;
+               });
+    stats.destinations = std::move(merged);
+    stats.utilization = std::max(stats.utilization, udp.utilization);
+    stats.verdict = verdict_for(stats.utilization, options);
 }
 
 }  // namespace
@@ -557,8 +591,43 @@ AllocationFingerprint fingerprint_allocation(
     return fingerprint_with_servers(connections, server_keys(connections));
 }
 
-RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t allocations,
-                          AllocationPattern pattern) {
+std::string_view unknown_because_name(UnknownBecause because) noexcept {
+    switch (because) {
+        case UnknownBecause::known:
+            return "";
+        case UnknownBecause::no_connections:
+            return "no-connections";
+        case UnknownBecause::no_handshakes:
+            return "no-handshakes";
+        case UnknownBecause::too_few:
+            return "too-few";
+        case UnknownBecause::no_pattern:
+            return "no-pattern";
+    }
+    return "";
+}
+
+std::string_view evidence_name(RangeEvidence evidence) noexcept {
+    switch (evidence) {
+        case RangeEvidence::configured:
+            return "configured";
+        case RangeEvidence::cycled:
+            return "cycled";
+        case RangeEvidence::os_default:
+            return "os-default";
+        case RangeEvidence::estimated:
+            return "estimated";
+        case RangeEvidence::none:
+            return "none";
+    }
+    return "none";
+}
+
+RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pattern,
+                          const std::string& hint) {
+    RangeEstimate estimate;
+    estimate.basis = "unknown";
+    estimate.allocations = ports.size();
     // Distinct ports in order, from a bitmap of the port space rather than a sort.
     std::array<std::uint64_t, 65536 / 64> seen{};
     for (const std::uint16_t port : ports) seen[port / 64] |= std::uint64_t{1} << (port % 64);
@@ -568,11 +637,12 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t alloca
             ports.push_back(static_cast<std::uint16_t>(word * 64 + std::countr_zero(bits)));
         }
     }
-    RangeEstimate estimate{{0, 0}, "observed"};
     if (ports.empty()) return estimate;
     const std::uint16_t low = ports.front();
     const std::uint16_t high = ports.back();
     const std::size_t distinct = ports.size();
+    estimate.ports_seen = static_cast<std::uint32_t>(distinct);
+    estimate.seen = {low, high};
     const std::uint32_t span = std::uint32_t{high} - low + 1;
     // The German tank estimate: the unseen margin beyond each end is about one average gap
     // between the ports seen. Never more than doubles the observed span.
@@ -583,22 +653,25 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t alloca
         static_cast<std::uint16_t>(std::min<std::uint32_t>(65535, high + margin))};
 
     // Each port used twice or more on average: the allocator has been round its whole range.
-    const bool cycled = distinct >= 2 && allocations >= 2 * distinct;
+    const bool cycled = distinct >= 2 && estimate.allocations >= 2 * distinct;
     if (cycled) {
         estimate.range = extended;
+        estimate.basis = "observed";
+        estimate.evidence = RangeEvidence::cycled;
         for (const RangeDefault& entry : range_defaults()) {
             const double tolerance = entry.range.size() * 0.01;
             if (std::abs(entry.range.low - extended.low) <= tolerance &&
                 std::abs(entry.range.high - extended.high) <= tolerance) {
-                estimate = {entry.range, std::string(entry.basis)};
+                estimate.range = entry.range;
+                estimate.basis = entry.basis;
             }
         }
         return estimate;
     }
 
-    // Otherwise the narrowest default holding every port; an allocator's own default first.
-    const std::string hint = os_hint_for(pattern, low, high);
-    const RangeDefault* chosen = nullptr;
+    // Otherwise a default holding every port: among those of the systems the allocator points
+    // to, if it points to any, the narrowest.
+    std::vector<const RangeDefault*> fitting;
     for (const RangeDefault& entry : range_defaults()) {
         if (!entry.range.contains(low, high)) continue;
         if (pattern == AllocationPattern::random && distinct >= 10) {
@@ -608,18 +681,80 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t alloca
                 uniform_p_threshold)
                 continue;
         }
-        const OsProfile* profile = single_profile(hint);
-        const bool preferred = profile != nullptr && profile->range_basis == entry.basis;
-        if (preferred) {
-            chosen = &entry;
-            break;
-        }
-        if (chosen == nullptr || entry.range.size() < chosen->range.size()) chosen = &entry;
+        fitting.push_back(&entry);
     }
-    if (chosen != nullptr) return {chosen->range, std::string(chosen->basis)};
+    const auto hinted = [&](const RangeDefault* entry) {
+        for (const OsProfile& profile : os_profiles()) {
+            if (profile.range_basis == entry->basis && hint.find(profile.name) != std::string::npos)
+                return true;
+        }
+        return false;
+    };
+    if (!hint.empty() && std::any_of(fitting.begin(), fitting.end(), hinted)) {
+        std::erase_if(fitting, [&](const RangeDefault* entry) { return !hinted(entry); });
+    }
+    std::stable_sort(fitting.begin(), fitting.end(), [](const auto* a, const auto* b) {
+        return a->range.size() < b->range.size();
+    });
+    if (!fitting.empty()) {
+        estimate.range = fitting.front()->range;
+        estimate.basis = fitting.front()->basis;
+        estimate.evidence = RangeEvidence::os_default;
+        for (const RangeDefault* entry : fitting) estimate.fits.emplace_back(entry->basis);
+        return estimate;
+    }
     estimate.range = extended;
+    estimate.basis = "observed";
+    estimate.evidence = RangeEvidence::estimated;
     return estimate;
 }
+
+namespace {
+
+// A connection whose client port can be an ephemeral one: not a well-known port, and not the
+// same port as the server's (NTP's 123 <-> 123, mDNS's 5353 <-> 5353: a service talking to
+// itself, or a port the application chose).
+bool is_ephemeral_use(const ConnectionRecord& record) {
+    return record.client_port() >= 1024 && record.client_port() != record.server_port();
+}
+
+// Where the range is an OS default, the hint names only the systems whose default it can be: a
+// hint of "freebsd or solaris" with ports that fill only Solaris's range evenly says "solaris".
+void narrow_hint_to_range(AllocationFingerprint& allocation, const RangeEstimate& range) {
+    if (range.evidence != RangeEvidence::os_default || allocation.os_hint.empty()) return;
+    std::string narrowed;
+    for (const OsProfile& profile : os_profiles()) {
+        if (allocation.os_hint.find(profile.name) == std::string::npos) continue;
+        if (std::find(range.fits.begin(), range.fits.end(), profile.range_basis) ==
+            range.fits.end())
+            continue;
+        if (!narrowed.empty()) narrowed += " or ";
+        narrowed += profile.name;
+    }
+    if (!narrowed.empty()) {
+        allocation.os_hint = narrowed;
+        return;
+    }
+    // The allocator points to systems whose defaults the ports do not fill (random ports that
+    // fill Linux's range: an application binding ports of its own choosing). The ports win; the
+    // hint goes, and says why.
+    allocation.os_hint_note =
+        fmt::format("a {} allocator points to {}, but the ports fill {}'s default range instead: "
+                    "an application choosing its own ports, or a system not profiled",
+                    pattern_name(allocation.pattern), allocation.os_hint, range.basis);
+    allocation.os_hint.clear();
+}
+
+// The range given on the command line for `client`, if any.
+std::optional<PortRange> configured_range(const Address& client,
+                                          const PortAnalysisOptions& options) {
+    for (const auto& [address, range] : options.client_ranges) {
+        if (address == client) return range;
+    }
+    return options.range;
+}
+
+}  // namespace
 
 ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address& client,
                                  const std::vector<const ConnectionRecord*>& connections,
@@ -632,7 +767,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
     for (std::size_t i = 0; i < connections.size(); ++i) {
         if (i + fetch_ahead < connections.size()) fetch(connections[i + fetch_ahead]);
         const ConnectionRecord* record = connections[i];
-        ports.push_back(record->client_port());
+        if (is_ephemeral_use(*record)) ports.push_back(record->client_port());
         if (record->connection.protocol == Protocol::udp) {
             udp.push_back(record);
             continue;
@@ -653,6 +788,9 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         if (tcp[i]->role_reason == RoleReason::syn) tcp_allocated_servers.push_back(tcp_servers[i]);
     }
     result.allocation = fingerprint_with_servers(tcp_allocated, tcp_allocated_servers);
+    if (tcp_allocated.empty() && !tcp.empty()) {
+        result.allocation.unknown_because = UnknownBecause::no_handshakes;
+    }
     result.allocation_udp = fingerprint_allocation(udp);
     if (!udp.empty()) {
         std::uint16_t low = 65535, high = 0;
@@ -663,21 +801,52 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         result.allocation_udp.os_hint = udp_os_hint(low, high);
     }
 
-    result.range = infer_range(ports, connections.size(), result.allocation.pattern);
-    for (const auto& [address, range] : options.client_ranges) {
-        if (address == client) result.range = {range, "configured"};
+    result.range = infer_range(ports, result.allocation.pattern, result.allocation.os_hint);
+    narrow_hint_to_range(result.allocation, result.range);
+    if (const std::optional<PortRange> given = configured_range(client, options)) {
+        RangeEstimate& range = result.range;
+        range.range = *given;
+        range.basis = "configured";
+        range.evidence = RangeEvidence::configured;
+        range.fits.clear();
+        std::vector<std::uint16_t> distinct = ports;
+        std::sort(distinct.begin(), distinct.end());
+        distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+        range.outside = static_cast<std::uint32_t>(std::count_if(
+            distinct.begin(), distinct.end(),
+            [&](std::uint16_t port) { return port < given->low || port > given->high; }));
     }
-    if (options.range && result.range.basis != "configured")
-        result.range = {*options.range, "configured"};
 
     const OsProfile* profile = single_profile(result.allocation.os_hint);
     const double time_wait_s = options.time_wait_s.value_or(
         profile != nullptr ? profile->time_wait_s : default_time_wait_s);
     const bool unique_per_tuple = profile == nullptr || profile->port_unique_per_tuple;
-    const TcpConnections tcp_connections(records, std::move(tcp), std::move(tcp_servers));
+    const ClientConnections tcp_connections(records, std::move(tcp), std::move(tcp_servers));
     result.reuse = measure_reuse(tcp_connections, static_cast<Micros>(time_wait_s * 1e6));
     result.exhaustion = measure_exhaustion(tcp_connections, result.range.range, capture_end,
                                            time_wait_s, unique_per_tuple, options);
+    // UDP is a port space of its own, each port unique per local address.
+    std::vector<const ConnectionRecord*> udp_ephemeral;
+    for (const ConnectionRecord* record : udp) {
+        if (is_ephemeral_use(*record)) udp_ephemeral.push_back(record);
+    }
+    if (!udp_ephemeral.empty()) {
+        std::vector<std::uint64_t> keys = server_keys(udp_ephemeral);
+        const ClientConnections udp_connections(records, std::move(udp_ephemeral), std::move(keys));
+        merge_udp(result.exhaustion,
+                  measure_exhaustion(udp_connections, result.range.range, capture_end, 0.0, false,
+                                     options),
+                  options);
+    }
+    if (ports.empty()) {
+        // No ephemeral port was seen in use: there is no range to measure occupancy against.
+        result.exhaustion.utilization = 0;
+        result.exhaustion.verdict = Verdict::unknown;
+        for (DestinationOccupancy& destination : result.exhaustion.destinations) {
+            destination.utilization = 0;
+            destination.verdict = Verdict::unknown;
+        }
+    }
     return result;
 }
 

@@ -1,10 +1,12 @@
 #include "ephemera/app/analyze.hpp"
 
 #include <pcap/pcap.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 
 #include <fmt/format.h>
@@ -173,6 +175,19 @@ void settle_output(AnalyzeOptions& options, std::initializer_list<ReportFormat> 
     }
 }
 
+bool use_color(ColorChoice choice, const std::string& output, bool stdout_is_terminal) {
+    switch (choice) {
+        case ColorChoice::always:
+            return true;
+        case ColorChoice::never:
+            return false;
+        case ColorChoice::automatic:
+            break;
+    }
+    const char* no_color = std::getenv("NO_COLOR");
+    return output.empty() && stdout_is_terminal && (no_color == nullptr || *no_color == '\0');
+}
+
 int exit_code_for(const Report& report, FailOn fail_on) {
     if (fail_on == FailOn::never) return exit_code::ok;
     const auto threshold =
@@ -206,9 +221,14 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     }
     pipeline.finish();
     CaptureSummary& capture = pipeline.capture();
+    capture.filtered = !options.filter.empty();
 
     AnalysisResult result;
     std::vector<std::string> warnings = unsupported_link_warnings(reader.files());
+    if (capture.packets == 0 && !options.filter.empty()) {
+        warnings.push_back(
+            fmt::format("the filter '{}' matched no packet: nothing to analyze", options.filter));
+    }
     for (std::string& warning : pipeline_warnings(capture)) warnings.push_back(std::move(warning));
     for (const std::string& warning : reader.warnings()) {
         warnings.push_back(warning);
@@ -235,7 +255,9 @@ int run_analyze(const AnalyzeOptions& options) {
             write_connections_csv(file, result.records, result.oldest_first);
         });
     }
-    const ReportOptions report_options{options.top, options.destinations};
+    const ReportOptions report_options{
+        options.top, options.destinations,
+        use_color(options.color, options.output, isatty(STDOUT_FILENO) != 0)};
     std::string rendered;
     switch (options.format) {
         case ReportFormat::json:

@@ -72,6 +72,10 @@ const std::vector<std::pair<std::string, ephemera::ReportFormat>> live_formats =
     {"text", ephemera::ReportFormat::text}, {"json", ephemera::ReportFormat::json}};
 const std::vector<std::pair<std::string, ephemera::ReaderChoice>> readers = {
     {"auto", ephemera::ReaderChoice::automatic}, {"libpcap", ephemera::ReaderChoice::libpcap}};
+const std::vector<std::pair<std::string, ephemera::ColorChoice>> color_choices = {
+    {"auto", ephemera::ColorChoice::automatic},
+    {"always", ephemera::ColorChoice::always},
+    {"never", ephemera::ColorChoice::never}};
 const std::vector<std::pair<std::string, ephemera::FailOn>> fail_on_verdicts = {
     {"warning", ephemera::FailOn::warning},
     {"critical", ephemera::FailOn::critical},
@@ -123,10 +127,16 @@ void add_analysis_options(CLI::App* command, ephemera::AnalyzeOptions& options) 
         ->check(at_least(1, true))
         ->capture_default_str();
     command
-        ->add_option("--destinations", options.destinations,
-                     "Destinations listed per client in the JSON report")
+        ->add_option("--services,--destinations", options.destinations,
+                     "Services listed per client in the JSON report")
         ->check(at_least(1, true))
         ->capture_default_str();
+    command
+        ->add_option("--color", options.color,
+                     "Colours for verdicts and findings in the text report: auto (on a terminal, "
+                     "unless NO_COLOR is set), always, never")
+        ->transform(one_of(color_choices))
+        ->type_name("auto|always|never");
     command
         ->add_option("--fail-on", options.fail_on,
                      "Exit with code 3, after the report is written, when any destination "

@@ -28,10 +28,8 @@ ordered_json state_counts(const std::array<std::uint64_t, 7>& states) {
 }
 
 ordered_json capture_json(const CaptureSummary& capture) {
-    ordered_json files = ordered_json::array();
     ordered_json inputs = ordered_json::array();
     for (const CaptureSummary::File& file : capture.files) {
-        files.push_back(file.path);
         inputs.push_back({{"path", file.path},
                           {"link_type", file.link_type},
                           {"packets", file.packets},
@@ -45,12 +43,11 @@ ordered_json capture_json(const CaptureSummary& capture) {
         skipped[std::string(reason_name(static_cast<DecodeStatus>(reason)))] =
             capture.skipped[reason];
     }
-    ordered_json result = {{"files", files},
-                           {"inputs", inputs},
+    ordered_json result = {{"inputs", inputs},
                            {"packets", capture.packets},
                            {"decoded", capture.decoded},
-                           {"first", nullptr},
-                           {"last", nullptr},
+                           {"first_at", nullptr},
+                           {"last_at", nullptr},
                            {"duration_s", 0.0},
                            {"skipped", skipped},
                            {"duplicates", capture.duplicates},
@@ -61,8 +58,8 @@ ordered_json capture_json(const CaptureSummary& capture) {
                              {"evicted_other", capture.evicted_other}}}};
     // An empty capture has no first or last packet, and lasted no time.
     if (capture.packets > 0) {
-        result["first"] = epoch_seconds(capture.first);
-        result["last"] = epoch_seconds(capture.last);
+        result["first_at"] = epoch_seconds(capture.first);
+        result["last_at"] = epoch_seconds(capture.last);
         result["duration_s"] = epoch_seconds(capture.last - capture.first);
     }
     if (capture.live) {
@@ -78,11 +75,17 @@ double rounded(double value) {
 }
 
 ordered_json allocation_json(const AllocationFingerprint& allocation) {
-    return {{"pattern", pattern_name(allocation.pattern)},
-            {"confidence", rounded(allocation.confidence)},
-            {"even_share", rounded(allocation.even_share)},
-            {"os_hint", allocation.os_hint},
-            {"samples", allocation.samples}};
+    return {
+        {"pattern", pattern_name(allocation.pattern)},
+        {"confidence", rounded(allocation.confidence)},
+        {"even_share", rounded(allocation.even_share)},
+        {"os_hint", allocation.os_hint},
+        {"os_hint_note", allocation.os_hint_note.empty() ? ordered_json(nullptr)
+                                                         : ordered_json(allocation.os_hint_note)},
+        {"samples", allocation.samples},
+        {"unknown_because", allocation.unknown_because == UnknownBecause::known
+                                ? ordered_json(nullptr)
+                                : ordered_json(unknown_because_name(allocation.unknown_because))}};
 }
 
 ordered_json destination_json(const DestinationOccupancy& destination) {
@@ -96,8 +99,28 @@ ordered_json destination_json(const DestinationOccupancy& destination) {
             {"occupied_at_end", destination.occupied_at_end},
             {"utilization", rounded(destination.utilization)},
             {"peak_new_per_s", rounded(destination.peak_new_per_s)},
-            {"sustainable_new_per_s", rounded(destination.sustainable_new_per_s)},
+            // UDP has no TIME_WAIT, so no rate its range sustains.
+            {"sustainable_new_per_s", destination.protocol == Protocol::tcp
+                                          ? ordered_json(rounded(destination.sustainable_new_per_s))
+                                          : ordered_json(nullptr)},
             {"verdict", verdict_name(destination.verdict)}};
+}
+
+ordered_json range_json(const RangeEstimate& range) {
+    const bool known = range.evidence != RangeEvidence::none;
+    ordered_json result = {
+        {"low", known ? ordered_json(range.range.low) : ordered_json(nullptr)},
+        {"high", known ? ordered_json(range.range.high) : ordered_json(nullptr)},
+        {"size", known ? range.range.size() : 0},
+        {"basis", range.basis},
+        {"evidence", evidence_name(range.evidence)},
+        {"ports_seen", range.ports_seen},
+        {"seen_low", known ? ordered_json(range.seen.low) : ordered_json(nullptr)},
+        {"seen_high", known ? ordered_json(range.seen.high) : ordered_json(nullptr)},
+        {"fits", range.fits},
+    };
+    if (range.evidence == RangeEvidence::configured) result["outside"] = range.outside;
+    return result;
 }
 
 ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
@@ -106,11 +129,7 @@ ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
         listed.push_back(destination_json(use.exhaustion.destinations[i]));
     }
     return {
-        {"range",
-         {{"low", use.range.range.low},
-          {"high", use.range.range.high},
-          {"size", use.range.range.size()},
-          {"basis", use.range.basis}}},
+        {"range", range_json(use.range)},
         {"allocation", allocation_json(use.allocation)},
         {"allocation_udp", allocation_json(use.allocation_udp)},
         {"reuse",
@@ -124,11 +143,12 @@ ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
         {"exhaustion",
          {{"peak_open_total", use.exhaustion.peak_open_total},
           {"peak_occupied_total", use.exhaustion.peak_occupied_total},
+          {"udp_peak_occupied_total", use.exhaustion.udp_peak_occupied_total},
           {"utilization", rounded(use.exhaustion.utilization)},
           {"verdict", verdict_name(use.exhaustion.verdict)},
           {"time_wait_s", use.exhaustion.time_wait_s},
-          {"destination_count", use.exhaustion.destinations.size()},
-          {"destinations", std::move(listed)}}},
+          {"service_count", use.exhaustion.destinations.size()},
+          {"services", std::move(listed)}}},
         {"failures",
          {{"refused", use.failures.refused},
           {"unanswered", use.failures.unanswered},
@@ -147,7 +167,7 @@ ordered_json client_json(const ClientSummary& client, std::size_t destinations) 
                            {{"distinct", client.ports.distinct},
                             {"min", client.ports.min},
                             {"max", client.ports.max}}},
-                          {"servers", client.servers},
+                          {"service_count", client.servers},
                           {"states", state_counts(client.states)}};
     // Moved in one by one: update() would copy them, every destination of every client.
     ordered_json port_use = port_use_json(client.port_use, destinations);
@@ -200,8 +220,8 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
                          {"ports", scan.ports},
                          {"probes", scan.probes},
                          {"answered", scan.answered},
-                         {"first", epoch_seconds(scan.first)},
-                         {"last", epoch_seconds(scan.last)}});
+                         {"first_at", epoch_seconds(scan.first)},
+                         {"last_at", epoch_seconds(scan.last)}});
     }
     ordered_json servers = ordered_json::array();
     for (const ServerSummary& server : report.servers) servers.push_back(server_json(server));
@@ -217,7 +237,7 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
           {"states", state_counts(report.states)},
           {"role_reasons", std::move(role_reasons)}}},
         {"clients", std::move(clients)},
-        {"servers", std::move(servers)},
+        {"services", std::move(servers)},
         {"scans", std::move(scans)},
     };
 }
@@ -242,7 +262,7 @@ ordered_json client_now_json(const ClientNow& client) {
             {"started", client.started},
             {"new_per_s", rounded(client.new_per_s)},
             {"open", client.open},
-            {"destinations", client.destinations},
+            {"service_count", client.destinations},
             {"range",
              {{"low", client.range.range.low},
               {"high", client.range.range.high},
@@ -274,8 +294,8 @@ std::string render_live_json(const LiveSnapshot& snapshot, const LiveHealth& hea
     }
     document["live"] = {
         {"interface", health.interface},
-        {"time", epoch_seconds(snapshot.time)},
-        {"started", epoch_seconds(snapshot.started)},
+        {"now_at", epoch_seconds(snapshot.time)},
+        {"started_at", epoch_seconds(snapshot.started)},
         {"window_s", epoch_seconds(snapshot.window)},
         {"packets", health.packets},
         {"packets_per_s", rounded(health.packets_per_s)},
@@ -285,8 +305,8 @@ std::string render_live_json(const LiveSnapshot& snapshot, const LiveHealth& hea
         {"tracked_connections", snapshot.tracked_connections},
         {"tcp_started_total", snapshot.tcp_started_total},
         {"udp_started_total", snapshot.udp_started_total},
-        {"destination_count", snapshot.destinations.size()},
-        {"destinations", destinations},
+        {"service_count", snapshot.destinations.size()},
+        {"services", destinations},
         {"clients", clients},
     };
     return document.dump() + "\n";

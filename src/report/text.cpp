@@ -15,6 +15,29 @@ using State = ConnectionState;
 
 }  // namespace
 
+// ANSI colours, only when asked for (--color, a terminal without NO_COLOR).
+struct Palette {
+    bool on = false;
+    std::string paint(std::string_view text, const char* code) const {
+        if (!on) return std::string(text);
+        return fmt::format("\x1b[{}m{}\x1b[0m", code, text);
+    }
+    std::string verdict(Verdict verdict, std::string_view text) const {
+        switch (verdict) {
+            case Verdict::exhausted:
+            case Verdict::critical:
+                return paint(text, "1;31");
+            case Verdict::warning:
+                return paint(text, "33");
+            case Verdict::ok:
+                return paint(text, "32");
+            case Verdict::unknown:
+                return paint(text, "2");
+        }
+        return std::string(text);
+    }
+};
+
 std::string format_utc(Micros time) {
     const std::time_t seconds = static_cast<std::time_t>(time / 1'000'000);
     std::tm parts{};
@@ -56,6 +79,21 @@ void append_header(std::string& out, const CaptureSummary& capture) {
                        "interface\n",
                        capture.kernel_drops, capture.interface_drops);
     }
+    // Packets with nothing to analyze (ARP, ICMP, ...) are a statistic of the capture, not a
+    // finding about it.
+    std::uint64_t skipped = 0;
+    std::string reasons;
+    for (std::size_t reason = 1; reason < decode_status_count; ++reason) {
+        const std::uint64_t n = capture.skipped[reason];
+        if (n == 0) continue;
+        skipped += n;
+        fmt::format_to(std::back_inserter(reasons), "{}{} {}", reasons.empty() ? "" : ", ",
+                       reason_name(static_cast<DecodeStatus>(reason)), n);
+    }
+    if (skipped > 0) {
+        fmt::format_to(std::back_inserter(out), "  {} without TCP/UDP ports skipped: {}\n",
+                       plural(skipped, "packet", "packets"), reasons);
+    }
 }
 
 std::string destination_name(const DestinationOccupancy& destination) {
@@ -63,19 +101,24 @@ std::string destination_name(const DestinationOccupancy& destination) {
                        to_string(destination.protocol));
 }
 
-std::string consequence(Verdict verdict, std::uint32_t free_ports) {
+std::string consequence(Verdict verdict, std::uint32_t free_ports, Protocol protocol) {
+    // Linux's connect() fails with EADDRNOTAVAIL for TCP, with EAGAIN for UDP's autobind.
+    const char* error = protocol == Protocol::tcp ? "EADDRNOTAVAIL" : "EAGAIN";
     switch (verdict) {
         case Verdict::exhausted:
-            return "exhausted: the next connect() fails with EADDRNOTAVAIL";
+            return fmt::format("exhausted: the next connect() fails with {}", error);
         case Verdict::critical:
-            return fmt::format("critical: {} more and connect() fails with EADDRNOTAVAIL",
-                               plural(free_ports, "connection", "connections"));
+            return fmt::format("critical: {} more and connect() fails with {}",
+                               plural(free_ports, protocol == Protocol::tcp ? "connection" : "flow",
+                                      protocol == Protocol::tcp ? "connections" : "flows"),
+                               error);
         case Verdict::warning:
             return "warning: over half the range is held";
         case Verdict::ok:
+        case Verdict::unknown:
             break;
     }
-    return "ok";
+    return std::string(verdict_name(verdict));
 }
 
 struct Finding {
@@ -87,20 +130,24 @@ void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary
     const ClientPorts& use = client.port_use;
     const std::uint32_t size = use.range.range.size();
     for (const DestinationOccupancy& destination : use.exhaustion.destinations) {
-        if (destination.verdict == Verdict::ok) continue;
+        if (destination.verdict <= Verdict::ok) continue;
         findings.push_back(
             {1.0 + destination.utilization,
-             fmt::format("{} -> {}: {} of {} ports occupied at {} ({:.0f}%), {}.",
-                         to_string(client.address), destination_name(destination),
-                         destination.peak_occupied, size, format_utc(destination.peak_at),
-                         destination.utilization * 100,
-                         consequence(destination.verdict, size > destination.peak_occupied
-                                                              ? size - destination.peak_occupied
-                                                              : 0))});
+             fmt::format(
+                 "{} -> {}: {} of {} ports occupied at {} UTC ({:.0f}%), {}.",
+                 to_string(client.address), destination_name(destination),
+                 destination.peak_occupied, size, format_utc(destination.peak_at),
+                 destination.utilization * 100,
+                 consequence(
+                     destination.verdict,
+                     size > destination.peak_occupied ? size - destination.peak_occupied : 0,
+                     destination.protocol))});
     }
     for (const DestinationOccupancy& destination : use.exhaustion.destinations) {
-        // Where the range already ran out, that finding says more than the rate.
-        if (destination.peak_new_per_s <= destination.sustainable_new_per_s ||
+        // Where the range already ran out, that finding says more than the rate. UDP has no
+        // TIME_WAIT, so no rate it sustains.
+        if (destination.protocol != Protocol::tcp ||
+            destination.peak_new_per_s <= destination.sustainable_new_per_s ||
             destination.verdict >= Verdict::critical) {
             continue;
         }
@@ -114,7 +161,8 @@ void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary
     }
 }
 
-void add_client_findings(std::vector<Finding>& findings, const ClientSummary& client) {
+void add_client_findings(std::vector<Finding>& findings, const ClientSummary& client,
+                         double critical_at) {
     const ClientPorts& use = client.port_use;
     const std::string address = to_string(client.address);
     if (use.failures.refused + use.failures.unanswered > 0) {
@@ -151,22 +199,92 @@ void add_client_findings(std::vector<Finding>& findings, const ClientSummary& cl
                       address, plural(use.reuse.time_wait_reuses, "4-tuple was", "4-tuples were"),
                       use.exhaustion.time_wait_s, use.reuse.min_interval_s)});
     }
-    if (use.range.basis == "observed" && use.range.range.size() < 1024) {
+    if (use.range.evidence == RangeEvidence::cycled && use.range.range.size() < 1024) {
         findings.push_back(
             {0.6, fmt::format("{}: allocates from only {} ports ({}-{}), far fewer than any OS "
                               "default: a narrowed ip_local_port_range?",
                               address, use.range.range.size(), use.range.range.low,
                               use.range.range.high)});
     }
+    if (use.range.evidence == RangeEvidence::configured && use.range.outside > 0) {
+        findings.push_back(
+            {5.0, fmt::format("{}: {} of the {} ports it was seen using ({}-{}) lie outside the "
+                              "configured range {}-{}: that range is not this host's, and its "
+                              "occupancy against it means little.",
+                              address, use.range.outside, use.range.ports_seen, use.range.seen.low,
+                              use.range.seen.high, use.range.range.low, use.range.range.high)});
+    }
+    const std::uint32_t peak =
+        use.exhaustion.destinations.empty() ? 0 : use.exhaustion.destinations.front().peak_occupied;
+    if (std::string doubt = range_doubt(address, use.range, peak, critical_at); !doubt.empty()) {
+        findings.push_back({0.65, std::move(doubt)});
+    }
 }
 
 }  // namespace
+
+std::string allocation_words(const AllocationFingerprint& allocation) {
+    switch (allocation.unknown_because) {
+        case UnknownBecause::known:
+            return fmt::format("{} ({:.2f})", pattern_name(allocation.pattern),
+                               allocation.confidence);
+        case UnknownBecause::no_connections:
+            return "unknown: no TCP";
+        case UnknownBecause::no_handshakes:
+            return "unknown: no SYN seen";
+        case UnknownBecause::too_few:
+            return fmt::format("unknown: {} SYN{} < {}", allocation.samples,
+                               allocation.samples == 1 ? "" : "s", min_fingerprint_samples);
+        case UnknownBecause::no_pattern:
+            return "unknown: no pattern";
+    }
+    return "unknown";
+}
+
+std::string range_doubt(const std::string& address, const RangeEstimate& range,
+                        std::uint32_t peak_occupied, double alarming) {
+    if (range.evidence == RangeEvidence::estimated) {
+        return fmt::format(
+            "{}: no OS default holds the {} ports it used ({}-{}): its range {}-{} is estimated "
+            "from them; give --range if you know it.",
+            address, range.ports_seen, range.seen.low, range.seen.high, range.range.low,
+            range.range.high);
+    }
+    if (range.evidence != RangeEvidence::os_default) return "";
+    // Ports that fill little of the default they were matched to may come from a narrowed range:
+    // the capture holds too few connections to tell (each port was used about once). That is
+    // worth a finding where the verdict hangs on it: were the span seen the whole range, its
+    // occupancy would be alarming.
+    const std::uint32_t span = std::uint32_t{range.seen.high} - range.seen.low + 1;
+    const bool narrow = span * 10 < range.range.size();
+    if (!narrow || peak_occupied < alarming * span) return "";
+    std::string others;
+    for (std::size_t i = 1; i < range.fits.size(); ++i) {
+        const RangeDefault* entry = find_range_default(range.fits[i]);
+        others += fmt::format("{}{} ({}-{})", others.empty() ? "" : ", ", range.fits[i],
+                              entry->range.low, entry->range.high);
+    }
+    std::string sentence = fmt::format(
+        "{}: range {}-{} assumed ({}'s default) from {} connections on {} ports, each used about "
+        "once",
+        address, range.range.low, range.range.high, range.basis, range.allocations,
+        range.ports_seen);
+    if (!others.empty())
+        sentence += fmt::format("; {} fit{} too", others, range.fits.size() == 2 ? "s" : "");
+    if (narrow) {
+        sentence += fmt::format(
+            "; all lie in {}-{}: if that is its whole range, {} of its {} ports were occupied at "
+            "once",
+            range.seen.low, range.seen.high, peak_occupied, span);
+    }
+    return sentence + ". Give --range if you know it.";
+}
 
 std::vector<std::string> findings_worst_first(const Report& report) {
     std::vector<Finding> findings;
     for (const ClientSummary& client : report.clients) {
         add_exhaustion_findings(findings, client);
-        add_client_findings(findings, client);
+        add_client_findings(findings, client, report.critical_at);
     }
     // An input read only in part comes first: everything after it describes only that part.
     std::vector<std::string> stopped;
@@ -186,20 +304,10 @@ std::vector<std::string> findings_worst_first(const Report& report) {
                               "of the client and service tallies.",
                               to_string(scan.source), plural(scan.ports, "port", "ports"),
                               plural(scan.hosts, "host", "hosts"), scan.answered,
-                              format_utc(scan.first), format_utc(scan.last))});
+                              format_utc(scan.first), format_utc(scan.last) + " UTC")});
     }
-    std::uint64_t skipped = 0;
-    std::string reasons;
-    for (std::size_t reason = 1; reason < decode_status_count; ++reason) {
-        const std::uint64_t n = report.capture.skipped[reason];
-        if (n == 0) continue;
-        skipped += n;
-        fmt::format_to(std::back_inserter(reasons), "{}{} {}", reasons.empty() ? "" : ", ",
-                       reason_name(static_cast<DecodeStatus>(reason)), n);
-    }
-    if (skipped > 0) {
-        findings.push_back({0.1, fmt::format("{} without usable TCP/UDP ports skipped: {}",
-                                             plural(skipped, "packet", "packets"), reasons)});
+    if (report.capture.packets == 0 && !report.capture.live && !report.capture.filtered) {
+        findings.push_back({0.96, "the capture holds no packets: nothing to analyze"});
     }
     std::stable_sort(findings.begin(), findings.end(),
                      [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
@@ -210,12 +318,16 @@ std::vector<std::string> findings_worst_first(const Report& report) {
 
 namespace {
 
-void append_findings(std::string& out, const Report& report) {
+void append_findings(std::string& out, const Report& report, const Palette& palette) {
     const std::vector<std::string> findings = findings_worst_first(report);
-    if (findings.empty()) return;
+    if (findings.empty()) {
+        fmt::format_to(std::back_inserter(out), "\nFindings: {}\n",
+                       palette.verdict(Verdict::ok, nothing_to_report));
+        return;
+    }
     out += "\nFindings, worst first\n";
     for (const std::string& finding : findings) {
-        fmt::format_to(std::back_inserter(out), "  - {}\n", finding);
+        fmt::format_to(std::back_inserter(out), "  {} {}\n", palette.paint("-", "1;33"), finding);
     }
 }
 
@@ -245,53 +357,78 @@ void append_more(std::string& out, std::size_t shown, std::size_t total) {
         fmt::format_to(std::back_inserter(out), "  ... {} more (--top)\n", total - shown);
 }
 
+std::size_t address_width(const Report& report, std::size_t shown);
+
 void append_clients(std::string& out, const Report& report, std::size_t top) {
     if (report.clients.empty()) return;
     fmt::format_to(std::back_inserter(out), "\nClients ({}), closest to exhaustion first\n",
                    report.clients.size());
-    fmt::format_to(std::back_inserter(out), "  {:<39} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>7}\n",
-                   "address", "tcp", "udp", "ports", "lowest", "highest", "servers", "failed");
     const std::size_t shown = std::min(top, report.clients.size());
+    const std::size_t width = address_width(report, shown);
+    fmt::format_to(std::back_inserter(out),
+                   "  {:<{}} {:>6} {:>6} {:>6} {:>6} {:>7} {:>12} {:>6}  {}\n", "address", width,
+                   "tcp", "udp", "ports", "lowest", "highest", "destinations", "failed", "os hint");
     for (std::size_t row = 0; row < shown; ++row) {
         const ClientSummary& client = report.clients[row];
         const std::uint64_t failed =
             count(client.states, State::refused) + count(client.states, State::unanswered);
-        fmt::format_to(
-            std::back_inserter(out), "  {:<39} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>7}\n",
-            to_string(client.address), client.tcp_connections, client.udp_flows,
-            client.ports.distinct, client.ports.min, client.ports.max, client.servers, failed);
+        const std::string& hint = client.port_use.allocation.os_hint;
+        fmt::format_to(std::back_inserter(out),
+                       "  {:<{}} {:>6} {:>6} {:>6} {:>6} {:>7} {:>12} {:>6}  {}\n",
+                       to_string(client.address), width, client.tcp_connections, client.udp_flows,
+                       client.ports.distinct, client.ports.min, client.ports.max, client.servers,
+                       failed, hint.empty() ? "-" : hint);
     }
     append_more(out, shown, report.clients.size());
 }
 
-void append_port_use(std::string& out, const Report& report, std::size_t top) {
+// The address column: as wide as the widest address shown (IPv6 widens it), at least 15.
+std::size_t address_width(const Report& report, std::size_t shown) {
+    std::size_t width = 15;
+    for (std::size_t row = 0; row < shown; ++row) {
+        width = std::max(width, to_string(report.clients[row].address).size());
+    }
+    return width;
+}
+
+void append_port_use(std::string& out, const Report& report, std::size_t top,
+                     const Palette& palette) {
     if (report.clients.empty()) return;
     out += "\nPort use by client, closest to exhaustion first\n";
-    fmt::format_to(std::back_inserter(out), "  {:<39} {:<24} {:<22} {:<18} {:>13} {:>6} {}\n",
-                   "address", "range", "allocation", "os hint", "peak occupied", "use", "verdict");
     const std::size_t shown = std::min(top, report.clients.size());
+    const std::size_t width = address_width(report, shown);
+    fmt::format_to(std::back_inserter(out), "  {:<{}} {:<11} {:<10} {:<23} {:>11} {:>4} {}\n",
+                   "address", width, "range", "basis", "allocation (confidence)", "occupied", "use",
+                   "verdict");
+    bool any_assumed = false;
     for (std::size_t row = 0; row < shown; ++row) {
         const ClientSummary& client = report.clients[row];
         const ClientPorts& use = client.port_use;
+        const bool no_range = use.range.evidence == RangeEvidence::none;
         const std::string range =
-            fmt::format("{}-{} {}", use.range.range.low, use.range.range.high, use.range.basis);
-        const std::string allocation =
-            use.allocation.pattern == AllocationPattern::unknown
-                ? fmt::format("unknown ({} conn.)", use.allocation.samples)
-                : fmt::format("{} ({:.2f})", pattern_name(use.allocation.pattern),
-                              use.allocation.confidence);
-        const std::string worst =
-            use.exhaustion.destinations.empty()
+            no_range ? "-" : fmt::format("{}-{}", use.range.range.low, use.range.range.high);
+        const std::string occupied =
+            use.exhaustion.destinations.empty() || no_range
                 ? std::string("-")
                 : fmt::format("{}/{}", use.exhaustion.destinations.front().peak_occupied,
                               use.range.range.size());
-        fmt::format_to(std::back_inserter(out),
-                       "  {:<39} {:<24} {:<22} {:<18} {:>13} {:>5.0f}% {}\n",
-                       to_string(client.address), range, allocation,
-                       use.allocation.os_hint.empty() ? "-" : use.allocation.os_hint, worst,
-                       use.exhaustion.utilization * 100, verdict_name(use.exhaustion.verdict));
+        const std::string percent =
+            no_range ? "-" : fmt::format("{:.0f}%", use.exhaustion.utilization * 100);
+        const bool assumed = use.range.evidence == RangeEvidence::os_default ||
+                             use.range.evidence == RangeEvidence::estimated;
+        any_assumed = any_assumed || assumed;
+        fmt::format_to(
+            std::back_inserter(out), "  {:<{}} {:<11} {:<10} {:<23} {:>11} {:>4} {}\n",
+            to_string(client.address), width, range, use.range.basis + (assumed ? "?" : ""),
+            allocation_words(use.allocation), occupied, percent,
+            palette.verdict(use.exhaustion.verdict, verdict_name(use.exhaustion.verdict)));
     }
     append_more(out, shown, report.clients.size());
+    if (any_assumed) {
+        out +=
+            "  ?: assumed: the narrowest OS default holding the ports seen (range.fits in the "
+            "JSON\n     lists every one that does); --range ADDR=LO-HI makes it certain\n";
+    }
 }
 
 void append_servers(std::string& out, const Report& report, std::size_t top) {
@@ -315,10 +452,11 @@ void append_servers(std::string& out, const Report& report, std::size_t top) {
 std::string render_text(const Report& report, const ReportOptions& options) {
     std::string out;
     append_header(out, report.capture);
-    append_findings(out, report);
+    const Palette palette{options.color};
+    append_findings(out, report, palette);
     append_connections(out, report);
     append_clients(out, report, options.top);
-    append_port_use(out, report, options.top);
+    append_port_use(out, report, options.top, palette);
     append_servers(out, report, options.top);
     return out;
 }

@@ -66,7 +66,8 @@ TEST(UserErrors, NumberOptionsSayWhatTheyNeed) {
         {{"--top", "0"}, "--top must be at least 1"},
         {{"--udp-timeout", "-1"}, "--udp-timeout must be more than 0"},
         {{"--time-wait", "0"}, "--time-wait must be more than 0"},
-        {{"--destinations", "0"}, "--destinations must be at least 1"},
+        {{"--services", "0"}, "--services must be at least 1"},
+        {{"--destinations", "0"}, "--services must be at least 1"},  // its old name
         {{"--top", "many"}, "--top must be a whole number"},
         {{"--scan-ports", "2.5"}, "--scan-ports must be a whole number"},
         {{"--max-connections", "4"}, "--max-connections must be at least 8"},
@@ -192,8 +193,8 @@ TEST(Output, AnEmptyCaptureLastsNoTime) {
     ASSERT_EQ(result.exit_code, 0) << result.err;
     const auto report = nlohmann::json::parse(result.out);
     EXPECT_EQ(report["capture"]["duration_s"], 0.0);
-    EXPECT_TRUE(report["capture"]["first"].is_null());
-    EXPECT_TRUE(report["capture"]["last"].is_null());
+    EXPECT_TRUE(report["capture"]["first_at"].is_null());
+    EXPECT_TRUE(report["capture"]["last_at"].is_null());
 }
 
 TEST(UserErrors, UnwritableOutputLeavesNothingBehind) {

@@ -43,7 +43,7 @@ TEST(TcpdumpCorpus, NoCaptureCrashesOrHangs) {
         ++analyzed;
         const auto report = nlohmann::json::parse(result.out, nullptr, false);
         ASSERT_FALSE(report.is_discarded()) << path << " wrote invalid JSON";
-        EXPECT_EQ(report["schema"], "ephemera.report.v1") << path;
+        EXPECT_EQ(report["schema"], "ephemera.report.v2") << path;
     }
     EXPECT_GT(analyzed, 0u);
     std::printf("corpus: %zu analyzed, %zu rejected as unreadable\n", analyzed, rejected);

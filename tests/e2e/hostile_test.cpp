@@ -146,8 +146,9 @@ TEST(OddCaptures, DetailsOfEachVariant) {
 
     ASSERT_EQ(run_generator({"connections", temp.file("b.pcap"), "--nanosecond"}).exit_code, 0);
     const json nano = analyze(temp, temp.file("b.pcap")).report;
-    EXPECT_EQ(nano["capture"]["first"], plain["capture"]["first"]) << "same instant, finer unit";
-    EXPECT_EQ(nano["capture"]["last"], plain["capture"]["last"]);
+    EXPECT_EQ(nano["capture"]["first_at"], plain["capture"]["first_at"])
+        << "same instant, finer unit";
+    EXPECT_EQ(nano["capture"]["last_at"], plain["capture"]["last_at"]);
 
     ASSERT_EQ(run_generator({"connections", temp.file("c.pcap"), "--duplicate"}).exit_code, 0);
     const json twice = analyze(temp, temp.file("c.pcap")).report;
@@ -212,9 +213,9 @@ TEST(Scan, PortScanIsReportedNotTakenForAClient) {
     // Only the real client, and only the real service.
     ASSERT_EQ(report["clients"].size(), 1u);
     EXPECT_EQ(report["clients"][0]["address"], "198.18.0.1");
-    ASSERT_EQ(report["servers"].size(), 1u);
-    EXPECT_EQ(report["servers"][0]["port"], 80);
-    EXPECT_EQ(report["servers"][0]["connections"], truth_file(temp.file("truth.jsonl")).size());
+    ASSERT_EQ(report["services"].size(), 1u);
+    EXPECT_EQ(report["services"][0]["port"], 80);
+    EXPECT_EQ(report["services"][0]["connections"], truth_file(temp.file("truth.jsonl")).size());
     EXPECT_EQ(analysis.rows.size(), 1005u) << "the probes stay in the connection log";
     const RunResult text = run_ephemera({"analyze", temp.file("scan.pcap")});
     EXPECT_NE(text.out.find("198.18.0.99 scanned 1000 ports on 1 host"), std::string::npos)

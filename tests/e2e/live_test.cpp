@@ -124,7 +124,6 @@ std::optional<double> metric(const std::string& scrape, const std::string& name,
 
 // The report without what names its input (an interface, or the file it was written to).
 json without_input(json report) {
-    report["capture"].erase("files");
     report["capture"].erase("inputs");
     report["capture"].erase("drops");
     return report;
@@ -209,9 +208,9 @@ TEST_F(Live, WatchesAClientFillItsRangeAlertsServesMetricsAndReportsAsAnalyzeDoe
     std::vector<int> occupied;
     for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
         ASSERT_TRUE(lines[i].contains("live")) << "line " << i;
-        EXPECT_EQ(lines[i]["schema"], "ephemera.report.v1");
+        EXPECT_EQ(lines[i]["schema"], "ephemera.report.v2");
         int now = 0;
-        for (const json& destination : lines[i]["live"]["destinations"]) {
+        for (const json& destination : lines[i]["live"]["services"]) {
             if (destination["port"] == 8080) now = destination["occupied"];
         }
         occupied.push_back(now);
@@ -258,7 +257,7 @@ TEST_F(Live, WatchesAClientFillItsRangeAlertsServesMetricsAndReportsAsAnalyzeDoe
     EXPECT_EQ(client_report["ports"]["distinct"], ports.size());
     EXPECT_EQ(client_report["ports"]["min"], *ports.begin());
     EXPECT_EQ(client_report["ports"]["max"], *ports.rbegin());
-    EXPECT_EQ(client_report["exhaustion"]["destinations"][0]["peak_occupied"], held_connections);
+    EXPECT_EQ(client_report["exhaustion"]["services"][0]["peak_occupied"], held_connections);
 }
 
 TEST_F(Live, UserErrorsAreOneLineAndExitTwo) {
@@ -359,11 +358,11 @@ TEST_F(Live, DropsToTheUserBeforeOpeningTheOutputAndStopsAfterTheDuration) {
     const std::vector<json> lines = json_lines(ran.out);  // every line is JSON
     ASSERT_GE(lines.size(), 2u);
     EXPECT_FALSE(lines.back().contains("live"));
-    EXPECT_EQ(lines.back()["capture"]["files"][0], net.client_interface);
+    EXPECT_EQ(lines.back()["capture"]["inputs"][0]["path"], net.client_interface);
     // Nothing was sent: an empty capture lasted no time, and had no first or last packet.
     if (lines.back()["capture"]["packets"] == 0) {
         EXPECT_EQ(lines.back()["capture"]["duration_s"], 0.0);
-        EXPECT_TRUE(lines.back()["capture"]["first"].is_null());
+        EXPECT_TRUE(lines.back()["capture"]["first_at"].is_null());
     }
     EXPECT_EQ(std::filesystem::status(pcap).type(), std::filesystem::file_type::regular);
     struct stat info {};

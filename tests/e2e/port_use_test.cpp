@@ -74,7 +74,7 @@ TEST(PortUse, TimeWaitReuseInANarrowRange) {
     // Linux lets a client take over its TIME_WAIT 4-tuple only after 1 s (tcp_twsk_unique).
     EXPECT_GE(reuse["min_port_reuse_interval_s"].get<double>(), 1.0);
 
-    const json& destination = client["exhaustion"]["destinations"][0];
+    const json& destination = client["exhaustion"]["services"][0];
     EXPECT_EQ(destination["port"], 8080);
     EXPECT_EQ(destination["peak_occupied"], 8);
     EXPECT_EQ(destination["verdict"], "exhausted");
@@ -100,7 +100,7 @@ TEST(PortUse, ExhaustedRangePerDestination) {
     EXPECT_EQ(client["exhaustion"]["peak_open_total"], 48);
     EXPECT_EQ(client["exhaustion"]["verdict"], "exhausted");
     EXPECT_DOUBLE_EQ(client["exhaustion"]["utilization"].get<double>(), 1.0);
-    const json& destinations = client["exhaustion"]["destinations"];
+    const json& destinations = client["exhaustion"]["services"];
     ASSERT_EQ(destinations.size(), 3u);
     std::set<int> ports;
     for (const json& destination : destinations) {
@@ -130,7 +130,7 @@ TEST(PortUse, RangeOverrideAndThresholds) {
     EXPECT_EQ(strict["exhaustion"]["verdict"], "critical");  // 16 of 100 >= 0.15
     const json short_wait = only_client(analyze_json("exhausted.pcap", {"--time-wait", "30"}));
     EXPECT_EQ(short_wait["exhaustion"]["time_wait_s"], 30.0);
-    EXPECT_NEAR(short_wait["exhaustion"]["destinations"][0]["sustainable_new_per_s"].get<double>(),
+    EXPECT_NEAR(short_wait["exhaustion"]["services"][0]["sustainable_new_per_s"].get<double>(),
                 16 / 30.0, 1e-3);
     for (const char* bad : {"--range=5-1", "--range=banana=1-2", "--thresholds=0.9,0.5,1"}) {
         const RunResult result = run_ephemera({"analyze", bad, sample("exhausted.pcap").string()});

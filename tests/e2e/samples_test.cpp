@@ -113,8 +113,8 @@ TEST_P(SampleTest, ConnectionsCsvIsOldestFirst) {
 TEST_P(SampleTest, ClientAndServerTalliesMatchTheTruth) {
     const Sample& s = GetParam();
     const json report = analyze({capture_file(s)}).report;
-    EXPECT_EQ(report["schema"], "ephemera.report.v1");
-    EXPECT_EQ(report["capture"]["files"], json::array({capture_file(s)}));
+    EXPECT_EQ(report["schema"], "ephemera.report.v2");
+    EXPECT_EQ(report["capture"]["inputs"][0]["path"], capture_file(s));
     EXPECT_EQ(report["capture"]["inputs"][0]["link_type"], s.link_type);
     EXPECT_GT(report["capture"]["packets"].get<int>(), 0);
 
@@ -143,8 +143,8 @@ TEST_P(SampleTest, ClientAndServerTalliesMatchTheTruth) {
         EXPECT_EQ(client["ports"]["min"], *expected.ports.begin());
         EXPECT_EQ(client["ports"]["max"], *expected.ports.rbegin());
     }
-    ASSERT_EQ(report["servers"].size(), servers.size());
-    for (const json& server : report["servers"]) {
+    ASSERT_EQ(report["services"].size(), servers.size());
+    for (const json& server : report["services"]) {
         const auto& expected = servers.at({server["address"], server["port"], server["protocol"]});
         EXPECT_EQ(server["connections"], expected.first);
         EXPECT_EQ(server["clients"], expected.second.size());
@@ -188,7 +188,7 @@ TEST(Inputs, RotatedFilesInAnyOrderAreOneStream) {
         analyze({sample("rotated-3.pcap"), sample("rotated-0.pcap"), sample("rotated-4.pcap"),
                  sample("rotated-1.pcap"), sample("rotated-2.pcap")});
     EXPECT_EQ(parts.report["capture"]["packets"], whole.report["capture"]["packets"]);
-    EXPECT_EQ(parts.report["capture"]["files"].size(), 5u);
+    EXPECT_EQ(parts.report["capture"]["inputs"].size(), 5u);
     EXPECT_EQ(rows_as_lines(parts.rows), rows_as_lines(whole.rows));
 }
 
@@ -198,7 +198,7 @@ TEST(Inputs, StandardInput) {
         run_ephemera({"analyze", "--format", "json", "--connections", temp.file("c.csv"), "-"},
                      sample("tcp-ipv4.pcap"));
     ASSERT_EQ(result.exit_code, 0) << result.err;
-    EXPECT_EQ(json::parse(result.out)["capture"]["files"], json::array({"-"}));
+    EXPECT_EQ(json::parse(result.out)["capture"]["inputs"][0]["path"], "-");
     EXPECT_EQ(rows_as_lines(read_csv(temp.file("c.csv"))),
               rows_as_lines(analyze({sample("tcp-ipv4.pcap")}).rows));
 }

@@ -160,21 +160,59 @@ TEST(Fingerprint, UniformDrawsAreRandom) {
 TEST(Range, PortsUsedOverAndOverAreTheWholeRange) {
     std::vector<std::uint16_t> ports;
     for (int i = 0; i < 40; ++i) ports.push_back(static_cast<std::uint16_t>(40000 + i % 8));
-    const RangeEstimate estimate = infer_range(ports, 40, AllocationPattern::unknown);
+    const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, "");
     EXPECT_EQ(estimate.basis, "observed");
+    EXPECT_EQ(estimate.evidence, RangeEvidence::cycled);
+    EXPECT_EQ(estimate.ports_seen, 8u);
+    EXPECT_EQ(estimate.allocations, 40u);
     EXPECT_EQ(estimate.range.low, 40000);
     EXPECT_EQ(estimate.range.high, 40007);
 }
 
 TEST(Range, FewPortsInsideADefaultTakeThatDefault) {
     const std::vector<std::uint16_t> ports = {33000, 36000, 41000, 45000, 52000};
-    const RangeEstimate estimate = infer_range(ports, 5, AllocationPattern::per_destination);
+    const RangeEstimate estimate = infer_range(ports, AllocationPattern::per_destination, "linux");
     EXPECT_EQ(estimate.basis, "linux");
+    EXPECT_EQ(estimate.evidence, RangeEvidence::os_default);
+    EXPECT_EQ(estimate.fits, std::vector<std::string>{"linux"});
     EXPECT_EQ(estimate.range.size(), 28232u);
     const std::vector<std::uint16_t> high_ports = {50000, 50001, 50002};
-    EXPECT_EQ(infer_range(high_ports, 3, AllocationPattern::sequential).basis, "iana");
+    EXPECT_EQ(infer_range(high_ports, AllocationPattern::sequential, "macos or windows").basis,
+              "iana");
     const std::vector<std::uint16_t> xp_ports = {1100, 1101, 4000};
-    EXPECT_EQ(infer_range(xp_ports, 3, AllocationPattern::unknown).basis, "windows-xp");
+    EXPECT_EQ(infer_range(xp_ports, AllocationPattern::unknown, "").basis, "windows-xp");
+}
+
+// With no allocator to go by, every default that holds the ports is named, narrowest first.
+TEST(Range, EveryDefaultThatFitsIsNamed) {
+    const std::vector<std::uint16_t> ports = {50000, 52000, 55000};
+    const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, "");
+    EXPECT_EQ(estimate.basis, "iana");
+    const std::vector<std::string> fits = {"iana", "linux", "solaris", "freebsd"};
+    EXPECT_EQ(estimate.fits, fits);
+    EXPECT_EQ(estimate.seen.low, 50000);
+    EXPECT_EQ(estimate.seen.high, 55000);
+}
+
+// The range and the OS hint agree: a random allocator points to FreeBSD or Solaris, so the range
+// is one of theirs, not Linux's (narrower, but Linux does not allocate at random). Random ports
+// that fill only half of FreeBSD's range are not FreeBSD's.
+TEST(Range, TheRangeIsOneOfTheHintedSystems) {
+    Lcg random{11};
+    std::vector<std::uint16_t> ports;
+    for (int i = 0; i < 40; ++i)
+        ports.push_back(static_cast<std::uint16_t>(32768 + random.next() % 28232));
+    const RangeEstimate estimate =
+        infer_range(ports, AllocationPattern::random, "freebsd or solaris");
+    EXPECT_EQ(estimate.basis, "solaris");
+    EXPECT_EQ(estimate.fits, std::vector<std::string>{"solaris"});
+}
+
+TEST(Range, NoPortsNoRange) {
+    const RangeEstimate estimate = infer_range({}, AllocationPattern::unknown, "");
+    EXPECT_EQ(estimate.evidence, RangeEvidence::none);
+    EXPECT_EQ(estimate.basis, "unknown");
+    EXPECT_EQ(estimate.ports_seen, 0u);
 }
 
 TEST(Range, RandomPortsClusteredInsideADefaultAreNotFromIt) {
@@ -182,7 +220,7 @@ TEST(Range, RandomPortsClusteredInsideADefaultAreNotFromIt) {
     std::vector<std::uint16_t> ports;
     for (int i = 0; i < 30; ++i)
         ports.push_back(static_cast<std::uint16_t>(20000 + random.next() % 1000));
-    const RangeEstimate estimate = infer_range(ports, 30, AllocationPattern::random);
+    const RangeEstimate estimate = infer_range(ports, AllocationPattern::random, "freebsd or solaris");
     EXPECT_EQ(estimate.basis, "observed");
     EXPECT_LE(estimate.range.low, *std::min_element(ports.begin(), ports.end()));
     EXPECT_GE(estimate.range.high, *std::max_element(ports.begin(), ports.end()));
@@ -191,8 +229,9 @@ TEST(Range, RandomPortsClusteredInsideADefaultAreNotFromIt) {
 
 TEST(Range, NoDefaultHoldsThePortsSoEstimateFromThem) {
     const std::vector<std::uint16_t> ports = {2000, 20000, 40000, 64000};
-    const RangeEstimate estimate = infer_range(ports, 4, AllocationPattern::unknown);
+    const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, "");
     EXPECT_EQ(estimate.basis, "observed");
+    EXPECT_EQ(estimate.evidence, RangeEvidence::estimated);
     EXPECT_LE(estimate.range.low, 2000);
     EXPECT_GE(estimate.range.high, 64000);
 }

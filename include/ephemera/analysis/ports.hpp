@@ -19,7 +19,9 @@
 
 namespace ephemera {
 
-enum class Verdict : std::uint8_t { ok, warning, critical, exhausted };
+// `unknown`: nothing could be measured (no ephemeral port was seen in use). The others follow
+// the utilization thresholds; they are ordered, worst last.
+enum class Verdict : std::uint8_t { unknown, ok, warning, critical, exhausted };
 std::string_view verdict_name(Verdict verdict) noexcept;
 
 struct PortAnalysisOptions {
@@ -36,16 +38,48 @@ struct PortAnalysisOptions {
 
 Verdict verdict_for(double utilization, const PortAnalysisOptions& options);
 
+// What a client's range rests on, strongest first.
+enum class RangeEvidence : std::uint8_t {
+    configured,  // --range
+    cycled,      // the ports were used twice or more on average: the allocator went round them
+    os_default,  // an OS default that holds every port seen (and fits the allocator, if known)
+    estimated,   // no default holds the ports: their span, widened by the German tank estimate
+    none,        // no ephemeral port was seen in use
+};
+std::string_view evidence_name(RangeEvidence evidence) noexcept;
+
 struct RangeEstimate {
     PortRange range;
-    std::string basis;  // a RangeDefault's basis, "observed" or "configured"
+    std::string basis;  // a RangeDefault's basis, "observed", "configured" or "unknown"
+    RangeEvidence evidence = RangeEvidence::none;
+    std::uint32_t ports_seen = 0;   // distinct ephemeral ports the client used
+    std::uint64_t allocations = 0;  // connections and flows that used them
+    PortRange seen;                 // the lowest and highest of them
+    // With os_default: every default that holds the ports seen and fits the allocator, the
+    // chosen one first (several: the capture cannot tell them apart).
+    std::vector<std::string> fits;
+    // With configured: ports seen outside the configured range (it is not this host's).
+    std::uint32_t outside = 0;
 };
+
+// Why an allocation pattern is unknown.
+enum class UnknownBecause : std::uint8_t {
+    known,           // it is not
+    no_connections,  // none of this protocol
+    no_handshakes,   // none whose SYN the capture holds (all seen mid-stream)
+    too_few,         // fewer than min_fingerprint_samples
+    no_pattern,      // enough, but no pattern fits the steps between ports
+};
+std::string_view unknown_because_name(UnknownBecause because) noexcept;
+inline constexpr std::size_t min_fingerprint_samples = 20;
 
 struct AllocationFingerprint {
     AllocationPattern pattern = AllocationPattern::unknown;
+    UnknownBecause unknown_because = UnknownBecause::no_connections;
     double confidence = 0.0;
     double even_share = 0.0;
     std::string os_hint;
+    std::string os_hint_note;   // why there is no hint though the pattern is known
     std::uint32_t samples = 0;  // connections it was judged on
 };
 
@@ -69,8 +103,8 @@ struct DestinationOccupancy {
     Micros peak_at = 0;                 // when peak_occupied was first reached
     std::uint32_t occupied_at_end = 0;  // still open or in TIME_WAIT when the capture ended
     double utilization = 0.0;
-    double peak_new_per_s = 0.0;  // most connections started within one second
-    double sustainable_new_per_s = 0.0;
+    double peak_new_per_s = 0.0;         // most connections started within one second
+    double sustainable_new_per_s = 0.0;  // TCP: range / TIME_WAIT; 0 for UDP (no TIME_WAIT)
     Verdict verdict = Verdict::ok;
     // Occupied ports over time (a step function), at most max_series_points points, every
     // bucket's highest value kept so the peak survives. Kept for the worst destinations only.
@@ -81,8 +115,9 @@ inline constexpr std::size_t max_series_points = 600;
 inline constexpr std::size_t destinations_with_series = 8;
 
 struct ExhaustionStats {
-    std::uint32_t peak_open_total = 0;
+    std::uint32_t peak_open_total = 0;  // TCP, all destinations at once
     std::uint32_t peak_occupied_total = 0;
+    std::uint32_t udp_peak_occupied_total = 0;  // UDP flows open at once, all destinations
     double utilization = 0.0;
     Verdict verdict = Verdict::ok;
     double time_wait_s = default_time_wait_s;
@@ -113,7 +148,9 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
 // Exposed for the unit tests.
 AllocationFingerprint fingerprint_allocation(
     const std::vector<const ConnectionRecord*>& connections);
-RangeEstimate infer_range(std::vector<std::uint16_t> ports, std::uint64_t allocations,
-                          AllocationPattern pattern);
+// `ports`: the client port of every connection that used an ephemeral one; `hint`: the OS
+// profiles the allocator points to (AllocationFingerprint::os_hint), or empty.
+RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pattern,
+                          const std::string& hint);
 
 }  // namespace ephemera

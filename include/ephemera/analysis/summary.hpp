@@ -40,6 +40,7 @@ struct CaptureSummary {
     std::size_t max_connections = 0;
     std::uint64_t evicted_half_open = 0;
     std::uint64_t evicted_other = 0;
+    bool filtered = false;  // --filter chose the packets
     // A live capture's pcap_stats: what the kernel's buffer and the interface dropped.
     bool live = false;
     std::uint64_t kernel_drops = 0;

@@ -17,6 +17,11 @@ std::string_view format_name(ReportFormat format) noexcept;
 // Which readers take the capture files: the project's own where they apply, or libpcap alone.
 enum class ReaderChoice : std::uint8_t { automatic, libpcap };
 
+// --color: ANSI colours in the text report.
+enum class ColorChoice : std::uint8_t { automatic, always, never };
+// auto: on when standard output is a terminal and NO_COLOR is not set (no-color.org).
+bool use_color(ColorChoice choice, const std::string& output, bool stdout_is_terminal);
+
 // --fail-on: the verdict at which a run exits with exit_code::verdict_reached.
 enum class FailOn : std::uint8_t { never, warning, critical, exhausted };
 
@@ -29,6 +34,7 @@ struct AnalyzeOptions {
     std::string output;           // report file; empty or "-": stdout
     std::string connections_csv;  // one row per connection; empty: none; "-": stdout
     FailOn fail_on = FailOn::never;
+    ColorChoice color = ColorChoice::automatic;
     double udp_timeout_s = 60.0;
     std::size_t top = 20;
     std::size_t destinations = 10;    // per client in the JSON report

@@ -11,12 +11,22 @@
 
 namespace ephemera {
 
-inline constexpr const char* report_schema = "ephemera.report.v1";
+inline constexpr const char* report_schema = "ephemera.report.v2";
 
 struct ReportOptions {
     std::size_t top = 20;           // rows per table in the text report
     std::size_t destinations = 10;  // destinations listed per client
+    bool color = false;             // ANSI colours for verdicts and findings (text only)
 };
+
+// "unknown: 12 SYNs < 20", "per-destination (0.80)": a client's allocation in a few words, with
+// why it is unknown where it is.
+std::string allocation_words(const AllocationFingerprint& allocation);
+// What a client's range rests on, in one sentence for a finding, or "" when there is no doubt
+// worth one: the range is configured or was seen cycling, or were the ports' span the whole
+// range, `peak_occupied` would still be under `alarming` of it.
+std::string range_doubt(const std::string& address, const RangeEstimate& range,
+                        std::uint32_t peak_occupied, double alarming);
 
 std::string render_json(const Report& report, const ReportOptions& options);
 // The same on one line (live's final report among its JSON lines).
@@ -49,6 +59,10 @@ std::string render_text(const Report& report, const ReportOptions& options);
 // One row for each of `connections` (of `records`), in their order, with a header line.
 void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
                            std::span<const ConnectionRecord* const> connections);
+
+// What the text and HTML reports say when there is no finding.
+inline constexpr const char* nothing_to_report =
+    "nothing to report: no destination reached the warning threshold, no attempt failed";
 
 // Every finding as one sentence a person understands, worst first.
 std::vector<std::string> findings_worst_first(const Report& report);
