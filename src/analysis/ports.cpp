@@ -357,16 +357,21 @@ ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
         const ConnectionActivity& c = tcp.records[i]->connection;
         if (c.time_wait_collision) ++reuse.time_wait_collisions;
 
+        ReuseKind kind = ReuseKind::other_service;
         if (const std::uint32_t earlier = tcp.previous_on_tuple[i]; earlier != no_previous) {
             const ConnectionActivity& previous = tcp.records[earlier]->connection;
             ++reuse.tuple_reuses;
+            kind = ReuseKind::tuple_after_time_wait;
             const ConnectionState state = previous.state();
             if (state == ConnectionState::open || state == ConnectionState::half_closed) {
                 ++reuse.active_reuses;
             } else if (state == ConnectionState::closed && previous.rst_side == no_side) {
                 // The first closer holds TIME_WAIT from the last FIN on.
                 const Micros last_fin = previous.close_time;
-                if (c.first_seen < last_fin + time_wait) ++reuse.time_wait_reuses;
+                if (c.first_seen < last_fin + time_wait) {
+                    ++reuse.time_wait_reuses;
+                    kind = ReuseKind::tuple_in_time_wait;
+                }
             }
         }
 
@@ -376,6 +381,7 @@ ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
             const Micros free_after = port_free_after[earlier];
             const Micros gap = std::max<Micros>(0, c.first_seen - free_after);
             reuse.port_reuse_intervals_s.push_back(static_cast<double>(gap) / 1e6);
+            reuse.port_reuse_kinds.push_back(kind);
             port_free_after[i] = std::max(free_after, c.last_seen);
         }
     }
@@ -738,10 +744,10 @@ void narrow_hint_to_range(AllocationFingerprint& allocation, const RangeEstimate
     // The allocator points to systems whose defaults the ports do not fill (random ports that
     // fill Linux's range: an application binding ports of its own choosing). The ports win; the
     // hint goes, and says why.
-    allocation.os_hint_note =
-        fmt::format("a {} allocator points to {}, but the ports fill {}'s default range instead: "
-                    "an application choosing its own ports, or a system not profiled",
-                    pattern_name(allocation.pattern), allocation.os_hint, range.basis);
+    allocation.os_hint_note = fmt::format(
+        "a {} allocator points to {}, but the ports fill {}'s default range instead: "
+        "an application choosing its own ports, or a system not profiled",
+        pattern_name(allocation.pattern), allocation.os_hint, range.basis);
     allocation.os_hint.clear();
 }
 

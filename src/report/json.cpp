@@ -137,6 +137,7 @@ ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
           {"time_wait_reuses", use.reuse.time_wait_reuses},
           {"active_reuses", use.reuse.active_reuses},
           {"port_reuses", use.reuse.port_reuses},
+          {"other_service_reuses", use.reuse.port_reuses - use.reuse.tuple_reuses},
           {"time_wait_collisions", use.reuse.time_wait_collisions},
           {"min_port_reuse_interval_s", rounded(use.reuse.min_interval_s)},
           {"median_port_reuse_interval_s", rounded(use.reuse.median_interval_s)}}},

@@ -367,7 +367,7 @@ void append_clients(std::string& out, const Report& report, std::size_t top) {
     const std::size_t width = address_width(report, shown);
     fmt::format_to(std::back_inserter(out),
                    "  {:<{}} {:>6} {:>6} {:>6} {:>6} {:>7} {:>12} {:>6}  {}\n", "address", width,
-                   "tcp", "udp", "ports", "lowest", "highest", "destinations", "failed", "os hint");
+                   "tcp", "udp", "ports", "lowest", "highest", "services", "failed", "os hint");
     for (std::size_t row = 0; row < shown; ++row) {
         const ClientSummary& client = report.clients[row];
         const std::uint64_t failed =

@@ -83,6 +83,11 @@ struct AllocationFingerprint {
     std::uint32_t samples = 0;  // connections it was judged on
 };
 
+// What a source port's reuse was: the same 4-tuple again while the earlier connection's TIME_WAIT
+// still held it, the same 4-tuple after that (or after a reset), or the port towards another
+// service.
+enum class ReuseKind : std::uint8_t { tuple_in_time_wait, tuple_after_time_wait, other_service };
+
 struct ReuseStats {
     std::uint64_t tuple_reuses = 0;
     std::uint64_t time_wait_reuses = 0;
@@ -90,6 +95,7 @@ struct ReuseStats {
     std::uint64_t port_reuses = 0;
     std::uint64_t time_wait_collisions = 0;
     std::vector<double> port_reuse_intervals_s;  // previous use's end to the new start
+    std::vector<ReuseKind> port_reuse_kinds;     // of each of those
     double min_interval_s = 0.0;
     double median_interval_s = 0.0;
 };
