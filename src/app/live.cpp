@@ -8,11 +8,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <ctime>
 #include <deque>
 #include <memory>
+#include <thread>
 
 #include "ephemera/analysis/live_monitor.hpp"
 #include "ephemera/app/metrics_server.hpp"
@@ -97,13 +99,45 @@ class LiveSession {
                 next_tick = now + interval;
             }
             const Micros until_tick = next_tick - wall_clock();
-            capture_.wait(static_cast<int>(std::clamp<Micros>(until_tick / 1000, 1, 100)));
-            capture_.dispatch(&LiveSession::on_frame, this);
+            try {
+                capture_.wait(static_cast<int>(std::clamp<Micros>(until_tick / 1000, 1, 100)));
+                capture_.dispatch(&LiveSession::on_frame, this);
+            } catch (const CaptureLost& lost) {
+                if (!reopen_after(lost.what())) {
+                    stopped_because_ = lost.what();
+                    break;
+                }
+            }
         }
         return finish();
     }
 
   private:
+    // The interface went away: with --reopen, tries to open it again every 200 ms for that long,
+    // and says so. True when it is back (counting goes on where it left off).
+    bool reopen_after(const std::string& why) {
+        if (options_.reopen_s <= 0) return false;
+        const Micros lost_at = wall_clock();
+        const Micros give_up = lost_at + static_cast<Micros>(options_.reopen_s * 1e6);
+        fmt::print(stderr, "ephemera: warning: {}; reopening it for up to {:g} s\n", why,
+                   options_.reopen_s);
+        std::fflush(stderr);
+        while (stop_signal.load() == 0 && wall_clock() < give_up) {
+            if (capture_.reopen()) {
+                const double gap_s = static_cast<double>(wall_clock() - lost_at) / 1e6;
+                fmt::print(stderr, "ephemera: '{}' is back after {:.1f} s; counting goes on\n",
+                           capture_.interface(), gap_s);
+                std::fflush(stderr);
+                gaps_.push_back(fmt::format(
+                    "{} at {} UTC; reopened {:.1f} s later: packets in between were not seen", why,
+                    format_utc(lost_at).substr(0, 19), gap_s));
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        return false;
+    }
+
     static LiveMonitorOptions monitor_options(const LiveOptions& options) {
         LiveMonitorOptions result;
         result.ports = port_options(options.analysis);
@@ -192,6 +226,12 @@ class LiveSession {
                 "saw them (a larger --buffer-size or a narrower --filter helps)",
                 stats.kernel_drops, stats.interface_drops));
         }
+        for (const std::string& gap : gaps_) warnings.push_back(gap);
+        if (!stopped_because_.empty()) {
+            warnings.push_back(fmt::format(
+                "capture stopped early: {}; this report covers what was seen until then",
+                stopped_because_));
+        }
         if (monitor_.log().dropped() > 0) {
             warnings.push_back(fmt::format(
                 "the oldest {} connections were dropped to stay within --max-records {}: this "
@@ -219,7 +259,13 @@ class LiveSession {
             }
             write_output(options_.analysis.output, rendered);
         }
-        return stdout_error_ == 0 ? exit_code::ok : stopped_by_stdout();
+        if (stdout_error_ != 0) return stopped_by_stdout();
+        if (!stopped_because_.empty()) {
+            // The report is written; the run still failed.
+            fmt::print(stderr, "ephemera: {} (the final report was written)\n", stopped_because_);
+            return exit_code::user_error;
+        }
+        return exit_code::ok;
     }
 
     // A reader that went away (`| head`) ends a pipeline as Ctrl-C would; a full disk is an
@@ -241,7 +287,9 @@ class LiveSession {
     Micros last_tick_time_ = started_;
     std::uint64_t last_tick_packets_ = 0;
     std::deque<std::string> recent_alerts_;
-    int stdout_error_ = 0;  // errno of a failed write to standard output
+    int stdout_error_ = 0;           // errno of a failed write to standard output
+    std::string stopped_because_;    // the capture failed and could not be reopened
+    std::vector<std::string> gaps_;  // times the interface went away and came back
 };
 
 }  // namespace

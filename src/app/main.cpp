@@ -205,6 +205,10 @@ void add_live_command(CLI::App& app, ephemera::LiveOptions& options) {
                      "line on stderr, and clears it when it falls back")
         ->check(at_least(0, false, true))
         ->capture_default_str();
+    live->add_option("--reopen", options.reopen_s,
+                     "When the interface goes away, keep trying to reopen it for this many "
+                     "seconds and go on counting (default: stop, and write the final report)")
+        ->check(at_least(0, false, true));
     live->add_option("-w,--write", options.write_path,
                      "Also save the captured packets to FILE (pcap), to analyze again later");
     live->add_option("--metrics-listen", options.metrics_listen,

@@ -107,7 +107,33 @@ std::vector<InterfaceInfo> list_interfaces() {
     return interfaces;
 }
 
-LiveCapture::LiveCapture(const LiveCaptureOptions& options) : interface_(options.interface) {
+LiveCapture::LiveCapture(const LiveCaptureOptions& options)
+    : options_(options), interface_(options.interface) {
+    open();
+}
+
+bool LiveCapture::reopen() {
+    if (handle_ != nullptr) pcap_close(handle_);
+    handle_ = nullptr;
+    selectable_fd_ = -1;
+    const int link_type = link_type_;
+    try {
+        open();
+    } catch (const UserError&) {
+        return false;
+    }
+    if (link_type_ != link_type) {
+        throw UserError(
+            fmt::format("'{}' came back with another link type ({}), which the "
+                        "capture so far cannot be mixed with",
+                        interface_, link_name_));
+    }
+    last_raw_ = {};  // the new handle counts from zero; the totals go on
+    return true;
+}
+
+void LiveCapture::open() {
+    const LiveCaptureOptions& options = options_;
     char error[PCAP_ERRBUF_SIZE] = {};
     handle_ = pcap_create(options.interface.c_str(), error);
     if (handle_ == nullptr) {
@@ -137,6 +163,7 @@ LiveCapture::LiveCapture(const LiveCaptureOptions& options) : interface_(options
         }
     } catch (...) {
         pcap_close(handle_);
+        handle_ = nullptr;
         throw;
     }
     selectable_fd_ = pcap_get_selectable_fd(handle_);
@@ -147,7 +174,7 @@ LiveCapture::LiveCapture(const LiveCaptureOptions& options) : interface_(options
 
 LiveCapture::~LiveCapture() {
     if (dumper_ != nullptr) pcap_dump_close(dumper_);
-    pcap_close(handle_);
+    if (handle_ != nullptr) pcap_close(handle_);
 }
 
 void LiveCapture::write_to(const std::string& path) {
@@ -168,7 +195,7 @@ int LiveCapture::dispatch(FrameCallback on_frame, void* context) {
     DispatchContext dispatch{on_frame, context, link_type_, dumper_};
     const int count = pcap_dispatch(handle_, -1, on_packet, reinterpret_cast<u_char*>(&dispatch));
     if (count < 0 && count != PCAP_ERROR_BREAK) {
-        throw UserError(
+        throw CaptureLost(
             fmt::format("capture on '{}' failed: {}", interface_, pcap_geterr(handle_)));
     }
     if (dumper_ != nullptr && count > 0) pcap_dump_flush(dumper_);
@@ -177,7 +204,7 @@ int LiveCapture::dispatch(FrameCallback on_frame, void* context) {
 
 LiveStats LiveCapture::stats() {
     pcap_stat raw{};
-    if (pcap_stats(handle_, &raw) == 0) {
+    if (handle_ != nullptr && pcap_stats(handle_, &raw) == 0) {
         totals_.received = advance(totals_.received, last_raw_.received, raw.ps_recv);
         totals_.kernel_drops = advance(totals_.kernel_drops, last_raw_.kernel_drops, raw.ps_drop);
         totals_.interface_drops =

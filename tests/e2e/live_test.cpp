@@ -43,22 +43,13 @@ class NamespacePair {
         server_interface = "els" + id;
         remove();
         created_ = true;
-        const std::vector<std::vector<std::string>> commands = {
+        std::vector<std::vector<std::string>> commands = {
             {"ip", "netns", "add", client},
             {"ip", "netns", "add", server},
-            {"ip", "link", "add", client_interface, "netns", client, "type", "veth", "peer", "name",
-             server_interface, "netns", server},
-            // No IPv6 link-local addresses: the capture holds only the test's traffic.
-            {"ip", "-n", client, "link", "set", client_interface, "addrgenmode", "none"},
-            {"ip", "-n", server, "link", "set", server_interface, "addrgenmode", "none"},
-            {"ip", "-n", client, "addr", "add", client_address + "/24", "dev", client_interface},
-            {"ip", "-n", server, "addr", "add", server_address + "/24", "dev", server_interface},
-            {"ip", "-n", client, "link", "set", client_interface, "up"},
-            {"ip", "-n", server, "link", "set", server_interface, "up"},
-            {"ip", "-n", client, "link", "set", "lo", "up"},
-            {"ip", "netns", "exec", client, "sysctl", "-qw",
-             "net.ipv4.ip_local_port_range=40000 40015"},
         };
+        for (auto& command : link_commands()) commands.push_back(std::move(command));
+        commands.push_back({"ip", "netns", "exec", client, "sysctl", "-qw",
+                            "net.ipv4.ip_local_port_range=40000 40015"});
         for (const auto& command : commands) {
             const RunResult result = run(command);
             if (result.exit_code != 0 && &command == &commands.front()) {
@@ -74,6 +65,15 @@ class NamespacePair {
         if (created_) remove();
     }
 
+    // The veth pair goes (a container's interface deleted), and comes back the same.
+    void remove_link() const { run({"ip", "-n", client, "link", "del", client_interface}); }
+    void make_link() const {
+        for (const auto& command : link_commands()) {
+            const RunResult result = run(command);
+            if (result.exit_code != 0) throw std::runtime_error("ip failed: " + result.err);
+        }
+    }
+
     // `ip netns exec NS` followed by the command.
     std::vector<std::string> in(const std::string& ns, std::vector<std::string> command) const {
         command.insert(command.begin(), {"ip", "netns", "exec", ns});
@@ -84,6 +84,21 @@ class NamespacePair {
     std::string unavailable;  // why namespaces cannot be made here, if they cannot
 
   private:
+    std::vector<std::vector<std::string>> link_commands() const {
+        return {
+            {"ip", "link", "add", client_interface, "netns", client, "type", "veth", "peer", "name",
+             server_interface, "netns", server},
+            // No IPv6 link-local addresses: the capture holds only the test's traffic.
+            {"ip", "-n", client, "link", "set", client_interface, "addrgenmode", "none"},
+            {"ip", "-n", server, "link", "set", server_interface, "addrgenmode", "none"},
+            {"ip", "-n", client, "addr", "add", client_address + "/24", "dev", client_interface},
+            {"ip", "-n", server, "addr", "add", server_address + "/24", "dev", server_interface},
+            {"ip", "-n", client, "link", "set", client_interface, "up"},
+            {"ip", "-n", server, "link", "set", server_interface, "up"},
+            {"ip", "-n", client, "link", "set", "lo", "up"},
+        };
+    }
+
     void remove() {
         for (const std::string& ns : {client, server}) {
             std::system(("ip netns pids " + ns + " 2>/dev/null | xargs -r kill -9").c_str());
@@ -328,6 +343,84 @@ TEST_F(Live, StopsWhenItsReaderGoesAwayAndStillSavesTheCapture) {
     const RunResult analyzed = run_ephemera({"analyze", "--format", "json", pcap});
     EXPECT_EQ(analyzed.exit_code, 0) << analyzed.err;
     EXPECT_EQ(analyzed.err, "");
+}
+
+// Connections from the client namespace to the server, each opened and closed: the truth file
+// they append to.
+void run_client(const NamespacePair& net, const std::string& truth, int connections) {
+    const RunResult client =
+        run(net.in(net.client, {"python3", traffic_script(), "connect", "--to",
+                                "tcp," + server_address + ",8080," + std::to_string(connections),
+                                "--gap", "0.05", "--log", truth}),
+            "/dev/null", 60);
+    ASSERT_EQ(client.exit_code, 0) << client.err;
+}
+
+// The interface goes away (a container's veth deleted): live stops, says why, and still writes
+// the final report of what it saw, and the --write file whole.
+TEST_F(Live, AnInterfaceThatGoesAwayStillGetsItsFinalReport) {
+    NamespacePair& net = *net_;
+    Background server(net.in(net.server, {"python3", traffic_script(), "serve", "--tcp",
+                                          server_address + ",8080"}),
+                      dir_.file("server.out"), dir_.file("server.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("server.out"), "ready", 20));
+    const std::string final_report = dir_.file("final.json");
+    const std::string pcap = dir_.file("saved.pcap");
+    Background live(net.in(net.client, {EPHEMERA_BINARY, "live", "-i", net.client_interface,
+                                        "--interval", "0.2", "-o", final_report, "-w", pcap}),
+                    dir_.file("live.out"), dir_.file("live.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("live.err"), "capturing on", 20));
+    run_client(net, dir_.file("truth.jsonl"), 5);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    net.remove_link();
+    EXPECT_EQ(live.wait(30), 2) << read_file(dir_.file("live.err"));
+    const std::string err = read_file(dir_.file("live.err"));
+    EXPECT_NE(err.find("(the final report was written)"), std::string::npos) << err;
+    ASSERT_TRUE(std::filesystem::exists(final_report)) << err;
+    const json report = json::parse(read_file(final_report));
+    EXPECT_EQ(report["connections"]["tcp"], 5);
+    ASSERT_FALSE(report["warnings"].empty());
+    EXPECT_NE(report["warnings"].back().get<std::string>().find("capture stopped early"),
+              std::string::npos);
+    const RunResult saved = run_ephemera({"analyze", "--format", "json", pcap});
+    EXPECT_EQ(saved.exit_code, 0) << saved.err;
+    EXPECT_EQ(saved.err, "");
+    EXPECT_EQ(json::parse(saved.out)["connections"]["tcp"], 5);
+}
+
+// With --reopen, live waits for the interface to come back and goes on counting.
+TEST_F(Live, ReopensAnInterfaceThatComesBack) {
+    NamespacePair& net = *net_;
+    Background server(net.in(net.server, {"python3", traffic_script(), "serve", "--tcp",
+                                          server_address + ",8080"}),
+                      dir_.file("server.out"), dir_.file("server.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("server.out"), "ready", 20));
+    const std::string final_report = dir_.file("final.json");
+    Background live(net.in(net.client, {EPHEMERA_BINARY, "live", "-i", net.client_interface,
+                                        "--interval", "0.2", "--reopen", "20", "-o", final_report}),
+                    dir_.file("live.out"), dir_.file("live.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("live.err"), "capturing on", 20));
+    run_client(net, dir_.file("truth.jsonl"), 4);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    net.remove_link();
+    ASSERT_TRUE(wait_for_text(dir_.file("live.err"), "reopening it for up to 20 s", 20))
+        << read_file(dir_.file("live.err"));
+    // The server's side went with the pair: it comes back, and so does the server.
+    net.make_link();
+    ASSERT_TRUE(wait_for_text(dir_.file("live.err"), "is back after", 20))
+        << read_file(dir_.file("live.err"));
+    run_client(net, dir_.file("truth.jsonl"), 3);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    live.signal(SIGINT);
+    EXPECT_EQ(live.wait(30), 0) << read_file(dir_.file("live.err"));
+    const json report = json::parse(read_file(final_report));
+    EXPECT_EQ(report["connections"]["tcp"], 7) << "counting went on after the interface came back";
+    bool said = false;
+    for (const json& warning : report["warnings"]) {
+        said |= warning.get<std::string>().find("packets in between were not seen") !=
+                std::string::npos;
+    }
+    EXPECT_TRUE(said) << report["warnings"];
 }
 
 TEST_F(Live, DropsToTheUserBeforeOpeningTheOutputAndStopsAfterTheDuration) {

@@ -17,6 +17,7 @@ struct LiveOptions {
     double interval_s = 2.0;
     double window_s = 60.0;
     double duration_s = 0.0;  // 0: until SIGINT or SIGTERM
+    double reopen_s = 0.0;    // how long to keep reopening an interface that went away; 0: stop
     double alert_at = 0.8;
     std::string write_path;      // also save the packets here
     std::string metrics_listen;  // [ADDR:]PORT; empty: no metrics

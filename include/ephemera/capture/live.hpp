@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ephemera/capture/reader.hpp"
+#include "ephemera/core/errors.hpp"
 
 typedef struct pcap pcap_t;
 typedef struct pcap_dumper pcap_dumper_t;
@@ -41,6 +42,13 @@ struct LiveStats {
     std::uint64_t interface_drops = 0;  // dropped by the interface or its driver
 };
 
+// The capture failed after it had started: the interface went away (a container's veth, a NIC
+// reset) or stopped delivering. The session can still report what it saw.
+class CaptureLost : public UserError {
+  public:
+    using UserError::UserError;
+};
+
 class LiveCapture {
   public:
     // Opens and activates the interface; throws UserError naming it and the reason (no such
@@ -58,8 +66,15 @@ class LiveCapture {
     void wait(int timeout_ms);
 
     // Hands every frame waiting in the buffer to on_frame(context, frame); returns how many.
+    // Throws CaptureLost when the capture fails (the interface went away).
     using FrameCallback = void (*)(void* context, const RawFrame& frame);
     int dispatch(FrameCallback on_frame, void* context);
+
+    // Opens the interface again after CaptureLost, with the same settings; the --write file goes
+    // on where it was, and the statistics go on from their totals. False while it cannot be
+    // opened (the interface is still gone); throws UserError if it comes back with another link
+    // type, whose frames the --write file could not hold.
+    bool reopen();
 
     LiveStats stats();
     int link_type() const noexcept { return link_type_; }
@@ -67,6 +82,9 @@ class LiveCapture {
     const std::string& interface() const noexcept { return interface_; }
 
   private:
+    void open();
+
+    LiveCaptureOptions options_;
     pcap_t* handle_ = nullptr;
     pcap_dumper_t* dumper_ = nullptr;
     int selectable_fd_ = -1;
