@@ -219,6 +219,19 @@ TEST_F(Live, WatchesAClientFillItsRangeAlertsServesMetricsAndReportsAsAnalyzeDoe
     // The JSON lines: the destination's occupancy climbs one connection at a time to 14, then
     // falls to 0 once they are closed and out of TIME_WAIT.
     const std::vector<json> lines = json_lines(read_file(dir_.file("live.out")));
+    // Each line, the final report too, is a report of the schema in docs/.
+    if (run({"python3", "-c", "import jsonschema"}).exit_code == 0) {
+        std::ofstream(dir_.file("lines.jsonl")) << read_file(dir_.file("live.out"));
+        const RunResult checked = run(
+            {"python3", "-c",
+             "import json, sys, jsonschema\n"
+             "check = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))\n"
+             "errors = [e.message for line in open(sys.argv[2]) for e in "
+             "check.iter_errors(json.loads(line))]\n"
+             "print(errors[:3]); sys.exit(1 if errors else 0)",
+             (source_dir() / "docs" / "report.schema.json").string(), dir_.file("lines.jsonl")});
+        EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+    }
     ASSERT_GE(lines.size(), 10u);
     std::vector<int> occupied;
     for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
