@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -297,6 +298,60 @@ TEST(Readme, QuickStartOutputIsRealOutput) {
     ASSERT_EQ(result.exit_code, 0) << result.err;
     EXPECT_EQ(shown, result.out)
         << "the README shows output the binary no longer gives: update its Quick start";
+}
+
+// The "Common tasks" examples run as they are, with the exit code the README's table gives:
+// 3 for --fail-on on a capture whose services are exhausted, 0 for the rest.
+TEST(Readme, CommonTasksRunAsWritten) {
+    const std::string readme = read_file(source_dir() / "README.md");
+    const std::size_t section = readme.find("## Common tasks");
+    ASSERT_NE(section, std::string::npos);
+    const std::size_t begin = readme.find("```sh\n", section) + 6;
+    const std::string block = readme.substr(begin, readme.find("```", begin) - begin);
+    TempDir temp;
+    std::filesystem::create_symlink(source_dir() / "pcaps", temp.path() / "pcaps");
+    std::filesystem::create_directory(temp.path() / "build");
+    std::filesystem::create_symlink(EPHEMERA_BINARY, temp.path() / "build" / "ephemera");
+    std::size_t ran = 0;
+    std::istringstream lines(block);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind("sudo ", 0) == 0) continue;  // live needs an interface and root
+        const std::string command = line.substr(0, line.find("  #"));
+        const RunResult result =
+            run({"/bin/sh", "-c", command}, "/dev/null", 60, temp.path().string());
+        const int expected = command.find("--fail-on") != std::string::npos ? 3 : 0;
+        EXPECT_EQ(result.exit_code, expected) << command << "\n" << result.err;
+        EXPECT_FALSE(result.out.empty() && command.find(" -o ") == std::string::npos) << command;
+        ++ran;
+    }
+    EXPECT_GE(ran, 9u);
+    EXPECT_TRUE(std::filesystem::exists(temp.path() / "report.html"));
+    EXPECT_EQ(nlohmann::json::parse(read_file(temp.path() / "report.json"))["schema"],
+              "ephemera.report.v2");
+}
+
+// The exit-code table is the program's: every code it names is one main() can return, and the
+// renames it lists are the schema's.
+TEST(Readme, ExitCodesAndRenamesAgreeWithTheBinary) {
+    const std::string readme = read_file(source_dir() / "README.md");
+    for (const char* row : {"| 0 | success", "| 1 | internal error", "| 2 | the user can fix it",
+                            "| 3 | `--fail-on VERDICT`"}) {
+        EXPECT_NE(readme.find(row), std::string::npos) << row;
+    }
+    const std::string schema = read_file(source_dir() / "docs" / "report.schema.json");
+    const std::size_t table = readme.find("| v1 | v2 |");
+    ASSERT_NE(table, std::string::npos);
+    const std::string renames = readme.substr(table, readme.find("\n\n", table) - table);
+    for (const char* key : {"first_at", "last_at", "service_count", "now_at", "started_at"}) {
+        EXPECT_NE(renames.find(key), std::string::npos) << key;
+        EXPECT_NE(schema.find(std::string("\"") + key + "\""), std::string::npos) << key;
+    }
+    for (const char* gone : {"\"files\"", "\"destinations\"", "\"destination_count\"",
+                             "\"servers\"", "\"first\"", "\"last\""}) {
+        EXPECT_EQ(schema.find(gone), std::string::npos) << gone << " is still in the schema";
+    }
+    // A user error exits with 2 and the README's --fail-on with 3, as the table says.
+    EXPECT_EQ(run_ephemera({"analyze", "--top", "0", sample("udp.pcap").string()}).exit_code, 2);
 }
 
 }  // namespace
