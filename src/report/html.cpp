@@ -280,7 +280,12 @@ constexpr const char* script = R"js(
   const data = JSON.parse(document.getElementById('ephemera-data').textContent);
   const palette = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22'];
   const dashes = [[], [8, 4], [2, 3], [12, 3, 2, 3]];
-  const when = (t) => new Date((data.t0 + t) * 1000).toISOString().replace('T', ' ').replace('Z', ' UTC');
+  // Times as the text report writes them: to the microsecond, in UTC.
+  const when = (t) => {
+    const total = data.t0 + t, whole = Math.floor(total);
+    const micros = String(Math.min(999999, Math.round((total - whole) * 1e6))).padStart(6, '0');
+    return new Date(whole * 1000).toISOString().slice(0, 19).replace('T', ' ') + '.' + micros + ' UTC';
+  };
   // Ports are integers, written without thousands separators; log axes show powers of ten.
   // The axis ends are ticks too: shown only where they fall on the ticks' step.
   const portTick = (v, i, ticks) => {

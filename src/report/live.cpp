@@ -28,10 +28,10 @@ std::size_t column_width(const Rows& rows, std::size_t shown, std::size_t header
 }
 
 void append_destinations(std::string& out, const LiveSnapshot& snapshot, std::size_t top) {
-    out += "DESTINATIONS CLOSEST TO EXHAUSTION (occupied now: open or in the client's TIME_WAIT)\n";
+    out += "SERVICES CLOSEST TO EXHAUSTION (occupied now: open or in the client's TIME_WAIT)\n";
     const auto& rows = snapshot.destinations;
     if (rows.empty()) {
-        out += "  no TCP destinations in the window\n";
+        out += "  no TCP services in the window\n";
         return;
     }
     const std::size_t client_width =
@@ -40,7 +40,7 @@ void append_destinations(std::string& out, const LiveSnapshot& snapshot, std::si
         return destination_text(d.server, d.protocol);
     });
     fmt::format_to(std::back_inserter(out), "  {:<{}}  {:<{}}  {:>15} {:>6} {:>9} {:>13}  {}\n",
-                   "CLIENT", client_width, "DESTINATION", server_width, "OCCUPIED/RANGE", "UTIL",
+                   "CLIENT", client_width, "SERVICE", server_width, "OCCUPIED/RANGE", "UTIL",
                    "NEW/S", "SUSTAINABLE/S", "VERDICT");
     for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
         const DestinationNow& d = rows[i];
@@ -65,7 +65,7 @@ void append_clients(std::string& out, const LiveSnapshot& snapshot, std::size_t 
     const std::size_t client_width =
         column_width(rows, top, 6, [](const ClientNow& c) { return to_string(c.address); });
     fmt::format_to(std::back_inserter(out), "  {:<{}}  {:>8} {:>9} {:>6} {:>6}  {:<26} {}\n",
-                   "CLIENT", client_width, "STARTED", "NEW/S", "OPEN", "DESTS", "RANGE",
+                   "CLIENT", client_width, "STARTED", "NEW/S", "OPEN", "SVCS", "RANGE",
                    "WORST UTIL");
     for (std::size_t i = 0; i < rows.size() && i < top; ++i) {
         const ClientNow& c = rows[i];

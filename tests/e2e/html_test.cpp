@@ -232,6 +232,30 @@ TEST(HtmlCharts, AxesLabelsAndLinesAreReadable) {
     EXPECT_EQ(draw(temp, "tcp-ipv4.pcap").charts.at("occupancy-0")["y_type"], "logarithmic");
 }
 
+// Text and HTML say "nothing to report" alike; times carry microseconds and "UTC" in both.
+TEST(HtmlReport, SaysWhatTheTextReportSays) {
+    TempDir temp;
+    const HtmlReport healthy = render(temp, "tcp-ipv4.pcap");
+    const std::string text = run_ephemera({"analyze", sample("tcp-ipv4.pcap").string()}).out;
+    ASSERT_NE(text.find("Findings: nothing to report"), std::string::npos) << text;
+    const std::size_t in_text = text.find("Findings: ") + 10;
+    const std::string said = text.substr(in_text, text.find('\n', in_text) - in_text);
+    EXPECT_NE(healthy.html.find(said), std::string::npos) << said;
+}
+
+// A client that used no ephemeral port gets an "unknown" badge, not "ok".
+TEST(HtmlReport, NothingMeasuredIsUnknownNotOk) {
+    const auto dhcp =
+        source_dir() / ".." / "shared" / "corpus" / "tcpdump-tests" / "dhcp-rfc3004.pcap";
+    if (!std::filesystem::exists(dhcp)) GTEST_SKIP() << "../shared/corpus is not here";
+    TempDir temp;
+    const std::string path = temp.file("dhcp.html");
+    ASSERT_EQ(run_ephemera({"analyze", "-o", path, dhcp.string()}).exit_code, 0);
+    const std::string html = read_file(path);
+    EXPECT_NE(html.find("<span class=\"verdict\">unknown</span>"), std::string::npos);
+    EXPECT_EQ(html.find("<span class=\"verdict\">ok</span>"), std::string::npos);
+}
+
 // A lone UDP service is drawn in its own colour under its own name, not as "other".
 TEST(HtmlCharts, UdpServicesAreDrawnLikeTcpOnes) {
     if (!have_program("chromium")) GTEST_SKIP() << "chromium is not installed";

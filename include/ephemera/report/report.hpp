@@ -62,7 +62,7 @@ void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
 
 // What the text and HTML reports say when there is no finding.
 inline constexpr const char* nothing_to_report =
-    "nothing to report: no destination reached the warning threshold, no attempt failed";
+    "nothing to report: no service reached the warning threshold, no attempt failed";
 
 // Every finding as one sentence a person understands, worst first.
 std::vector<std::string> findings_worst_first(const Report& report);
