@@ -94,6 +94,17 @@ class Decompressor : public ByteStream {
         return true;
     }
 
+    // What read() returns once the input has run out: 0 at the end of a whole frame, -1 with
+    // error() set on the source's error or inside a frame (the file was cut short).
+    std::ptrdiff_t end_of_input(std::string_view format) noexcept {
+        if (!error_.empty()) return -1;
+        if (inside_frame_) {
+            error_ = fmt::format("the {} data ends early (the file was cut short)", format);
+            return -1;
+        }
+        return 0;
+    }
+
     std::unique_ptr<ByteStream> source_;
     std::vector<std::uint8_t> input_;
     std::size_t input_at_ = 0;
@@ -114,7 +125,7 @@ class GzipStream final : public Decompressor {
         zlib_.next_out = into;
         zlib_.avail_out = static_cast<uInt>(std::min<std::size_t>(room, UINT32_MAX));
         while (zlib_.avail_out == room) {
-            if (!more_input()) return end_of_input();
+            if (!more_input()) return end_of_input("gzip");
             zlib_.next_in = input_.data() + input_at_;
             zlib_.avail_in = static_cast<uInt>(input_size_ - input_at_);
             inside_frame_ = true;
@@ -133,14 +144,6 @@ class GzipStream final : public Decompressor {
     }
 
   private:
-    std::ptrdiff_t end_of_input() noexcept {
-        if (!error_.empty()) return -1;
-        if (inside_frame_) {
-            error_ = "the gzip data ends early (the file was cut short)";
-            return -1;
-        }
-        return 0;
-    }
     z_stream zlib_{};
 };
 
@@ -153,14 +156,7 @@ class ZstdStream final : public Decompressor {
     std::ptrdiff_t read(std::uint8_t* into, std::size_t room) noexcept override {
         ZSTD_outBuffer output{into, room, 0};
         while (output.pos == 0) {
-            if (!more_input()) {
-                if (!error_.empty()) return -1;
-                if (inside_frame_) {
-                    error_ = "the zstd data ends early (the file was cut short)";
-                    return -1;
-                }
-                return 0;
-            }
+            if (!more_input()) return end_of_input("zstd");
             ZSTD_inBuffer input{input_.data(), input_size_, input_at_};
             const std::size_t left = ZSTD_decompressStream(context_, &output, &input);
             input_at_ = input.pos;
@@ -187,14 +183,7 @@ class Lz4Stream final : public Decompressor {
     std::ptrdiff_t read(std::uint8_t* into, std::size_t room) noexcept override {
         std::size_t produced = 0;
         while (produced == 0) {
-            if (!more_input()) {
-                if (!error_.empty()) return -1;
-                if (inside_frame_) {
-                    error_ = "the lz4 data ends early (the file was cut short)";
-                    return -1;
-                }
-                return 0;
-            }
+            if (!more_input()) return end_of_input("lz4");
             std::size_t output_size = room;
             std::size_t input_size = input_size_ - input_at_;
             const std::size_t hint = LZ4F_decompress(

@@ -30,6 +30,13 @@ struct CaptureReader::Source {
         for (auto& [link_type, program] : filters) pcap_freecode(&program);
     }
 
+    // The filter, with its program for the input's first link type already compiled.
+    void filter_with(const std::string& text, int link_type, const bpf_program& program) {
+        filter_text = text;
+        filters.emplace_back(link_type, program);
+        filtered = true;
+    }
+
     // Whether the filter takes `candidate`. A link type the filter cannot be compiled for (it
     // names a header that link type lacks) takes nothing.
     bool passes(const RawFrame& candidate) {
@@ -163,10 +170,7 @@ void CaptureReader::open_file(const std::string& path, const std::string& filter
     if (source->own_pcap != nullptr || source->own_pcapng != nullptr) {
         if (!filter.empty()) {
             // Compiled once here so that a bad filter is reported before anything is read.
-            bpf_program program = compile_filter(handle, filter);
-            source->filters.emplace_back(link_type, program);
-            source->filter_text = filter;
-            source->filtered = true;
+            source->filter_with(filter, link_type, compile_filter(handle, filter));
         }
         pcap_close(handle);
         source->handle = nullptr;
@@ -214,11 +218,15 @@ void CaptureReader::open_stream(const std::string& path, OpenedStream opened,
     if (!filter.empty()) {
         // Compiled once for the first link type, so that a bad filter is reported at once.
         pcap_t* dead = pcap_open_dead(link_type, static_cast<int>(max_snapshot));
-        bpf_program program = compile_filter(dead, filter);
+        bpf_program program{};
+        try {
+            program = compile_filter(dead, filter);
+        } catch (const UserError&) {
+            pcap_close(dead);
+            throw;
+        }
         pcap_close(dead);
-        source->filters.emplace_back(link_type, program);
-        source->filter_text = filter;
-        source->filtered = true;
+        source->filter_with(filter, link_type, program);
     }
     CaptureFileInfo info{path, link_type, layout.link_types, link_names(layout.link_types), 0};
     info.compression = opened.compression;

@@ -152,15 +152,22 @@ class Live : public ::testing::Test {
         net_ = std::make_unique<NamespacePair>();
         if (!net_->unavailable.empty()) GTEST_SKIP() << net_->unavailable;
     }
+    // The traffic server in the server namespace, on server_address:8080; "ready" in
+    // server.out once it listens.
+    std::unique_ptr<Background> serve_on_8080() {
+        return std::make_unique<Background>(
+            net_->in(net_->server,
+                     {"python3", traffic_script(), "serve", "--tcp", server_address + ",8080"}),
+            dir_.file("server.out"), dir_.file("server.err"));
+    }
+
     std::unique_ptr<NamespacePair> net_;
     TempDir dir_;
 };
 
 TEST_F(Live, WatchesAClientFillItsRangeAlertsServesMetricsAndReportsAsAnalyzeDoes) {
     NamespacePair& net = *net_;
-    Background server(net.in(net.server, {"python3", traffic_script(), "serve", "--tcp",
-                                          server_address + ",8080"}),
-                      dir_.file("server.out"), dir_.file("server.err"));
+    const std::unique_ptr<Background> server = serve_on_8080();
     ASSERT_TRUE(wait_for_text(dir_.file("server.out"), "ready", 20));
 
     const std::string pcap = dir_.file("live.pcap");
@@ -373,9 +380,7 @@ void run_client(const NamespacePair& net, const std::string& truth, int connecti
 // the final report of what it saw, and the --write file whole.
 TEST_F(Live, AnInterfaceThatGoesAwayStillGetsItsFinalReport) {
     NamespacePair& net = *net_;
-    Background server(net.in(net.server, {"python3", traffic_script(), "serve", "--tcp",
-                                          server_address + ",8080"}),
-                      dir_.file("server.out"), dir_.file("server.err"));
+    const std::unique_ptr<Background> server = serve_on_8080();
     ASSERT_TRUE(wait_for_text(dir_.file("server.out"), "ready", 20));
     const std::string final_report = dir_.file("final.json");
     const std::string pcap = dir_.file("saved.pcap");
@@ -404,9 +409,7 @@ TEST_F(Live, AnInterfaceThatGoesAwayStillGetsItsFinalReport) {
 // With --reopen, live waits for the interface to come back and goes on counting.
 TEST_F(Live, ReopensAnInterfaceThatComesBack) {
     NamespacePair& net = *net_;
-    Background server(net.in(net.server, {"python3", traffic_script(), "serve", "--tcp",
-                                          server_address + ",8080"}),
-                      dir_.file("server.out"), dir_.file("server.err"));
+    const std::unique_ptr<Background> server = serve_on_8080();
     ASSERT_TRUE(wait_for_text(dir_.file("server.out"), "ready", 20));
     const std::string final_report = dir_.file("final.json");
     Background live(net.in(net.client, {EPHEMERA_BINARY, "live", "-i", net.client_interface,
