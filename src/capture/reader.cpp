@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -106,14 +107,25 @@ std::string link_names(const std::vector<int>& link_types) {
     return names;
 }
 
-// Bytes of the file libpcap had not reached where it stopped.
-std::uint64_t unread_by_libpcap(pcap_t* handle) {
+// Bytes of the file after the last record libpcap read whole, where it stopped with `why`: what
+// it had not reached, and what it had read of the record it gave up on. libpcap says only the
+// latter's length in its words ("tried to read 66 captured bytes, only got 65"), after the record
+// or block header it read first; a record whose length it rejected cost it that header.
+std::uint64_t unread_by_libpcap(pcap_t* handle, const std::string& why, bool pcapng) {
     std::FILE* file = pcap_file(handle);
     if (file == nullptr) return 0;
     const long position = std::ftell(file);
     struct stat info {};
     if (position < 0 || fstat(fileno(file), &info) != 0 || info.st_size < position) return 0;
-    return static_cast<std::uint64_t>(info.st_size - position);
+    std::uint64_t unread = static_cast<std::uint64_t>(info.st_size - position);
+    const std::uint64_t header = pcapng ? 8 : 16;
+    if (const std::size_t got = why.find("only got "); got != std::string::npos) {
+        unread += std::strtoull(why.c_str() + got + 9, nullptr, 10);
+        if (why.find("header bytes") == std::string::npos) unread += header;
+    } else if (why.find("invalid packet capture length") != std::string::npos) {
+        unread += header;
+    }
+    return unread;
 }
 
 }  // namespace
@@ -287,7 +299,8 @@ void CaptureReader::advance(std::size_t index) {
     if (status == PCAP_ERROR) {
         // A file cut inside a record, or a block libpcap cannot read: keep what came before.
         const std::string why = pcap_geterr(source.handle);
-        files_[index].bytes_unread = unread_by_libpcap(source.handle);
+        files_[index].bytes_unread =
+            unread_by_libpcap(source.handle, why, pcap_major_version(source.handle) == 1);
         stopped(index, why.find("truncated") != std::string::npos, why);
     }
     pcap_close(source.handle);
