@@ -198,6 +198,37 @@ int exit_code_for(const Report& report, FailOn fail_on) {
     return exit_code::ok;
 }
 
+DecodeOptions decode_options(const AnalyzeOptions& options) {
+    DecodeOptions result;
+    result.decapsulate = options.decapsulate;
+    for (const std::string& text : options.tunnel_ports) {
+        const std::size_t equals = text.find('=');
+        const std::string kind_name = text.substr(0, equals);
+        TunnelKind kind = TunnelKind::none;
+        for (std::size_t k = 1; k < tunnel_kind_count; ++k) {
+            const auto candidate = static_cast<TunnelKind>(k);
+            if (tunnel_name(candidate) == kind_name) kind = candidate;
+        }
+        unsigned port = 0;
+        char extra = 0;
+        const bool udp_kind = kind == TunnelKind::vxlan || kind == TunnelKind::vxlan_gpe ||
+                              kind == TunnelKind::geneve || kind == TunnelKind::gtp_u ||
+                              kind == TunnelKind::teredo || kind == TunnelKind::mpls_udp;
+        if (equals == std::string::npos || !udp_kind ||
+            std::sscanf(text.c_str() + equals + 1, "%u%c", &port, &extra) != 1 || port == 0 ||
+            port > 65535) {
+            throw UserError(fmt::format(
+                "bad --tunnel-port '{}': use KIND=PORT, KIND one of vxlan, vxlan-gpe, geneve, "
+                "gtp-u, teredo, mpls-udp",
+                text));
+        }
+        if (!result.ports.add(static_cast<std::uint16_t>(port), kind)) {
+            throw UserError("too many --tunnel-port options");
+        }
+    }
+    return result;
+}
+
 AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     // The HTML report draws occupancy over time and lists connections oldest first.
     const bool html = options.format == ReportFormat::html;
@@ -210,7 +241,7 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     }
     CaptureReader reader(options.inputs, options.filter, options.reader == ReaderChoice::automatic);
     ConnectionLog log;
-    PacketPipeline pipeline(tracking, log);
+    PacketPipeline pipeline(tracking, log, decode_options(options));
 
     if (options.reading_thread) {
         run_on_two_threads(reader, pipeline);

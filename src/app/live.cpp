@@ -81,7 +81,7 @@ class LiveSession {
           metrics_(metrics),
           started_(wall_clock()),
           monitor_(monitor_options(options), started_),
-          pipeline_(tracker_options(options.analysis), monitor_),
+          pipeline_(tracker_options(options.analysis), monitor_, decode_options(options.analysis)),
           screen_(options.analysis.format == ReportFormat::text && isatty(STDOUT_FILENO)) {
         report_options_ = {options.analysis.top, options.analysis.destinations};
     }

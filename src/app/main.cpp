@@ -72,6 +72,7 @@ const std::vector<std::pair<std::string, ephemera::ReportFormat>> live_formats =
     {"text", ephemera::ReportFormat::text}, {"json", ephemera::ReportFormat::json}};
 const std::vector<std::pair<std::string, ephemera::ReaderChoice>> readers = {
     {"auto", ephemera::ReaderChoice::automatic}, {"libpcap", ephemera::ReaderChoice::libpcap}};
+const std::vector<std::pair<std::string, bool>> decapsulations = {{"all", true}, {"none", false}};
 const std::vector<std::pair<std::string, ephemera::ColorChoice>> color_choices = {
     {"auto", ephemera::ColorChoice::automatic},
     {"always", ephemera::ColorChoice::always},
@@ -131,6 +132,19 @@ void add_analysis_options(CLI::App* command, ephemera::AnalyzeOptions& options) 
                      "Services listed per client in the JSON report")
         ->check(at_least(1, true))
         ->capture_default_str();
+    command
+        ->add_option("--decapsulate", options.decapsulate,
+                     "all: analyze the innermost TCP/UDP of tunneled packets (VXLAN, Geneve, GRE, "
+                     "ERSPAN, IP-in-IP, MPLS, PPPoE, GTP-U, Teredo); none: the outer packets, "
+                     "as they are")
+        ->transform(one_of(decapsulations))
+        ->type_name("all|none");
+    command
+        ->add_option("--tunnel-port", options.tunnel_ports,
+                     "A UDP port that carries a tunnel, besides the IANA ones: KIND=PORT, e.g. "
+                     "vxlan=4790; repeatable")
+        ->type_name("KIND=PORT")
+        ->allow_extra_args(false);
     command
         ->add_option("--color", options.color,
                      "Colours for verdicts and findings in the text report: auto (on a terminal, "

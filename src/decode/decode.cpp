@@ -64,42 +64,349 @@ void read_tcp_timestamp(Bytes options, DecodedPacket& packet) noexcept {
     }
 }
 
+constexpr std::uint16_t ethertype_mpls = 0x8847;
+constexpr std::uint16_t ethertype_mpls_multicast = 0x8848;
+constexpr std::uint16_t ethertype_pppoe_session = 0x8864;
+constexpr std::uint16_t ethertype_bridged = 0x6558;  // transparent Ethernet bridging
+constexpr std::uint16_t ethertype_erspan_ii = 0x88be;
+constexpr std::uint16_t ethertype_erspan_iii = 0x22eb;
+constexpr std::uint16_t ethertype_ppp = 0x880b;
+constexpr std::uint16_t ethertype_wccp = 0x883e;  // Cisco WCCP redirection: 4 bytes, then IPv4
+constexpr std::uint16_t ppp_ipv4 = 0x0021;
+constexpr std::uint16_t ppp_ipv6 = 0x0057;
+constexpr std::uint16_t ppp_mpls = 0x0281;
+constexpr std::uint16_t ppp_mpls_multicast = 0x0283;
+constexpr std::uint8_t ip_protocol_ipip = 4;
+constexpr std::uint8_t ip_protocol_ipv6 = 41;
+constexpr std::uint8_t ip_protocol_gre = 47;
+constexpr std::uint8_t ip_protocol_mpls = 137;
+
+std::uint32_t load24(const std::uint8_t* at) noexcept {
+    return (std::uint32_t{at[0]} << 16) | (std::uint32_t{at[1]} << 8) | std::uint32_t{at[2]};
+}
+
+// One frame's walk down its layers. Each layer checks that the bytes it reads are inside its
+// span before it reads them, writes its fields only then, and hands the next layer a narrower
+// span. Tunnels count towards a depth limit, so no nesting or loop can recurse without end.
+class Decoder {
+  public:
+    Decoder(const DecodeOptions& options, DecodedPacket& packet, TunnelInfo& tunnel) noexcept
+        : options_(options), packet_(packet), tunnel_(tunnel) {}
+
+    DecodeStatus link(LinkType link_type, Bytes frame) noexcept;
+
+  private:
+    DecodeStatus ethertype(std::uint16_t type, Bytes payload) noexcept;
+    DecodeStatus ethernet(Bytes frame) noexcept;
+    DecodeStatus ipv4(Bytes datagram) noexcept;
+    DecodeStatus ipv6(Bytes datagram) noexcept;
+    DecodeStatus ip_by_version(Bytes datagram) noexcept;
+    DecodeStatus loopback(Bytes frame) noexcept;
+    DecodeStatus ppp(Bytes frame) noexcept;
+    DecodeStatus transport(std::uint8_t ip_protocol, Bytes segment,
+                           std::uint32_t ip_payload_length) noexcept;
+    DecodeStatus udp(Bytes segment, std::uint32_t ip_payload_length) noexcept;
+    DecodeStatus udp_tunnel(TunnelKind kind, Bytes payload, bool& parsed) noexcept;
+    DecodeStatus gre(Bytes packet) noexcept;
+    DecodeStatus mpls(Bytes stack) noexcept;
+    DecodeStatus pppoe(Bytes session) noexcept;
+    // Enters one more encapsulation: the first one's kind, id and outer addresses are recorded.
+    bool enter(TunnelKind kind, bool has_id, std::uint32_t id, bool outer_ip) noexcept;
+
+    const DecodeOptions& options_;
+    DecodedPacket& packet_;
+    TunnelInfo& tunnel_;
+};
+
+bool Decoder::enter(TunnelKind kind, bool has_id, std::uint32_t id, bool outer_ip) noexcept {
+    if (tunnel_.depth >= max_tunnel_depth) return false;
+    if (tunnel_.depth++ == 0) {
+        tunnel_.kind = kind;
+        tunnel_.has_id = has_id;
+        tunnel_.id = id;
+        if (outer_ip) {
+            tunnel_.outer_source = packet_.source.address;
+            tunnel_.outer_destination = packet_.destination.address;
+        }
+    }
+    return true;
+}
+
 // `segment` holds the captured transport bytes; `ip_payload_length` is what the IP header says
 // the payload is, which may be longer when the snaplen cut the frame.
-DecodeStatus decode_transport(std::uint8_t ip_protocol, Bytes segment,
-                              std::uint32_t ip_payload_length, DecodedPacket& packet) noexcept {
+DecodeStatus Decoder::transport(std::uint8_t ip_protocol, Bytes segment,
+                                std::uint32_t ip_payload_length) noexcept {
     if (ip_protocol == ip_protocol_tcp) {
         if (segment.size() < 20) return DecodeStatus::truncated_tcp;
         const std::uint32_t header_length = (segment[12] >> 4) * 4u;
         if (header_length < 20 || header_length > ip_payload_length) {
             return DecodeStatus::bad_tcp_header;
         }
-        packet.protocol = Protocol::tcp;
-        packet.source.port = load16(&segment[0]);
-        packet.destination.port = load16(&segment[2]);
-        packet.sequence = load32(&segment[4]);
-        packet.acknowledgment = load32(&segment[8]);
-        packet.tcp_flags = segment[13];
-        packet.transport_checksum = load16(&segment[16]);
-        packet.payload_length = ip_payload_length - header_length;
+        packet_.protocol = Protocol::tcp;
+        packet_.source.port = load16(&segment[0]);
+        packet_.destination.port = load16(&segment[2]);
+        packet_.sequence = load32(&segment[4]);
+        packet_.acknowledgment = load32(&segment[8]);
+        packet_.tcp_flags = segment[13];
+        packet_.transport_checksum = load16(&segment[16]);
+        packet_.payload_length = ip_payload_length - header_length;
         const std::size_t captured_header = std::min<std::size_t>(header_length, segment.size());
-        read_tcp_timestamp(segment.subspan(20, captured_header - 20), packet);
+        read_tcp_timestamp(segment.subspan(20, captured_header - 20), packet_);
         return DecodeStatus::ok;
     }
-    if (ip_protocol == ip_protocol_udp) {
-        if (segment.size() < 8) return DecodeStatus::truncated_udp;
-        if (ip_payload_length < 8) return DecodeStatus::bad_udp_header;
-        packet.protocol = Protocol::udp;
-        packet.source.port = load16(&segment[0]);
-        packet.destination.port = load16(&segment[2]);
-        packet.payload_length = ip_payload_length - 8;
-        packet.transport_checksum = load16(&segment[6]);
-        return DecodeStatus::ok;
+    if (ip_protocol == ip_protocol_udp) return udp(segment, ip_payload_length);
+    if (!options_.decapsulate) return DecodeStatus::unsupported_transport;
+    switch (ip_protocol) {
+        case ip_protocol_ipip:
+        case ip_protocol_ipv6:
+            if (!enter(TunnelKind::ip_in_ip, false, 0, true)) return DecodeStatus::tunnel_too_deep;
+            return ip_protocol == ip_protocol_ipip ? ipv4(segment) : ipv6(segment);
+        case ip_protocol_gre:
+            return gre(segment);
+        case ip_protocol_mpls:
+            if (!enter(TunnelKind::mpls, false, 0, true)) return DecodeStatus::tunnel_too_deep;
+            return mpls(segment);
+        default:
+            return DecodeStatus::unsupported_transport;
     }
-    return DecodeStatus::unsupported_transport;
 }
 
-DecodeStatus decode_ipv4(Bytes datagram, DecodedPacket& packet) noexcept {
+DecodeStatus Decoder::udp(Bytes segment, std::uint32_t ip_payload_length) noexcept {
+    if (segment.size() < 8) return DecodeStatus::truncated_udp;
+    if (ip_payload_length < 8) return DecodeStatus::bad_udp_header;
+    packet_.protocol = Protocol::udp;
+    packet_.source.port = load16(&segment[0]);
+    packet_.destination.port = load16(&segment[2]);
+    packet_.payload_length = ip_payload_length - 8;
+    packet_.transport_checksum = load16(&segment[6]);
+    if (!options_.decapsulate) return DecodeStatus::ok;
+    TunnelKind kind = options_.ports.kind_of(packet_.destination.port);
+    if (kind == TunnelKind::none) kind = options_.ports.kind_of(packet_.source.port);
+    if (kind == TunnelKind::none) return DecodeStatus::ok;
+    // A datagram on a tunnel port that does not parse as that tunnel stays what it is: the
+    // packet as the outer headers left it is put back.
+    const DecodedPacket outer = packet_;
+    const TunnelInfo outer_tunnel = tunnel_;
+    bool parsed = false;
+    const DecodeStatus status = udp_tunnel(kind, segment.subspan(8), parsed);
+    if (parsed) return status;
+    packet_ = outer;
+    tunnel_ = outer_tunnel;
+    return DecodeStatus::ok;
+}
+
+// Unwraps one UDP tunnel. `parsed` says whether its header was that tunnel's: if not, the
+// datagram is an ordinary one.
+DecodeStatus Decoder::udp_tunnel(TunnelKind kind, Bytes payload, bool& parsed) noexcept {
+    switch (kind) {
+        case TunnelKind::vxlan: {
+            // Flags with the I bit (a valid VNI), then the 24-bit VNI; an Ethernet frame follows.
+            if (payload.size() < 8 || (payload[0] & 0x08) == 0) return DecodeStatus::ok;
+            parsed = true;
+            if (!enter(kind, true, load24(&payload[4]), true)) return DecodeStatus::tunnel_too_deep;
+            return ethernet(payload.subspan(8));
+        }
+        case TunnelKind::vxlan_gpe: {
+            // The P bit says the next-protocol byte is there: 1 IPv4, 2 IPv6, 3 Ethernet, 5 MPLS.
+            if (payload.size() < 8 || (payload[0] & 0x04) == 0 || (payload[0] >> 6) != 0) {
+                return DecodeStatus::ok;
+            }
+            parsed = true;
+            if (!enter(kind, true, load24(&payload[4]), true)) return DecodeStatus::tunnel_too_deep;
+            const Bytes inner = payload.subspan(8);
+            switch (payload[3]) {
+                case 1:
+                    return ipv4(inner);
+                case 2:
+                    return ipv6(inner);
+                case 3:
+                    return ethernet(inner);
+                case 5:
+                    return mpls(inner);
+                default:
+                    return DecodeStatus::unsupported_tunnel;
+            }
+        }
+        case TunnelKind::geneve: {
+            // Version 0; options of `length` 4-byte words; the protocol as an ethertype.
+            if (payload.size() < 8 || (payload[0] >> 6) != 0) return DecodeStatus::ok;
+            parsed = true;
+            const std::size_t header = 8 + (payload[0] & 0x3f) * 4u;
+            if (payload.size() < header) return DecodeStatus::truncated_tunnel;
+            if (!enter(kind, true, load24(&payload[4]), true)) return DecodeStatus::tunnel_too_deep;
+            const std::uint16_t type = load16(&payload[2]);
+            const Bytes inner = payload.subspan(header);
+            if (type == ethertype_bridged) return ethernet(inner);
+            return ethertype(type, inner);
+        }
+        case TunnelKind::gtp_u: {
+            // Version 1, protocol type GTP, a G-PDU (255): the user's IP packet after the header
+            // (8 bytes, 4 more with any of E, S, PN, then the extension headers E announces).
+            if (payload.size() < 8 || (payload[0] >> 5) != 1 || (payload[0] & 0x10) == 0 ||
+                payload[1] != 0xff) {
+                return DecodeStatus::ok;
+            }
+            parsed = true;
+            std::size_t at = 8;
+            std::uint8_t next_extension = 0;
+            if ((payload[0] & 0x07) != 0) {
+                if (payload.size() < 12) return DecodeStatus::truncated_tunnel;
+                next_extension = (payload[0] & 0x04) != 0 ? payload[11] : 0;
+                at = 12;
+            }
+            while (next_extension != 0) {  // each is a multiple of 4 bytes, ending in the next type
+                if (at >= payload.size()) return DecodeStatus::truncated_tunnel;
+                const std::size_t length = payload[at] * 4u;
+                if (length == 0) return DecodeStatus::unsupported_tunnel;
+                if (at + length > payload.size()) return DecodeStatus::truncated_tunnel;
+                next_extension = payload[at + length - 1];
+                at += length;
+            }
+            if (!enter(kind, true, load32(&payload[4]), true)) return DecodeStatus::tunnel_too_deep;
+            return ip_by_version(payload.subspan(at));
+        }
+        case TunnelKind::teredo: {
+            // IPv6, after an optional authentication and an optional origin indication.
+            std::size_t at = 0;
+            if (payload.size() >= 2 && load16(&payload[0]) == 0x0001) {
+                if (payload.size() < 4) return DecodeStatus::ok;
+                at = 4 + payload[2] + payload[3] + 8 + 1;  // ids, value, nonce, confirmation
+            }
+            if (payload.size() >= at + 2 && load16(&payload[at]) == 0x0000) at += 8;
+            if (payload.size() < at + 40 || (payload[at] >> 4) != 6) return DecodeStatus::ok;
+            parsed = true;
+            if (!enter(kind, false, 0, true)) return DecodeStatus::tunnel_too_deep;
+            return ipv6(payload.subspan(at));
+        }
+        case TunnelKind::mpls_udp:
+            if (payload.size() < 4) return DecodeStatus::ok;
+            parsed = true;
+            if (!enter(kind, true, load32(&payload[0]) >> 12, true)) {
+                return DecodeStatus::tunnel_too_deep;
+            }
+            return mpls(payload);
+        default:
+            return DecodeStatus::ok;
+    }
+}
+
+// GRE (RFC 2784/2890; version 1 is PPTP's): checksum, key and sequence fields as its flags say;
+// then IPv4, IPv6, an Ethernet frame (transparent bridging), MPLS, ERSPAN I, II and III, or PPP.
+DecodeStatus Decoder::gre(Bytes packet) noexcept {
+    if (packet.size() < 4) return DecodeStatus::truncated_tunnel;
+    const std::uint16_t flags = load16(&packet[0]);
+    const std::uint16_t type = load16(&packet[2]);
+    const unsigned version = flags & 0x7;
+    const bool checksum = (flags & 0x8000) != 0;
+    const bool routing = (flags & 0x4000) != 0;
+    const bool key = (flags & 0x2000) != 0;
+    const bool sequence = (flags & 0x1000) != 0;
+    const bool acknowledgment = (flags & 0x0080) != 0;
+    if (version > 1 || routing) return DecodeStatus::unsupported_tunnel;
+    std::size_t at = 4 + (checksum ? 4 : 0);
+    std::uint32_t id = 0;
+    if (key) {
+        if (packet.size() < at + 4) return DecodeStatus::truncated_tunnel;
+        id = load32(&packet[at]);
+        at += 4;
+    }
+    at += (sequence ? 4 : 0) + (version == 1 && acknowledgment ? 4 : 0);
+    if (packet.size() < at) return DecodeStatus::truncated_tunnel;
+    if (!enter(TunnelKind::gre, key, id, true)) return DecodeStatus::tunnel_too_deep;
+    const Bytes inner = packet.subspan(at);
+    switch (type) {
+        case ethertype_bridged:
+            return ethernet(inner);
+        case ethertype_erspan_ii: {
+            if (!sequence) return ethernet(inner);  // type I: no header of its own
+            if (inner.size() < 8) return DecodeStatus::truncated_tunnel;
+            return ethernet(inner.subspan(8));
+        }
+        case ethertype_erspan_iii: {
+            // 12 bytes; the O bit announces an 8-byte platform subheader; frame type 0 is
+            // Ethernet, 2 an IP packet.
+            if (inner.size() < 12) return DecodeStatus::truncated_tunnel;
+            const std::size_t header = 12 + ((inner[11] & 0x01) != 0 ? 8 : 0);
+            if (inner.size() < header) return DecodeStatus::truncated_tunnel;
+            const unsigned frame_type = (inner[10] >> 2) & 0x1f;
+            if (frame_type == 0) return ethernet(inner.subspan(header));
+            if (frame_type == 2) return ip_by_version(inner.subspan(header));
+            return DecodeStatus::unsupported_tunnel;
+        }
+        case ethertype_ppp:
+            return ppp(inner);
+        case ethertype_wccp:
+            if (inner.size() < 4) return DecodeStatus::truncated_tunnel;
+            return ip_by_version(inner.subspan(4));
+        default:
+            return ethertype(type, inner);
+    }
+}
+
+// An MPLS label stack (its first label is the tunnel's id when MPLS is the outermost tunnel),
+// then IPv4 or IPv6 by the version nibble, or an Ethernet pseudowire, with or without its control
+// word (a first nibble of 0).
+DecodeStatus Decoder::mpls(Bytes stack) noexcept {
+    std::size_t at = 0;
+    for (int labels = 0;; ++labels) {
+        if (stack.size() < at + 4) return DecodeStatus::truncated_tunnel;
+        if (labels == 0 && tunnel_.kind == TunnelKind::mpls && tunnel_.depth == 1) {
+            tunnel_.has_id = true;
+            tunnel_.id = load32(&stack[at]) >> 12;
+        }
+        const bool bottom = (stack[at + 2] & 0x01) != 0;
+        at += 4;
+        if (bottom) break;
+        if (labels >= 16) return DecodeStatus::unsupported_tunnel;
+    }
+    const Bytes inner = stack.subspan(at);
+    if (inner.empty()) return DecodeStatus::truncated_tunnel;
+    switch (inner[0] >> 4) {
+        case 4:
+            return ipv4(inner);
+        case 6:
+            return ipv6(inner);
+        case 0:
+            if (inner.size() < 4) return DecodeStatus::truncated_tunnel;
+            return ethernet(inner.subspan(4));
+        default:
+            return ethernet(inner);
+    }
+}
+
+// A PPPoE session (RFC 2516): version and type 0x11, code 0, the session id and length, then a
+// PPP protocol number.
+DecodeStatus Decoder::pppoe(Bytes session) noexcept {
+    if (session.size() < 8) return DecodeStatus::truncated_tunnel;
+    if (session[0] != 0x11 || session[1] != 0) return DecodeStatus::unsupported_tunnel;
+    if (!enter(TunnelKind::pppoe, true, load16(&session[2]), false)) {
+        return DecodeStatus::tunnel_too_deep;
+    }
+    return ppp(session.subspan(6));
+}
+
+// A PPP frame: an optional address and control (0xff 0x03), then the protocol, in one byte when
+// compressed (odd) or two.
+DecodeStatus Decoder::ppp(Bytes frame) noexcept {
+    if (frame.size() >= 2 && frame[0] == 0xff && frame[1] == 0x03) frame = frame.subspan(2);
+    if (frame.empty()) return DecodeStatus::truncated_link;
+    std::uint16_t protocol = frame[0];
+    std::size_t header = 1;
+    if ((frame[0] & 0x01) == 0) {
+        if (frame.size() < 2) return DecodeStatus::truncated_link;
+        protocol = load16(&frame[0]);
+        header = 2;
+    }
+    if (protocol == ppp_ipv4) return ipv4(frame.subspan(header));
+    if (protocol == ppp_ipv6) return ipv6(frame.subspan(header));
+    if ((protocol == ppp_mpls || protocol == ppp_mpls_multicast) && options_.decapsulate) {
+        if (!enter(TunnelKind::mpls, false, 0, false)) return DecodeStatus::tunnel_too_deep;
+        return mpls(frame.subspan(header));
+    }
+    return DecodeStatus::non_ip;
+}
+
+DecodeStatus Decoder::ipv4(Bytes datagram) noexcept {
     if (datagram.size() < 20) return DecodeStatus::truncated_ip;
     if ((datagram[0] >> 4) != 4) return DecodeStatus::bad_ip_header;
     const std::size_t header_length = (datagram[0] & 0x0f) * 4u;
@@ -112,14 +419,13 @@ DecodeStatus decode_ipv4(Bytes datagram, DecodedPacket& packet) noexcept {
     const std::uint16_t fragment_offset = load16(&datagram[6]) & 0x1fff;
     if (fragment_offset != 0) return DecodeStatus::non_first_fragment;
 
-    packet.ip_id = load16(&datagram[4]);
-    set_address(packet.source.address, Family::ipv4, &datagram[12]);
-    set_address(packet.destination.address, Family::ipv4, &datagram[16]);
+    packet_.ip_id = load16(&datagram[4]);
+    set_address(packet_.source.address, Family::ipv4, &datagram[12]);
+    set_address(packet_.destination.address, Family::ipv4, &datagram[16]);
     // Ethernet pads short frames: the IP length, not the frame, says where the datagram ends.
     const std::size_t captured_end = std::min(total_length, datagram.size());
-    return decode_transport(datagram[9],
-                            datagram.subspan(header_length, captured_end - header_length),
-                            static_cast<std::uint32_t>(total_length - header_length), packet);
+    return transport(datagram[9], datagram.subspan(header_length, captured_end - header_length),
+                     static_cast<std::uint32_t>(total_length - header_length));
 }
 
 bool is_ipv6_extension(std::uint8_t next_header) noexcept {
@@ -136,7 +442,7 @@ bool is_ipv6_extension(std::uint8_t next_header) noexcept {
     }
 }
 
-DecodeStatus decode_ipv6(Bytes datagram, DecodedPacket& packet) noexcept {
+DecodeStatus Decoder::ipv6(Bytes datagram) noexcept {
     constexpr std::size_t fixed_header = 40;
     constexpr std::uint8_t next_fragment = 44;
     constexpr std::uint8_t next_authentication = 51;
@@ -173,79 +479,95 @@ DecodeStatus decode_ipv6(Bytes datagram, DecodedPacket& packet) noexcept {
         if (at > captured_end) return DecodeStatus::truncated_ip;
     }
 
-    set_address(packet.source.address, Family::ipv6, &datagram[8]);
-    set_address(packet.destination.address, Family::ipv6, &datagram[24]);
-    return decode_transport(next_header, datagram.subspan(at, captured_end - at),
-                            static_cast<std::uint32_t>(datagram_end - at), packet);
+    set_address(packet_.source.address, Family::ipv6, &datagram[8]);
+    set_address(packet_.destination.address, Family::ipv6, &datagram[24]);
+    return transport(next_header, datagram.subspan(at, captured_end - at),
+                     static_cast<std::uint32_t>(datagram_end - at));
 }
 
-DecodeStatus decode_ip_by_version(Bytes datagram, DecodedPacket& packet) noexcept {
+DecodeStatus Decoder::ip_by_version(Bytes datagram) noexcept {
     if (datagram.empty()) return DecodeStatus::truncated_ip;
     switch (datagram[0] >> 4) {
         case 4:
-            return decode_ipv4(datagram, packet);
+            return ipv4(datagram);
         case 6:
-            return decode_ipv6(datagram, packet);
+            return ipv6(datagram);
         default:
             return DecodeStatus::bad_ip_header;
     }
 }
 
 // Walks any stack of VLAN tags, then dispatches on the innermost ethertype.
-DecodeStatus decode_ethertype(std::uint16_t ethertype, Bytes payload,
-                              DecodedPacket& packet) noexcept {
-    while (ethertype == ethertype_vlan || ethertype == ethertype_qinq ||
-           ethertype == ethertype_qinq_old) {
+DecodeStatus Decoder::ethertype(std::uint16_t type, Bytes payload) noexcept {
+    while (type == ethertype_vlan || type == ethertype_qinq || type == ethertype_qinq_old) {
         if (payload.size() < 4) return DecodeStatus::truncated_link;
-        ethertype = load16(&payload[2]);
+        type = load16(&payload[2]);
         payload = payload.subspan(4);
     }
-    if (ethertype == ethertype_ipv4) return decode_ipv4(payload, packet);
-    if (ethertype == ethertype_ipv6) return decode_ipv6(payload, packet);
+    if (type == ethertype_ipv4) return ipv4(payload);
+    if (type == ethertype_ipv6) return ipv6(payload);
+    if (!options_.decapsulate) return DecodeStatus::non_ip;
+    if (type == ethertype_mpls || type == ethertype_mpls_multicast) {
+        if (!enter(TunnelKind::mpls, false, 0, false)) return DecodeStatus::tunnel_too_deep;
+        return mpls(payload);
+    }
+    if (type == ethertype_pppoe_session) return pppoe(payload);
     return DecodeStatus::non_ip;
+}
+
+// An Ethernet frame inside a tunnel.
+DecodeStatus Decoder::ethernet(Bytes frame) noexcept {
+    if (frame.size() < 14) return DecodeStatus::truncated_tunnel;
+    return ethertype(load16(&frame[12]), frame.subspan(14));
 }
 
 // BSD loopback carries the address family as a 32-bit word: host byte order of the capturing
 // machine for DLT_NULL, network order for DLT_LOOP. Both orders are tried, since the capturing
 // machine is unknown; the values do not collide.
-DecodeStatus decode_loopback(Bytes frame, DecodedPacket& packet) noexcept {
+DecodeStatus Decoder::loopback(Bytes frame) noexcept {
     if (frame.size() < 4) return DecodeStatus::truncated_link;
     const std::uint32_t big = load32(&frame[0]);
     const std::uint32_t little = (std::uint32_t{frame[3]} << 24) | (std::uint32_t{frame[2]} << 16) |
                                  (std::uint32_t{frame[1]} << 8) | frame[0];
     auto is_family = [&](std::uint32_t value) { return big == value || little == value; };
     const Bytes datagram = frame.subspan(4);
-    if (is_family(2)) return decode_ipv4(datagram, packet);
+    if (is_family(2)) return ipv4(datagram);
     // AF_INET6 is 10 on Linux, 24 on NetBSD/OpenBSD, 28 on FreeBSD, 30 on macOS.
     if (is_family(10) || is_family(24) || is_family(28) || is_family(30)) {
-        return decode_ipv6(datagram, packet);
+        return ipv6(datagram);
     }
     return DecodeStatus::non_ip;
 }
 
-// Each layer writes its fields into `packet` only after its own checks.
-DecodeStatus decode_link(LinkType link_type, Bytes frame, DecodedPacket& packet) noexcept {
+DecodeStatus Decoder::link(LinkType link_type, Bytes frame) noexcept {
     switch (link_type) {
         case LinkType::ethernet:
             if (frame.size() < 14) return DecodeStatus::truncated_link;
-            return decode_ethertype(load16(&frame[12]), frame.subspan(14), packet);
+            return ethertype(load16(&frame[12]), frame.subspan(14));
         case LinkType::linux_sll:
             if (frame.size() < 16) return DecodeStatus::truncated_link;
-            return decode_ethertype(load16(&frame[14]), frame.subspan(16), packet);
+            return ethertype(load16(&frame[14]), frame.subspan(16));
         case LinkType::linux_sll2:
             if (frame.size() < 20) return DecodeStatus::truncated_link;
-            return decode_ethertype(load16(&frame[0]), frame.subspan(20), packet);
+            return ethertype(load16(&frame[0]), frame.subspan(20));
         case LinkType::raw:
         case LinkType::raw_openbsd:
         case LinkType::raw_linktype:
-            return decode_ip_by_version(frame, packet);
+            return ip_by_version(frame);
         case LinkType::ipv4:
-            return decode_ipv4(frame, packet);
+            return ipv4(frame);
         case LinkType::ipv6:
-            return decode_ipv6(frame, packet);
+            return ipv6(frame);
         case LinkType::null:
         case LinkType::loop:
-            return decode_loopback(frame, packet);
+            return loopback(frame);
+        case LinkType::ppp:
+        case LinkType::ppp_serial:
+            return ppp(frame);
+        case LinkType::c_hdlc:
+            // Address, control, then the protocol as an ethertype.
+            if (frame.size() < 4) return DecodeStatus::truncated_link;
+            return ethertype(load16(&frame[2]), frame.subspan(4));
     }
     return DecodeStatus::unsupported_link;
 }
@@ -278,8 +600,66 @@ std::string_view reason_name(DecodeStatus status) noexcept {
             return "truncated-udp";
         case DecodeStatus::bad_udp_header:
             return "bad-udp-header";
+        case DecodeStatus::truncated_tunnel:
+            return "truncated-tunnel";
+        case DecodeStatus::tunnel_too_deep:
+            return "tunnel-too-deep";
+        case DecodeStatus::unsupported_tunnel:
+            return "unsupported-tunnel";
     }
     return "unknown";
+}
+
+std::string_view tunnel_name(TunnelKind kind) noexcept {
+    switch (kind) {
+        case TunnelKind::none:
+            return "none";
+        case TunnelKind::vxlan:
+            return "vxlan";
+        case TunnelKind::vxlan_gpe:
+            return "vxlan-gpe";
+        case TunnelKind::geneve:
+            return "geneve";
+        case TunnelKind::gtp_u:
+            return "gtp-u";
+        case TunnelKind::teredo:
+            return "teredo";
+        case TunnelKind::mpls_udp:
+            return "mpls-udp";
+        case TunnelKind::gre:
+            return "gre";
+        case TunnelKind::ip_in_ip:
+            return "ip-in-ip";
+        case TunnelKind::mpls:
+            return "mpls";
+        case TunnelKind::pppoe:
+            return "pppoe";
+    }
+    return "none";
+}
+
+TunnelPorts TunnelPorts::defaults() noexcept {
+    TunnelPorts ports;
+    ports.add(4789, TunnelKind::vxlan);
+    ports.add(8472, TunnelKind::vxlan);  // Linux's VXLAN port before IANA assigned 4789
+    ports.add(4790, TunnelKind::vxlan_gpe);
+    ports.add(6081, TunnelKind::geneve);
+    ports.add(2152, TunnelKind::gtp_u);
+    ports.add(3544, TunnelKind::teredo);
+    ports.add(6635, TunnelKind::mpls_udp);
+    return ports;
+}
+
+bool TunnelPorts::add(std::uint16_t port, TunnelKind kind) noexcept {
+    for (std::size_t i = 0; i < size; ++i) {
+        if (entries[i].first == port) {
+            entries[i].second = kind;
+            return true;
+        }
+    }
+    if (size == capacity) return false;
+    entries[size++] = {port, kind};
+    return true;
 }
 
 bool is_supported_link(int link_type) noexcept {
@@ -294,19 +674,27 @@ bool is_supported_link(int link_type) noexcept {
         case LinkType::ipv4:
         case LinkType::ipv6:
         case LinkType::linux_sll2:
+        case LinkType::ppp:
+        case LinkType::ppp_serial:
+        case LinkType::c_hdlc:
             return true;
     }
     return false;
 }
 
-DecodeResult decode_packet(LinkType link_type, Bytes frame) noexcept {
+DecodeResult decode_packet(LinkType link_type, Bytes frame, const DecodeOptions& options) noexcept {
     // The layers fill in the result's own packet (no copy on the way out), each only the fields
     // it decodes: the rest keep their defaults.
     DecodeResult result;
-    result.status = decode_link(link_type, frame, result.packet);
+    result.status = Decoder(options, result.packet, result.tunnel).link(link_type, frame);
     // A failure's packet is empty, whatever the layers before it had filled in.
     if (!result.ok()) result.packet = DecodedPacket{};
     return result;
+}
+
+DecodeResult decode_packet(LinkType link_type, Bytes frame) noexcept {
+    static const DecodeOptions defaults;
+    return decode_packet(link_type, frame, defaults);
 }
 
 }  // namespace ephemera

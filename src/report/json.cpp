@@ -226,6 +226,17 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
     }
     ordered_json servers = ordered_json::array();
     for (const ServerSummary& server : report.servers) servers.push_back(server_json(server));
+    ordered_json tunnels = ordered_json::array();
+    for (const TunnelTally& tunnel : report.capture.tunnels) {
+        const bool outer_ip = tunnel.outer_source.family != Family::none;
+        tunnels.push_back(
+            {{"kind", tunnel_name(tunnel.kind)},
+             {"outer", outer_ip ? ordered_json{{"source", to_string(tunnel.outer_source)},
+                                               {"destination", to_string(tunnel.outer_destination)}}
+                                : ordered_json(nullptr)},
+             {"id", tunnel.has_id ? ordered_json(tunnel.id) : ordered_json(nullptr)},
+             {"packets", tunnel.packets}});
+    }
 
     // The arrays are moved in, not copied: the clients' are most of the document.
     return {
@@ -240,6 +251,7 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
         {"clients", std::move(clients)},
         {"services", std::move(servers)},
         {"scans", std::move(scans)},
+        {"tunnels", std::move(tunnels)},
     };
 }
 

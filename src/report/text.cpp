@@ -1,6 +1,7 @@
 // The text report: what a person reads first comes first (warnings and failures), then the
 // busiest clients and services.
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -280,8 +281,35 @@ std::string range_doubt(const std::string& address, const RangeEstimate& range,
     return sentence + ". Give --range if you know it.";
 }
 
+std::string tunnel_words(const TunnelTally& tunnel) {
+    std::string words(tunnel_name(tunnel.kind));
+    for (char& c : words) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (tunnel.kind == TunnelKind::ip_in_ip) words = "IP-in-IP";
+    if (tunnel.has_id) {
+        const char* id_name =
+            tunnel.kind == TunnelKind::gre                                           ? "key"
+            : tunnel.kind == TunnelKind::gtp_u                                       ? "TEID"
+            : tunnel.kind == TunnelKind::pppoe                                       ? "session"
+            : tunnel.kind == TunnelKind::mpls || tunnel.kind == TunnelKind::mpls_udp ? "label"
+                                                                                     : "VNI";
+        words += fmt::format(" {} {}", id_name, tunnel.id);
+    }
+    if (tunnel.outer_source.family != Family::none) {
+        words += fmt::format(" between {} and {}", to_string(tunnel.outer_source),
+                             to_string(tunnel.outer_destination));
+    }
+    return words;
+}
+
 std::vector<std::string> findings_worst_first(const Report& report) {
     std::vector<Finding> findings;
+    // What was unwrapped: the report is of the inner traffic, which says so first of all.
+    for (const TunnelTally& tunnel : report.capture.tunnels) {
+        findings.push_back(
+            {0.5, fmt::format("{} were inside {}: the connections are the inner ones "
+                              "(--decapsulate none for the outer).",
+                              plural(tunnel.packets, "packet", "packets"), tunnel_words(tunnel))});
+    }
     for (const ClientSummary& client : report.clients) {
         add_exhaustion_findings(findings, client);
         add_client_findings(findings, client, report.critical_at);

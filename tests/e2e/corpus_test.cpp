@@ -84,5 +84,51 @@ TEST(TcpdumpCorpus, RawAndLoopbackLinkTypesAgreeWithTshark) {
     }
 }
 
+std::size_t tshark_conversations(const std::string& path, const char* protocol) {
+    const RunResult tshark =
+        run({"tshark", "-n", "-q", "-z", std::string("conv,") + protocol, "-r", path});
+    std::size_t conversations = 0;
+    for (std::size_t at = tshark.out.find("<->"); at != std::string::npos;
+         at = tshark.out.find("<->", at + 3)) {
+        ++conversations;
+    }
+    return conversations;
+}
+
+// Tunneled captures from tcpdump's suite: the inner TCP connections are found, as tshark finds
+// them, and the report says which tunnel they came through. Without decapsulation, only the
+// outer packets: no inner TCP, and the tunnel's UDP between its endpoints.
+TEST(TcpdumpCorpus, TunneledCapturesAgreeWithTshark) {
+    const std::filesystem::path dir = corpus_dir();
+    if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << "corpus not found at " << dir;
+    if (!have_program("tshark")) GTEST_SKIP() << "tshark is not installed";
+    const std::pair<const char*, const char*> captures[] = {
+        {"geneve.pcap", "geneve"},
+        {"geneve-gcp.pcap", "geneve"},
+        {"gso-ipv4-vxlan-ipv4.pcap", "vxlan"},
+        {"gso-ipv6-vxlan-ipv6.pcap", "vxlan"},
+        {"gso-ipv4-geneve-ipv6.pcap", "geneve"},
+        {"gso-ipv6-geneve-ipv4.pcap", "geneve"},
+        {"wccp_redirect_gre.pcap", "gre"},
+    };
+    for (const auto& [name, kind] : captures) {
+        const std::string path = (dir / name).string();
+        const RunResult result = run_ephemera({"analyze", "--format", "json", path});
+        ASSERT_EQ(result.exit_code, 0) << name << result.err;
+        const auto report = nlohmann::json::parse(result.out);
+        const std::size_t conversations = tshark_conversations(path, "tcp");
+        EXPECT_GT(conversations, 0u) << name;
+        EXPECT_EQ(report["connections"]["tcp"].get<std::size_t>(), conversations) << name;
+        ASSERT_FALSE(report["tunnels"].empty()) << name;
+        EXPECT_EQ(report["tunnels"][0]["kind"], kind) << name;
+        EXPECT_FALSE(report["tunnels"][0]["outer"].is_null()) << name;
+
+        const auto outer = nlohmann::json::parse(
+            run_ephemera({"analyze", "--format", "json", "--decapsulate", "none", path}).out);
+        EXPECT_TRUE(outer["tunnels"].empty()) << name;
+        EXPECT_EQ(outer["connections"]["tcp"], 0) << name;
+    }
+}
+
 }  // namespace
 }  // namespace ephemera::test

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "ephemera/decode/decode.hpp"
@@ -331,6 +332,188 @@ TEST(DecodeRegressions, KeptFuzzerInputs) {
             decode_exact(links[input[0] % std::size(links)], Frame(input.begin() + 1, input.end()));
         EXPECT_NE(reason_name(result.status), "unknown") << entry.path();
     }
+}
+
+// Tunnels. The outer headers are built here around the real SYN above; the decoder must find
+// the inner connection, say which tunnel it came through and whose outer addresses it had.
+Frame outer_ipv4(std::uint8_t protocol, std::size_t payload_size) {
+    const auto total = static_cast<std::uint16_t>(20 + payload_size);
+    return {0x45,
+            0x00,
+            static_cast<std::uint8_t>(total >> 8),
+            static_cast<std::uint8_t>(total),
+            0x00,
+            0x01,
+            0x40,
+            0x00,
+            0x40,
+            protocol,
+            0x00,
+            0x00,
+            198,
+            18,
+            1,
+            1,
+            198,
+            18,
+            1,
+            2};
+}
+
+Frame udp_header(std::uint16_t source, std::uint16_t destination, std::size_t payload_size) {
+    const auto length = static_cast<std::uint16_t>(8 + payload_size);
+    return {static_cast<std::uint8_t>(source >> 8),
+            static_cast<std::uint8_t>(source),
+            static_cast<std::uint8_t>(destination >> 8),
+            static_cast<std::uint8_t>(destination),
+            static_cast<std::uint8_t>(length >> 8),
+            static_cast<std::uint8_t>(length),
+            0,
+            0};
+}
+
+// Ethernet, outer IPv4, UDP to `port`, the tunnel header, then `inner`.
+Frame over_udp(std::uint16_t port, const Frame& tunnel_header, const Frame& inner) {
+    const Frame payload = join({tunnel_header, inner});
+    return join({ethernet_header, outer_ipv4(17, 8 + payload.size()),
+                 udp_header(54321, port, payload.size()), payload});
+}
+
+Frame over_ip(std::uint8_t protocol, const Frame& payload) {
+    return join({ethernet_header, outer_ipv4(protocol, payload.size()), payload});
+}
+
+const Frame inner_ethernet_syn = join({ethernet_header, ipv4_tcp_syn});
+
+void expect_tunnel(const DecodeResult& result, TunnelKind kind, std::optional<std::uint32_t> id,
+                   bool outer_ip = true) {
+    expect_ipv4_syn(result);
+    EXPECT_EQ(result.tunnel.kind, kind) << tunnel_name(result.tunnel.kind);
+    EXPECT_EQ(result.tunnel.has_id, id.has_value());
+    if (id) {
+        EXPECT_EQ(result.tunnel.id, *id);
+    }
+    if (outer_ip) {
+        EXPECT_EQ(result.tunnel.outer_source, ipv4(198, 18, 1, 1));
+        EXPECT_EQ(result.tunnel.outer_destination, ipv4(198, 18, 1, 2));
+    }
+}
+
+TEST(DecodeTunnels, VxlanOnIanasPortAndLinuxs) {
+    const Frame vxlan = {0x08, 0, 0, 0, 0x00, 0x00, 0x2a, 0};  // VNI 42
+    for (const std::uint16_t port : {4789, 8472}) {
+        expect_tunnel(decode_exact(LinkType::ethernet, over_udp(port, vxlan, inner_ethernet_syn)),
+                      TunnelKind::vxlan, 42);
+    }
+}
+
+TEST(DecodeTunnels, GeneveWithOptionsAndIpInside) {
+    // Two words of options; then the protocol is IPv4 itself, no Ethernet.
+    const Frame geneve = {0x02, 0,    0x08, 0x00, 0x00, 0x01, 0x00, 0,  // VNI 256
+                          0x01, 0x02, 0x03, 0x01, 0xaa, 0xbb, 0xcc, 0xdd};
+    expect_tunnel(decode_exact(LinkType::ethernet, over_udp(6081, geneve, ipv4_tcp_syn)),
+                  TunnelKind::geneve, 256);
+    const Frame bridged = {0x00, 0, 0x65, 0x58, 0x00, 0x00, 0x07, 0};
+    expect_tunnel(decode_exact(LinkType::ethernet, over_udp(6081, bridged, inner_ethernet_syn)),
+                  TunnelKind::geneve, 7);
+}
+
+TEST(DecodeTunnels, GreWithChecksumKeyAndSequence) {
+    const Frame gre = {0xb0, 0x00, 0x08, 0x00, 0, 0, 0, 0,  // C, K, S; IPv4
+                       0x00, 0x00, 0x00, 0x63,              // key 99
+                       0,    0,    0,    1};                // sequence
+    expect_tunnel(decode_exact(LinkType::ethernet, over_ip(47, join({gre, ipv4_tcp_syn}))),
+                  TunnelKind::gre, 99);
+    const Frame bridging = {0x00, 0x00, 0x65, 0x58};  // transparent Ethernet bridging, no key
+    expect_tunnel(
+        decode_exact(LinkType::ethernet, over_ip(47, join({bridging, inner_ethernet_syn}))),
+        TunnelKind::gre, std::nullopt);
+}
+
+TEST(DecodeTunnels, ErspanTypesOneTwoAndThree) {
+    const Frame type_one = {0x00, 0x00, 0x88, 0xbe};
+    const Frame type_two = {0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 5,   // S; sequence
+                            0x10, 0x00, 0x00, 0x01, 0, 0, 0, 0};  // ERSPAN II header
+    const Frame type_three = {0x10, 0x00, 0x22, 0xeb, 0, 0, 0, 5, 0x20, 0x00,
+                              0x00, 0x01, 0,    0,    0, 0, 0, 0, 0x00, 0x01,  // O set
+                              1,    2,    3,    4,    5, 6, 7, 8};             // platform subheader
+    for (const Frame& header : {type_one, type_two, type_three}) {
+        expect_tunnel(
+            decode_exact(LinkType::ethernet, over_ip(47, join({header, inner_ethernet_syn}))),
+            TunnelKind::gre, std::nullopt);
+    }
+}
+
+TEST(DecodeTunnels, IpInIpAndIpv6InIpv4) {
+    expect_tunnel(decode_exact(LinkType::ethernet, over_ip(4, ipv4_tcp_syn)), TunnelKind::ip_in_ip,
+                  std::nullopt);
+    const DecodeResult six = decode_exact(LinkType::ethernet, over_ip(41, ipv6_tcp_syn()));
+    ASSERT_EQ(six.status, DecodeStatus::ok);
+    EXPECT_EQ(six.packet.source.address.family, Family::ipv6);
+    EXPECT_EQ(six.packet.destination.port, 8080);
+    EXPECT_EQ(six.tunnel.kind, TunnelKind::ip_in_ip);
+}
+
+TEST(DecodeTunnels, MplsStackPppoeAndGtpU) {
+    Frame mpls = ethernet_with_tags({}, 0x8847);
+    mpls.insert(mpls.end(), {0x00, 0x06, 0x40, 0xff, 0x00, 0x07, 0x01, 0xff});  // 100, 112 (bottom)
+    expect_tunnel(decode_exact(LinkType::ethernet, join({mpls, ipv4_tcp_syn})), TunnelKind::mpls,
+                  100, false);
+    Frame pppoe = ethernet_with_tags({{0x8100, 10}}, 0x8864);
+    pppoe.insert(pppoe.end(), {0x11, 0x00, 0x12, 0x34, 0x00, 0x3e, 0x00, 0x21});  // session 0x1234
+    expect_tunnel(decode_exact(LinkType::ethernet, join({pppoe, ipv4_tcp_syn})), TunnelKind::pppoe,
+                  0x1234, false);
+    // GTP-U with one extension header (a PDU session container) before the user's packet.
+    const Frame gtp = {0x34, 0xff, 0x00, 0x44, 0x00, 0x00, 0x0b, 0xb8,  // TEID 3000
+                       0x00, 0x00, 0x00, 0x85, 0x01, 0x10, 0x09, 0x00};
+    expect_tunnel(decode_exact(LinkType::ethernet, over_udp(2152, gtp, ipv4_tcp_syn)),
+                  TunnelKind::gtp_u, 3000);
+}
+
+// Nine IP-in-IP headers are one too many; a tunnel header cut short is counted as such; a
+// datagram on a tunnel port that is not that tunnel stays an ordinary datagram.
+TEST(DecodeTunnels, DepthLimitTruncationAndImpostors) {
+    Frame nested = ipv4_tcp_syn;
+    for (int depth = 0; depth < max_tunnel_depth; ++depth)
+        nested = join({outer_ipv4(4, nested.size()), nested});
+    const DecodeResult deep_enough = decode_exact(LinkType::raw, nested);
+    EXPECT_EQ(deep_enough.status, DecodeStatus::ok);
+    EXPECT_EQ(deep_enough.tunnel.depth, max_tunnel_depth);
+    nested = join({outer_ipv4(4, nested.size()), nested});
+    EXPECT_EQ(decode_exact(LinkType::raw, nested).status, DecodeStatus::tunnel_too_deep);
+
+    const Frame cut_gre = over_ip(47, Frame{0x20, 0x00, 0x08, 0x00, 0x00});  // key cut short
+    EXPECT_EQ(decode_exact(LinkType::ethernet, cut_gre).status, DecodeStatus::truncated_tunnel);
+
+    const Frame not_vxlan = over_udp(4789, Frame{0, 0, 0, 0, 0, 0, 0, 0}, Frame(20, 0));
+    const DecodeResult plain = decode_exact(LinkType::ethernet, not_vxlan);
+    ASSERT_EQ(plain.status, DecodeStatus::ok);
+    EXPECT_EQ(plain.packet.protocol, Protocol::udp);
+    EXPECT_EQ(plain.packet.destination.port, 4789);
+    EXPECT_EQ(plain.packet.source.address, ipv4(198, 18, 1, 1));
+    EXPECT_EQ(plain.tunnel.kind, TunnelKind::none);
+}
+
+// --decapsulate none: the outer packet, as it is; --tunnel-port: another port for a tunnel.
+TEST(DecodeTunnels, OptionsDecideWhatIsUnwrapped) {
+    const Frame vxlan = {0x08, 0, 0, 0, 0x00, 0x00, 0x2a, 0};
+    DecodeOptions none;
+    none.decapsulate = false;
+    const Frame frame = over_udp(4789, vxlan, inner_ethernet_syn);
+    auto copy = std::make_unique<std::uint8_t[]>(frame.size());
+    std::copy(frame.begin(), frame.end(), copy.get());
+    const DecodeResult outer = decode_packet(LinkType::ethernet, {copy.get(), frame.size()}, none);
+    ASSERT_EQ(outer.status, DecodeStatus::ok);
+    EXPECT_EQ(outer.packet.destination.port, 4789);
+    EXPECT_EQ(outer.tunnel.kind, TunnelKind::none);
+
+    DecodeOptions extra;
+    ASSERT_TRUE(extra.ports.add(9999, TunnelKind::vxlan));
+    const Frame elsewhere = over_udp(9999, vxlan, inner_ethernet_syn);
+    auto other = std::make_unique<std::uint8_t[]>(elsewhere.size());
+    std::copy(elsewhere.begin(), elsewhere.end(), other.get());
+    expect_tunnel(decode_packet(LinkType::ethernet, {other.get(), elsewhere.size()}, extra),
+                  TunnelKind::vxlan, 42);
 }
 
 }  // namespace

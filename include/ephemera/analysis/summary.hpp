@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "ephemera/analysis/ports.hpp"
@@ -13,6 +15,17 @@
 #include "ephemera/track/tracker.hpp"
 
 namespace ephemera {
+
+// Packets that came through one tunnel: its kind, id and outer endpoints (the outermost tunnel
+// of each packet).
+struct TunnelTally {
+    TunnelKind kind = TunnelKind::none;
+    bool has_id = false;
+    std::uint32_t id = 0;
+    Address outer_source;
+    Address outer_destination;
+    std::uint64_t packets = 0;
+};
 
 // What the capture stage and the decoder saw, carried into the report unchanged.
 struct CaptureSummary {
@@ -32,6 +45,21 @@ struct CaptureSummary {
     Micros first = 0;
     Micros last = 0;
     std::array<std::uint64_t, decode_status_count> skipped{};
+    // Decoded packets by the tunnel they came through, in order of first appearance.
+    std::vector<TunnelTally> tunnels;
+    std::map<std::tuple<TunnelKind, bool, std::uint32_t, Address, Address>, std::size_t>
+        tunnel_index;
+
+    void count_tunnel(const TunnelInfo& tunnel) {
+        const auto key = std::make_tuple(tunnel.kind, tunnel.has_id, tunnel.id, tunnel.outer_source,
+                                         tunnel.outer_destination);
+        const auto [found, added] = tunnel_index.try_emplace(key, tunnels.size());
+        if (added) {
+            tunnels.push_back({tunnel.kind, tunnel.has_id, tunnel.id, tunnel.outer_source,
+                               tunnel.outer_destination, 0});
+        }
+        ++tunnels[found->second].packets;
+    }
     std::uint64_t duplicates = 0;      // decoded packets seen twice within a millisecond
     std::uint64_t backward_steps = 0;  // packets earlier than the one before them
     Micros largest_backward_step = 0;

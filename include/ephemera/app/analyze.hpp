@@ -34,6 +34,8 @@ struct AnalyzeOptions {
     std::string output;           // report file; empty or "-": stdout
     std::string connections_csv;  // one row per connection; empty: none; "-": stdout
     FailOn fail_on = FailOn::never;
+    bool decapsulate = true;                // --decapsulate all|none
+    std::vector<std::string> tunnel_ports;  // --tunnel-port KIND=PORT
     ColorChoice color = ColorChoice::automatic;
     double udp_timeout_s = 60.0;
     std::size_t top = 20;
@@ -60,6 +62,7 @@ struct AnalysisResult {
 // The analysis and tracker settings the options give. Throw UserError on a bad value.
 PortAnalysisOptions port_options(const AnalyzeOptions& options);
 TrackerOptions tracker_options(const AnalyzeOptions& options);
+DecodeOptions decode_options(const AnalyzeOptions& options);
 
 // The whole pipeline, capture to report model, printing nothing. Throws UserError.
 AnalysisResult analyze_captures(const AnalyzeOptions& options);

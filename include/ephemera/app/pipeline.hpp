@@ -23,7 +23,9 @@ struct TimedPacket {
 
 class PacketPipeline {
   public:
-    PacketPipeline(const TrackerOptions& options, ConnectionSink& sink) : tracker_(options, sink) {
+    PacketPipeline(const TrackerOptions& options, ConnectionSink& sink,
+                   const DecodeOptions& decoding = {})
+        : tracker_(options, sink), decoding_(decoding) {
         capture_.max_connections = options.max_connections;
     }
 
@@ -45,12 +47,15 @@ class PacketPipeline {
         capture_.count_frame(timestamp);
         // Decoded here, then stored: reading back a packet just written into the batch (to key
         // its flow) stalls until those writes are done, which measured 10% of the loop.
-        const DecodeResult result = decode_packet(static_cast<LinkType>(link_type), bytes);
+        const DecodeResult result =
+            decode_packet(static_cast<LinkType>(link_type), bytes, decoding_);
         if (!result.ok()) {
             ++capture_.skipped[static_cast<std::size_t>(result.status)];
             return false;
         }
         ++capture_.decoded;
+        if (result.tunnel.kind != TunnelKind::none) [[unlikely]]
+            capture_.count_tunnel(result.tunnel);
         const std::uint64_t flow_hash = hash_flow_of(result.packet);
         if (duplicates_.is_duplicate(timestamp, result.packet, flow_hash)) {
             ++capture_.duplicates;
@@ -100,6 +105,7 @@ class PacketPipeline {
     static constexpr std::size_t slot_distance = 12;
 
     ConnectionTracker tracker_;
+    DecodeOptions decoding_;
     CaptureSummary capture_;
     DuplicateFilter duplicates_;
 };

@@ -4,10 +4,12 @@
 // captured length it is given. Every frame it cannot use comes back with the reason why.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <utility>
 
 #include "ephemera/core/types.hpp"
 
@@ -17,10 +19,13 @@ namespace ephemera {
 enum class LinkType : int {
     null = 0,          // BSD loopback, family in host byte order of the capturing machine
     ethernet = 1,      // Ethernet II, with any number of 802.1Q / 802.1ad tags
+    ppp = 9,           // PPP, with or without HDLC-like address and control
+    ppp_serial = 50,   // PPP in HDLC-like framing
     raw = 12,          // raw IPv4 or IPv6 (DLT_RAW on Linux)
     raw_openbsd = 14,  // DLT_RAW as OpenBSD numbers it
     raw_linktype = 101,
-    loop = 108,  // OpenBSD loopback, family in network byte order
+    loop = 108,    // OpenBSD loopback, family in network byte order
+    c_hdlc = 104,  // Cisco HDLC
     linux_sll = 113,
     ipv4 = 228,
     ipv6 = 229,
@@ -41,8 +46,62 @@ enum class DecodeStatus : std::uint8_t {
     bad_tcp_header,
     truncated_udp,
     bad_udp_header,
+    truncated_tunnel,    // the captured bytes end inside a tunnel header
+    tunnel_too_deep,     // more than max_tunnel_depth encapsulations, or a loop of them
+    unsupported_tunnel,  // an encapsulation ephemera does not unwrap (a GRE payload, ...)
 };
-inline constexpr std::size_t decode_status_count = 12;
+inline constexpr std::size_t decode_status_count = 15;
+
+// Encapsulations the decoder unwraps to the innermost IP packet that carries TCP or UDP.
+enum class TunnelKind : std::uint8_t {
+    none,
+    vxlan,      // UDP 4789, Linux's 8472
+    vxlan_gpe,  // UDP 4790
+    geneve,     // UDP 6081
+    gtp_u,      // UDP 2152
+    teredo,     // UDP 3544: IPv6 in UDP
+    mpls_udp,   // UDP 6635
+    gre,        // IP protocol 47 (with ERSPAN types I, II, III inside)
+    ip_in_ip,   // IP protocols 4 and 41: IPv4 or IPv6 inside IPv4 or IPv6
+    mpls,       // ethertypes 0x8847, 0x8848
+    pppoe,      // ethertype 0x8864
+};
+inline constexpr std::size_t tunnel_kind_count = 11;
+std::string_view tunnel_name(TunnelKind kind) noexcept;
+inline constexpr int max_tunnel_depth = 8;
+
+// Which UDP destination ports carry which tunnel. The defaults are IANA's (and Linux's VXLAN
+// port); --tunnel-port adds to them. A datagram on one that does not parse as that tunnel stays
+// an ordinary UDP datagram.
+struct TunnelPorts {
+    static constexpr std::size_t capacity = 16;
+    std::array<std::pair<std::uint16_t, TunnelKind>, capacity> entries{};
+    std::size_t size = 0;
+
+    static TunnelPorts defaults() noexcept;
+    // False when the table is full.
+    bool add(std::uint16_t port, TunnelKind kind) noexcept;
+    TunnelKind kind_of(std::uint16_t port) const noexcept {
+        for (std::size_t i = 0; i < size; ++i)
+            if (entries[i].first == port) return entries[i].second;
+        return TunnelKind::none;
+    }
+};
+
+struct DecodeOptions {
+    bool decapsulate = true;  // false: the outermost TCP/UDP is the packet (--decapsulate none)
+    TunnelPorts ports = TunnelPorts::defaults();
+};
+
+// The outermost tunnel a packet came through: what the report's `tunnels` list tallies.
+struct TunnelInfo {
+    TunnelKind kind = TunnelKind::none;
+    bool has_id = false;
+    std::uint32_t id = 0;  // VNI, GRE key, TEID, MPLS label or PPPoE session
+    Address outer_source;  // the outer IP header's, where there is one (not for MPLS, PPPoE)
+    Address outer_destination;
+    std::uint8_t depth = 0;  // encapsulations unwrapped
+};
 
 std::string_view reason_name(DecodeStatus status) noexcept;
 
@@ -72,11 +131,14 @@ struct DecodedPacket {
 struct DecodeResult {
     DecodeStatus status = DecodeStatus::ok;
     DecodedPacket packet;
+    TunnelInfo tunnel;
 
     bool ok() const noexcept { return status == DecodeStatus::ok; }
 };
 
 // `frame` is exactly the captured bytes (caplen), nothing more.
+DecodeResult decode_packet(LinkType link_type, std::span<const std::uint8_t> frame,
+                           const DecodeOptions& options) noexcept;
 DecodeResult decode_packet(LinkType link_type, std::span<const std::uint8_t> frame) noexcept;
 
 // Whether decode_packet knows this link type at all; the capture stage warns once for others.
