@@ -385,25 +385,41 @@ Frame over_ip(std::uint8_t protocol, const Frame& payload) {
 
 const Frame inner_ethernet_syn = join({ethernet_header, ipv4_tcp_syn});
 
-void expect_tunnel(const DecodeResult& result, TunnelKind kind, std::optional<std::uint32_t> id,
+// decode_exact with the tunnel it reports.
+struct Unwrapped {
+    DecodeResult result;
+    TunnelInfo tunnel;
+};
+
+Unwrapped unwrap(const Frame& frame, const DecodeOptions& options = {},
+                 LinkType link = LinkType::ethernet) {
+    auto copy = std::make_unique<std::uint8_t[]>(frame.size());
+    std::copy(frame.begin(), frame.end(), copy.get());
+    Unwrapped out;
+    out.result = decode_packet(link, {copy.get(), frame.size()}, options, &out.tunnel);
+    return out;
+}
+
+void expect_tunnel(const Unwrapped& unwrapped, TunnelKind kind, std::optional<std::uint32_t> id,
                    bool outer_ip = true) {
-    expect_ipv4_syn(result);
-    EXPECT_EQ(result.tunnel.kind, kind) << tunnel_name(result.tunnel.kind);
-    EXPECT_EQ(result.tunnel.has_id, id.has_value());
+    expect_ipv4_syn(unwrapped.result);
+    EXPECT_GE(unwrapped.result.tunnel_depth, 1);
+    const TunnelInfo& tunnel = unwrapped.tunnel;
+    EXPECT_EQ(tunnel.kind, kind) << tunnel_name(tunnel.kind);
+    EXPECT_EQ(tunnel.has_id, id.has_value());
     if (id) {
-        EXPECT_EQ(result.tunnel.id, *id);
+        EXPECT_EQ(tunnel.id, *id);
     }
     if (outer_ip) {
-        EXPECT_EQ(result.tunnel.outer_source, ipv4(198, 18, 1, 1));
-        EXPECT_EQ(result.tunnel.outer_destination, ipv4(198, 18, 1, 2));
+        EXPECT_EQ(tunnel.outer_source, ipv4(198, 18, 1, 1));
+        EXPECT_EQ(tunnel.outer_destination, ipv4(198, 18, 1, 2));
     }
 }
 
 TEST(DecodeTunnels, VxlanOnIanasPortAndLinuxs) {
     const Frame vxlan = {0x08, 0, 0, 0, 0x00, 0x00, 0x2a, 0};  // VNI 42
     for (const std::uint16_t port : {4789, 8472}) {
-        expect_tunnel(decode_exact(LinkType::ethernet, over_udp(port, vxlan, inner_ethernet_syn)),
-                      TunnelKind::vxlan, 42);
+        expect_tunnel(unwrap(over_udp(port, vxlan, inner_ethernet_syn)), TunnelKind::vxlan, 42);
     }
 }
 
@@ -411,23 +427,19 @@ TEST(DecodeTunnels, GeneveWithOptionsAndIpInside) {
     // Two words of options; then the protocol is IPv4 itself, no Ethernet.
     const Frame geneve = {0x02, 0,    0x08, 0x00, 0x00, 0x01, 0x00, 0,  // VNI 256
                           0x01, 0x02, 0x03, 0x01, 0xaa, 0xbb, 0xcc, 0xdd};
-    expect_tunnel(decode_exact(LinkType::ethernet, over_udp(6081, geneve, ipv4_tcp_syn)),
-                  TunnelKind::geneve, 256);
+    expect_tunnel(unwrap(over_udp(6081, geneve, ipv4_tcp_syn)), TunnelKind::geneve, 256);
     const Frame bridged = {0x00, 0, 0x65, 0x58, 0x00, 0x00, 0x07, 0};
-    expect_tunnel(decode_exact(LinkType::ethernet, over_udp(6081, bridged, inner_ethernet_syn)),
-                  TunnelKind::geneve, 7);
+    expect_tunnel(unwrap(over_udp(6081, bridged, inner_ethernet_syn)), TunnelKind::geneve, 7);
 }
 
 TEST(DecodeTunnels, GreWithChecksumKeyAndSequence) {
     const Frame gre = {0xb0, 0x00, 0x08, 0x00, 0, 0, 0, 0,  // C, K, S; IPv4
                        0x00, 0x00, 0x00, 0x63,              // key 99
                        0,    0,    0,    1};                // sequence
-    expect_tunnel(decode_exact(LinkType::ethernet, over_ip(47, join({gre, ipv4_tcp_syn}))),
-                  TunnelKind::gre, 99);
+    expect_tunnel(unwrap(over_ip(47, join({gre, ipv4_tcp_syn}))), TunnelKind::gre, 99);
     const Frame bridging = {0x00, 0x00, 0x65, 0x58};  // transparent Ethernet bridging, no key
-    expect_tunnel(
-        decode_exact(LinkType::ethernet, over_ip(47, join({bridging, inner_ethernet_syn}))),
-        TunnelKind::gre, std::nullopt);
+    expect_tunnel(unwrap(over_ip(47, join({bridging, inner_ethernet_syn}))), TunnelKind::gre,
+                  std::nullopt);
 }
 
 TEST(DecodeTunnels, ErspanTypesOneTwoAndThree) {
@@ -438,36 +450,31 @@ TEST(DecodeTunnels, ErspanTypesOneTwoAndThree) {
                               0x00, 0x01, 0,    0,    0, 0, 0, 0, 0x00, 0x01,  // O set
                               1,    2,    3,    4,    5, 6, 7, 8};             // platform subheader
     for (const Frame& header : {type_one, type_two, type_three}) {
-        expect_tunnel(
-            decode_exact(LinkType::ethernet, over_ip(47, join({header, inner_ethernet_syn}))),
-            TunnelKind::gre, std::nullopt);
+        expect_tunnel(unwrap(over_ip(47, join({header, inner_ethernet_syn}))), TunnelKind::gre,
+                      std::nullopt);
     }
 }
 
 TEST(DecodeTunnels, IpInIpAndIpv6InIpv4) {
-    expect_tunnel(decode_exact(LinkType::ethernet, over_ip(4, ipv4_tcp_syn)), TunnelKind::ip_in_ip,
-                  std::nullopt);
-    const DecodeResult six = decode_exact(LinkType::ethernet, over_ip(41, ipv6_tcp_syn()));
-    ASSERT_EQ(six.status, DecodeStatus::ok);
-    EXPECT_EQ(six.packet.source.address.family, Family::ipv6);
-    EXPECT_EQ(six.packet.destination.port, 8080);
+    expect_tunnel(unwrap(over_ip(4, ipv4_tcp_syn)), TunnelKind::ip_in_ip, std::nullopt);
+    const Unwrapped six = unwrap(over_ip(41, ipv6_tcp_syn()));
+    ASSERT_EQ(six.result.status, DecodeStatus::ok);
+    EXPECT_EQ(six.result.packet.source.address.family, Family::ipv6);
+    EXPECT_EQ(six.result.packet.destination.port, 8080);
     EXPECT_EQ(six.tunnel.kind, TunnelKind::ip_in_ip);
 }
 
 TEST(DecodeTunnels, MplsStackPppoeAndGtpU) {
     Frame mpls = ethernet_with_tags({}, 0x8847);
     mpls.insert(mpls.end(), {0x00, 0x06, 0x40, 0xff, 0x00, 0x07, 0x01, 0xff});  // 100, 112 (bottom)
-    expect_tunnel(decode_exact(LinkType::ethernet, join({mpls, ipv4_tcp_syn})), TunnelKind::mpls,
-                  100, false);
+    expect_tunnel(unwrap(join({mpls, ipv4_tcp_syn})), TunnelKind::mpls, 100, false);
     Frame pppoe = ethernet_with_tags({{0x8100, 10}}, 0x8864);
     pppoe.insert(pppoe.end(), {0x11, 0x00, 0x12, 0x34, 0x00, 0x3e, 0x00, 0x21});  // session 0x1234
-    expect_tunnel(decode_exact(LinkType::ethernet, join({pppoe, ipv4_tcp_syn})), TunnelKind::pppoe,
-                  0x1234, false);
+    expect_tunnel(unwrap(join({pppoe, ipv4_tcp_syn})), TunnelKind::pppoe, 0x1234, false);
     // GTP-U with one extension header (a PDU session container) before the user's packet.
     const Frame gtp = {0x34, 0xff, 0x00, 0x44, 0x00, 0x00, 0x0b, 0xb8,  // TEID 3000
                        0x00, 0x00, 0x00, 0x85, 0x01, 0x10, 0x09, 0x00};
-    expect_tunnel(decode_exact(LinkType::ethernet, over_udp(2152, gtp, ipv4_tcp_syn)),
-                  TunnelKind::gtp_u, 3000);
+    expect_tunnel(unwrap(over_udp(2152, gtp, ipv4_tcp_syn)), TunnelKind::gtp_u, 3000);
 }
 
 // Nine IP-in-IP headers are one too many; a tunnel header cut short is counted as such; a
@@ -478,7 +485,7 @@ TEST(DecodeTunnels, DepthLimitTruncationAndImpostors) {
         nested = join({outer_ipv4(4, nested.size()), nested});
     const DecodeResult deep_enough = decode_exact(LinkType::raw, nested);
     EXPECT_EQ(deep_enough.status, DecodeStatus::ok);
-    EXPECT_EQ(deep_enough.tunnel.depth, max_tunnel_depth);
+    EXPECT_EQ(deep_enough.tunnel_depth, max_tunnel_depth);
     nested = join({outer_ipv4(4, nested.size()), nested});
     EXPECT_EQ(decode_exact(LinkType::raw, nested).status, DecodeStatus::tunnel_too_deep);
 
@@ -491,7 +498,7 @@ TEST(DecodeTunnels, DepthLimitTruncationAndImpostors) {
     EXPECT_EQ(plain.packet.protocol, Protocol::udp);
     EXPECT_EQ(plain.packet.destination.port, 4789);
     EXPECT_EQ(plain.packet.source.address, ipv4(198, 18, 1, 1));
-    EXPECT_EQ(plain.tunnel.kind, TunnelKind::none);
+    EXPECT_EQ(plain.tunnel_depth, 0);
 }
 
 // --decapsulate none: the outer packet, as it is; --tunnel-port: another port for a tunnel.
@@ -499,21 +506,14 @@ TEST(DecodeTunnels, OptionsDecideWhatIsUnwrapped) {
     const Frame vxlan = {0x08, 0, 0, 0, 0x00, 0x00, 0x2a, 0};
     DecodeOptions none;
     none.decapsulate = false;
-    const Frame frame = over_udp(4789, vxlan, inner_ethernet_syn);
-    auto copy = std::make_unique<std::uint8_t[]>(frame.size());
-    std::copy(frame.begin(), frame.end(), copy.get());
-    const DecodeResult outer = decode_packet(LinkType::ethernet, {copy.get(), frame.size()}, none);
-    ASSERT_EQ(outer.status, DecodeStatus::ok);
-    EXPECT_EQ(outer.packet.destination.port, 4789);
-    EXPECT_EQ(outer.tunnel.kind, TunnelKind::none);
+    const Unwrapped outer = unwrap(over_udp(4789, vxlan, inner_ethernet_syn), none);
+    ASSERT_EQ(outer.result.status, DecodeStatus::ok);
+    EXPECT_EQ(outer.result.packet.destination.port, 4789);
+    EXPECT_EQ(outer.result.tunnel_depth, 0);
 
     DecodeOptions extra;
     ASSERT_TRUE(extra.ports.add(9999, TunnelKind::vxlan));
-    const Frame elsewhere = over_udp(9999, vxlan, inner_ethernet_syn);
-    auto other = std::make_unique<std::uint8_t[]>(elsewhere.size());
-    std::copy(elsewhere.begin(), elsewhere.end(), other.get());
-    expect_tunnel(decode_packet(LinkType::ethernet, {other.get(), elsewhere.size()}, extra),
-                  TunnelKind::vxlan, 42);
+    expect_tunnel(unwrap(over_udp(9999, vxlan, inner_ethernet_syn), extra), TunnelKind::vxlan, 42);
 }
 
 }  // namespace

@@ -48,14 +48,14 @@ class PacketPipeline {
         // Decoded here, then stored: reading back a packet just written into the batch (to key
         // its flow) stalls until those writes are done, which measured 10% of the loop.
         const DecodeResult result =
-            decode_packet(static_cast<LinkType>(link_type), bytes, decoding_);
+            decode_packet(static_cast<LinkType>(link_type), bytes, decoding_, &tunnel_);
         if (!result.ok()) {
             ++capture_.skipped[static_cast<std::size_t>(result.status)];
             return false;
         }
         ++capture_.decoded;
-        if (result.tunnel.kind != TunnelKind::none) [[unlikely]]
-            capture_.count_tunnel(result.tunnel);
+        if (result.tunnel_depth > 0) [[unlikely]]
+            capture_.count_tunnel(tunnel_);
         const std::uint64_t flow_hash = hash_flow_of(result.packet);
         if (duplicates_.is_duplicate(timestamp, result.packet, flow_hash)) {
             ++capture_.duplicates;
@@ -106,6 +106,7 @@ class PacketPipeline {
 
     ConnectionTracker tracker_;
     DecodeOptions decoding_;
+    TunnelInfo tunnel_;  // the outermost tunnel of the packet just decoded, when it had one
     CaptureSummary capture_;
     DuplicateFilter duplicates_;
 };

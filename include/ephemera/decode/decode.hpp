@@ -77,11 +77,13 @@ struct TunnelPorts {
     static constexpr std::size_t capacity = 16;
     std::array<std::pair<std::uint16_t, TunnelKind>, capacity> entries{};
     std::size_t size = 0;
+    std::uint64_t seen = 0;  // bit (port % 64) of every port: most ports are turned away at once
 
     static TunnelPorts defaults() noexcept;
     // False when the table is full.
     bool add(std::uint16_t port, TunnelKind kind) noexcept;
     TunnelKind kind_of(std::uint16_t port) const noexcept {
+        if (((seen >> (port % 64)) & 1) == 0) return TunnelKind::none;
         for (std::size_t i = 0; i < size; ++i)
             if (entries[i].first == port) return entries[i].second;
         return TunnelKind::none;
@@ -100,7 +102,6 @@ struct TunnelInfo {
     std::uint32_t id = 0;  // VNI, GRE key, TEID, MPLS label or PPPoE session
     Address outer_source;  // the outer IP header's, where there is one (not for MPLS, PPPoE)
     Address outer_destination;
-    std::uint8_t depth = 0;  // encapsulations unwrapped
 };
 
 std::string_view reason_name(DecodeStatus status) noexcept;
@@ -130,15 +131,17 @@ struct DecodedPacket {
 
 struct DecodeResult {
     DecodeStatus status = DecodeStatus::ok;
+    std::uint8_t tunnel_depth = 0;  // encapsulations unwrapped; the outermost is in `tunnel`
     DecodedPacket packet;
-    TunnelInfo tunnel;
 
     bool ok() const noexcept { return status == DecodeStatus::ok; }
 };
 
-// `frame` is exactly the captured bytes (caplen), nothing more.
+// `frame` is exactly the captured bytes (caplen), nothing more. Where the packet came through a
+// tunnel (tunnel_depth > 0), the outermost one is written to `tunnel`, when it is given; nothing
+// is written to it otherwise (a plain packet pays for no tunnel's fields).
 DecodeResult decode_packet(LinkType link_type, std::span<const std::uint8_t> frame,
-                           const DecodeOptions& options) noexcept;
+                           const DecodeOptions& options, TunnelInfo* tunnel = nullptr) noexcept;
 DecodeResult decode_packet(LinkType link_type, std::span<const std::uint8_t> frame) noexcept;
 
 // Whether decode_packet knows this link type at all; the capture stage warns once for others.
