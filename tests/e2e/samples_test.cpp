@@ -41,6 +41,8 @@ const std::vector<Sample> samples = {
     {"bind-sequential", "bind-sequential.pcap", "bind-sequential", "EN10MB", true},
     {"bind-random", "bind-random.pcap", "bind-random", "EN10MB", true},
     {"linux-default", "linux-default.pcap", "linux-default", "EN10MB", true},
+    {"udp-exhausted", "udp-exhausted.pcap", "udp-exhausted", "EN10MB", true},
+    {"vxlan", "vxlan.pcap", "vxlan", "EN10MB", true},
 };
 
 struct Analysis {

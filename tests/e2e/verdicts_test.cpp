@@ -262,5 +262,37 @@ TEST(Layout, ColourOnlyWhereAskedFor) {
     EXPECT_EQ(no_color.out.find('\x1b'), std::string::npos) << "NO_COLOR is honoured";
 }
 
+// vxlan.pcap, a real Linux VXLAN overlay captured on its underlay: the report is of the overlay's
+// connections, the tunnel is named once for both directions, and the tunnel endpoints are not a
+// client and a service. With --decapsulate none, the outer packets as they are.
+TEST(Tunnels, AVxlanCaptureIsAnalyzedInside) {
+    const json report = report_of("vxlan.pcap");
+    EXPECT_EQ(report["connections"]["tcp"], 60);
+    EXPECT_EQ(report["connections"]["udp"], 20);
+    ASSERT_EQ(report["clients"].size(), 1u);
+    EXPECT_EQ(report["clients"][0]["address"], "198.19.0.1");
+    for (const json& service : report["services"]) {
+        EXPECT_NE(service["port"], 4789) << "the tunnel's endpoint is not a service";
+    }
+    ASSERT_EQ(report["tunnels"].size(), 1u);
+    const json& tunnel = report["tunnels"][0];
+    EXPECT_EQ(tunnel["kind"], "vxlan");
+    EXPECT_EQ(tunnel["id"], 42);
+    EXPECT_EQ(tunnel["packets"].get<long>() + report["capture"]["skipped"]["non-ip"].get<long>() +
+                  report["capture"]["skipped"]["unsupported-transport"].get<long>(),
+              report["capture"]["packets"].get<long>());
+    const std::vector<std::string> findings = findings_of(text_of("vxlan.pcap"));
+    ASSERT_FALSE(findings.empty());
+    EXPECT_NE(findings[0].find("were inside VXLAN VNI 42 between 198.18.0."), std::string::npos)
+        << findings[0];
+
+    const json outer = report_of("vxlan.pcap", {"--decapsulate", "none"});
+    EXPECT_EQ(outer["connections"]["tcp"], 0);
+    EXPECT_TRUE(outer["tunnels"].empty());
+    bool vtep = false;
+    for (const json& service : outer["services"]) vtep |= service["port"] == 4789;
+    EXPECT_TRUE(vtep) << "without decapsulation, the VXLAN port is the busiest service";
+}
+
 }  // namespace
 }  // namespace ephemera::test

@@ -50,9 +50,12 @@ struct CaptureSummary {
     std::map<std::tuple<TunnelKind, bool, std::uint32_t, Address, Address>, std::size_t>
         tunnel_index;
 
+    // Both directions of a tunnel are one tunnel, named in the direction first seen.
     void count_tunnel(const TunnelInfo& tunnel) {
-        const auto key = std::make_tuple(tunnel.kind, tunnel.has_id, tunnel.id, tunnel.outer_source,
-                                         tunnel.outer_destination);
+        const bool forward = !(tunnel.outer_destination < tunnel.outer_source);
+        const auto key = std::make_tuple(tunnel.kind, tunnel.has_id, tunnel.id,
+                                         forward ? tunnel.outer_source : tunnel.outer_destination,
+                                         forward ? tunnel.outer_destination : tunnel.outer_source);
         const auto [found, added] = tunnel_index.try_emplace(key, tunnels.size());
         if (added) {
             tunnels.push_back({tunnel.kind, tunnel.has_id, tunnel.id, tunnel.outer_source,
