@@ -106,7 +106,7 @@ void add_analysis_options(CLI::App* command, ephemera::AnalyzeOptions& options) 
         ->check(at_least(0, false, true));
     command
         ->add_option("--thresholds", options.thresholds,
-                     "Utilization at which a destination becomes warning, critical, exhausted")
+                     "Utilization at which a service becomes warning, critical, exhausted")
         ->type_name("W,C,E")
         ->capture_default_str();
     command
@@ -153,7 +153,7 @@ void add_analysis_options(CLI::App* command, ephemera::AnalyzeOptions& options) 
         ->type_name("auto|always|never");
     command
         ->add_option("--fail-on", options.fail_on,
-                     "Exit with code 3, after the report is written, when any destination "
+                     "Exit with code 3, after the report is written, when any service "
                      "reaches this verdict")
         ->transform(one_of(fail_on_verdicts))
         ->type_name("warning|critical|exhausted");
