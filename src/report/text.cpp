@@ -385,7 +385,14 @@ void append_more(std::string& out, std::size_t shown, std::size_t total) {
         fmt::format_to(std::back_inserter(out), "  ... {} more (--top)\n", total - shown);
 }
 
-std::size_t address_width(const Report& report, std::size_t shown);
+// The address column: as wide as the widest address shown (IPv6 widens it), at least 15.
+std::size_t address_width(const Report& report, std::size_t shown) {
+    std::size_t width = 15;
+    for (std::size_t row = 0; row < shown; ++row) {
+        width = std::max(width, to_string(report.clients[row].address).size());
+    }
+    return width;
+}
 
 void append_clients(std::string& out, const Report& report, std::size_t top) {
     if (report.clients.empty()) return;
@@ -408,15 +415,6 @@ void append_clients(std::string& out, const Report& report, std::size_t top) {
                        failed, hint.empty() ? "-" : hint);
     }
     append_more(out, shown, report.clients.size());
-}
-
-// The address column: as wide as the widest address shown (IPv6 widens it), at least 15.
-std::size_t address_width(const Report& report, std::size_t shown) {
-    std::size_t width = 15;
-    for (std::size_t row = 0; row < shown; ++row) {
-        width = std::max(width, to_string(report.clients[row].address).size());
-    }
-    return width;
 }
 
 void append_port_use(std::string& out, const Report& report, std::size_t top,

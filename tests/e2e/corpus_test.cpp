@@ -55,6 +55,17 @@ TEST(TcpdumpCorpus, NoCaptureCrashesOrHangs) {
 namespace ephemera::test {
 namespace {
 
+std::size_t tshark_conversations(const std::string& path, const char* protocol) {
+    const RunResult tshark =
+        run({"tshark", "-n", "-q", "-z", std::string("conv,") + protocol, "-r", path});
+    std::size_t conversations = 0;
+    for (std::size_t at = tshark.out.find("<->"); at != std::string::npos;
+         at = tshark.out.find("<->", at + 3)) {
+        ++conversations;
+    }
+    return conversations;
+}
+
 // Real captures of the link types the samples cannot make here (raw IP, IPv4, BSD loopback):
 // the TCP connection count agrees with tshark's conversation table.
 TEST(TcpdumpCorpus, RawAndLoopbackLinkTypesAgreeWithTshark) {
@@ -73,26 +84,10 @@ TEST(TcpdumpCorpus, RawAndLoopbackLinkTypesAgreeWithTshark) {
         ASSERT_EQ(result.exit_code, 0) << name << result.err;
         const auto report = nlohmann::json::parse(result.out);
         EXPECT_EQ(report["capture"]["inputs"][0]["link_type"], link_type) << name;
-        const RunResult tshark = run({"tshark", "-n", "-q", "-z", "conv,tcp", "-r", path});
-        std::size_t conversations = 0;
-        for (std::size_t at = tshark.out.find("<->"); at != std::string::npos;
-             at = tshark.out.find("<->", at + 3)) {
-            ++conversations;
-        }
+        const std::size_t conversations = tshark_conversations(path, "tcp");
         EXPECT_GT(conversations, 0u) << name;
         EXPECT_EQ(report["connections"]["tcp"].get<std::size_t>(), conversations) << name;
     }
-}
-
-std::size_t tshark_conversations(const std::string& path, const char* protocol) {
-    const RunResult tshark =
-        run({"tshark", "-n", "-q", "-z", std::string("conv,") + protocol, "-r", path});
-    std::size_t conversations = 0;
-    for (std::size_t at = tshark.out.find("<->"); at != std::string::npos;
-         at = tshark.out.find("<->", at + 3)) {
-        ++conversations;
-    }
-    return conversations;
 }
 
 // Tunneled captures from tcpdump's suite: the inner TCP connections are found, as tshark finds
