@@ -80,6 +80,21 @@ constexpr std::uint8_t ip_protocol_ipip = 4;
 constexpr std::uint8_t ip_protocol_ipv6 = 41;
 constexpr std::uint8_t ip_protocol_gre = 47;
 constexpr std::uint8_t ip_protocol_mpls = 137;
+constexpr std::uint8_t ip_protocol_pim = 103;
+constexpr std::uint16_t ethertype_macsec = 0x88e5;
+constexpr std::uint16_t ethertype_pbb = 0x88e7;     // 802.1ah backbone service instance tag
+constexpr std::uint16_t ethertype_vn_tag = 0x8926;  // Cisco VN-Tag
+constexpr std::uint16_t ethertype_fabricpath = 0x8903;
+constexpr std::uint16_t ethertype_nsh = 0x894f;
+
+std::uint16_t load16_little(const std::uint8_t* at) noexcept {
+    return static_cast<std::uint16_t>(at[0] | (at[1] << 8));
+}
+
+std::uint32_t load32_little(const std::uint8_t* at) noexcept {
+    return std::uint32_t{at[0]} | (std::uint32_t{at[1]} << 8) | (std::uint32_t{at[2]} << 16) |
+           (std::uint32_t{at[3]} << 24);
+}
 
 std::uint32_t load24(const std::uint8_t* at) noexcept {
     return (std::uint32_t{at[0]} << 16) | (std::uint32_t{at[1]} << 8) | std::uint32_t{at[2]};
@@ -119,6 +134,19 @@ class Decoder {
     DecodeStatus gre(Bytes packet) noexcept;
     DecodeStatus mpls(Bytes stack) noexcept;
     DecodeStatus pppoe(Bytes session) noexcept;
+    DecodeStatus nsh(Bytes packet) noexcept;
+    DecodeStatus pim_register(Bytes message) noexcept;
+    DecodeStatus macsec(Bytes payload) noexcept;
+    // Link types other than Ethernet and raw IP, out of line for the same reason as tunnels.
+    [[gnu::noinline, gnu::cold]] DecodeStatus other_link(LinkType link_type, Bytes frame) noexcept;
+    DecodeStatus ieee802_11(Bytes frame) noexcept;
+    DecodeStatus radiotap(Bytes frame) noexcept;
+    DecodeStatus prism_or_avs(Bytes frame) noexcept;
+    DecodeStatus arcnet(Bytes frame, bool linux_header) noexcept;
+    DecodeStatus nflog(Bytes frame) noexcept;
+    DecodeStatus pktap(Bytes frame) noexcept;
+    DecodeStatus juniper_ether(Bytes frame) noexcept;
+    DecodeStatus ipoib(Bytes frame) noexcept;
     // Enters one more encapsulation: the first one's kind, id and outer addresses are recorded.
     bool enter(TunnelKind kind, bool has_id, std::uint32_t id, bool outer_ip) noexcept;
 
@@ -181,6 +209,8 @@ DecodeStatus Decoder::unwrap_ip(std::uint8_t ip_protocol, Bytes segment) noexcep
         case ip_protocol_mpls:
             if (!enter(TunnelKind::mpls, false, 0, true)) return DecodeStatus::tunnel_too_deep;
             return mpls(segment);
+        case ip_protocol_pim:
+            return pim_register(segment);
         default:
             return DecodeStatus::unsupported_transport;
     }
@@ -240,6 +270,8 @@ DecodeStatus Decoder::udp_tunnel(TunnelKind kind, Bytes payload, bool& parsed) n
                     return ipv6(inner);
                 case 3:
                     return ethernet(inner);
+                case 4:
+                    return nsh(inner);
                 case 5:
                     return mpls(inner);
                 default:
@@ -534,8 +566,84 @@ DecodeStatus Decoder::unwrap_ethertype(std::uint16_t type, Bytes payload) noexce
         if (!enter(TunnelKind::mpls, false, 0, false)) return DecodeStatus::tunnel_too_deep;
         return mpls(payload);
     }
-    if (type == ethertype_pppoe_session) return pppoe(payload);
-    return DecodeStatus::non_ip;
+    switch (type) {
+        case ethertype_pppoe_session:
+            return pppoe(payload);
+        case ethertype_macsec:
+            return macsec(payload);
+        case ethertype_vn_tag:  // 4 bytes of tag, then the ethertype
+            if (payload.size() < 6) return DecodeStatus::truncated_link;
+            return ethertype(load16(&payload[4]), payload.subspan(6));
+        case ethertype_pbb:
+            // The I-tag (flags and a 24-bit service instance id), then the customer's frame.
+            if (payload.size() < 4) return DecodeStatus::truncated_tunnel;
+            if (!enter(TunnelKind::pbb, true, load24(&payload[1]), false)) {
+                return DecodeStatus::tunnel_too_deep;
+            }
+            return ethernet(payload.subspan(4));
+        case ethertype_fabricpath:
+            // The FabricPath tag's last 2 bytes (forwarding tag, TTL), then the classic frame.
+            if (payload.size() < 2) return DecodeStatus::truncated_tunnel;
+            if (!enter(TunnelKind::fabricpath, false, 0, false)) {
+                return DecodeStatus::tunnel_too_deep;
+            }
+            return ethernet(payload.subspan(2));
+        case ethertype_nsh:
+            return nsh(payload);
+        default:
+            return DecodeStatus::non_ip;
+    }
+}
+
+// A network service header (RFC 8300): its length in 4-byte words, the service path (24-bit id),
+// then IPv4, IPv6, Ethernet, another NSH or MPLS as its next-protocol byte says.
+DecodeStatus Decoder::nsh(Bytes packet) noexcept {
+    if (packet.size() < 8) return DecodeStatus::truncated_tunnel;
+    if ((packet[0] >> 6) != 0) return DecodeStatus::unsupported_tunnel;
+    const std::size_t header = (packet[1] & 0x3f) * 4u;
+    if (header < 8) return DecodeStatus::unsupported_tunnel;
+    if (packet.size() < header) return DecodeStatus::truncated_tunnel;
+    if (!enter(TunnelKind::nsh, true, load24(&packet[4]), depth_ == 0)) {
+        return DecodeStatus::tunnel_too_deep;
+    }
+    const Bytes inner = packet.subspan(header);
+    switch (packet[3]) {
+        case 1:
+            return ipv4(inner);
+        case 2:
+            return ipv6(inner);
+        case 3:
+            return ethernet(inner);
+        case 4:
+            return nsh(inner);
+        case 5:
+            return mpls(inner);
+        default:
+            return DecodeStatus::unsupported_tunnel;
+    }
+}
+
+// A PIM Register (RFC 7761, type 1): 4 bytes of PIM header and 4 of flags, then the multicast
+// packet the designated router forwards to its rendezvous point. Other PIM messages carry no
+// ports.
+DecodeStatus Decoder::pim_register(Bytes message) noexcept {
+    if (message.size() < 8) return DecodeStatus::unsupported_transport;
+    if (message[0] != 0x21) return DecodeStatus::unsupported_transport;  // version 2, Register
+    if ((load32(&message[4]) & 0x40000000) != 0) return DecodeStatus::non_ip;  // a null register
+    if (!enter(TunnelKind::pim_register, false, 0, true)) return DecodeStatus::tunnel_too_deep;
+    return ip_by_version(message.subspan(8));
+}
+
+// An 802.1AE MACsec SecTAG: the TCI byte says whether an 8-byte SCI follows and whether the
+// data are encrypted (E and C set): only integrity-protected frames can be read.
+DecodeStatus Decoder::macsec(Bytes payload) noexcept {
+    if (payload.size() < 6) return DecodeStatus::truncated_link;
+    const std::uint8_t tci = payload[0];
+    if ((tci & 0x80) != 0) return DecodeStatus::non_ip;  // version 1 does not exist yet
+    if ((tci & 0x0c) != 0) return DecodeStatus::encrypted;
+    const std::size_t header = 6 + ((tci & 0x20) != 0 ? 8 : 0);
+    if (payload.size() < header + 2) return DecodeStatus::truncated_link;
+    return ethertype(load16(&payload[header]), payload.subspan(header + 2));
 }
 
 // An Ethernet frame inside a tunnel.
@@ -591,8 +699,163 @@ DecodeStatus Decoder::link(LinkType link_type, Bytes frame) noexcept {
             // Address, control, then the protocol as an ethertype.
             if (frame.size() < 4) return DecodeStatus::truncated_link;
             return ethertype(load16(&frame[2]), frame.subspan(4));
+        default:
+            return other_link(link_type, frame);
     }
-    return DecodeStatus::unsupported_link;
+}
+
+DecodeStatus Decoder::other_link(LinkType link_type, Bytes frame) noexcept {
+    switch (link_type) {
+        case LinkType::ieee802_11:
+            return ieee802_11(frame);
+        case LinkType::radiotap:
+            return radiotap(frame);
+        case LinkType::prism:
+        case LinkType::avs:
+            return prism_or_avs(frame);
+        case LinkType::arcnet:
+            return arcnet(frame, false);
+        case LinkType::arcnet_linux:
+            return arcnet(frame, true);
+        case LinkType::nflog:
+            return nflog(frame);
+        case LinkType::pktap:
+        case LinkType::pktap_apple:
+            return pktap(frame);
+        case LinkType::juniper_ether:
+            return juniper_ether(frame);
+        case LinkType::ipoib:
+            return ipoib(frame);
+        default:
+            return DecodeStatus::unsupported_link;
+    }
+}
+
+// An 802.11 frame. Only data frames carry IP: after the header (24 bytes; 30 with a fourth
+// address; 2 more for QoS; 4 more for an HT control field) an LLC/SNAP header gives the
+// ethertype. Protected frames cannot be read; management and control frames carry no ports.
+DecodeStatus Decoder::ieee802_11(Bytes frame) noexcept {
+    if (frame.size() < 2) return DecodeStatus::truncated_link;
+    const std::uint8_t control = frame[0];
+    const std::uint8_t flags = frame[1];
+    const unsigned type = (control >> 2) & 0x3;
+    const unsigned subtype = control >> 4;
+    constexpr unsigned type_data = 2;
+    if (type != type_data || (subtype & 0x4) != 0) return DecodeStatus::non_ip;  // or null data
+    if ((flags & 0x40) != 0) return DecodeStatus::encrypted;
+    const bool qos = (subtype & 0x8) != 0;
+    std::size_t header = 24 + ((flags & 0x3) == 0x3 ? 6 : 0);
+    bool aggregate = false;
+    if (qos) {
+        if (frame.size() < header + 2) return DecodeStatus::truncated_link;
+        aggregate = (frame[header] & 0x80) != 0;  // an A-MSDU: the first subframe is read
+        header += 2 + ((flags & 0x80) != 0 ? 4 : 0);
+    }
+    if (aggregate) header += 14;  // the subframe's destination, source and length
+    if (frame.size() < header + 8) return DecodeStatus::truncated_link;
+    const Bytes llc = frame.subspan(header);
+    if (llc[0] != 0xaa || llc[1] != 0xaa || llc[2] != 0x03) return DecodeStatus::non_ip;
+    return ethertype(load16(&llc[6]), llc.subspan(8));
+}
+
+// Radiotap: version 0 and its own length (little-endian), then the 802.11 frame.
+DecodeStatus Decoder::radiotap(Bytes frame) noexcept {
+    if (frame.size() < 4) return DecodeStatus::truncated_link;
+    const std::size_t length = load16_little(&frame[2]);
+    if (frame[0] != 0 || length < 8) return DecodeStatus::non_ip;
+    if (frame.size() < length) return DecodeStatus::truncated_link;
+    return ieee802_11(frame.subspan(length));
+}
+
+// A Prism monitor header (144 bytes, its length in host byte order at offset 4), or an AVS one
+// (magic 0x8021100x, its length big-endian at offset 4), then the 802.11 frame. libpcap writes
+// either under DLT_PRISM_HEADER.
+DecodeStatus Decoder::prism_or_avs(Bytes frame) noexcept {
+    if (frame.size() < 8) return DecodeStatus::truncated_link;
+    std::size_t length = 0;
+    if ((load32(&frame[0]) & 0xfffffff0) == 0x80211000) {
+        length = load32(&frame[4]);
+    } else {
+        length = load32_little(&frame[4]);
+        if (length > 0xffff) length = load32(&frame[4]);
+    }
+    if (length < 8 || frame.size() < length) return DecodeStatus::truncated_link;
+    return ieee802_11(frame.subspan(length));
+}
+
+// ARCNET (RFC 1051 and RFC 1201 framing): source, destination, on Linux a 2-byte offset, then
+// the protocol id; RFC 1201 adds a split flag and a sequence number (and 4 bytes more for an
+// exception packet).
+DecodeStatus Decoder::arcnet(Bytes frame, bool linux_header) noexcept {
+    const std::size_t at = linux_header ? 4 : 2;
+    if (frame.size() < at + 1) return DecodeStatus::truncated_link;
+    const std::uint8_t protocol = frame[at];
+    constexpr std::uint8_t rfc1051_ip = 0xf0;
+    constexpr std::uint8_t rfc1201_ip = 0xd4;
+    constexpr std::uint8_t rfc1201_ipv6 = 0xc4;
+    if (protocol == rfc1051_ip) return ipv4(frame.subspan(at + 1));
+    if (protocol != rfc1201_ip && protocol != rfc1201_ipv6) return DecodeStatus::non_ip;
+    if (frame.size() < at + 4) return DecodeStatus::truncated_link;
+    const std::size_t header = at + 4 + (frame[at + 1] == 0xff ? 4 : 0);
+    if (frame.size() < header) return DecodeStatus::truncated_link;
+    return protocol == rfc1201_ip ? ipv4(frame.subspan(header)) : ipv6(frame.subspan(header));
+}
+
+// Linux NFLOG: family, version and group, then type-length-value attributes (length and type in
+// the capturing host's byte order, little-endian on every Linux this is likely to come from;
+// lengths include the 4-byte attribute header and are padded to 4). NFULA_PAYLOAD (9) is the
+// logged IP packet.
+DecodeStatus Decoder::nflog(Bytes frame) noexcept {
+    constexpr std::uint16_t attribute_payload = 9;
+    if (frame.size() < 4) return DecodeStatus::truncated_link;
+    std::size_t at = 4;
+    while (at + 4 <= frame.size()) {
+        const std::size_t length = load16_little(&frame[at]);
+        const std::uint16_t type = load16_little(&frame[at + 2]) & 0x7fff;
+        if (length < 4 || at + length > frame.size()) return DecodeStatus::truncated_link;
+        if (type == attribute_payload) return ip_by_version(frame.subspan(at + 4, length - 4));
+        at += (length + 3) & ~std::size_t{3};
+    }
+    return DecodeStatus::non_ip;
+}
+
+// Apple PKTAP: a header (its length and the inner link type little-endian, as macOS writes
+// them) with the process that sent the packet, then a frame of that link type. A PKTAP inside a
+// PKTAP is refused, so the inner frame cannot lead here again.
+DecodeStatus Decoder::pktap(Bytes frame) noexcept {
+    if (frame.size() < 12) return DecodeStatus::truncated_link;
+    const std::uint32_t length = load32_little(&frame[0]);
+    const auto inner = static_cast<LinkType>(load32_little(&frame[8]));
+    if (length < 12 || frame.size() < length) return DecodeStatus::truncated_link;
+    if (inner == LinkType::pktap || inner == LinkType::pktap_apple) {
+        return DecodeStatus::unsupported_link;
+    }
+    return link(inner, frame.subspan(length));
+}
+
+// Juniper's capture header: the magic "MGC", flags, an extension block when flag 0x80 says so;
+// then the Ethernet frame, or (flag 0x02, no layer 2) a 4-byte protocol family and an IP packet.
+DecodeStatus Decoder::juniper_ether(Bytes frame) noexcept {
+    if (frame.size() < 4) return DecodeStatus::truncated_link;
+    if (frame[0] != 'M' || frame[1] != 'G' || frame[2] != 'C') return DecodeStatus::non_ip;
+    const std::uint8_t flags = frame[3];
+    std::size_t header = 4;
+    if ((flags & 0x80) != 0) {
+        if (frame.size() < 6) return DecodeStatus::truncated_link;
+        header = 6 + load16(&frame[4]);
+    }
+    if ((flags & 0x02) != 0) header += 4;
+    if (frame.size() < header) return DecodeStatus::truncated_link;
+    if ((flags & 0x02) != 0) return ip_by_version(frame.subspan(header));
+    if (frame.size() < header + 14) return DecodeStatus::truncated_link;
+    return ethertype(load16(&frame[header + 12]), frame.subspan(header + 14));
+}
+
+// IP over InfiniBand as Linux captures it: a 20-byte pseudo destination address (QPN and GID),
+// 20 bytes more, then the ethertype and 2 reserved bytes.
+DecodeStatus Decoder::ipoib(Bytes frame) noexcept {
+    if (frame.size() < 44) return DecodeStatus::truncated_link;
+    return ethertype(load16(&frame[40]), frame.subspan(44));
 }
 
 }  // namespace
@@ -629,6 +892,8 @@ std::string_view reason_name(DecodeStatus status) noexcept {
             return "tunnel-too-deep";
         case DecodeStatus::unsupported_tunnel:
             return "unsupported-tunnel";
+        case DecodeStatus::encrypted:
+            return "encrypted";
     }
     return "unknown";
 }
@@ -657,6 +922,14 @@ std::string_view tunnel_name(TunnelKind kind) noexcept {
             return "mpls";
         case TunnelKind::pppoe:
             return "pppoe";
+        case TunnelKind::pbb:
+            return "pbb";
+        case TunnelKind::fabricpath:
+            return "fabricpath";
+        case TunnelKind::nsh:
+            return "nsh";
+        case TunnelKind::pim_register:
+            return "pim-register";
     }
     return "none";
 }
@@ -701,6 +974,17 @@ bool is_supported_link(int link_type) noexcept {
         case LinkType::ppp:
         case LinkType::ppp_serial:
         case LinkType::c_hdlc:
+        case LinkType::ieee802_11:
+        case LinkType::prism:
+        case LinkType::radiotap:
+        case LinkType::arcnet:
+        case LinkType::arcnet_linux:
+        case LinkType::pktap_apple:
+        case LinkType::avs:
+        case LinkType::juniper_ether:
+        case LinkType::nflog:
+        case LinkType::ipoib:
+        case LinkType::pktap:
             return true;
     }
     return false;

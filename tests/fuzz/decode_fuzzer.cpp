@@ -10,9 +10,18 @@
 namespace {
 
 constexpr ephemera::LinkType link_types[] = {
-    ephemera::LinkType::ethernet, ephemera::LinkType::linux_sll, ephemera::LinkType::linux_sll2,
-    ephemera::LinkType::raw,      ephemera::LinkType::ipv4,      ephemera::LinkType::ipv6,
-    ephemera::LinkType::null,     ephemera::LinkType::loop,      ephemera::LinkType::raw_openbsd,
+    ephemera::LinkType::ethernet,     ephemera::LinkType::linux_sll,
+    ephemera::LinkType::linux_sll2,   ephemera::LinkType::raw,
+    ephemera::LinkType::ipv4,         ephemera::LinkType::ipv6,
+    ephemera::LinkType::null,         ephemera::LinkType::loop,
+    ephemera::LinkType::raw_openbsd,  ephemera::LinkType::ppp,
+    ephemera::LinkType::ppp_serial,   ephemera::LinkType::c_hdlc,
+    ephemera::LinkType::ieee802_11,   ephemera::LinkType::prism,
+    ephemera::LinkType::radiotap,     ephemera::LinkType::arcnet,
+    ephemera::LinkType::arcnet_linux, ephemera::LinkType::pktap_apple,
+    ephemera::LinkType::avs,          ephemera::LinkType::juniper_ether,
+    ephemera::LinkType::nflog,        ephemera::LinkType::ipoib,
+    ephemera::LinkType::pktap,
 };
 
 }  // namespace

@@ -264,9 +264,9 @@ TEST(DecodeIpv6, MappedIpv4AddressStaysIpv6) {
 }
 
 TEST(DecodeLink, UnknownLinkTypeIsReported) {
-    EXPECT_EQ(decode_exact(static_cast<LinkType>(129), ipv4_tcp_syn).status,
+    EXPECT_EQ(decode_exact(static_cast<LinkType>(147), ipv4_tcp_syn).status,
               DecodeStatus::unsupported_link);
-    EXPECT_FALSE(is_supported_link(129));
+    EXPECT_FALSE(is_supported_link(147));  // DLT_USER0: whatever its user meant
     EXPECT_TRUE(is_supported_link(276));
 }
 
@@ -514,6 +514,106 @@ TEST(DecodeTunnels, OptionsDecideWhatIsUnwrapped) {
     DecodeOptions extra;
     ASSERT_TRUE(extra.ports.add(9999, TunnelKind::vxlan));
     expect_tunnel(unwrap(over_udp(9999, vxlan, inner_ethernet_syn), extra), TunnelKind::vxlan, 42);
+}
+
+// Below IP: PBB and FabricPath wrap a customer's Ethernet frame; VN-Tag and an integrity-only
+// MACsec SecTAG sit before the ethertype; an encrypted MACsec frame is counted as such.
+TEST(DecodeTunnels, BackboneFabricAndSecurityTags) {
+    const Frame pbb = join({ethernet_with_tags({{0x88a8, 5}}, 0x88e7),
+                            Frame{0x00, 0x01, 0x00, 0x02}, inner_ethernet_syn});  // I-SID 65538
+    expect_tunnel(unwrap(pbb), TunnelKind::pbb, 65538, false);
+    const Frame fabricpath =
+        join({ethernet_with_tags({}, 0x8903), Frame{0x01, 0x3f}, inner_ethernet_syn});
+    expect_tunnel(unwrap(fabricpath), TunnelKind::fabricpath, std::nullopt, false);
+
+    const Frame vn_tag = join({ethernet_with_tags({}, 0x8926), Frame{0x80, 0x01, 0x00, 0x02},
+                               Frame{0x08, 0x00}, ipv4_tcp_syn});
+    expect_ipv4_syn(decode_exact(LinkType::ethernet, vn_tag));
+    const Frame sectag_with_sci = {0x20, 0, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 0, 1};
+    const Frame macsec = join({ethernet_with_tags({}, 0x88e5), sectag_with_sci, Frame{0x08, 0x00},
+                               ipv4_tcp_syn, Frame(16, 0xee)});  // then the ICV
+    expect_ipv4_syn(decode_exact(LinkType::ethernet, macsec));
+    Frame encrypted = macsec;
+    encrypted[14] |= 0x0c;  // E and C
+    EXPECT_EQ(decode_exact(LinkType::ethernet, encrypted).status, DecodeStatus::encrypted);
+}
+
+// NSH (on its own ethertype and inside VXLAN-GPE) and a PIM Register carrying a multicast packet.
+TEST(DecodeTunnels, ServiceHeadersAndPimRegisters) {
+    const Frame nsh = {0x0f, 0xc2, 0x01, 0x01, 0x00, 0x01, 0x2c, 0xff};  // IPv4 next; path 300
+    expect_tunnel(unwrap(join({ethernet_with_tags({}, 0x894f), nsh, ipv4_tcp_syn})),
+                  TunnelKind::nsh, 300, false);
+    const Frame gpe = {0x0c, 0, 0, 0x04, 0x00, 0x00, 0x09, 0};  // next protocol NSH, VNI 9
+    expect_tunnel(unwrap(over_udp(4790, gpe, join({nsh, ipv4_tcp_syn}))), TunnelKind::vxlan_gpe, 9);
+    const Frame register_header = {0x21, 0, 0, 0, 0, 0, 0, 0};
+    expect_tunnel(unwrap(over_ip(103, join({register_header, ipv4_tcp_syn}))),
+                  TunnelKind::pim_register, std::nullopt);
+    const Frame hello = {0x20, 0, 0, 0, 0, 1, 0, 2};  // PIM hello: no ports
+    EXPECT_EQ(decode_exact(LinkType::ethernet, over_ip(103, hello)).status,
+              DecodeStatus::unsupported_transport);
+}
+
+// 802.11 data frames with LLC/SNAP, behind radiotap; QoS with a fourth address and an HT
+// control field; protected frames and beacons are skipped with their reasons.
+TEST(DecodeLinks, Ieee80211DataFramesBehindRadiotap) {
+    const Frame radiotap = {0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00};
+    Frame data_header(24, 0);
+    data_header[0] = 0x08;  // data
+    data_header[1] = 0x01;  // to DS
+    const Frame snap = {0xaa, 0xaa, 0x03, 0x00, 0x00, 0x00, 0x08, 0x00};
+    expect_ipv4_syn(
+        decode_exact(LinkType::radiotap, join({radiotap, data_header, snap, ipv4_tcp_syn})));
+    expect_ipv4_syn(decode_exact(LinkType::ieee802_11, join({data_header, snap, ipv4_tcp_syn})));
+    Frame qos_header(30 + 2 + 4, 0);
+    qos_header[0] = 0x88;  // QoS data
+    qos_header[1] = 0x83;  // to and from DS (four addresses), order: an HT control field
+    expect_ipv4_syn(decode_exact(LinkType::ieee802_11, join({qos_header, snap, ipv4_tcp_syn})));
+    Frame protected_header = data_header;
+    protected_header[1] |= 0x40;
+    EXPECT_EQ(
+        decode_exact(LinkType::radiotap, join({radiotap, protected_header, Frame(40, 0)})).status,
+        DecodeStatus::encrypted);
+    Frame beacon(36, 0);
+    beacon[0] = 0x80;
+    EXPECT_EQ(decode_exact(LinkType::radiotap, join({radiotap, beacon})).status,
+              DecodeStatus::non_ip);
+}
+
+// Link types that carry a header of their own before IP or Ethernet.
+TEST(DecodeLinks, NflogPktapJuniperInfinibandArcnet) {
+    const Frame nflog = join({Frame{0x02, 0x00, 0x00, 0x05},  // AF_INET, group 5
+                              Frame{0x08, 0x00, 0x01, 0x00, 0x08, 0x00, 0x01, 0x00},  // a prefix
+                              Frame{0x3c + 4, 0x00, 0x09, 0x00}, ipv4_tcp_syn});
+    expect_ipv4_syn(decode_exact(LinkType::nflog, nflog));
+
+    Frame pktap_header(108, 0);
+    pktap_header[0] = 108;  // its length, then the record type and the inner link type, LE
+    pktap_header[4] = 1;
+    pktap_header[8] = 1;  // Ethernet
+    expect_ipv4_syn(
+        decode_exact(LinkType::pktap, join({pktap_header, ethernet_header, ipv4_tcp_syn})));
+    expect_ipv4_syn(
+        decode_exact(LinkType::pktap_apple, join({pktap_header, ethernet_header, ipv4_tcp_syn})));
+    pktap_header[8] = 0x02;  // PKTAP (258, little-endian) inside PKTAP
+    pktap_header[9] = 0x01;
+    EXPECT_EQ(decode_exact(LinkType::pktap, join({pktap_header, pktap_header})).status,
+              DecodeStatus::unsupported_link);
+
+    const Frame juniper = {'M', 'G', 'C', 0x80, 0x00, 0x03, 0x01, 0x01, 0x00};  // 3 bytes of TLV
+    expect_ipv4_syn(
+        decode_exact(LinkType::juniper_ether, join({juniper, ethernet_header, ipv4_tcp_syn})));
+
+    Frame infiniband(44, 0);
+    infiniband[40] = 0x08;
+    expect_ipv4_syn(decode_exact(LinkType::ipoib, join({infiniband, ipv4_tcp_syn})));
+
+    expect_ipv4_syn(decode_exact(LinkType::arcnet_linux,
+                                 join({Frame{0xbe, 0x50, 0xc6, 0x00, 0xf0}, ipv4_tcp_syn})));
+    expect_ipv4_syn(
+        decode_exact(LinkType::arcnet_linux,
+                     join({Frame{0xbe, 0x50, 0xc3, 0x08, 0xd4, 0, 1, 0x69}, ipv4_tcp_syn})));
+    expect_ipv4_syn(
+        decode_exact(LinkType::arcnet, join({Frame{0xbe, 0x50, 0xd4, 0, 1, 0x69}, ipv4_tcp_syn})));
 }
 
 }  // namespace

@@ -21,14 +21,25 @@ enum class LinkType : int {
     ethernet = 1,      // Ethernet II, with any number of 802.1Q / 802.1ad tags
     ppp = 9,           // PPP, with or without HDLC-like address and control
     ppp_serial = 50,   // PPP in HDLC-like framing
+    arcnet = 7,        // ARCNET as BSD writes it (no offset field)
     raw = 12,          // raw IPv4 or IPv6 (DLT_RAW on Linux)
     raw_openbsd = 14,  // DLT_RAW as OpenBSD numbers it
     raw_linktype = 101,
     loop = 108,    // OpenBSD loopback, family in network byte order
     c_hdlc = 104,  // Cisco HDLC
+    ieee802_11 = 105,
     linux_sll = 113,
+    prism = 119,  // 802.11 after a Prism monitor header (or an AVS one)
+    radiotap = 127,
+    arcnet_linux = 129,
+    pktap_apple = 149,  // DLT_USER2, which macOS writes for PKTAP
+    avs = 163,          // 802.11 after an AVS monitor header
+    juniper_ether = 178,
     ipv4 = 228,
     ipv6 = 229,
+    nflog = 239,  // Linux NFLOG: the logged IP packet in a TLV
+    ipoib = 242,  // IP over InfiniBand, with Linux's 20-byte pseudo-address
+    pktap = 258,  // Apple PKTAP: a header with the inner link type, then its frame
     linux_sll2 = 276,
 };
 
@@ -49,24 +60,29 @@ enum class DecodeStatus : std::uint8_t {
     truncated_tunnel,    // the captured bytes end inside a tunnel header
     tunnel_too_deep,     // more than max_tunnel_depth encapsulations, or a loop of them
     unsupported_tunnel,  // an encapsulation ephemera does not unwrap (a GRE payload, ...)
+    encrypted,           // a protected 802.11 frame or an encrypted MACsec frame
 };
-inline constexpr std::size_t decode_status_count = 15;
+inline constexpr std::size_t decode_status_count = 16;
 
 // Encapsulations the decoder unwraps to the innermost IP packet that carries TCP or UDP.
 enum class TunnelKind : std::uint8_t {
     none,
-    vxlan,      // UDP 4789, Linux's 8472
-    vxlan_gpe,  // UDP 4790
-    geneve,     // UDP 6081
-    gtp_u,      // UDP 2152
-    teredo,     // UDP 3544: IPv6 in UDP
-    mpls_udp,   // UDP 6635
-    gre,        // IP protocol 47 (with ERSPAN types I, II, III inside)
-    ip_in_ip,   // IP protocols 4 and 41: IPv4 or IPv6 inside IPv4 or IPv6
-    mpls,       // ethertypes 0x8847, 0x8848
-    pppoe,      // ethertype 0x8864
+    vxlan,         // UDP 4789, Linux's 8472
+    vxlan_gpe,     // UDP 4790
+    geneve,        // UDP 6081
+    gtp_u,         // UDP 2152
+    teredo,        // UDP 3544: IPv6 in UDP
+    mpls_udp,      // UDP 6635
+    gre,           // IP protocol 47 (with ERSPAN types I, II, III inside)
+    ip_in_ip,      // IP protocols 4 and 41: IPv4 or IPv6 inside IPv4 or IPv6
+    mpls,          // ethertypes 0x8847, 0x8848
+    pppoe,         // ethertype 0x8864
+    pbb,           // ethertype 0x88e7: 802.1ah provider backbone bridging (MAC-in-MAC)
+    fabricpath,    // ethertype 0x8903: Cisco FabricPath's outer MAC header
+    nsh,           // ethertype 0x894f (and inside VXLAN-GPE, GRE): a network service header
+    pim_register,  // IP protocol 103: a PIM Register carrying a multicast packet to its RP
 };
-inline constexpr std::size_t tunnel_kind_count = 11;
+inline constexpr std::size_t tunnel_kind_count = 15;
 std::string_view tunnel_name(TunnelKind kind) noexcept;
 inline constexpr int max_tunnel_depth = 8;
 
@@ -99,7 +115,7 @@ struct DecodeOptions {
 struct TunnelInfo {
     TunnelKind kind = TunnelKind::none;
     bool has_id = false;
-    std::uint32_t id = 0;  // VNI, GRE key, TEID, MPLS label or PPPoE session
+    std::uint32_t id = 0;  // VNI, GRE key, TEID, MPLS label, PPPoE session, I-SID or NSH path
     Address outer_source;  // the outer IP header's, where there is one (not for MPLS, PPPoE)
     Address outer_destination;
 };
