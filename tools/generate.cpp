@@ -10,12 +10,16 @@
 // Variants of `connections`: --mapped (IPv6 headers with IPv4-mapped addresses), --jumbo (9000
 // byte frames), --duplicate (every frame twice), --clock-step S (the clock steps back S seconds
 // halfway), --snaplen N, --nanosecond, --byte-swapped (the other byte order's pcap).
+// `connections` and `mix` take --encapsulate vxlan|geneve|gre|mpls: every frame inside that
+// tunnel between 198.18.255.1 and 198.18.255.2 (VNI, key or label 42), as a cloud's traffic mirror
+// or a carrier's core delivers it.
 #include <pcap/pcap.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -110,6 +114,58 @@ Frame packet(std::int64_t time, const Host& from, std::uint16_t from_port, const
 
 enum : std::uint8_t { fin = 1, syn = 2, rst = 4, psh = 8, ack = 16 };
 
+enum class Encapsulation { none, vxlan, geneve, gre, mpls };
+
+// The frame inside the tunnel: VXLAN and Geneve (UDP 4789, 6081) carry the whole Ethernet frame
+// with a source port from a hash of the inner flow, as Linux's endpoints do; GRE (with key 42)
+// carries it by transparent bridging; MPLS (label 42) carries the IP packet after the frame's
+// Ethernet header is replaced.
+Frame encapsulate(const Frame& inner, Encapsulation kind) {
+    if (kind == Encapsulation::none) return inner;
+    const std::size_t ethernet = 14;
+    if (kind == Encapsulation::mpls) {
+        std::vector<std::uint8_t> b(ethernet + 4);
+        std::copy_n(inner.bytes.begin(), 12, b.begin());
+        put16(b, 12, 0x8847);
+        put32(b, ethernet, (42u << 12) | 0x100 | 64);  // label 42, bottom of stack, TTL 64
+        b.insert(b.end(), inner.bytes.begin() + ethernet, inner.bytes.end());
+        return {inner.time, std::move(b)};
+    }
+    const bool udp = kind != Encapsulation::gre;
+    const std::size_t tunnel_header = udp ? 8 + 8 : 8;  // UDP + VXLAN/Geneve, or GRE with key
+    std::vector<std::uint8_t> b(ethernet + 20 + tunnel_header, 0);
+    b[0] = 0x02, b[5] = 0xfe, b[6] = 0x02, b[11] = 0xff;
+    put16(b, 12, 0x0800);
+    const std::size_t l3 = ethernet;
+    b[l3] = 0x45;
+    put16(b, l3 + 2, static_cast<std::uint16_t>(20 + tunnel_header + inner.bytes.size()));
+    b[l3 + 8] = 64;
+    b[l3 + 9] = udp ? 17 : 47;
+    put32(b, l3 + 12, (198u << 24) | (18u << 16) | (255u << 8) | 1);
+    put32(b, l3 + 16, (198u << 24) | (18u << 16) | (255u << 8) | 2);
+    const std::size_t l4 = l3 + 20;
+    if (udp) {
+        std::uint32_t flow_hash = 2166136261u;  // FNV-1a over the inner addresses and ports
+        for (std::size_t i = ethernet + 12; i < std::min<std::size_t>(inner.bytes.size(), 38); ++i)
+            flow_hash = (flow_hash ^ inner.bytes[i]) * 16777619u;
+        put16(b, l4, static_cast<std::uint16_t>(49152 + flow_hash % 16384));
+        put16(b, l4 + 2, kind == Encapsulation::vxlan ? 4789 : 6081);
+        put16(b, l4 + 4, static_cast<std::uint16_t>(16 + inner.bytes.size()));
+        if (kind == Encapsulation::vxlan) {
+            b[l4 + 8] = 0x08;  // I: the VNI is valid
+        } else {
+            put16(b, l4 + 10, 0x6558);  // Geneve: version 0, no options, an Ethernet frame
+        }
+        put32(b, l4 + 12, 42u << 8);  // VNI 42
+    } else {
+        put16(b, l4, 0x2000);  // K: a key follows
+        put16(b, l4 + 2, 0x6558);
+        put32(b, l4 + 4, 42);
+    }
+    b.insert(b.end(), inner.bytes.begin(), inner.bytes.end());
+    return {inner.time, std::move(b)};
+}
+
 struct Truth {
     std::FILE* file = nullptr;
     void add(const char* protocol, const Host& client, std::uint16_t client_port,
@@ -152,6 +208,7 @@ struct Options {
     int ports = 1000;
     int connections = 360'000;
     int mix_clients = 200;
+    Encapsulation encapsulation = Encapsulation::none;
 };
 
 // Linux-like clients: per destination, even ports rising by 2-16 from a random offset.
@@ -321,6 +378,9 @@ void write_capture(std::vector<Frame> frames, const Options& o) {
         }
         frames = std::move(twice);
     }
+    if (o.encapsulation != Encapsulation::none) {
+        for (Frame& frame : frames) frame = encapsulate(frame, o.encapsulation);
+    }
     if (o.byte_swapped) return write_byte_swapped(frames, o);
     pcap_t* dead = pcap_open_dead_with_tstamp_precision(
         DLT_EN10MB, o.snaplen,
@@ -350,9 +410,18 @@ int main(int argc, char** argv) {
         command->add_option("out", o.out, "Capture file to write")->required();
         command->add_option("--truth", o.truth, "Also write one JSON line per connection");
     };
+    const std::map<std::string, Encapsulation> encapsulations = {{"vxlan", Encapsulation::vxlan},
+                                                                 {"geneve", Encapsulation::geneve},
+                                                                 {"gre", Encapsulation::gre},
+                                                                 {"mpls", Encapsulation::mpls}};
+    auto tunneled = [&](CLI::App* command) {
+        command->add_option("--encapsulate", o.encapsulation, "every frame inside this tunnel")
+            ->transform(CLI::CheckedTransformer(encapsulations));
+    };
     CLI::App* connections =
         app.add_subcommand("connections", "Linux-like clients, full TCP connections");
     common(connections);
+    tunneled(connections);
     connections->add_option("--clients", o.clients);
     connections->add_option("--per-client", o.per_client);
     connections->add_flag("--mapped", o.mapped, "IPv6 headers with IPv4-mapped addresses");
@@ -371,6 +440,7 @@ int main(int argc, char** argv) {
     CLI::App* mix =
         app.add_subcommand("mix", "a busy network of Linux-like clients, for benchmarks");
     common(mix);
+    tunneled(mix);
     mix->add_option("--clients", o.mix_clients, "client hosts")->capture_default_str();
     mix->add_option("--connections", o.connections, "TCP connections")->capture_default_str();
     CLI11_PARSE(app, argc, argv);
