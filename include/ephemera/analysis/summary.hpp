@@ -50,8 +50,13 @@ struct CaptureSummary {
     std::map<std::tuple<TunnelKind, bool, std::uint32_t, Address, Address>, std::size_t>
         tunnel_index;
 
-    // Both directions of a tunnel are one tunnel, named in the direction first seen.
+    // Both directions of a tunnel are one tunnel, named in the direction first seen. Packets
+    // come in runs through the same tunnel: the last one's tally is tried before the map.
     void count_tunnel(const TunnelInfo& tunnel) {
+        if (last_counted_tunnel < tunnels.size() && same_tunnel(tunnels[last_counted_tunnel], tunnel)) {
+            ++tunnels[last_counted_tunnel].packets;
+            return;
+        }
         const bool forward = !(tunnel.outer_destination < tunnel.outer_source);
         const auto key = std::make_tuple(tunnel.kind, tunnel.has_id, tunnel.id,
                                          forward ? tunnel.outer_source : tunnel.outer_destination,
@@ -62,7 +67,18 @@ struct CaptureSummary {
                                tunnel.outer_destination, 0});
         }
         ++tunnels[found->second].packets;
+        last_counted_tunnel = found->second;
     }
+    static bool same_tunnel(const TunnelTally& tally, const TunnelInfo& tunnel) noexcept {
+        if (tally.kind != tunnel.kind || tally.has_id != tunnel.has_id || tally.id != tunnel.id) {
+            return false;
+        }
+        return (tally.outer_source == tunnel.outer_source &&
+                tally.outer_destination == tunnel.outer_destination) ||
+               (tally.outer_source == tunnel.outer_destination &&
+                tally.outer_destination == tunnel.outer_source);
+    }
+    std::size_t last_counted_tunnel = SIZE_MAX;
     std::uint64_t duplicates = 0;      // decoded packets seen twice within a millisecond
     std::uint64_t backward_steps = 0;  // packets earlier than the one before them
     Micros largest_backward_step = 0;
