@@ -86,6 +86,7 @@ constexpr std::uint16_t ethertype_pbb = 0x88e7;     // 802.1ah backbone service 
 constexpr std::uint16_t ethertype_vn_tag = 0x8926;  // Cisco VN-Tag
 constexpr std::uint16_t ethertype_fabricpath = 0x8903;
 constexpr std::uint16_t ethertype_nsh = 0x894f;
+constexpr std::uint16_t ethertype_cisco_metadata = 0x8909;  // a security group tag
 
 std::uint16_t load16_little(const std::uint8_t* at) noexcept {
     return static_cast<std::uint16_t>(at[0] | (at[1] << 8));
@@ -389,6 +390,10 @@ DecodeStatus Decoder::gre(Bytes packet) noexcept {
         case ethertype_wccp:
             if (inner.size() < 4) return DecodeStatus::truncated_tunnel;
             return ip_by_version(inner.subspan(4));
+        case ethertype_cisco_metadata:
+            // In GRE the next ethertype comes first, then version, length, option and the tag.
+            if (inner.size() < 8) return DecodeStatus::truncated_tunnel;
+            return ethertype(load16(&inner[0]), inner.subspan(8));
         default:
             return ethertype(type, inner);
     }
@@ -571,6 +576,9 @@ DecodeStatus Decoder::unwrap_ethertype(std::uint16_t type, Bytes payload) noexce
             return pppoe(payload);
         case ethertype_macsec:
             return macsec(payload);
+        case ethertype_cisco_metadata:  // version, length, option, the tag; then the ethertype
+            if (payload.size() < 8) return DecodeStatus::truncated_link;
+            return ethertype(load16(&payload[6]), payload.subspan(8));
         case ethertype_vn_tag:  // 4 bytes of tag, then the ethertype
             if (payload.size() < 6) return DecodeStatus::truncated_link;
             return ethertype(load16(&payload[4]), payload.subspan(6));

@@ -235,7 +235,8 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
                                                {"destination", to_string(tunnel.outer_destination)}}
                                 : ordered_json(nullptr)},
              {"id", tunnel.has_id ? ordered_json(tunnel.id) : ordered_json(nullptr)},
-             {"packets", tunnel.packets}});
+             {"packets", tunnel.packets},
+             {"inner_connections", tunnel.inner_connections}});
     }
 
     // The arrays are moved in, not copied: the clients' are most of the document.

@@ -281,19 +281,67 @@ std::string range_doubt(const std::string& address, const RangeEstimate& range,
     return sentence + ". Give --range if you know it.";
 }
 
-std::string tunnel_words(const TunnelTally& tunnel) {
-    std::string words(tunnel_name(tunnel.kind));
-    for (char& c : words) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (tunnel.kind == TunnelKind::ip_in_ip) words = "IP-in-IP";
-    if (tunnel.has_id) {
-        const char* id_name =
-            tunnel.kind == TunnelKind::gre                                           ? "key"
-            : tunnel.kind == TunnelKind::gtp_u                                       ? "TEID"
-            : tunnel.kind == TunnelKind::pppoe                                       ? "session"
-            : tunnel.kind == TunnelKind::mpls || tunnel.kind == TunnelKind::mpls_udp ? "label"
-                                                                                     : "VNI";
-        words += fmt::format(" {} {}", id_name, tunnel.id);
+// A tunnel's kind as people write it.
+std::string_view tunnel_display_name(TunnelKind kind) {
+    switch (kind) {
+        case TunnelKind::vxlan:
+            return "VXLAN";
+        case TunnelKind::vxlan_gpe:
+            return "VXLAN-GPE";
+        case TunnelKind::geneve:
+            return "Geneve";
+        case TunnelKind::gtp_u:
+            return "GTP-U";
+        case TunnelKind::teredo:
+            return "Teredo";
+        case TunnelKind::mpls_udp:
+            return "MPLS over UDP";
+        case TunnelKind::gre:
+            return "GRE";
+        case TunnelKind::ip_in_ip:
+            return "IP-in-IP";
+        case TunnelKind::mpls:
+            return "MPLS";
+        case TunnelKind::pppoe:
+            return "PPPoE";
+        case TunnelKind::pbb:
+            return "PBB";
+        case TunnelKind::fabricpath:
+            return "FabricPath";
+        case TunnelKind::nsh:
+            return "NSH";
+        case TunnelKind::pim_register:
+            return "PIM Register";
+        case TunnelKind::none:
+            break;
     }
+    return "none";
+}
+
+// What a tunnel's id is called in its own standard.
+std::string_view tunnel_id_name(TunnelKind kind) {
+    switch (kind) {
+        case TunnelKind::gre:
+            return "key";
+        case TunnelKind::gtp_u:
+            return "TEID";
+        case TunnelKind::pppoe:
+            return "session";
+        case TunnelKind::mpls:
+        case TunnelKind::mpls_udp:
+            return "label";
+        case TunnelKind::pbb:
+            return "I-SID";
+        case TunnelKind::nsh:
+            return "service path";
+        default:
+            return "VNI";
+    }
+}
+
+std::string tunnel_words(const TunnelTally& tunnel) {
+    std::string words(tunnel_display_name(tunnel.kind));
+    if (tunnel.has_id) words += fmt::format(" {} {}", tunnel_id_name(tunnel.kind), tunnel.id);
     if (tunnel.outer_source.family != Family::none) {
         words += fmt::format(" between {} and {}", to_string(tunnel.outer_source),
                              to_string(tunnel.outer_destination));
@@ -304,11 +352,20 @@ std::string tunnel_words(const TunnelTally& tunnel) {
 std::vector<std::string> findings_worst_first(const Report& report) {
     std::vector<Finding> findings;
     // What was unwrapped: the report is of the inner traffic, which says so first of all.
-    for (const TunnelTally& tunnel : report.capture.tunnels) {
+    const std::vector<TunnelTally>& tunnels = report.capture.tunnels;
+    if (tunnels.size() == 1) {
         findings.push_back(
             {0.5, fmt::format("{} were inside {}: the connections are the inner ones "
                               "(--decapsulate none for the outer).",
-                              plural(tunnel.packets, "packet", "packets"), tunnel_words(tunnel))});
+                              plural(tunnels[0].packets, "packet", "packets"),
+                              tunnel_words(tunnels[0]))});
+    } else if (tunnels.size() > 1) {
+        std::uint64_t packets = 0;
+        for (const TunnelTally& tunnel : tunnels) packets += tunnel.packets;
+        findings.push_back(
+            {0.5, fmt::format("{} were inside {} tunnels (below): the connections are the inner "
+                              "ones (--decapsulate none for the outer).",
+                              plural(packets, "packet", "packets"), tunnels.size())});
     }
     for (const ClientSummary& client : report.clients) {
         add_exhaustion_findings(findings, client);
@@ -473,6 +530,26 @@ void append_servers(std::string& out, const Report& report, std::size_t top) {
     append_more(out, shown, report.servers.size());
 }
 
+// What was unwrapped, busiest first: each outermost tunnel with its packets and the connections
+// those began.
+void append_tunnels(std::string& out, const Report& report, std::size_t top) {
+    std::vector<TunnelTally> tunnels = report.capture.tunnels;
+    if (tunnels.empty()) return;
+    std::stable_sort(
+        tunnels.begin(), tunnels.end(),
+        [](const TunnelTally& a, const TunnelTally& b) { return a.packets > b.packets; });
+    fmt::format_to(std::back_inserter(out), "\nTunnels ({}), busiest first\n", tunnels.size());
+    fmt::format_to(std::back_inserter(out), "  {:<70} {:>10} {:>12}\n", "tunnel", "packets",
+                   "connections");
+    const std::size_t shown = std::min(top, tunnels.size());
+    for (std::size_t row = 0; row < shown; ++row) {
+        fmt::format_to(std::back_inserter(out), "  {:<70} {:>10} {:>12}\n",
+                       tunnel_words(tunnels[row]), tunnels[row].packets,
+                       tunnels[row].inner_connections);
+    }
+    append_more(out, shown, tunnels.size());
+}
+
 }  // namespace
 
 std::string render_text(const Report& report, const ReportOptions& options) {
@@ -484,6 +561,7 @@ std::string render_text(const Report& report, const ReportOptions& options) {
     append_clients(out, report, options.top);
     append_port_use(out, report, options.top, palette);
     append_servers(out, report, options.top);
+    append_tunnels(out, report, options.top);
     return out;
 }
 

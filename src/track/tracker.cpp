@@ -324,6 +324,7 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
     }
     Connection& connection = entries_[index];
     if (starts) {
+        ++connections_started_;
         connection = Connection{};
         connection.protocol = packet.protocol;
         connection.endpoint = {packet.source, packet.destination};

@@ -107,6 +107,9 @@ TEST(Tunnels, EveryEncapsulationOfRealTrafficGivesThePlainReportAndTsharksCounts
         }
         ASSERT_EQ(report["tunnels"].size(), 1u);
         EXPECT_EQ(report["tunnels"][0]["kind"], kind);
+        EXPECT_EQ(
+            report["tunnels"][0]["inner_connections"].get<int>(),
+            report["connections"]["tcp"].get<int>() + report["connections"]["udp"].get<int>());
         // Without decapsulation, no inner connection is found.
         const json outer = analyze({path}, {"--decapsulate", "none"});
         EXPECT_TRUE(outer["tunnels"].empty());
@@ -132,6 +135,7 @@ TEST(Tunnels, GeneratedTunnelsGiveThePlainReport) {
         EXPECT_EQ(report["tunnels"][0]["kind"], kind);
         EXPECT_EQ(report["tunnels"][0]["id"], 42);
         EXPECT_EQ(report["tunnels"][0]["packets"], report["capture"]["packets"]);
+        EXPECT_EQ(report["tunnels"][0]["inner_connections"], report["connections"]["tcp"]);
     }
 }
 

@@ -533,6 +533,15 @@ TEST(DecodeTunnels, BackboneFabricAndSecurityTags) {
     const Frame macsec = join({ethernet_with_tags({}, 0x88e5), sectag_with_sci, Frame{0x08, 0x00},
                                ipv4_tcp_syn, Frame(16, 0xee)});  // then the ICV
     expect_ipv4_syn(decode_exact(LinkType::ethernet, macsec));
+    // Cisco metadata (a security group tag): the ethertype after it on Ethernet, before it in GRE.
+    const Frame tagged =
+        join({ethernet_with_tags({}, 0x8909), Frame{0x01, 0x01, 0x00, 0x01, 0x00, 0x10, 0x08, 0x00},
+              ipv4_tcp_syn});
+    expect_ipv4_syn(decode_exact(LinkType::ethernet, tagged));
+    const Frame gre_tagged = over_ip(
+        47, join({Frame{0x00, 0x00, 0x89, 0x09, 0x08, 0x00, 0x01, 0x01, 0x00, 0x01, 0x00, 0x10},
+                  ipv4_tcp_syn}));
+    expect_tunnel(unwrap(gre_tagged), TunnelKind::gre, std::nullopt);
     Frame encrypted = macsec;
     encrypted[14] |= 0x0c;  // E and C
     EXPECT_EQ(decode_exact(LinkType::ethernet, encrypted).status, DecodeStatus::encrypted);

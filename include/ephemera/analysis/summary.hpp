@@ -25,6 +25,7 @@ struct TunnelTally {
     Address outer_source;
     Address outer_destination;
     std::uint64_t packets = 0;
+    std::uint64_t inner_connections = 0;  // connections whose first packet came through it
 };
 
 // What the capture stage and the decoder saw, carried into the report unchanged.
@@ -52,10 +53,12 @@ struct CaptureSummary {
 
     // Both directions of a tunnel are one tunnel, named in the direction first seen. Packets
     // come in runs through the same tunnel: the last one's tally is tried before the map.
-    void count_tunnel(const TunnelInfo& tunnel) {
-        if (last_counted_tunnel < tunnels.size() && same_tunnel(tunnels[last_counted_tunnel], tunnel)) {
+    // Returns the tunnel's index in `tunnels`.
+    std::size_t count_tunnel(const TunnelInfo& tunnel) {
+        if (last_counted_tunnel < tunnels.size() &&
+            same_tunnel(tunnels[last_counted_tunnel], tunnel)) {
             ++tunnels[last_counted_tunnel].packets;
-            return;
+            return last_counted_tunnel;
         }
         const bool forward = !(tunnel.outer_destination < tunnel.outer_source);
         const auto key = std::make_tuple(tunnel.kind, tunnel.has_id, tunnel.id,
@@ -68,6 +71,7 @@ struct CaptureSummary {
         }
         ++tunnels[found->second].packets;
         last_counted_tunnel = found->second;
+        return last_counted_tunnel;
     }
     static bool same_tunnel(const TunnelTally& tally, const TunnelInfo& tunnel) noexcept {
         if (tally.kind != tunnel.kind || tally.has_id != tunnel.has_id || tally.id != tunnel.id) {

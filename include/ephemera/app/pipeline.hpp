@@ -19,6 +19,7 @@ struct TimedPacket {
     Micros timestamp;
     DecodedPacket packet;
     std::uint64_t flow_hash;  // hash_flow_of(packet)
+    std::uint32_t tunnel;     // 1 + the index of its tunnel in CaptureSummary::tunnels; 0: none
 };
 
 class PacketPipeline {
@@ -54,8 +55,9 @@ class PacketPipeline {
             return false;
         }
         ++capture_.decoded;
+        decoded.tunnel = 0;
         if (result.tunnel_depth > 0) [[unlikely]]
-            capture_.count_tunnel(tunnel_);
+            decoded.tunnel = static_cast<std::uint32_t>(capture_.count_tunnel(tunnel_)) + 1;
         const std::uint64_t flow_hash = hash_flow_of(result.packet);
         if (duplicates_.is_duplicate(timestamp, result.packet, flow_hash)) {
             ++capture_.duplicates;
@@ -68,7 +70,15 @@ class PacketPipeline {
     }
     // Hands the packet to the tracker.
     void on_decoded(const TimedPacket& decoded) {
+        if (decoded.tunnel == 0) [[likely]] {
+            tracker_.on_packet(decoded.timestamp, decoded.packet, decoded.flow_hash);
+            return;
+        }
+        const std::uint64_t started = tracker_.connections_started();
         tracker_.on_packet(decoded.timestamp, decoded.packet, decoded.flow_hash);
+        if (tracker_.connections_started() == started) return;
+        if (tunnel_connections_.size() < decoded.tunnel) tunnel_connections_.resize(decoded.tunnel);
+        ++tunnel_connections_[decoded.tunnel - 1];
     }
     // on_decoded for each packet in turn, with the same result. The tracker's table is a few
     // megabytes, so each packet's lookup would wait for memory: the slots of the packets a few
@@ -91,6 +101,9 @@ class PacketPipeline {
         tracker_.finish();
         capture_.evicted_half_open = tracker_.evictions().half_open;
         capture_.evicted_other = tracker_.evictions().other;
+        for (std::size_t i = 0; i < tunnel_connections_.size(); ++i) {
+            capture_.tunnels[i].inner_connections = tunnel_connections_[i];
+        }
     }
 
     // Memory the tracking half is about to write for the first time (see
@@ -109,6 +122,9 @@ class PacketPipeline {
     TunnelInfo tunnel_;  // the outermost tunnel of the packet just decoded, when it had one
     CaptureSummary capture_;
     DuplicateFilter duplicates_;
+    // Connections started by a tunneled packet, by tunnel: written by the tracking half, which
+    // leaves capture_.tunnels to the decoding half until finish().
+    std::vector<std::uint64_t> tunnel_connections_;
 };
 
 // The report's warnings about what the pipeline met: evictions, duplicates, clock steps.

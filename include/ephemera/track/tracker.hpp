@@ -90,6 +90,8 @@ class ConnectionTracker {
     // Hands every connection still in the table to the sink, as of the end of the capture.
     void finish();
 
+    // Connections begun so far (each 4-tuple's first packet, and every new one on an old 4-tuple).
+    std::uint64_t connections_started() const noexcept { return connections_started_; }
     // Connections in the table (not closed yet).
     std::size_t open_connections() const noexcept { return live_count_; }
     // Closed connections still recognized by their late packets.
@@ -177,6 +179,7 @@ class ConnectionTracker {
     std::uint64_t lingering_end_ = 0;
     std::uint64_t emitted_ = 0;  // connections handed to the sink
     std::size_t live_count_ = 0;
+    std::uint64_t connections_started_ = 0;
     EvictionCounts evictions_;
     Micros latest_ = 0;
     Micros next_sweep_ = 0;
