@@ -220,7 +220,8 @@ TEST(Range, RandomPortsClusteredInsideADefaultAreNotFromIt) {
     std::vector<std::uint16_t> ports;
     for (int i = 0; i < 30; ++i)
         ports.push_back(static_cast<std::uint16_t>(20000 + random.next() % 1000));
-    const RangeEstimate estimate = infer_range(ports, AllocationPattern::random, "freebsd or solaris");
+    const RangeEstimate estimate =
+        infer_range(ports, AllocationPattern::random, "freebsd or solaris");
     EXPECT_EQ(estimate.basis, "observed");
     EXPECT_LE(estimate.range.low, *std::min_element(ports.begin(), ports.end()));
     EXPECT_GE(estimate.range.high, *std::max_element(ports.begin(), ports.end()));
