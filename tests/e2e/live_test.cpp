@@ -222,6 +222,17 @@ TEST_F(Live, WatchesAClientFillItsRangeAlertsServesMetricsAndReportsAsAnalyzeDoe
         const RunResult check = run({"promtool", "check", "metrics"}, dir_.file("scrape.txt"));
         EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
     }
+    // Every metric the Prometheus rules read is one this scrape serves.
+    const std::string rules =
+        read_file(source_dir() / "monitoring" / "prometheus" / "ephemera.rules.yml");
+    // (Recording rules' names, level:metric:operation, are the rules' own.)
+    const std::regex metric_name(R"((^|[^:a-z_])(ephemera_[a-z_]+)(?![a-z_:]))");
+    for (auto it = std::sregex_iterator(rules.begin(), rules.end(), metric_name);
+         it != std::sregex_iterator(); ++it) {
+        const std::string name = (*it)[2].str();
+        EXPECT_NE(scrape.out.find("# TYPE " + name + " "), std::string::npos)
+            << name << " is in ephemera.rules.yml but not served";
+    }
 
     // The JSON lines: the destination's occupancy climbs one connection at a time to 14, then
     // falls to 0 once they are closed and out of TIME_WAIT.
