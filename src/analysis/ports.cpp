@@ -751,11 +751,14 @@ void narrow_hint_to_range(AllocationFingerprint& allocation, const RangeEstimate
     allocation.os_hint.clear();
 }
 
-// The range given on the command line for `client`, if any.
+// The range given on the command line for `client`, if any: an address's range holds for it in
+// every segment.
 std::optional<PortRange> configured_range(const Address& client,
                                           const PortAnalysisOptions& options) {
+    Address in_any_segment = client;
+    in_any_segment.segment = 0;
     for (const auto& [address, range] : options.client_ranges) {
-        if (address == client) return range;
+        if (address == in_any_segment) return range;
     }
     return options.range;
 }

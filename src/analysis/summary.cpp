@@ -226,6 +226,19 @@ void ConnectionLog::on_connection(const Connection& connection) {
     assign_role_from_handshake(records_.add(connection));
 }
 
+std::string segment_name(const CaptureSummary& capture, std::uint8_t number) {
+    if (number == 0 || number > capture.segments.size()) return "";
+    std::string name;
+    const SegmentPath& path = capture.segments[number - 1];
+    for (std::size_t i = 0; i < path.count; ++i) {
+        const SegmentHop& hop = path.hops[i];
+        if (!name.empty()) name += '/';
+        name += hop.kind == TunnelKind::none ? std::string_view("vlan") : tunnel_name(hop.kind);
+        if (hop.has_id) name += ':' + std::to_string(hop.id);
+    }
+    return name;
+}
+
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options) {
@@ -299,6 +312,7 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         ClientTally& tally = clients[number];
         if (tally.connections.empty()) continue;  // a scanner's, or a host only ever a server
         tally.summary.address = records.address(number);
+        tally.summary.segment = segment_name(report.capture, tally.summary.address.segment);
         tally.summary.servers = distinct_services.count(number, services_of[number]);
         tallies.push_back(&tally);
     }
@@ -316,6 +330,8 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         ServerTally& tally = servers[number];
         tally.summary.clients = distinct_clients.count(number, tally.clients);
         tally.summary.client_ports = port_stats(tally.client_ports).distinct;
+        tally.summary.segment =
+            segment_name(report.capture, tally.summary.endpoint.address.segment);
         report.servers.push_back(tally.summary);
     }
     // Closest to exhaustion first, then busiest.

@@ -201,6 +201,7 @@ int exit_code_for(const Report& report, FailOn fail_on) {
 DecodeOptions decode_options(const AnalyzeOptions& options) {
     DecodeOptions result;
     result.decapsulate = options.decapsulate;
+    result.split_segments = options.split_segments;
     for (const std::string& text : options.tunnel_ports) {
         const std::size_t equals = text.find('=');
         const std::string kind_name = text.substr(0, equals);
@@ -279,11 +280,11 @@ int run_analyze(const AnalyzeOptions& options) {
         fmt::print(stderr, "ephemera: warning: {}\n", warning);
     }
     if (options.connections_csv == "-") {
-        write_connections_csv(stdout, result.records, result.oldest_first);
+        write_connections_csv(stdout, result.records, result.oldest_first, result.report.capture);
         if (const int error = standard_output_error(); error != 0) fail_on_standard_output(error);
     } else if (!options.connections_csv.empty()) {
         write_file_atomically(options.connections_csv, [&](std::FILE* file) {
-            write_connections_csv(file, result.records, result.oldest_first);
+            write_connections_csv(file, result.records, result.oldest_first, result.report.capture);
         });
     }
     const ReportOptions report_options{

@@ -184,6 +184,11 @@ void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
         ->transform(one_of(readers))
         ->type_name("auto|libpcap");
     add_analysis_options(analyze, options);
+    // Not for live: its view and metrics name a client by its address alone.
+    analyze->add_flag("--split-segments", options.split_segments,
+                      "Key hosts and connections by their VLANs and tunnel ids as well, so the "
+                      "same address in two segments is two hosts (each client gets a segment, "
+                      "e.g. vlan:100/vxlan:42)");
 }
 
 void add_live_command(CLI::App& app, ephemera::LiveOptions& options) {

@@ -23,6 +23,12 @@ std::vector<std::string> pipeline_warnings(const CaptureSummary& capture) {
             "taken in file order, times as recorded",
             capture.backward_steps, static_cast<double>(capture.largest_backward_step) / 1e6));
     }
+    if (capture.packets_in_shared_segment > 0) {
+        warnings.push_back(fmt::format(
+            "more than {} segments (--split-segments): {} packets of the later ones share the "
+            "last segment's number",
+            CaptureSummary::max_segments - 1, capture.packets_in_shared_segment));
+    }
     return warnings;
 }
 

@@ -106,8 +106,9 @@ std::uint32_t load24(const std::uint8_t* at) noexcept {
 // span. Tunnels count towards a depth limit, so no nesting or loop can recurse without end.
 class Decoder {
   public:
-    Decoder(const DecodeOptions& options, DecodedPacket& packet, TunnelInfo* tunnel) noexcept
-        : options_(options), packet_(packet), tunnel_(tunnel) {}
+    Decoder(const DecodeOptions& options, DecodedPacket& packet, TunnelInfo* tunnel,
+            SegmentPath* segment) noexcept
+        : options_(options), packet_(packet), tunnel_(tunnel), segment_(segment) {}
 
     DecodeStatus link(LinkType link_type, Bytes frame) noexcept;
     std::uint8_t depth() const noexcept { return depth_; }
@@ -134,6 +135,7 @@ class Decoder {
     DecodeStatus udp_tunnel(TunnelKind kind, Bytes payload, bool& parsed) noexcept;
     DecodeStatus gre(Bytes packet) noexcept;
     DecodeStatus mpls(Bytes stack) noexcept;
+    void name_mpls_tunnel(std::uint32_t label) noexcept;
     DecodeStatus pppoe(Bytes session) noexcept;
     DecodeStatus nsh(Bytes packet) noexcept;
     DecodeStatus pim_register(Bytes message) noexcept;
@@ -154,11 +156,19 @@ class Decoder {
     const DecodeOptions& options_;
     DecodedPacket& packet_;
     TunnelInfo* tunnel_;      // where the outermost tunnel goes, if anywhere
+    SegmentPath* segment_;    // where the VLANs and tunnels go, if anywhere
     std::uint8_t depth_ = 0;  // encapsulations entered so far
 };
 
+// Appends one VLAN or tunnel to the segment path, when one is asked for.
+void add_hop(SegmentPath* segment, TunnelKind kind, bool has_id, std::uint32_t id) noexcept {
+    if (segment == nullptr || segment->count == SegmentPath::capacity) return;
+    segment->hops[segment->count++] = {kind, has_id, id};
+}
+
 bool Decoder::enter(TunnelKind kind, bool has_id, std::uint32_t id, bool outer_ip) noexcept {
     if (depth_ >= max_tunnel_depth) return false;
+    add_hop(segment_, kind, has_id, id);
     if (depth_++ == 0 && tunnel_ != nullptr) {
         *tunnel_ = TunnelInfo{};
         tunnel_->kind = kind;
@@ -406,10 +416,7 @@ DecodeStatus Decoder::mpls(Bytes stack) noexcept {
     std::size_t at = 0;
     for (int labels = 0;; ++labels) {
         if (stack.size() < at + 4) return DecodeStatus::truncated_tunnel;
-        if (labels == 0 && depth_ == 1 && tunnel_ != nullptr && tunnel_->kind == TunnelKind::mpls) {
-            tunnel_->has_id = true;
-            tunnel_->id = load32(&stack[at]) >> 12;
-        }
+        if (labels == 0) name_mpls_tunnel(load32(&stack[at]) >> 12);
         const bool bottom = (stack[at + 2] & 0x01) != 0;
         at += 4;
         if (bottom) break;
@@ -427,6 +434,18 @@ DecodeStatus Decoder::mpls(Bytes stack) noexcept {
             return ethernet(inner.subspan(4));
         default:
             return ethernet(inner);
+    }
+}
+
+// An MPLS tunnel is entered before its stack is read: its top label names it once it is.
+void Decoder::name_mpls_tunnel(std::uint32_t label) noexcept {
+    if (depth_ == 1 && tunnel_ != nullptr && tunnel_->kind == TunnelKind::mpls) {
+        tunnel_->has_id = true;
+        tunnel_->id = label;
+    }
+    if (segment_ != nullptr && segment_->count > 0) {
+        SegmentHop& hop = segment_->hops[segment_->count - 1];
+        if (hop.kind == TunnelKind::mpls && !hop.has_id) hop = {TunnelKind::mpls, true, label};
     }
 }
 
@@ -557,6 +576,8 @@ DecodeStatus Decoder::ip_by_version(Bytes datagram) noexcept {
 DecodeStatus Decoder::ethertype(std::uint16_t type, Bytes payload) noexcept {
     while (type == ethertype_vlan || type == ethertype_qinq || type == ethertype_qinq_old) {
         if (payload.size() < 4) return DecodeStatus::truncated_link;
+        if (segment_ != nullptr) [[unlikely]]
+            add_hop(segment_, TunnelKind::none, true, load16(&payload[0]) & 0x0fff);
         type = load16(&payload[2]);
         payload = payload.subspan(4);
     }
@@ -999,11 +1020,12 @@ bool is_supported_link(int link_type) noexcept {
 }
 
 DecodeResult decode_packet(LinkType link_type, Bytes frame, const DecodeOptions& options,
-                           TunnelInfo* tunnel) noexcept {
+                           TunnelInfo* tunnel, SegmentPath* segment) noexcept {
     // The layers fill in the result's own packet (no copy on the way out), each only the fields
     // it decodes: the rest keep their defaults.
     DecodeResult result;
-    Decoder decoder(options, result.packet, tunnel);
+    if (segment != nullptr) segment->count = 0;
+    Decoder decoder(options, result.packet, tunnel, segment);
     result.status = decoder.link(link_type, frame);
     result.tunnel_depth = decoder.depth();
     // A failure's packet is empty, whatever the layers before it had filled in.

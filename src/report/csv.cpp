@@ -50,18 +50,27 @@ void write_block(std::FILE* out, fmt::memory_buffer& block) {
 }  // namespace
 
 void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
-                           std::span<const ConnectionRecord* const> connections) {
+                           std::span<const ConnectionRecord* const> connections,
+                           const CaptureSummary& capture) {
     std::vector<std::string> host_text(records.host_count());
+    std::vector<std::string> segment_text(capture.split_segments ? records.host_count() : 0);
     for (std::size_t host = 0; host < host_text.size(); ++host) {
-        host_text[host] = to_string(records.address(static_cast<std::uint32_t>(host)));
+        const Address& address = records.address(static_cast<std::uint32_t>(host));
+        host_text[host] = to_string(address);
+        if (capture.split_segments) segment_text[host] = segment_name(capture, address.segment);
     }
     fmt::memory_buffer block;
     fmt::format_to(std::back_inserter(block),
                    "start,end,protocol,client,client_port,server,server_port,role_reason,state,"
                    "packets,bytes,client_packets,server_packets,client_bytes,server_bytes,"
-                   "syn_retransmissions\n");
+                   "syn_retransmissions{}\n",
+                   capture.split_segments ? ",segment" : "");
     for (const ConnectionRecord* record : connections) {
         append_row(block, *record, host_text);
+        if (capture.split_segments) {  // the row's newline goes after the segment
+            block.resize(block.size() - 1);
+            fmt::format_to(std::back_inserter(block), ",{}\n", segment_text[record->client_host()]);
+        }
         if (block.size() >= block_size) write_block(out, block);
     }
     write_block(out, block);

@@ -138,22 +138,24 @@ ordered_json client_data(const ClientSummary& client, const ConnectionRecords& r
                           record->connection.protocol == Protocol::tcp ? "tcp" : "udp"});
     }
     const double size = use.range.range.size();
-    return {{"address", to_string(client.address)},
-            {"verdict", verdict_name(use.exhaustion.verdict)},
-            {"range",
-             {{"low", use.range.range.low},
-              {"high", use.range.range.high},
-              {"basis", use.range.basis},
-              {"evidence", evidence_name(use.range.evidence)},
-              {"size", use.range.range.size()}}},
-            {"thresholds",
-             {report.warning_at * size, report.critical_at * size, report.exhausted_at * size}},
-            {"services", destinations},
-            {"service_count", use.exhaustion.destinations.size()},
-            {"points", points},
-            {"points_total", connections.size()},
-            {"occupancy", occupancy},
-            {"intervals", interval_histogram(use.reuse, use.exhaustion.time_wait_s)}};
+    return {
+        {"address", (client.segment.empty() ? to_string(client.address)
+                                            : to_string(client.address) + '%' + client.segment)},
+        {"verdict", verdict_name(use.exhaustion.verdict)},
+        {"range",
+         {{"low", use.range.range.low},
+          {"high", use.range.range.high},
+          {"basis", use.range.basis},
+          {"evidence", evidence_name(use.range.evidence)},
+          {"size", use.range.range.size()}}},
+        {"thresholds",
+         {report.warning_at * size, report.critical_at * size, report.exhausted_at * size}},
+        {"services", destinations},
+        {"service_count", use.exhaustion.destinations.size()},
+        {"points", points},
+        {"points_total", connections.size()},
+        {"occupancy", occupancy},
+        {"intervals", interval_histogram(use.reuse, use.exhaustion.time_wait_s)}};
 }
 
 void append_summary(std::string& out, const Report& report) {
@@ -236,7 +238,9 @@ void append_client(std::string& out, const ClientSummary& client, std::size_t in
         "<section class=\"client {}\"><h2>{} <span class=\"verdict\">{}</span></h2>"
         "<p>{} TCP connections, {} UDP flows from {} ports. Range {}; allocation {}{}; "
         "TIME_WAIT {:.0f} s.</p>",
-        verdict_name(use.exhaustion.verdict), escape_html(to_string(client.address)),
+        verdict_name(use.exhaustion.verdict),
+        escape_html((client.segment.empty() ? to_string(client.address)
+                                            : to_string(client.address) + '%' + client.segment)),
         verdict_name(use.exhaustion.verdict), client.tcp_connections, client.udp_flows,
         client.ports.distinct, escape_html(range_words(use.range)),
         escape_html(allocation_words(use.allocation)),

@@ -160,8 +160,14 @@ ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
 // Below this many clients a second thread costs more than it saves.
 constexpr std::size_t min_clients_to_share = 64;
 
+// A segment's name, or null without --split-segments or outside any VLAN or tunnel.
+ordered_json segment_json(const std::string& segment) {
+    return segment.empty() ? ordered_json(nullptr) : ordered_json(segment);
+}
+
 ordered_json client_json(const ClientSummary& client, std::size_t destinations) {
     ordered_json entry = {{"address", to_string(client.address)},
+                          {"segment", segment_json(client.segment)},
                           {"tcp_connections", client.tcp_connections},
                           {"udp_flows", client.udp_flows},
                           {"ports",
@@ -198,6 +204,7 @@ ordered_json clients_json(const std::vector<ClientSummary>& clients, std::size_t
 
 ordered_json server_json(const ServerSummary& server) {
     return {{"address", to_string(server.endpoint.address)},
+            {"segment", segment_json(server.segment)},
             {"port", server.endpoint.port},
             {"protocol", to_string(server.protocol)},
             {"connections", server.connections},

@@ -50,6 +50,18 @@ std::string format_utc(Micros time) {
 
 namespace {
 
+// A client's address, with its segment after a '%' (as an IPv6 zone is written) when
+// --split-segments keeps segments apart.
+std::string host_text(const ClientSummary& client) {
+    if (client.segment.empty()) return to_string(client.address);
+    return to_string(client.address) + '%' + client.segment;
+}
+
+std::string service_text(const ServerSummary& server) {
+    if (server.segment.empty()) return format_endpoint(server.endpoint);
+    return format_endpoint(server.endpoint) + '%' + server.segment;
+}
+
 std::string plural(std::uint64_t count, const char* singular, const char* many) {
     return fmt::format("{} {}", count, count == 1 ? singular : many);
 }
@@ -135,10 +147,9 @@ void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary
         findings.push_back(
             {1.0 + destination.utilization,
              fmt::format(
-                 "{} -> {}: {} of {} ports occupied at {} UTC ({:.0f}%), {}.",
-                 to_string(client.address), destination_name(destination),
-                 destination.peak_occupied, size, format_utc(destination.peak_at),
-                 destination.utilization * 100,
+                 "{} -> {}: {} of {} ports occupied at {} UTC ({:.0f}%), {}.", host_text(client),
+                 destination_name(destination), destination.peak_occupied, size,
+                 format_utc(destination.peak_at), destination.utilization * 100,
                  consequence(
                      destination.verdict,
                      size > destination.peak_occupied ? size - destination.peak_occupied : 0,
@@ -153,19 +164,18 @@ void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary
             continue;
         }
         findings.push_back(
-            {0.9,
-             fmt::format("{} -> {}: {:.0f} new connections in one second, more than the {:.3g} "
-                         "per second its {}-port range sustains with {:.0f} s of TIME_WAIT.",
-                         to_string(client.address), destination_name(destination),
-                         destination.peak_new_per_s, destination.sustainable_new_per_s, size,
-                         use.exhaustion.time_wait_s)});
+            {0.9, fmt::format(
+                      "{} -> {}: {:.0f} new connections in one second, more than the {:.3g} "
+                      "per second its {}-port range sustains with {:.0f} s of TIME_WAIT.",
+                      host_text(client), destination_name(destination), destination.peak_new_per_s,
+                      destination.sustainable_new_per_s, size, use.exhaustion.time_wait_s)});
     }
 }
 
 void add_client_findings(std::vector<Finding>& findings, const ClientSummary& client,
                          double critical_at) {
     const ClientPorts& use = client.port_use;
-    const std::string address = to_string(client.address);
+    const std::string address = host_text(client);
     if (use.failures.refused + use.failures.unanswered > 0) {
         std::vector<std::string> parts;
         if (use.failures.refused > 0) {
@@ -446,7 +456,7 @@ void append_more(std::string& out, std::size_t shown, std::size_t total) {
 std::size_t address_width(const Report& report, std::size_t shown) {
     std::size_t width = 15;
     for (std::size_t row = 0; row < shown; ++row) {
-        width = std::max(width, to_string(report.clients[row].address).size());
+        width = std::max(width, host_text(report.clients[row]).size());
     }
     return width;
 }
@@ -467,7 +477,7 @@ void append_clients(std::string& out, const Report& report, std::size_t top) {
         const std::string& hint = client.port_use.allocation.os_hint;
         fmt::format_to(std::back_inserter(out),
                        "  {:<{}} {:>6} {:>6} {:>6} {:>6} {:>7} {:>12} {:>6}  {}\n",
-                       to_string(client.address), width, client.tcp_connections, client.udp_flows,
+                       host_text(client), width, client.tcp_connections, client.udp_flows,
                        client.ports.distinct, client.ports.min, client.ports.max, client.servers,
                        failed, hint.empty() ? "-" : hint);
     }
@@ -502,7 +512,7 @@ void append_port_use(std::string& out, const Report& report, std::size_t top,
         any_assumed = any_assumed || assumed;
         fmt::format_to(
             std::back_inserter(out), "  {:<{}} {:<11} {:<10} {:<23} {:>11} {:>4} {}\n",
-            to_string(client.address), width, range, use.range.basis + (assumed ? "?" : ""),
+            host_text(client), width, range, use.range.basis + (assumed ? "?" : ""),
             allocation_words(use.allocation), occupied, percent,
             palette.verdict(use.exhaustion.verdict, verdict_name(use.exhaustion.verdict)));
     }
@@ -524,8 +534,8 @@ void append_servers(std::string& out, const Report& report, std::size_t top) {
     for (std::size_t row = 0; row < shown; ++row) {
         const ServerSummary& server = report.servers[row];
         fmt::format_to(std::back_inserter(out), "  {:<46} {:<5} {:>12} {:>8} {:>13}\n",
-                       format_endpoint(server.endpoint), to_string(server.protocol),
-                       server.connections, server.clients, server.client_ports);
+                       service_text(server), to_string(server.protocol), server.connections,
+                       server.clients, server.client_ports);
     }
     append_more(out, shown, report.servers.size());
 }

@@ -111,6 +111,8 @@ std::uint64_t hash_endpoints(const Endpoint& low, const Endpoint& high,
     const std::uint64_t rest = (std::uint64_t{low.port} << 48) | (std::uint64_t{high.port} << 32) |
                                (static_cast<std::uint64_t>(low.address.family) << 16) |
                                (static_cast<std::uint64_t>(high.address.family) << 8) |
+                               // a flow's two ends are in one segment: one of them says which
+                               (std::uint64_t{low.address.segment} << 24) |
                                static_cast<std::uint64_t>(protocol);
     const std::uint64_t low_hash =
         fold_multiply(low_first ^ 0xa0761d6478bd642fULL, low_second ^ 0xe7037ed1a0b428dbULL);

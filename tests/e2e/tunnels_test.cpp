@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "report_files.hpp"
 #include "run.hpp"
 #include "tshark.hpp"
 
@@ -115,6 +116,52 @@ TEST(Tunnels, EveryEncapsulationOfRealTrafficGivesThePlainReportAndTsharksCounts
         EXPECT_TRUE(outer["tunnels"].empty());
         EXPECT_NE(traffic_of(outer), traffic_of(report));
     }
+}
+
+// The same addresses in two VXLAN segments: one host each with --split-segments (the report of
+// the plain capture twice over, each client and CSV row naming its segment), one host without
+// (the second copy of each packet is a duplicate of the first).
+TEST(Tunnels, SplitSegmentsKeepsTheSameAddressesInTwoSegmentsApart) {
+    const std::string python = python_with_scapy();
+    if (python.empty()) GTEST_SKIP() << "python3-scapy is not installed (scripts/setup)";
+    TempDir temp;
+    const std::vector<std::string> samples = {sample("tcp-ipv4.pcap").string(),
+                                              sample("udp.pcap").string()};
+    std::vector<std::string> wrap = {
+        python, (source_dir() / "tests" / "e2e" / "wrap_in_tunnels.py").string(),
+        temp.path().string()};
+    wrap.insert(wrap.end(), samples.begin(), samples.end());
+    ASSERT_EQ(run(wrap, "/dev/null", 300).exit_code, 0);
+    const std::string path = temp.file("vxlan-two-segments.pcap");
+    const json plain = traffic_of(analyze(samples));
+
+    const json merged = analyze({path});
+    EXPECT_EQ(traffic_of(merged), plain);
+    for (const json& client : merged["clients"]) EXPECT_TRUE(client["segment"].is_null());
+
+    const std::string csv = temp.file("connections.csv");
+    const json split = analyze({path}, {"--split-segments", "--connections", csv});
+    EXPECT_EQ(split["connections"]["tcp"], 2 * plain["connections"]["tcp"].get<int>());
+    EXPECT_EQ(split["connections"]["udp"], 2 * plain["connections"]["udp"].get<int>());
+    ASSERT_EQ(split["clients"].size(), 2 * plain["clients"].size());
+    std::map<std::string, json> clients_by_segment;
+    for (json client : split["clients"]) {
+        const std::string segment = client["segment"];
+        client["segment"] = nullptr;
+        clients_by_segment[segment].push_back(client);
+    }
+    ASSERT_EQ(clients_by_segment.size(), 2u);
+    EXPECT_EQ(clients_by_segment["vxlan:42"], plain["clients"]);
+    EXPECT_EQ(clients_by_segment["vxlan:43"], plain["clients"]);
+    for (const json& service : split["services"]) EXPECT_FALSE(service["segment"].is_null());
+
+    const std::vector<CsvRow> rows = read_csv(csv);
+    ASSERT_EQ(rows.size(), 2 * (plain["connections"]["tcp"].get<std::size_t>() +
+                                plain["connections"]["udp"].get<std::size_t>()));
+    std::map<std::string, std::size_t> rows_by_segment;
+    for (const CsvRow& row : rows) ++rows_by_segment[row.at("segment")];
+    EXPECT_EQ(rows_by_segment["vxlan:42"], rows.size() / 2);
+    EXPECT_EQ(rows_by_segment["vxlan:43"], rows.size() / 2);
 }
 
 // ephemera-gen's --encapsulate: the same connections, the same report, one tunnel with its id.

@@ -7,7 +7,8 @@ plain capture.
 
 Writes OUT_DIR/NAME.pcap for each encapsulation below: every frame of the captures, in time
 order, inside it. Encapsulations that carry IP rather than Ethernet get the frame's IP packet.
-Teredo carries IPv6 only: its file holds the IPv6 frames alone. The outer addresses are the
+Teredo carries IPv6 only: its file holds the IPv6 frames alone. vxlan-two-segments.pcap holds
+every frame twice, in VNI 42 and in VNI 43. The outer addresses are the
 tunnel endpoints 198.18.255.1 and 198.18.255.2 (2001:db8:ff::1 and ::2 for an IPv6 underlay).
 """
 import os
@@ -126,6 +127,15 @@ def main():
             outer.time = frame.time
             wrapped.append(outer)
         wrpcap(os.path.join(out_dir, name + ".pcap"), wrapped, linktype=link_type)
+    # The same traffic in two VXLAN segments at once (VNI 42 and 43, as two tenants with the same
+    # addresses): two hosts for --split-segments, one without.
+    twice = []
+    for frame in frames:
+        for vni in (42, 43):
+            outer = underlay / outer4 / UDP(sport=entropy_port(frame), dport=4789) / VXLAN(vni=vni) / frame
+            outer.time = frame.time
+            twice.append(outer)
+    wrpcap(os.path.join(out_dir, "vxlan-two-segments.pcap"), twice, linktype=DLT_EN10MB)
     print(len(ENCAPSULATIONS), "encapsulations of", len(frames), "frames")
 
 

@@ -32,7 +32,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t frame_size = size - 1;
     auto frame = std::make_unique<std::uint8_t[]>(frame_size);
     if (frame_size > 0) std::memcpy(frame.get(), data + 1, frame_size);
-    const ephemera::DecodeResult result = ephemera::decode_packet(link, {frame.get(), frame_size});
+    // With the tunnel and segment outputs asked for, so their writers are fuzzed too.
+    ephemera::TunnelInfo tunnel;
+    ephemera::SegmentPath segment;
+    static const ephemera::DecodeOptions options;
+    const ephemera::DecodeResult result =
+        ephemera::decode_packet(link, {frame.get(), frame_size}, options, &tunnel, &segment);
+    if (segment.count > ephemera::SegmentPath::capacity) __builtin_trap();
     if (result.ok() && result.packet.protocol != ephemera::Protocol::tcp &&
         result.packet.protocol != ephemera::Protocol::udp) {
         __builtin_trap();  // a decoded packet is always TCP or UDP

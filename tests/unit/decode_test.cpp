@@ -625,5 +625,42 @@ TEST(DecodeLinks, NflogPktapJuniperInfinibandArcnet) {
         decode_exact(LinkType::arcnet, join({Frame{0xbe, 0x50, 0xd4, 0, 1, 0x69}, ipv4_tcp_syn})));
 }
 
+// --split-segments' path: every VLAN tag and tunnel, outermost first, with the MPLS label read
+// after the tunnel was entered; none for a plain frame.
+TEST(DecodeSegments, VlansAndTunnelsOutermostFirst) {
+    const Frame vxlan = {0x08, 0, 0, 0, 0x00, 0x00, 0x2a, 0};
+    Frame frame =
+        over_udp(4789, vxlan, join({ethernet_with_tags({{0x8100, 7}}, 0x0800), ipv4_tcp_syn}));
+    Frame tagged = ethernet_with_tags({{0x88a8, 300}, {0x8100, 400}}, 0x0800);
+    tagged.insert(tagged.end(), frame.begin() + 14, frame.end());
+    SegmentPath path;
+    TunnelInfo tunnel;
+    auto copy = std::make_unique<std::uint8_t[]>(tagged.size());
+    std::copy(tagged.begin(), tagged.end(), copy.get());
+    const DecodeResult result =
+        decode_packet(LinkType::ethernet, {copy.get(), tagged.size()}, {}, &tunnel, &path);
+    expect_ipv4_syn(result);
+    ASSERT_EQ(path.count, 4);
+    EXPECT_EQ(path.hops[0], (SegmentHop{TunnelKind::none, true, 300}));
+    EXPECT_EQ(path.hops[1], (SegmentHop{TunnelKind::none, true, 400}));
+    EXPECT_EQ(path.hops[2], (SegmentHop{TunnelKind::vxlan, true, 42}));
+    EXPECT_EQ(path.hops[3], (SegmentHop{TunnelKind::none, true, 7}));
+
+    Frame mpls = ethernet_with_tags({}, 0x8847);
+    mpls.insert(mpls.end(), {0x00, 0x06, 0x41, 0xff});  // label 100, bottom
+    const Frame labelled = join({mpls, ipv4_tcp_syn});
+    copy = std::make_unique<std::uint8_t[]>(labelled.size());
+    std::copy(labelled.begin(), labelled.end(), copy.get());
+    decode_packet(LinkType::ethernet, {copy.get(), labelled.size()}, {}, nullptr, &path);
+    ASSERT_EQ(path.count, 1);
+    EXPECT_EQ(path.hops[0], (SegmentHop{TunnelKind::mpls, true, 100}));
+
+    const Frame plain = join({ethernet_header, ipv4_tcp_syn});
+    copy = std::make_unique<std::uint8_t[]>(plain.size());
+    std::copy(plain.begin(), plain.end(), copy.get());
+    decode_packet(LinkType::ethernet, {copy.get(), plain.size()}, {}, nullptr, &path);
+    EXPECT_EQ(path.count, 0);
+}
+
 }  // namespace
 }  // namespace ephemera

@@ -83,6 +83,25 @@ struct CaptureSummary {
                 tally.outer_destination == tunnel.outer_source);
     }
     std::size_t last_counted_tunnel = SIZE_MAX;
+    // --split-segments: the segments packets came through, numbered from 1 (Address::segment)
+    // in order of first appearance. At most max_segments: later ones share the last number.
+    static constexpr std::size_t max_segments = 255;
+    std::vector<SegmentPath> segments;
+    std::uint64_t packets_in_shared_segment = 0;  // packets of segments beyond max_segments
+    bool split_segments = false;
+    std::uint8_t segment_of(const SegmentPath& path) {
+        if (last_segment != 0 && segments[last_segment - 1] == path) return last_segment;
+        for (std::size_t i = 0; i < segments.size(); ++i) {
+            if (segments[i] == path) return last_segment = static_cast<std::uint8_t>(i + 1);
+        }
+        if (segments.size() == max_segments) {
+            ++packets_in_shared_segment;
+            return static_cast<std::uint8_t>(max_segments);
+        }
+        segments.push_back(path);
+        return last_segment = static_cast<std::uint8_t>(segments.size());
+    }
+    std::uint8_t last_segment = 0;
     std::uint64_t duplicates = 0;      // decoded packets seen twice within a millisecond
     std::uint64_t backward_steps = 0;  // packets earlier than the one before them
     Micros largest_backward_step = 0;
@@ -117,6 +136,7 @@ struct PortStats {
 
 struct ClientSummary {
     Address address;
+    std::string segment;  // with --split-segments, its segment's name (segment_name); else empty
     std::uint64_t tcp_connections = 0;
     std::uint64_t udp_flows = 0;
     PortStats ports;
@@ -129,6 +149,7 @@ struct ClientSummary {
 
 struct ServerSummary {
     Endpoint endpoint;
+    std::string segment;  // as ClientSummary::segment
     Protocol protocol = Protocol::tcp;
     std::uint64_t connections = 0;
     std::uint32_t clients = 0;  // distinct client addresses
@@ -198,6 +219,10 @@ std::vector<const ConnectionRecord*> oldest_first(const ConnectionRecords& recor
 
 // Finishes the roles and tallies the records, in any order (as the log has them: by end).
 // Handshake roles are looked at again first: a record may have changed since it was logged.
+// "vlan:100/vxlan:42": the VLANs and tunnels of segment `number` (Address::segment), outermost
+// first, each with its id where it has one; empty for 0 (no segment).
+std::string segment_name(const CaptureSummary& capture, std::uint8_t number);
+
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options);

@@ -35,6 +35,7 @@ struct AnalyzeOptions {
     std::string connections_csv;  // one row per connection; empty: none; "-": stdout
     FailOn fail_on = FailOn::never;
     bool decapsulate = true;                // --decapsulate all|none
+    bool split_segments = false;            // --split-segments
     std::vector<std::string> tunnel_ports;  // --tunnel-port KIND=PORT
     ColorChoice color = ColorChoice::automatic;
     double udp_timeout_s = 60.0;

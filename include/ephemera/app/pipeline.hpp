@@ -28,6 +28,7 @@ class PacketPipeline {
                    const DecodeOptions& decoding = {})
         : tracker_(options, sink), decoding_(decoding) {
         capture_.max_connections = options.max_connections;
+        capture_.split_segments = decoding.split_segments;
     }
 
     void on_frame(Micros timestamp, int link_type, std::span<const std::uint8_t> bytes) {
@@ -48,13 +49,19 @@ class PacketPipeline {
         capture_.count_frame(timestamp);
         // Decoded here, then stored: reading back a packet just written into the batch (to key
         // its flow) stalls until those writes are done, which measured 10% of the loop.
-        const DecodeResult result =
-            decode_packet(static_cast<LinkType>(link_type), bytes, decoding_, &tunnel_);
+        SegmentPath* segment = decoding_.split_segments ? &segment_ : nullptr;
+        DecodeResult result =
+            decode_packet(static_cast<LinkType>(link_type), bytes, decoding_, &tunnel_, segment);
         if (!result.ok()) {
             ++capture_.skipped[static_cast<std::size_t>(result.status)];
             return false;
         }
         ++capture_.decoded;
+        if (segment != nullptr && segment->count > 0) [[unlikely]] {
+            const std::uint8_t number = capture_.segment_of(*segment);
+            result.packet.source.address.segment = number;
+            result.packet.destination.address.segment = number;
+        }
         decoded.tunnel = 0;
         if (result.tunnel_depth > 0) [[unlikely]]
             decoded.tunnel = static_cast<std::uint32_t>(capture_.count_tunnel(tunnel_)) + 1;
@@ -119,7 +126,8 @@ class PacketPipeline {
 
     ConnectionTracker tracker_;
     DecodeOptions decoding_;
-    TunnelInfo tunnel_;  // the outermost tunnel of the packet just decoded, when it had one
+    TunnelInfo tunnel_;    // the outermost tunnel of the packet just decoded, when it had one
+    SegmentPath segment_;  // its VLANs and tunnels, with --split-segments
     CaptureSummary capture_;
     DuplicateFilter duplicates_;
     // Connections started by a tunneled packet, by tunnel: written by the tracking half, which

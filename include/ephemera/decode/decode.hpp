@@ -109,6 +109,23 @@ struct TunnelPorts {
 struct DecodeOptions {
     bool decapsulate = true;  // false: the outermost TCP/UDP is the packet (--decapsulate none)
     TunnelPorts ports = TunnelPorts::defaults();
+    bool split_segments = false;  // --split-segments: the pipeline asks for each SegmentPath
+};
+
+// The VLANs and tunnels a packet came through, outermost first: what --split-segments keys
+// hosts by. A VLAN tag's id is its 12-bit VLAN ID; a tunnel's, its TunnelInfo id where it has one.
+struct SegmentHop {
+    TunnelKind kind = TunnelKind::none;  // none: a VLAN tag
+    bool has_id = false;
+    std::uint32_t id = 0;
+    bool operator==(const SegmentHop&) const = default;
+};
+struct SegmentPath {
+    static constexpr std::size_t capacity =
+        2 * max_tunnel_depth;  // VLANs beyond are not told apart
+    std::array<SegmentHop, capacity> hops{};
+    std::uint8_t count = 0;
+    bool operator==(const SegmentPath&) const = default;
 };
 
 // The outermost tunnel a packet came through: what the report's `tunnels` list tallies.
@@ -156,8 +173,11 @@ struct DecodeResult {
 // `frame` is exactly the captured bytes (caplen), nothing more. Where the packet came through a
 // tunnel (tunnel_depth > 0), the outermost one is written to `tunnel`, when it is given; nothing
 // is written to it otherwise (a plain packet pays for no tunnel's fields).
+// `segment`, when given, is written with the packet's SegmentPath (its count is 0 for a packet
+// that came through no VLAN or tunnel).
 DecodeResult decode_packet(LinkType link_type, std::span<const std::uint8_t> frame,
-                           const DecodeOptions& options, TunnelInfo* tunnel = nullptr) noexcept;
+                           const DecodeOptions& options, TunnelInfo* tunnel = nullptr,
+                           SegmentPath* segment = nullptr) noexcept;
 DecodeResult decode_packet(LinkType link_type, std::span<const std::uint8_t> frame) noexcept;
 
 // Whether decode_packet knows this link type at all; the capture stage warns once for others.

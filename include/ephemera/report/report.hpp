@@ -56,9 +56,11 @@ std::string render_alert(const AlertChange& change, double alert_at);
 std::string render_prometheus(const LiveSnapshot& snapshot, const LiveHealth& health,
                               std::size_t top);
 std::string render_text(const Report& report, const ReportOptions& options);
-// One row for each of `connections` (of `records`), in their order, with a header line.
+// One row for each of `connections` (of `records`), in their order, with a header line; with
+// --split-segments (capture.split_segments) a last column names each row's segment.
 void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
-                           std::span<const ConnectionRecord* const> connections);
+                           std::span<const ConnectionRecord* const> connections,
+                           const CaptureSummary& capture);
 
 // What the text and HTML reports say when there is no finding.
 inline constexpr const char* nothing_to_report =
