@@ -1,7 +1,10 @@
 // The monitoring files shipped with ephemera, checked by the tools that will read them:
 // Prometheus's promtool checks the rules and runs their unit tests (every alert fires for the
-// series it names, only after its `for`, with the words on call will read).
+// series it names, only after its `for`, with the words on call will read); systemd-analyze
+// verifies the service unit.
 #include <gtest/gtest.h>
+
+#include <fstream>
 
 #include "run.hpp"
 
@@ -25,6 +28,31 @@ TEST(Monitoring, PrometheusRulesPassPromtoolsCheckAndTheirUnitTests) {
                                "/dev/null", 60, prometheus_dir().string());
     EXPECT_EQ(unit.exit_code, 0) << unit.out << unit.err;
     EXPECT_NE(unit.out.find("SUCCESS"), std::string::npos) << unit.out;
+}
+
+// The systemd unit: systemd-analyze verify finds nothing to say about it (an unknown directive,
+// a missing binary, a bad capability all make it speak), with the unit pointing at the built
+// binary; and the options it starts live with are live's.
+TEST(Monitoring, SystemdUnitVerifies) {
+    if (!have_program("systemd-analyze")) GTEST_SKIP() << "systemd-analyze is not installed";
+    TempDir temp;
+    std::string unit =
+        read_file(source_dir() / "monitoring" / "systemd" / "ephemera-live@.service");
+    const std::string installed = "/usr/local/bin/ephemera";
+    const std::size_t at = unit.find("ExecStart=" + installed);
+    ASSERT_NE(at, std::string::npos);
+    unit.replace(at + 10, installed.size(), EPHEMERA_BINARY);
+    std::ofstream(temp.file("ephemera-live@.service")) << unit;
+    const RunResult verify =
+        run({"systemd-analyze", "verify", temp.file("ephemera-live@lo.service")});
+    EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+    EXPECT_EQ(verify.err, "");
+    EXPECT_EQ(verify.out, "");
+
+    const std::string help = run_ephemera({"live", "--help"}).out;
+    for (const char* option : {"--format", "--reopen", "--metrics-listen"}) {
+        EXPECT_NE(help.find(option), std::string::npos) << option;
+    }
 }
 
 }  // namespace
