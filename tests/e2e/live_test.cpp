@@ -96,6 +96,7 @@ class NamespacePair {
             {"ip", "-n", client, "link", "set", client_interface, "up"},
             {"ip", "-n", server, "link", "set", server_interface, "up"},
             {"ip", "-n", client, "link", "set", "lo", "up"},
+            {"ip", "-n", server, "link", "set", "lo", "up"},
         };
     }
 
@@ -493,6 +494,46 @@ TEST_F(Live, DropsToTheUserBeforeOpeningTheOutputAndStopsAfterTheDuration) {
     EXPECT_EQ(interfaces.exit_code, 0);
     EXPECT_NE(interfaces.out.find(net.client_interface), std::string::npos) << interfaces.out;
     EXPECT_NE(interfaces.out.find(client_address), std::string::npos) << interfaces.out;
+}
+
+// The metrics endpoint under idle and busy clients: 200 connections held open and silent (a
+// slowloris, or a load balancer's stale pool) once made every scrape wait more than 20 s; now a
+// scrape is answered at once beside them (within the client's 5 s timeout), and then 2,000 scrapes
+// arriving 50 at a time are all answered.
+TEST_F(Live, MetricsAreServedBesideIdleConnectionsAndBursts) {
+    NamespacePair& net = *net_;
+    // In the server's namespace: the client's has a 16-port range, too few for 200 connections.
+    Background live(
+        net.in(net.server, {EPHEMERA_BINARY, "live", "-i", net.server_interface, "--format", "json",
+                            "--interval", "0.5", "--metrics-listen", "9465"}),
+        dir_.file("live.out"), dir_.file("live.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("live.err"), "capturing on", 20))
+        << read_file(dir_.file("live.err"));
+    const char* clients = R"(
+import concurrent.futures, json, socket, time, urllib.request
+url = "http://127.0.0.1:9465/metrics"
+idle = [socket.create_connection(("127.0.0.1", 9465)) for _ in range(200)]
+time.sleep(0.5)
+def scrape(_):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, b"ephemera_packets_total" in response.read()
+result = {}
+try:
+    result["beside_idle"] = scrape(0)
+except Exception as failure:
+    result["beside_idle"] = str(failure)
+with concurrent.futures.ThreadPoolExecutor(50) as pool:
+    answers = list(pool.map(scrape, range(2000)))
+result["burst_ok"] = sum(1 for status, served in answers if status == 200 and served)
+print(json.dumps(result))
+)";
+    const RunResult result = run(net.in(net.server, {"python3", "-c", clients}), "/dev/null", 300);
+    live.signal(SIGINT);
+    EXPECT_EQ(live.wait(60), 0) << read_file(dir_.file("live.err"));
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json answers = json::parse(result.out);
+    EXPECT_EQ(answers["beside_idle"], json::array({200, true})) << result.out;
+    EXPECT_EQ(answers["burst_ok"], 2000) << result.out;
 }
 
 }  // namespace
