@@ -536,5 +536,93 @@ print(json.dumps(result))
     EXPECT_EQ(answers["burst_ok"], 2000) << result.out;
 }
 
+// A real Prometheus (Debian's) scrapes two ephemera: one on the client, whose range is 16 ports,
+// and one on the server, which sees the same connections but not that range. The client fills
+// 14 of its 16 ports: Prometheus fires monitoring/prometheus's critical alert for the client's
+// instance and service, and nothing for the server's. The rules are the shipped ones with their
+// `for` durations cut to 5 s (promtool's unit tests check the real durations), so the test takes
+// seconds, not minutes.
+TEST_F(Live, PrometheusFiresTheCriticalAlertForTheFullClientOnly) {
+    if (!have_program("prometheus")) GTEST_SKIP() << "prometheus is not installed (scripts/setup)";
+    NamespacePair& net = *net_;
+    const std::unique_ptr<Background> server = serve_on_8080();
+    ASSERT_TRUE(wait_for_text(dir_.file("server.out"), "ready", 20));
+    const std::string on_client = client_address + ":9466";
+    const std::string on_server = server_address + ":9467";
+    Background client_live(net.in(net.client, {EPHEMERA_BINARY, "live", "-i", net.client_interface,
+                                               "--format", "json", "--interval", "0.5", "--range",
+                                               "40000-40015", "--metrics-listen", on_client}),
+                           dir_.file("client-live.out"), dir_.file("client-live.err"));
+    Background server_live(
+        net.in(net.server, {EPHEMERA_BINARY, "live", "-i", net.server_interface, "--format", "json",
+                            "--interval", "0.5", "--metrics-listen", on_server}),
+        dir_.file("server-live.out"), dir_.file("server-live.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("client-live.err"), "capturing on", 20));
+    ASSERT_TRUE(wait_for_text(dir_.file("server-live.err"), "capturing on", 20));
+
+    std::string rules =
+        read_file(source_dir() / "monitoring" / "prometheus" / "ephemera.rules.yml");
+    rules = std::regex_replace(rules, std::regex(R"(for: \w+)"), "for: 5s");
+    std::ofstream(dir_.file("ephemera.rules.yml")) << rules;
+    std::ofstream(dir_.file("prometheus.yml"))
+        << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+           "rule_files: [ephemera.rules.yml]\n"
+           "scrape_configs:\n"
+           "  - job_name: ephemera\n"
+           "    static_configs: [{targets: [\""
+        << on_client << "\", \"" << on_server << "\"]}]\n";
+    std::filesystem::create_directory(dir_.path() / "data");
+    // In the server's namespace: in the client's, its scrapes would take ports from the range the
+    // client is filling.
+    Background prometheus(
+        net.in(net.server,
+               {"prometheus", "--config.file=" + dir_.file("prometheus.yml"),
+                "--storage.tsdb.path=" + dir_.file("data"), "--web.listen-address=127.0.0.1:9490"}),
+        dir_.file("prometheus.out"), dir_.file("prometheus.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("prometheus.err"), "Server is ready", 30))
+        << read_file(dir_.file("prometheus.err"));
+
+    Background client(
+        net.in(net.client,
+               {"python3", traffic_script(), "connect", "--to",
+                "tcp," + server_address + ",8080," + std::to_string(held_connections), "--gap",
+                "0.05", "--hold-seconds", "40", "--log", dir_.file("truth.jsonl")}),
+        dir_.file("client.out"), dir_.file("client.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("client.out"), "holding", 30))
+        << read_file(dir_.file("client.err")) << read_file(dir_.file("client.out"));
+    // Prometheus's own view of its alerts, polled until the critical one fires (or 35 s pass).
+    const char* poll = R"(
+import json, sys, time, urllib.request
+deadline = time.time() + 35
+while True:
+    alerts = json.load(urllib.request.urlopen("http://127.0.0.1:9490/api/v1/alerts"))["data"]["alerts"]
+    firing = [a for a in alerts if a["state"] == "firing"]
+    if any(a["labels"]["alertname"] == "EphemeralPortsCritical" for a in firing) or time.time() > deadline:
+        print(json.dumps(firing))
+        break
+    time.sleep(0.5)
+)";
+    const RunResult alerts = run(net.in(net.server, {"python3", "-c", poll}), "/dev/null", 60);
+    prometheus.signal(SIGTERM);
+    prometheus.wait(30);
+    client_live.signal(SIGINT);
+    server_live.signal(SIGINT);
+    client_live.wait(60);
+    server_live.wait(60);
+    ASSERT_EQ(alerts.exit_code, 0) << alerts.err;
+    const json firing = json::parse(alerts.out);
+    ASSERT_EQ(firing.size(), 1u) << firing.dump(1);
+    const json& labels = firing[0]["labels"];
+    EXPECT_EQ(labels["alertname"], "EphemeralPortsCritical");
+    EXPECT_EQ(labels["severity"], "critical");
+    EXPECT_EQ(labels["instance"], on_client);
+    EXPECT_EQ(labels["client"], client_address);
+    EXPECT_EQ(labels["server"], server_address);
+    EXPECT_EQ(labels["port"], "8080");
+    EXPECT_EQ(std::stod(firing[0]["value"].get<std::string>()), held_connections / 16.0);
+    EXPECT_NE(firing[0]["annotations"]["description"].get<std::string>().find("EADDRNOTAVAIL"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace ephemera::test
