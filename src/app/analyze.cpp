@@ -19,6 +19,7 @@
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/report/output.hpp"
 #include "ephemera/report/report.hpp"
+#include "ephemera/track/zeek_log.hpp"
 
 namespace ephemera {
 namespace {
@@ -71,6 +72,69 @@ CaptureSummary summarize_files(CaptureSummary summary, const std::vector<Capture
         summary.files.push_back(std::move(entry));
     }
     return summary;
+}
+
+std::vector<CaptureReader::OpenedInput> open_inputs(const std::vector<std::string>& paths) {
+    std::vector<CaptureReader::OpenedInput> inputs;
+    std::size_t stdin_count = 0;
+    for (const std::string& path : paths) {
+        if (path == "-" && ++stdin_count > 1) {
+            throw UserError("standard input ('-') can be given only once");
+        }
+        inputs.emplace_back(path, open_input_stream(path));
+    }
+    return inputs;
+}
+
+// Zeek conn.logs: their rows are the connections, read into the log the tracker would have
+// filled; the rest of the analysis is the same.
+AnalysisResult analyze_zeek_logs(const AnalyzeOptions& options,
+                                 std::vector<CaptureReader::OpenedInput> inputs,
+                                 const PortAnalysisOptions& port_analysis,
+                                 const TrackerOptions& tracking) {
+    for (const auto& [path, opened] : inputs) {
+        if (!looks_like_zeek_log(opened.magic)) {
+            throw UserError(fmt::format(
+                "{} is a capture and the others are Zeek logs: analyze them in separate runs",
+                path));
+        }
+    }
+    if (!options.filter.empty()) {
+        throw UserError("--filter selects packets: Zeek logs have none (use zeek-cut or jq first)");
+    }
+    ConnectionLog log;
+    CaptureSummary capture;
+    capture.max_connections = tracking.max_connections;
+    std::vector<std::string> warnings;
+    bool any_row = false;
+    for (auto& [path, opened] : inputs) {
+        const ZeekLogReading reading = read_zeek_conn_log(path, *opened.stream, log);
+        CaptureSummary::File file;
+        file.path = path;
+        file.link_type = std::string(zeek_format_name(reading.format));
+        file.packets = reading.packets;
+        file.sections = 1;
+        file.compression = std::string(compression_name(opened.compression));
+        capture.files.push_back(std::move(file));
+        capture.packets += reading.packets;
+        capture.decoded += reading.packets;
+        if (reading.rows > 0) {
+            capture.first = any_row ? std::min(capture.first, reading.first) : reading.first;
+            capture.last = any_row ? std::max(capture.last, reading.last) : reading.last;
+            any_row = true;
+        }
+        if (reading.damaged_rows > 0) {
+            warnings.push_back(fmt::format("{} rows of {} could not be read and were skipped ({})",
+                                           reading.damaged_rows, path, reading.first_damage));
+        }
+    }
+    AnalysisResult result;
+    result.stderr_warnings = warnings;
+    result.report = build_report(log.records(), std::move(capture), std::move(warnings),
+                                 port_analysis, ScanOptions{options.scan_ports, 0.8});
+    result.records = std::move(log.records());
+    if (!options.connections_csv.empty()) result.oldest_first = oldest_first(result.records);
+    return result;
 }
 
 }  // namespace
@@ -240,7 +304,15 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     if (options.inputs.empty()) {
         throw UserError("give at least one capture file, or - for standard input");
     }
-    CaptureReader reader(options.inputs, options.filter, options.reader == ReaderChoice::automatic);
+    std::vector<CaptureReader::OpenedInput> inputs = open_inputs(options.inputs);
+    const auto zeek_logs = std::count_if(inputs.begin(), inputs.end(), [](const auto& input) {
+        return looks_like_zeek_log(input.second.magic);
+    });
+    if (zeek_logs > 0) {
+        return analyze_zeek_logs(options, std::move(inputs), port_analysis, tracking);
+    }
+    CaptureReader reader(std::move(inputs), options.filter,
+                         options.reader == ReaderChoice::automatic);
     ConnectionLog log;
     PacketPipeline pipeline(tracking, log, decode_options(options));
 

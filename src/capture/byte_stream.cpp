@@ -311,8 +311,11 @@ OpenedStream open_input_stream(const std::string& path) {
     }
     OpenedStream opened;
     opened.compression = compression_of(first.data(), first.size());
-    opened.regular_file =
-        !standard_input && S_ISREG(info.st_mode) && opened.compression == Compression::none;
+    // Text (a log: its first byte '#' or '{', which no capture starts with) is read front to
+    // back as a stream, whatever holds it.
+    const bool text = first[0] == '#' || first[0] == '{';
+    opened.regular_file = !standard_input && S_ISREG(info.st_mode) &&
+                          opened.compression == Compression::none && !text;
     if (opened.regular_file) {
         close(descriptor);  // libpcap and the readers open it again, by name
         return opened;

@@ -130,14 +130,29 @@ std::uint64_t unread_by_libpcap(pcap_t* handle, const std::string& why, bool pca
 
 }  // namespace
 
-CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::string& filter,
-                             bool own_readers) {
+namespace {
+
+std::vector<CaptureReader::OpenedInput> open_all(const std::vector<std::string>& paths) {
+    std::vector<CaptureReader::OpenedInput> inputs;
     std::size_t stdin_count = 0;
     for (const std::string& path : paths) {
         if (path == "-" && ++stdin_count > 1) {
             throw UserError("standard input ('-') can be given only once");
         }
-        OpenedStream opened = open_input_stream(path);
+        inputs.emplace_back(path, open_input_stream(path));
+    }
+    return inputs;
+}
+
+}  // namespace
+
+CaptureReader::CaptureReader(const std::vector<std::string>& paths, const std::string& filter,
+                             bool own_readers)
+    : CaptureReader(open_all(paths), filter, own_readers) {}
+
+CaptureReader::CaptureReader(std::vector<OpenedInput> inputs, const std::string& filter,
+                             bool own_readers) {
+    for (auto& [path, opened] : inputs) {
         if (opened.regular_file) {
             open_file(path, filter, own_readers);
         } else {

@@ -534,7 +534,8 @@ std::string render_html(const Report& report, const ConnectionRecords& records,
             {"defaults", std::move(defaults)},
             {"clients", std::move(clients)},
         };
-        data_text = script_safe(data.dump());
+        data_text =
+            script_safe(data.dump(-1, ' ', false, decltype(data)::error_handler_t::replace));
     }
 
     std::string html;

@@ -295,11 +295,15 @@ ordered_json client_now_json(const ClientNow& client) {
 }  // namespace
 
 std::string render_json(const Report& report, const ReportOptions& options) {
-    return report_document(report, options).dump(2) + "\n";
+    return report_document(report, options)
+               .dump(2, ' ', false, ordered_json::error_handler_t::replace) +
+           "\n";
 }
 
 std::string render_json_line(const Report& report, const ReportOptions& options) {
-    return report_document(report, options).dump() + "\n";
+    return report_document(report, options)
+               .dump(-1, ' ', false, ordered_json::error_handler_t::replace) +
+           "\n";
 }
 
 std::string render_live_json(const LiveSnapshot& snapshot, const LiveHealth& health,
@@ -330,7 +334,7 @@ std::string render_live_json(const LiveSnapshot& snapshot, const LiveHealth& hea
         {"services", destinations},
         {"clients", clients},
     };
-    return document.dump() + "\n";
+    return document.dump(-1, ' ', false, ordered_json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace ephemera

@@ -36,6 +36,11 @@ class CaptureReader {
     // (capture/pcap_file.hpp), not by libpcap.
     CaptureReader(const std::vector<std::string>& paths, const std::string& filter,
                   bool own_readers = true);
+    // The same, for inputs already opened by open_input_stream (standard input cannot be opened
+    // twice): (path, opened) pairs.
+    using OpenedInput = std::pair<std::string, OpenedStream>;
+    CaptureReader(std::vector<OpenedInput> inputs, const std::string& filter,
+                  bool own_readers = true);
     ~CaptureReader();
     CaptureReader(const CaptureReader&) = delete;
     CaptureReader& operator=(const CaptureReader&) = delete;
