@@ -351,13 +351,19 @@ int run_analyze(const AnalyzeOptions& options) {
     for (const std::string& warning : result.stderr_warnings) {
         fmt::print(stderr, "ephemera: warning: {}\n", warning);
     }
+    const auto write_connections = [&](std::FILE* file) {
+        if (options.connections_format == ConnectionsFormat::csv) {
+            write_connections_csv(file, result.records, result.oldest_first, result.report.capture);
+        } else {
+            write_connections_zeek(file, result.records, result.oldest_first, result.report.capture,
+                                   options.connections_format == ConnectionsFormat::zeek_json);
+        }
+    };
     if (options.connections_csv == "-") {
-        write_connections_csv(stdout, result.records, result.oldest_first, result.report.capture);
+        write_connections(stdout);
         if (const int error = standard_output_error(); error != 0) fail_on_standard_output(error);
     } else if (!options.connections_csv.empty()) {
-        write_file_atomically(options.connections_csv, [&](std::FILE* file) {
-            write_connections_csv(file, result.records, result.oldest_first, result.report.capture);
-        });
+        write_file_atomically(options.connections_csv, write_connections);
     }
     const ReportOptions report_options{
         options.top, options.destinations,

@@ -73,6 +73,10 @@ const std::vector<std::pair<std::string, ephemera::ReportFormat>> live_formats =
 const std::vector<std::pair<std::string, ephemera::ReaderChoice>> readers = {
     {"auto", ephemera::ReaderChoice::automatic}, {"libpcap", ephemera::ReaderChoice::libpcap}};
 const std::vector<std::pair<std::string, bool>> decapsulations = {{"all", true}, {"none", false}};
+const std::vector<std::pair<std::string, ephemera::ConnectionsFormat>> connections_formats = {
+    {"csv", ephemera::ConnectionsFormat::csv},
+    {"zeek", ephemera::ConnectionsFormat::zeek},
+    {"zeek-json", ephemera::ConnectionsFormat::zeek_json}};
 const std::vector<std::pair<std::string, ephemera::ColorChoice>> color_choices = {
     {"auto", ephemera::ColorChoice::automatic},
     {"always", ephemera::ColorChoice::always},
@@ -176,7 +180,13 @@ void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
     analyze->add_option("-o,--output", options.output,
                         "Write the report to FILE instead of stdout");
     analyze->add_option("--connections", options.connections_csv,
-                        "Also write one CSV row per connection to FILE ('-': standard output)");
+                        "Also write one row per connection to FILE ('-': standard output)");
+    analyze
+        ->add_option("--connections-format", options.connections_format,
+                     "csv; zeek: a Zeek conn.log (ASCII), the client as originator, ephemera's "
+                     "fields after Zeek's; zeek-json: the same as JSON lines")
+        ->transform(one_of(connections_formats))
+        ->type_name("csv|zeek|zeek-json");
     analyze
         ->add_option("--reader", options.reader,
                      "auto: ephemera's own readers for pcap and pcapng files, libpcap where "

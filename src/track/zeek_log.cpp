@@ -69,6 +69,9 @@ class LineReader {
 struct Row {
     std::string ts, orig_h, orig_p, resp_h, resp_p, proto, duration, orig_bytes, resp_bytes,
         history, orig_pkts, resp_pkts;
+    // ephemera's own extension fields, where it wrote the log.
+    std::string syn_retransmissions;
+    std::string state;
 };
 
 // Text from the input, for a message: bytes other than printable ASCII as \xNN, at most `limit`
@@ -194,13 +197,17 @@ std::optional<Connection> connection_of(const Row& row) {
                           parse_count(row.resp_pkts).value_or(0)};
     connection.payload_bytes = {parse_count(row.orig_bytes).value_or(0),
                                 parse_count(row.resp_bytes).value_or(0)};
+    connection.syn_retransmissions = static_cast<std::uint16_t>(
+        std::min<std::uint64_t>(parse_count(row.syn_retransmissions).value_or(0), 0xffff));
     if (protocol == Protocol::tcp) {
         read_history(row.history, connection);
         if (connection.tcp_closed()) connection.close_time = connection.last_seen;
         connection.end_reason =
             connection.tcp_closed() ? EndReason::closed : EndReason::capture_end;
     } else {
-        connection.end_reason = EndReason::idle;
+        // A log does not say whether a flow was still going when it was written, unless ephemera
+        // wrote it (its state "open": still active at the end of the capture).
+        connection.end_reason = row.state == "open" ? EndReason::capture_end : EndReason::idle;
     }
     return connection;
 }
@@ -266,9 +273,20 @@ Row tsv_row(const std::vector<std::string>& fields, const TsvHeader& header) {
         const std::string& value = fields[column->second];
         return value == header.unset || value == header.empty ? std::string() : value;
     };
-    return {field("ts"),         field("id.orig_h"), field("id.orig_p"), field("id.resp_h"),
-            field("id.resp_p"),  field("proto"),     field("duration"),  field("orig_bytes"),
-            field("resp_bytes"), field("history"),   field("orig_pkts"), field("resp_pkts")};
+    return {field("ts"),
+            field("id.orig_h"),
+            field("id.orig_p"),
+            field("id.resp_h"),
+            field("id.resp_p"),
+            field("proto"),
+            field("duration"),
+            field("orig_bytes"),
+            field("resp_bytes"),
+            field("history"),
+            field("orig_pkts"),
+            field("resp_pkts"),
+            field("ephemera_syn_retransmissions"),
+            field("ephemera_state")};
 }
 
 Row json_row(const nlohmann::json& object) {
@@ -284,9 +302,20 @@ Row json_row(const nlohmann::json& object) {
         if (value->is_number_float()) return fmt::format("{:.6f}", value->get<double>());
         return value->dump();
     };
-    return {field("ts"),         field("id.orig_h"), field("id.orig_p"), field("id.resp_h"),
-            field("id.resp_p"),  field("proto"),     field("duration"),  field("orig_bytes"),
-            field("resp_bytes"), field("history"),   field("orig_pkts"), field("resp_pkts")};
+    return {field("ts"),
+            field("id.orig_h"),
+            field("id.orig_p"),
+            field("id.resp_h"),
+            field("id.resp_p"),
+            field("proto"),
+            field("duration"),
+            field("orig_bytes"),
+            field("resp_bytes"),
+            field("history"),
+            field("orig_pkts"),
+            field("resp_pkts"),
+            field("ephemera_syn_retransmissions"),
+            field("ephemera_state")};
 }
 
 }  // namespace

@@ -25,6 +25,9 @@ bool use_color(ColorChoice choice, const std::string& output, bool stdout_is_ter
 // --fail-on: the verdict at which a run exits with exit_code::verdict_reached.
 enum class FailOn : std::uint8_t { never, warning, critical, exhausted };
 
+// What --connections writes.
+enum class ConnectionsFormat { csv, zeek, zeek_json };
+
 struct AnalyzeOptions {
     std::vector<std::string> inputs;  // capture files; "-" is standard input
     std::string filter;               // BPF, tcpdump syntax
@@ -33,6 +36,7 @@ struct AnalyzeOptions {
     bool format_given = false;    // --format was on the command line (not the default)
     std::string output;           // report file; empty or "-": stdout
     std::string connections_csv;  // one row per connection; empty: none; "-": stdout
+    ConnectionsFormat connections_format = ConnectionsFormat::csv;  // --connections-format
     FailOn fail_on = FailOn::never;
     bool decapsulate = true;                // --decapsulate all|none
     bool split_segments = false;            // --split-segments

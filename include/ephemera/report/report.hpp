@@ -61,6 +61,13 @@ std::string render_text(const Report& report, const ReportOptions& options);
 void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
                            std::span<const ConnectionRecord* const> connections,
                            const CaptureSummary& capture);
+// The same connections as a Zeek conn.log: Zeek's ASCII format (header lines, then one row per
+// connection, the originator being the client, ephemera's own fields as extension fields) or,
+// with json_lines, LogAscii::use_json's JSON lines. uids are derived from each connection, so the
+// same capture gives the same uids.
+void write_connections_zeek(std::FILE* out, const ConnectionRecords& records,
+                            std::span<const ConnectionRecord* const> connections,
+                            const CaptureSummary& capture, bool json_lines);
 
 // What the text and HTML reports say when there is no finding.
 inline constexpr const char* nothing_to_report =
