@@ -302,14 +302,15 @@ int run_live(const LiveOptions& options) {
         {options.interface, options.analysis.filter, options.snaplen, options.buffer_mib});
     std::unique_ptr<MetricsServer> metrics;
     if (!options.metrics_listen.empty()) {
-        metrics = std::make_unique<MetricsServer>(options.metrics_listen);
+        metrics =
+            std::make_unique<MetricsServer>(options.metrics_listen, options.metrics_web_config);
     }
     if (!options.user.empty()) drop_privileges(options.user);
     if (!options.write_path.empty()) capture.write_to(options.write_path);
     install_stop_handlers();
     fmt::print(stderr, "ephemera: capturing on {} ({}){}{}; Ctrl-C stops\n", capture.interface(),
                capture.link_name(),
-               metrics ? fmt::format(", metrics at http://{}/metrics", metrics->address()) : "",
+               metrics ? fmt::format(", metrics at {}/metrics", metrics->address()) : "",
                options.write_path.empty() ? "" : ", saving to " + options.write_path);
     LiveSession session(options, capture, metrics.get());
     return session.run();

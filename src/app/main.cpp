@@ -244,6 +244,10 @@ void add_live_command(CLI::App& app, ephemera::LiveOptions& options) {
                      "Serve Prometheus metrics at http://ADDR:PORT/metrics (ADDR defaults to "
                      "127.0.0.1)")
         ->type_name("[ADDR:]PORT");
+    live->add_option("--metrics-web-config", options.metrics_web_config,
+                     "Prometheus's exporter-toolkit web configuration (YAML): tls_server_config "
+                     "(cert_file, key_file) for HTTPS, basic_auth_users (name: bcrypt hash)")
+        ->type_name("FILE");
     live->add_option("--metrics-top", options.metrics_top,
                      "Destinations exported as labelled series, highest utilization first")
         ->check(at_least(1, true))

@@ -40,7 +40,8 @@ struct MetricsServer::State {
     std::string address;
 };
 
-MetricsServer::MetricsServer(const std::string& listen) : state_(std::make_unique<State>()) {
+MetricsServer::MetricsServer(const std::string& listen, const std::string& web_config)
+    : state_(std::make_unique<State>()) {
     const std::string path = module_path();
     // Loaded once and kept: its serving thread runs its code until the end.
     void* module = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -56,7 +57,7 @@ MetricsServer::MetricsServer(const std::string& listen) : state_(std::make_uniqu
         symbol_of<decltype(&ephemera_metrics_publish)>(module, "ephemera_metrics_publish");
     state_->stop = symbol_of<decltype(&ephemera_metrics_stop)>(module, "ephemera_metrics_stop");
     std::array<char, 512> error{};
-    state_->server = start(listen.c_str(), error.data(), error.size());
+    state_->server = start(listen.c_str(), web_config.c_str(), error.data(), error.size());
     if (state_->server == nullptr) throw UserError(error.data());
     state_->address = address(state_->server);
 }

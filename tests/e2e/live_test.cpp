@@ -624,5 +624,76 @@ while True:
               std::string::npos);
 }
 
+// --metrics-web-config, Prometheus's exporter-toolkit format: over TLS, with the right password
+// a scrape gets the metrics; with a wrong one, or none, 401; plain HTTP gets nothing. A
+// configuration that cannot be used is one line and exit 2.
+TEST_F(Live, MetricsOverTlsWithBasicAuthentication) {
+    if (!have_program("openssl")) GTEST_SKIP() << "openssl is not installed";
+    const std::string python = "/usr/bin/python3";
+    if (run({python, "-c", "import bcrypt"}).exit_code != 0) {
+        GTEST_SKIP() << "python3-bcrypt is not installed (scripts/setup)";
+    }
+    NamespacePair& net = *net_;
+    const RunResult certificate =
+        run({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+             "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout",
+             dir_.file("key.pem"), "-out", dir_.file("cert.pem")});
+    ASSERT_EQ(certificate.exit_code, 0) << certificate.err;
+    const RunResult hash = run({python, "-c",
+                                "import bcrypt; print(bcrypt.hashpw(b'right horse', "
+                                "bcrypt.gensalt(rounds=6)).decode())"});
+    ASSERT_EQ(hash.exit_code, 0) << hash.err;
+    std::ofstream(dir_.file("web.yml"))
+        << "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n"
+           "basic_auth_users:\n  prometheus: '"
+        << hash.out.substr(0, hash.out.find('\n')) << "'\n";
+
+    Background live(net.in(net.server, {EPHEMERA_BINARY, "live", "-i", net.server_interface,
+                                        "--format", "json", "--interval", "0.3", "--metrics-listen",
+                                        "9468", "--metrics-web-config", dir_.file("web.yml")}),
+                    dir_.file("live.out"), dir_.file("live.err"));
+    ASSERT_TRUE(wait_for_text(dir_.file("live.err"), "https://127.0.0.1:9468/metrics", 20))
+        << read_file(dir_.file("live.err"));
+    const std::string scrapes = R"(
+import base64, json, ssl, sys, time, urllib.request, urllib.error
+time.sleep(0.7)
+context = ssl.create_default_context(cafile=sys.argv[1])
+def status(url, password):
+    request = urllib.request.Request(url)
+    if password is not None:
+        token = base64.b64encode(b"prometheus:" + password.encode()).decode()
+        request.add_header("Authorization", "Basic " + token)
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=5) as response:
+            return [response.status, b"ephemera_packets_total" in response.read()]
+    except urllib.error.HTTPError as error:
+        return [error.code, False]
+    except Exception as failure:
+        return [0, type(failure).__name__]
+url = "https://127.0.0.1:9468/metrics"
+print(json.dumps({"right": status(url, "right horse"), "wrong": status(url, "wrong horse"),
+                  "none": status(url, None),
+                  "plain": status("http://127.0.0.1:9468/metrics", "right horse")}))
+)";
+    const RunResult result =
+        run(net.in(net.server, {"python3", "-c", scrapes, dir_.file("cert.pem")}), "/dev/null", 60);
+    live.signal(SIGINT);
+    EXPECT_EQ(live.wait(60), 0) << read_file(dir_.file("live.err"));
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const json statuses = json::parse(result.out);
+    EXPECT_EQ(statuses["right"], json::array({200, true})) << result.out;
+    EXPECT_EQ(statuses["wrong"][0], 401) << result.out;
+    EXPECT_EQ(statuses["none"][0], 401) << result.out;
+    EXPECT_NE(statuses["plain"][0], 200) << result.out;
+
+    std::ofstream(dir_.file("bad.yml")) << "tls_server_config:\n  cert_file: missing.pem\n";
+    const RunResult bad = run(net.in(
+        net.server, {EPHEMERA_BINARY, "live", "-i", net.server_interface, "--metrics-listen",
+                     "9469", "--metrics-web-config", dir_.file("bad.yml"), "--duration", "1"}));
+    EXPECT_EQ(bad.exit_code, 2) << bad.err;
+    EXPECT_NE(bad.err.find("--metrics-web-config"), std::string::npos) << bad.err;
+    EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+}
+
 }  // namespace
 }  // namespace ephemera::test

@@ -19,8 +19,9 @@ struct LiveOptions {
     double duration_s = 0.0;  // 0: until SIGINT or SIGTERM
     double reopen_s = 0.0;    // how long to keep reopening an interface that went away; 0: stop
     double alert_at = 0.8;
-    std::string write_path;      // also save the packets here
-    std::string metrics_listen;  // [ADDR:]PORT; empty: no metrics
+    std::string write_path;          // also save the packets here
+    std::string metrics_listen;      // [ADDR:]PORT; empty: no metrics
+    std::string metrics_web_config;  // --metrics-web-config: TLS and basic authentication
     std::size_t metrics_top = 50;
     std::string user;  // drop to this user once the capture is open
     std::size_t max_records = 1'000'000;

@@ -12,8 +12,9 @@ namespace ephemera {
 class MetricsServer {
   public:
     // `listen` is [ADDR:]PORT (ADDR defaults to 127.0.0.1; [v6]:PORT for IPv6). Binds at once:
-    // throws UserError when the address is bad or the port is taken.
-    explicit MetricsServer(const std::string& listen);
+    // throws UserError when the address is bad, the port is taken or the web configuration
+    // cannot be used.
+    MetricsServer(const std::string& listen, const std::string& web_config);
     ~MetricsServer();
     MetricsServer(const MetricsServer&) = delete;
     MetricsServer& operator=(const MetricsServer&) = delete;
