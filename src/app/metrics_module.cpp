@@ -268,7 +268,7 @@ void start(Server& state, const std::string& listen, const std::string& web_conf
     errno = 0;
     if (!state.server->bind_to_port(where.host, where.port)) {
         const int error = errno;
-        throw UserError(fmt::format("cannot serve metrics on {}: {}", state.address,
+        throw UserError(fmt::format("cannot serve metrics on {}:{}: {}", where.host, where.port,
                                     error != 0 ? std::strerror(error) : "cannot bind"));
     }
     state.thread = std::thread([&state] { state.server->listen_after_bind(); });

@@ -23,8 +23,9 @@ struct Sides {
 
 // Zeek's conn_state, as base/protocols/conn/main.zeek derives it from each endpoint's TCP state,
 // with the states ephemera can tell: a side that sent no SYN (or SYN-ACK), nor answered one, is
-// inactive or partial to Zeek; a side's FIN closes it, a RST resets it. Both FINs make SF even with a RST seen: a RST
-// after both closed does not change Zeek's states, and ephemera keeps no order between the two.
+// inactive or partial to Zeek; a side's FIN closes it, a RST resets it. Both FINs make SF even with
+// a RST seen: a RST after both closed does not change Zeek's states, and ephemera keeps no order
+// between the two.
 std::string_view conn_state(const ConnectionActivity& connection, Sides sides) {
     if (connection.protocol == Protocol::udp) {
         const bool client_sent = connection.packets[sides.client] > 0;
