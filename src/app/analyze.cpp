@@ -124,8 +124,10 @@ AnalysisResult analyze_zeek_logs(const AnalyzeOptions& options,
             any_row = true;
         }
         if (reading.damaged_rows > 0) {
-            warnings.push_back(fmt::format("{} rows of {} could not be read and were skipped ({})",
-                                           reading.damaged_rows, path, reading.first_damage));
+            warnings.push_back(
+                fmt::format("{} {} of {} could not be read and {} skipped ({})",
+                            reading.damaged_rows, reading.damaged_rows == 1 ? "row" : "rows", path,
+                            reading.damaged_rows == 1 ? "was" : "were", reading.first_damage));
         }
     }
     AnalysisResult result;

@@ -363,6 +363,19 @@ TEST(ZeekLogs, BadLogsAreOneLineAndDamageAfterGoodRowsAWarning) {
     EXPECT_NE(result.err.find("198.18.\\xff"), std::string::npos) << result.err;
     EXPECT_FALSE(nlohmann::json::parse(result.out, nullptr, false).is_discarded());
 
+    // A gzip-compressed log cut short after good rows: what came before is read, with a warning.
+    const std::string whole = temp.file("rows.json");
+    std::ofstream(whole) << row << "\n" << row << "\n" << row << "\n";
+    ASSERT_EQ(run({"gzip", "-k", whole}).exit_code, 0);
+    const std::string gzipped = read_file(whole + ".gz");
+    const std::string cut = temp.file("cut.json.gz");
+    std::ofstream(cut) << gzipped.substr(0, gzipped.size() - 8);  // without gzip's trailer
+    result = run_ephemera({"analyze", "--format", "json", cut});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.err.find("1 row of " + cut + " could not be read"), std::string::npos)
+        << result.err;
+    EXPECT_NE(result.err.find("ends early"), std::string::npos) << result.err;
+
     const std::string not_object = temp.file("first-bad.json");
     std::ofstream(not_object) << "{\"ts\": 1}\n" << row << "\n";
     result = run_ephemera({"analyze", not_object});
