@@ -203,8 +203,11 @@ bool authorized(const httplib::Request& request, const std::map<std::string, std
     if (colon == std::string::npos) return false;
     const auto user = users.find(decoded.substr(0, colon));
     if (user == users.end()) return false;
+    // crypt_rn, not crypt_r: the sanitizers intercept crypt_r, and in a module loaded after they
+    // started their interceptor has no libcrypt function to call.
     crypt_data work{};
-    const char* hashed = crypt_r(decoded.substr(colon + 1).c_str(), user->second.c_str(), &work);
+    const char* hashed =
+        crypt_rn(decoded.substr(colon + 1).c_str(), user->second.c_str(), &work, sizeof work);
     return hashed != nullptr &&
            CRYPTO_memcmp(hashed, user->second.c_str(), user->second.size() + 1) == 0;
 }
