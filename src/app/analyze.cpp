@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 
 #include "ephemera/analysis/summary.hpp"
-#include "ephemera/app/pipeline.hpp"
+#include "ephemera/track/pipeline.hpp"
 #include "ephemera/app/two_threads.hpp"
 #include "ephemera/capture/reader.hpp"
 #include "ephemera/core/errors.hpp"

@@ -18,7 +18,7 @@
 
 #include "ephemera/analysis/live_monitor.hpp"
 #include "ephemera/app/metrics_server.hpp"
-#include "ephemera/app/pipeline.hpp"
+#include "ephemera/track/pipeline.hpp"
 #include "ephemera/capture/live.hpp"
 #include "ephemera/core/errors.hpp"
 #include "ephemera/report/output.hpp"

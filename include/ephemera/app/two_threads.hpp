@@ -1,7 +1,7 @@
 // The offline packet loop on both cores: one thread reads and decodes, the other tracks.
 #pragma once
 
-#include "ephemera/app/pipeline.hpp"
+#include "ephemera/track/pipeline.hpp"
 #include "ephemera/capture/reader.hpp"
 
 namespace ephemera {

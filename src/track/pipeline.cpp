@@ -1,4 +1,4 @@
-#include "ephemera/app/pipeline.hpp"
+#include "ephemera/track/pipeline.hpp"
 
 #include <fmt/format.h>
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ephemera/analysis/summary.hpp"
+#include "ephemera/track/capture_summary.hpp"
 #include "ephemera/track/duplicates.hpp"
 #include "ephemera/track/tracker.hpp"
 
