@@ -370,19 +370,19 @@ int run_analyze(const AnalyzeOptions& options) {
     const ReportOptions report_options{
         options.top, options.destinations,
         use_color(options.color, options.output, isatty(STDOUT_FILENO) != 0)};
-    std::string rendered;
     switch (options.format) {
         case ReportFormat::json:
-            rendered = render_json(result.report, report_options);
+            write_output(options.output, [&](std::FILE* file) {
+                write_json(file, result.report, report_options);
+            });
             break;
         case ReportFormat::html:
-            rendered = render_html(result.report, result.records, report_options);
+            write_output(options.output, render_html(result.report, result.records, report_options));
             break;
         case ReportFormat::text:
-            rendered = render_text(result.report, report_options);
+            write_output(options.output, render_text(result.report, report_options));
             break;
     }
-    write_output(options.output, rendered);
     return exit_code_for(result.report, options.fail_on);
 }
 

@@ -1,6 +1,12 @@
 #include <array>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <string>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
@@ -182,26 +188,6 @@ ordered_json client_json(const ClientSummary& client, std::size_t destinations) 
     return entry;
 }
 
-// Every client's entry, in order: most of the document. A busy capture's hundreds of clients are
-// built in two halves, one per core, then joined.
-ordered_json clients_json(const std::vector<ClientSummary>& clients, std::size_t destinations) {
-    std::array<std::vector<ordered_json>, 2> halves;
-    const std::size_t middle = clients.size() / 2;
-    const auto build = [&](std::size_t half) {
-        const std::size_t end = half == 0 ? middle : clients.size();
-        for (std::size_t i = half == 0 ? 0 : middle; i < end; ++i) {
-            halves[half].push_back(client_json(clients[i], destinations));
-        }
-    };
-    run_on_two_cores_if(
-        clients.size() >= min_clients_to_share, [&] { build(1); }, [&] { build(0); });
-    ordered_json entries = ordered_json::array();
-    for (std::vector<ordered_json>& half : halves) {
-        for (ordered_json& entry : half) entries.push_back(std::move(entry));
-    }
-    return entries;
-}
-
 ordered_json server_json(const ServerSummary& server) {
     return {{"address", to_string(server.endpoint.address)},
             {"segment", segment_json(server.segment)},
@@ -212,7 +198,30 @@ ordered_json server_json(const ServerSummary& server) {
             {"client_ports", server.client_ports}};
 }
 
-ordered_json report_document(const Report& report, const ReportOptions& options) {
+// The document's members in order, each built when it is written: the clients' entries, most of
+// the document, are left to write_clients.
+enum class Member : std::uint8_t {
+    schema,
+    capture,
+    warnings,
+    connections,
+    clients,
+    services,
+    scans,
+    tunnels
+};
+inline constexpr std::array<std::pair<Member, const char*>, 8> members = {{
+    {Member::schema, "schema"},
+    {Member::capture, "capture"},
+    {Member::warnings, "warnings"},
+    {Member::connections, "connections"},
+    {Member::clients, "clients"},
+    {Member::services, "services"},
+    {Member::scans, "scans"},
+    {Member::tunnels, "tunnels"},
+}};
+
+ordered_json connections_json(const Report& report) {
     ordered_json role_reasons = ordered_json::object();
     for (std::size_t reason = 0; reason < role_reason_count; ++reason) {
         if (report.role_reasons[reason] != 0) {
@@ -220,23 +229,31 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
                 report.role_reasons[reason];
         }
     }
-    ordered_json clients = clients_json(report.clients, options.destinations);
-    ordered_json scans = ordered_json::array();
-    for (const ScanSummary& scan : report.scans) {
-        scans.push_back({{"source", to_string(scan.source)},
-                         {"hosts", scan.hosts},
-                         {"ports", scan.ports},
-                         {"probes", scan.probes},
-                         {"answered", scan.answered},
-                         {"first_at", epoch_seconds(scan.first)},
-                         {"last_at", epoch_seconds(scan.last)}});
+    return {{"tcp", report.tcp_connections},
+            {"udp", report.udp_flows},
+            {"states", state_counts(report.states)},
+            {"role_reasons", std::move(role_reasons)}};
+}
+
+ordered_json scans_json(const std::vector<ScanSummary>& scans) {
+    ordered_json entries = ordered_json::array();
+    for (const ScanSummary& scan : scans) {
+        entries.push_back({{"source", to_string(scan.source)},
+                           {"hosts", scan.hosts},
+                           {"ports", scan.ports},
+                           {"probes", scan.probes},
+                           {"answered", scan.answered},
+                           {"first_at", epoch_seconds(scan.first)},
+                           {"last_at", epoch_seconds(scan.last)}});
     }
-    ordered_json servers = ordered_json::array();
-    for (const ServerSummary& server : report.servers) servers.push_back(server_json(server));
-    ordered_json tunnels = ordered_json::array();
-    for (const TunnelTally& tunnel : report.capture.tunnels) {
+    return entries;
+}
+
+ordered_json tunnels_json(const std::vector<TunnelTally>& tunnels) {
+    ordered_json entries = ordered_json::array();
+    for (const TunnelTally& tunnel : tunnels) {
         const bool outer_ip = tunnel.outer_source.family != Family::none;
-        tunnels.push_back(
+        entries.push_back(
             {{"kind", tunnel_name(tunnel.kind)},
              {"outer", outer_ip ? ordered_json{{"source", to_string(tunnel.outer_source)},
                                                {"destination", to_string(tunnel.outer_destination)}}
@@ -245,22 +262,107 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
              {"packets", tunnel.packets},
              {"inner_connections", tunnel.inner_connections}});
     }
+    return entries;
+}
 
-    // The arrays are moved in, not copied: the clients' are most of the document.
-    return {
-        {"schema", report_schema},
-        {"capture", capture_json(report.capture)},
-        {"warnings", report.warnings},
-        {"connections",
-         {{"tcp", report.tcp_connections},
-          {"udp", report.udp_flows},
-          {"states", state_counts(report.states)},
-          {"role_reasons", std::move(role_reasons)}}},
-        {"clients", std::move(clients)},
-        {"services", std::move(servers)},
-        {"scans", std::move(scans)},
-        {"tunnels", std::move(tunnels)},
-    };
+// Every member but the clients.
+ordered_json member_json(Member member, const Report& report) {
+    switch (member) {
+        case Member::schema:
+            return report_schema;
+        case Member::capture:
+            return capture_json(report.capture);
+        case Member::warnings:
+            return report.warnings;
+        case Member::connections:
+            return connections_json(report);
+        case Member::services: {
+            ordered_json servers = ordered_json::array();
+            for (const ServerSummary& server : report.servers)
+                servers.push_back(server_json(server));
+            return servers;
+        }
+        case Member::scans:
+            return scans_json(report.scans);
+        case Member::tunnels:
+            return tunnels_json(report.capture.tunnels);
+        case Member::clients:
+            break;
+    }
+    return ordered_json::array();
+}
+
+// The whole document at once, for the one-line form of live's final report: a live window's
+// clients are few.
+ordered_json report_document(const Report& report, const ReportOptions& options) {
+    ordered_json document = ordered_json::object();
+    for (const auto& [member, key] : members) {
+        if (member != Member::clients) {
+            document[key] = member_json(member, report);
+            continue;
+        }
+        ordered_json clients = ordered_json::array();
+        for (const ClientSummary& client : report.clients) {
+            clients.push_back(client_json(client, options.destinations));
+        }
+        document[key] = std::move(clients);
+    }
+    return document;
+}
+
+// Writes `text` (as dump(2) writes a value) where it sits `depth` levels deep in a document
+// dumped with an indent of 2: every line after the first indented by 2 * depth spaces. JSON text
+// has no newline but those between its lines (strings escape theirs).
+void write_indented(std::FILE* out, const std::string& text, int depth) {
+    const std::string indent(static_cast<std::size_t>(2 * depth), ' ');
+    std::size_t start = 0;
+    for (std::size_t newline; (newline = text.find('\n', start)) != std::string::npos;
+         start = newline + 1) {
+        std::fwrite(text.data() + start, 1, newline + 1 - start, out);
+        std::fwrite(indent.data(), 1, indent.size(), out);
+    }
+    std::fwrite(text.data() + start, 1, text.size() - start, out);
+}
+
+std::string dumped(const ordered_json& value) {
+    return value.dump(2, ' ', false, ordered_json::error_handler_t::replace);
+}
+
+// Clients per batch: each batch's entries are built and dumped on two cores, written, and let
+// go, so the document is never held whole.
+constexpr std::size_t clients_per_batch = 4096;
+
+// The clients' array, as dump(2) would write it one level deep.
+void write_clients(std::FILE* out, const std::vector<ClientSummary>& clients,
+                   std::size_t destinations) {
+    if (clients.empty()) {
+        std::fputs("[]", out);
+        return;
+    }
+    std::fputs("[", out);
+    std::array<std::vector<std::string>, 2> halves;
+    const char* separator = "\n    ";
+    for (std::size_t begin = 0; begin < clients.size(); begin += clients_per_batch) {
+        const std::size_t end = std::min(clients.size(), begin + clients_per_batch);
+        const std::size_t middle = begin + (end - begin) / 2;
+        const auto build = [&](std::size_t half) {
+            halves[half].clear();
+            const std::size_t last = half == 0 ? middle : end;
+            for (std::size_t i = half == 0 ? begin : middle; i < last; ++i) {
+                halves[half].push_back(dumped(client_json(clients[i], destinations)));
+            }
+        };
+        run_on_two_cores_if(
+            end - begin >= min_clients_to_share, [&] { build(1); }, [&] { build(0); });
+        for (const std::vector<std::string>& half : halves) {
+            for (const std::string& entry : half) {
+                std::fputs(separator, out);
+                separator = ",\n    ";
+                write_indented(out, entry, 2);
+            }
+        }
+    }
+    std::fputs("\n  ]", out);
 }
 
 ordered_json destination_now_json(const DestinationNow& destination) {
@@ -294,10 +396,29 @@ ordered_json client_now_json(const ClientNow& client) {
 
 }  // namespace
 
+void write_json(std::FILE* out, const Report& report, const ReportOptions& options) {
+    std::fputs("{", out);
+    for (const auto& [member, key] : members) {
+        fmt::print(out, "{}\n  \"{}\": ", member == Member::schema ? "" : ",", key);
+        if (member == Member::clients) {
+            write_clients(out, report.clients, options.destinations);
+        } else {
+            write_indented(out, dumped(member_json(member, report)), 1);
+        }
+    }
+    std::fputs("\n}\n", out);
+}
+
 std::string render_json(const Report& report, const ReportOptions& options) {
-    return report_document(report, options)
-               .dump(2, ' ', false, ordered_json::error_handler_t::replace) +
-           "\n";
+    char* buffer = nullptr;
+    std::size_t size = 0;
+    std::FILE* memory = open_memstream(&buffer, &size);
+    if (memory == nullptr) throw std::bad_alloc();
+    write_json(memory, report, options);
+    std::fclose(memory);
+    std::string rendered(buffer, size);
+    std::free(buffer);
+    return rendered;
 }
 
 std::string render_json_line(const Report& report, const ReportOptions& options) {

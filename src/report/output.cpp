@@ -12,7 +12,34 @@
 
 namespace ephemera {
 
+namespace {
+
+// A device or a pipe (-o /dev/null, -o /dev/stderr, a named pipe): written in place. Renaming a
+// file over it would replace the device itself.
+bool is_special_file(const std::string& path) {
+    struct stat status {};
+    return stat(path.c_str(), &status) == 0 && !S_ISREG(status.st_mode) && !S_ISDIR(status.st_mode);
+}
+
+void write_in_place(const std::string& path, const std::function<void(std::FILE*)>& write) {
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    if (file == nullptr) {
+        throw UserError(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+    }
+    write(file);
+    const bool write_failed = std::ferror(file) != 0;
+    if (std::fclose(file) != 0 || write_failed) {
+        throw UserError(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+    }
+}
+
+}  // namespace
+
 void write_file_atomically(const std::string& path, const std::function<void(std::FILE*)>& write) {
+    if (is_special_file(path)) {
+        write_in_place(path, write);
+        return;
+    }
     std::string temporary = path + ".XXXXXX";
     const int descriptor = mkstemp(temporary.data());
     if (descriptor < 0) {
@@ -47,6 +74,15 @@ void write_output(const std::string& path, const std::string& content) {
     }
     write_file_atomically(
         path, [&](std::FILE* file) { std::fwrite(content.data(), 1, content.size(), file); });
+}
+
+void write_output(const std::string& path, const std::function<void(std::FILE*)>& write) {
+    if (path.empty() || path == "-") {
+        write(stdout);
+        if (const int error = standard_output_error(); error != 0) fail_on_standard_output(error);
+        return;
+    }
+    write_file_atomically(path, write);
 }
 
 int standard_output_error() noexcept {

@@ -247,6 +247,22 @@ TEST(Output, ReportFileIsWrittenWhole) {
               1);
 }
 
+// A report written to a pipe or a device goes into it: a file renamed over it would replace it
+// (as root, -o /dev/null would have replaced /dev/null).
+TEST(Output, AReportToANamedPipeGoesThroughIt) {
+    TempDir temp;
+    const std::string pipe = temp.file("report.pipe");
+    ASSERT_EQ(run({"mkfifo", pipe}).exit_code, 0);
+    const RunResult result =
+        run({"/bin/sh", "-c",
+             "cat \"$1\" > \"$1.read\" & \"$0\" analyze --format json -o \"$1\" \"$2\"; wait",
+             EPHEMERA_BINARY, pipe, sample("udp.pcap").string()});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_TRUE(std::filesystem::is_fifo(pipe)) << "the pipe is still a pipe";
+    const auto report = nlohmann::json::parse(read_file(temp.path() / "report.pipe.read"));
+    EXPECT_EQ(report["connections"]["udp"], read_truth("udp").size());
+}
+
 TEST(Output, HelpAndVersion) {
     const RunResult help = run_ephemera({"analyze", "--help"});
     EXPECT_EQ(help.exit_code, 0);

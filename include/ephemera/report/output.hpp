@@ -8,13 +8,16 @@
 
 namespace ephemera {
 
-// Calls write(file) on a temporary file, then renames it to `path`. Throws UserError when the
-// file cannot be created or written.
+// Calls write(file) on a temporary file, then renames it to `path`; a device or a pipe at `path`
+// (/dev/null, a named pipe) is written in place instead. Throws UserError when the file cannot be
+// created or written.
 void write_file_atomically(const std::string& path, const std::function<void(std::FILE*)>& write);
 
 // Writes to stdout, or atomically to `path` when it is not empty. Throws UserError when the
 // content cannot be written whole.
 void write_output(const std::string& path, const std::string& content);
+// The same with the content written by write(file), piece by piece.
+void write_output(const std::string& path, const std::function<void(std::FILE*)>& write);
 
 // Flushes stdout: errno of the first write to it that failed so far, 0 when none did. A report
 // that did not reach its reader (a full disk, a file size limit, a reader gone) is a failed run.

@@ -28,6 +28,9 @@ std::string allocation_words(const AllocationFingerprint& allocation);
 std::string range_doubt(const std::string& address, const RangeEstimate& range,
                         std::uint32_t peak_occupied, double alarming);
 
+// The JSON report, written as it is built: one client's entry at a time, never the whole
+// document in memory. render_json gives the same text as a string.
+void write_json(std::FILE* out, const Report& report, const ReportOptions& options);
 std::string render_json(const Report& report, const ReportOptions& options);
 // The same on one line (live's final report among its JSON lines).
 std::string render_json_line(const Report& report, const ReportOptions& options);
