@@ -766,7 +766,7 @@ std::optional<PortRange> configured_range(const Address& client,
 }  // namespace
 
 ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address& client,
-                                 const std::vector<const ConnectionRecord*>& connections,
+                                 std::span<const ConnectionRecord* const> connections,
                                  Micros capture_end, const PortAnalysisOptions& options) {
     std::vector<const ConnectionRecord*> tcp;
     std::vector<const ConnectionRecord*> tcp_allocated;  // whose SYN the capture holds

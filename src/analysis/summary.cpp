@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bitset>
 #include <numeric>
+#include <span>
 #include <tuple>
 
 #include "ephemera/analysis/nearly_sorted.hpp"
@@ -25,7 +26,7 @@ class DistinctCounter {
   public:
     explicit DistinctCounter(std::size_t numbers) : last_group_(numbers, UINT32_MAX) {}
 
-    std::uint32_t count(std::uint32_t group, const std::vector<std::uint32_t>& values) {
+    std::uint32_t count(std::uint32_t group, std::span<const std::uint32_t> values) {
         std::uint32_t distinct = 0;
         for (const std::uint32_t value : values) {
             if (last_group_[value] == group) continue;
@@ -44,10 +45,29 @@ std::uint64_t service_key(const ConnectionRecord& record) noexcept {
     return std::uint64_t{record.connection.protocol == Protocol::udp} << 48 | record.server_key();
 }
 
-struct ClientTally {
-    ClientSummary summary;
+// Every client's connections, their client ports and their services, each list in one flat
+// array with a client's share at [first[client], first[client + 1]): three allocations for a
+// capture's million clients instead of three per client.
+struct ClientLists {
+    std::vector<std::size_t> first;
     std::vector<const ConnectionRecord*> connections;
     std::vector<std::uint16_t> ports;
+    std::vector<std::uint32_t> services;  // service numbers
+
+    explicit ClientLists(const std::vector<std::uint32_t>& per_client)
+        : first(per_client.size() + 1) {
+        for (std::size_t client = 0; client < per_client.size(); ++client) {
+            first[client + 1] = first[client] + per_client[client];
+        }
+        connections.resize(first.back());
+        ports.resize(first.back());
+        services.resize(first.back());
+    }
+    template <typename T>
+    static std::span<T> of(std::vector<T>& list, const std::vector<std::size_t>& first,
+                           std::size_t client) {
+        return {list.data() + first[client], first[client + 1] - first[client]};
+    }
 };
 
 struct ServerTally {
@@ -57,7 +77,7 @@ struct ServerTally {
 };
 
 // Distinct ports, lowest and highest, in one pass over a bitmap of the port space.
-PortStats port_stats(const std::vector<std::uint16_t>& ports) {
+PortStats port_stats(std::span<const std::uint16_t> ports) {
     PortStats stats;
     std::bitset<65536> seen;
     for (const std::uint16_t port : ports) {
@@ -137,17 +157,15 @@ std::vector<std::uint32_t> services_in_order(const std::vector<ServerTally>& ser
     return order;
 }
 
-// Calls analyze(*tally) for every host, on two cores when there is enough to share: hosts are
-// analyzed independently, so the result is the same either way.
+// Calls analyze(client) for every client number below `clients`, on two cores when there is
+// enough to share: clients are analyzed independently, so the result is the same either way.
 template <typename Analyze>
-void analyze_hosts(const std::vector<ClientTally*>& tallies, const Analyze& analyze) {
-    std::size_t connections = 0;
-    for (const ClientTally* tally : tallies) connections += tally->connections.size();
+void analyze_clients(std::size_t clients, std::size_t connections, const Analyze& analyze) {
     const auto every_other = [&](std::size_t first) {
-        for (std::size_t i = first; i < tallies.size(); i += 2) analyze(*tallies[i]);
+        for (std::size_t i = first; i < clients; i += 2) analyze(i);
     };
     run_on_two_cores_if(
-        connections >= min_elements_to_share && tallies.size() >= 2, [&] { every_other(1); },
+        connections >= min_elements_to_share && clients >= 2, [&] { every_other(1); },
         [&] { every_other(0); });
 }
 
@@ -185,7 +203,7 @@ bool starts_before(const ConnectionRecords& records, const ConnectionRecord* a,
 // The first packet's time is copied next to each pointer, so most comparisons need not reach into
 // the records.
 void sort_by_start(const ConnectionRecords& records,
-                   std::vector<const ConnectionRecord*>& connections) {
+                   std::span<const ConnectionRecord*> connections) {
     std::vector<std::pair<Micros, const ConnectionRecord*>> keyed(connections.size());
     for (std::size_t i = 0; i < connections.size(); ++i) {
         keyed[i] = {connections[i]->connection.first_seen, connections[i]};
@@ -256,20 +274,22 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     std::vector<std::uint32_t> per_client;
     report.scans = find_scans(records, hosts_in_order, scan_options, scanner, per_client);
 
-    // Tallies indexed by host number; hosts that were never a client keep an empty one.
-    std::vector<ClientTally> clients(records.host_count());
-    // Each client's services (their numbers, of service_key), apart from the rest of its tally:
-    // the two are filled on two cores.
-    std::vector<std::vector<std::uint32_t>> services_of(records.host_count());
-    // Each host's lists at their final size at once, not grown (and copied) as they fill.
-    for (std::size_t number = 0; number < clients.size(); ++number) {
-        if (scanner[number]) continue;
-        clients[number].connections.reserve(per_client[number]);
-        clients[number].ports.reserve(per_client[number]);
-        services_of[number].reserve(per_client[number]);
+    // Clients are numbered in address order; a scanner is not a client using up its ports, and
+    // its targets are not services.
+    constexpr std::uint32_t not_a_client = UINT32_MAX;
+    std::vector<std::uint32_t> client_of_host(records.host_count(), not_a_client);
+    std::vector<std::uint32_t> per_client_number;
+    for (const std::uint32_t host : hosts_in_order) {
+        if (scanner[host] || per_client[host] == 0) continue;  // a scanner, or only ever a server
+        client_of_host[host] = static_cast<std::uint32_t>(per_client_number.size());
+        per_client_number.push_back(per_client[host]);
+        ClientSummary& client = report.clients.emplace_back();
+        client.address = records.address(host);
+        client.segment = segment_name(report.capture, client.address.segment);
     }
-    // A scanner is not a client using up its ports, and its targets are not services.
+    ClientLists lists(per_client_number);
     const auto tally_clients = [&] {
+        std::vector<std::size_t> next(lists.first.begin(), lists.first.end() - 1);
         for (const ConnectionRecord& record : records) {
             const ConnectionActivity& connection = record.connection;
             const auto state = static_cast<std::size_t>(connection.state());
@@ -277,21 +297,25 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
             (tcp ? report.tcp_connections : report.udp_flows) += 1;
             ++report.states[state];
             ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
-            if (scanner[record.client_host()]) continue;
-            ClientTally& client = clients[record.client_host()];
-            (tcp ? client.summary.tcp_connections : client.summary.udp_flows) += 1;
-            ++client.summary.states[state];
-            client.ports.push_back(record.client_port());
-            client.connections.push_back(&record);
+            const std::uint32_t number = client_of_host[record.client_host()];
+            if (number == not_a_client) continue;
+            ClientSummary& client = report.clients[number];
+            (tcp ? client.tcp_connections : client.udp_flows) += 1;
+            ++client.states[state];
+            const std::size_t at = next[number]++;
+            lists.ports[at] = record.client_port();
+            lists.connections[at] = &record;
         }
     };
     WordNumbering service_numbers;
     std::vector<ServerTally> servers;
     const auto tally_services = [&] {
+        std::vector<std::size_t> next(lists.first.begin(), lists.first.end() - 1);
         for (const ConnectionRecord& record : records) {
-            if (scanner[record.client_host()]) continue;
+            const std::uint32_t number = client_of_host[record.client_host()];
+            if (number == not_a_client) continue;
             const std::uint32_t service = service_numbers.number(service_key(record));
-            services_of[record.client_host()].push_back(service);
+            lists.services[next[number]++] = service;
             if (service == servers.size()) {
                 servers.emplace_back();
                 servers.back().summary.endpoint = records.server(record);
@@ -306,25 +330,25 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     // Two passes over the log, independent of each other: on two cores where it is long.
     run_on_two_cores_if(records.size() >= min_elements_to_share, tally_services, tally_clients);
 
-    std::vector<ClientTally*> tallies;
     DistinctCounter distinct_services(service_numbers.size());
-    for (const std::uint32_t number : hosts_in_order) {
-        ClientTally& tally = clients[number];
-        if (tally.connections.empty()) continue;  // a scanner's, or a host only ever a server
-        tally.summary.address = records.address(number);
-        tally.summary.segment = segment_name(report.capture, tally.summary.address.segment);
-        tally.summary.servers = distinct_services.count(number, services_of[number]);
-        tallies.push_back(&tally);
+    for (std::uint32_t number = 0; number < report.clients.size(); ++number) {
+        report.clients[number].servers =
+            distinct_services.count(number, ClientLists::of(lists.services, lists.first, number));
     }
+    lists.services = {};
     const Micros capture_end = report.capture.last;
-    analyze_hosts(tallies, [&](ClientTally& tally) {
+    analyze_clients(report.clients.size(), records.size(), [&](std::size_t number) {
+        ClientSummary& client = report.clients[number];
         // The log is in the order connections ended; the analysis wants them as they started.
-        sort_by_start(records, tally.connections);
-        tally.summary.ports = port_stats(tally.ports);
-        tally.summary.port_use = analyze_client_ports(records, tally.summary.address,
-                                                      tally.connections, capture_end, options);
+        const std::span<const ConnectionRecord*> connections =
+            ClientLists::of(lists.connections, lists.first, number);
+        sort_by_start(records, connections);
+        client.ports = port_stats(ClientLists::of(lists.ports, lists.first, number));
+        client.port_use =
+            analyze_client_ports(records, client.address, connections, capture_end, options);
     });
-    for (ClientTally* tally : tallies) report.clients.push_back(std::move(tally->summary));
+    lists.connections = {};
+    lists.ports = {};
     DistinctCounter distinct_clients(records.host_count());
     for (const std::uint32_t number : services_in_order(servers)) {
         ServerTally& tally = servers[number];

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -148,7 +149,7 @@ struct ClientPorts {
 // `connections` are one client's (`client`), of `records`, oldest first. `capture_end` closes
 // what is still open.
 ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address& client,
-                                 const std::vector<const ConnectionRecord*>& connections,
+                                 std::span<const ConnectionRecord* const> connections,
                                  Micros capture_end, const PortAnalysisOptions& options);
 
 // Exposed for the unit tests.

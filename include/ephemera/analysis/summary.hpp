@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -102,7 +103,7 @@ bool starts_before(const ConnectionRecords& records, const ConnectionRecord* a,
 // Orders `connections` (of `records`) as starts_before does. Fast where they are nearly in that
 // order already, as the log's are: it holds connections in the order they ended.
 void sort_by_start(const ConnectionRecords& records,
-                   std::vector<const ConnectionRecord*>& connections);
+                   std::span<const ConnectionRecord*> connections);
 // Every record, as sort_by_start orders them (for the CSV output: build_report does not need it).
 std::vector<const ConnectionRecord*> oldest_first(const ConnectionRecords& records);
 
