@@ -1,9 +1,11 @@
-// Google Benchmark micro-benchmarks: the decoder and the connection table, in ns per packet.
+// Google Benchmark micro-benchmarks: the decoder and the connection table, in ns per packet, and
+// a live refresh (LiveMonitor::snapshot) as the connections in its window grow.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <vector>
 
+#include "ephemera/analysis/live_monitor.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/track/tracker.hpp"
 
@@ -59,6 +61,47 @@ void track_packets(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(track_packets)->Arg(1'000)->Arg(100'000);
+
+// One refresh of `ephemera live` with range(0) closed connections in its window: 200 clients,
+// each to one HTTPS server, spread evenly over the window's minute.
+void live_refresh(benchmark::State& state) {
+    const auto connections = static_cast<std::uint32_t>(state.range(0));
+    constexpr Micros window = 60'000'000;
+    constexpr Micros start = 1'700'000'000'000'000;
+    LiveMonitorOptions options;
+    options.window = window;
+    options.max_records = connections;
+    LiveMonitor monitor(options, start);
+    for (std::uint32_t i = 0; i < connections; ++i) {
+        Connection connection;
+        connection.first_seen = start + static_cast<Micros>(i) * window / connections;
+        connection.last_seen = connection.first_seen + 2'000;
+        connection.close_time = connection.last_seen;
+        connection.packets = {5, 4};
+        connection.syn_side = 0;
+        connection.syn_ack_side = 1;
+        connection.first_fin_side = 0;
+        connection.fin = {true, true};
+        connection.end_reason = EndReason::closed;
+        Endpoint& client = connection.endpoint[0];
+        client.address.family = Family::ipv4;
+        client.address.bytes = {198, 18, 0, static_cast<std::uint8_t>(i % 200)};
+        client.port = static_cast<std::uint16_t>(32768 + (i / 200) % 28000);
+        Endpoint& server = connection.endpoint[1];
+        server.address.family = Family::ipv4;
+        server.address.bytes = {198, 19, 0, 1};
+        server.port = 443;
+        monitor.on_connection(connection);
+    }
+    Discard sink;
+    const ConnectionTracker tracker(TrackerOptions{}, sink);
+    const CaptureSummary capture;
+    for (auto _ : state) {
+        LiveSnapshot snapshot = monitor.snapshot(start + window, tracker, capture);
+        benchmark::DoNotOptimize(snapshot);
+    }
+}
+BENCHMARK(live_refresh)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

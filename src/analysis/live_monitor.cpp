@@ -5,10 +5,6 @@
 namespace ephemera {
 namespace {
 
-// The longest TIME_WAIT of any profile (Windows): a connection that ended longer ago than the
-// window plus this holds no port and counts in no rate.
-constexpr double longest_time_wait_s = 120.0;
-
 bool is_open(const ConnectionState state) {
     return state == ConnectionState::open || state == ConnectionState::half_closed;
 }
@@ -95,7 +91,7 @@ std::vector<AlertChange> LiveMonitor::update_alerts(
 
 LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
                                    const CaptureSummary& capture) {
-    const double time_wait_s = options_.ports.time_wait_s.value_or(longest_time_wait_s);
+    const double time_wait_s = options_.ports.time_wait_s.value_or(longest_time_wait_s());
     const Micros cutoff = now - options_.window - static_cast<Micros>(time_wait_s * 1e6);
     ConnectionRecords records = window_records(cutoff, tracker);
 

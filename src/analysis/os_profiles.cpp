@@ -1,5 +1,6 @@
 #include "ephemera/analysis/os_profiles.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace ephemera {
@@ -46,6 +47,35 @@ std::span<const RangeDefault> range_defaults() noexcept {
 }
 std::span<const OsProfile> os_profiles() noexcept {
     return profiles;
+}
+
+double longest_time_wait_s() noexcept {
+    double longest = 0;
+    for (const OsProfile& profile : profiles) longest = std::max(longest, profile.time_wait_s);
+    return longest;
+}
+
+std::string profile_names(TableSet profiles) {
+    std::string names;
+    for (std::size_t index = 0; index < os_profiles().size(); ++index) {
+        if (!profiles.contains(index)) continue;
+        if (!names.empty()) names += " or ";
+        names += os_profiles()[index].name;
+    }
+    return names;
+}
+
+std::vector<std::string_view> default_names(TableSet defaults) {
+    std::vector<const RangeDefault*> entries;
+    for (std::size_t index = 0; index < range_defaults().size(); ++index) {
+        if (defaults.contains(index)) entries.push_back(&range_defaults()[index]);
+    }
+    std::stable_sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
+        return a->range.size() < b->range.size();
+    });
+    std::vector<std::string_view> names;
+    for (const RangeDefault* entry : entries) names.push_back(entry->basis);
+    return names;
 }
 
 const RangeDefault* find_range_default(std::string_view basis) noexcept {

@@ -33,41 +33,36 @@ bool is_small_step(int step) {
 }
 
 // Operating systems whose connect() allocator shows `pattern` and whose default range holds
-// every port seen, e.g. "macos or windows".
-std::string os_hint_for(AllocationPattern pattern, std::uint16_t low, std::uint16_t high) {
-    if (pattern == AllocationPattern::unknown) return "";
-    std::string hint;
-    for (const OsProfile& profile : os_profiles()) {
+// every port seen.
+TableSet os_hint_for(AllocationPattern pattern, std::uint16_t low, std::uint16_t high) {
+    TableSet hint;
+    if (pattern == AllocationPattern::unknown) return hint;
+    for (std::size_t index = 0; index < os_profiles().size(); ++index) {
+        const OsProfile& profile = os_profiles()[index];
         const RangeDefault* range = find_range_default(profile.range_basis);
-        if (profile.tcp_pattern != pattern || !range->range.contains(low, high)) continue;
-        if (!hint.empty()) hint += " or ";
-        hint += profile.name;
+        if (profile.tcp_pattern == pattern && range->range.contains(low, high)) hint.add(index);
     }
     return hint;
 }
 
-// The profile named alone in an os_hint, if exactly one is.
-const OsProfile* single_profile(const std::string& hint) {
-    for (const OsProfile& profile : os_profiles()) {
-        if (hint == profile.name) return &profile;
-    }
-    return nullptr;
+// The profile a hint names alone, if it names exactly one.
+const OsProfile* single_profile(TableSet hint) {
+    const int only = hint.only();
+    return only < 0 ? nullptr : &os_profiles()[static_cast<std::size_t>(only)];
 }
 
 // UDP ports are random on every system: the hint is what the range alone says, narrowest first.
-std::string udp_os_hint(std::uint16_t low, std::uint16_t high) {
+TableSet udp_os_hint(std::uint16_t low, std::uint16_t high) {
     const RangeDefault* narrowest = nullptr;
     for (const RangeDefault& entry : range_defaults()) {
         if (!entry.range.contains(low, high)) continue;
         if (narrowest == nullptr || entry.range.size() < narrowest->range.size())
             narrowest = &entry;
     }
-    if (narrowest == nullptr) return "";
-    std::string hint;
-    for (const OsProfile& profile : os_profiles()) {
-        if (profile.range_basis != narrowest->basis) continue;
-        if (!hint.empty()) hint += " or ";
-        hint += profile.name;
+    TableSet hint;
+    if (narrowest == nullptr) return hint;
+    for (std::size_t index = 0; index < os_profiles().size(); ++index) {
+        if (os_profiles()[index].range_basis == narrowest->basis) hint.add(index);
     }
     return hint;
 }
@@ -597,6 +592,15 @@ AllocationFingerprint fingerprint_allocation(
     return fingerprint_with_servers(connections, server_keys(connections));
 }
 
+std::string os_hint_note(const AllocationFingerprint& allocation) {
+    if (allocation.dropped_hint.empty()) return "";
+    return fmt::format(
+        "a {} allocator points to {}, but the ports fill {}'s default range instead: "
+        "an application choosing its own ports, or a system not profiled",
+        pattern_name(allocation.pattern), profile_names(allocation.dropped_hint),
+        allocation.dropped_for_basis);
+}
+
 std::string_view unknown_because_name(UnknownBecause because) noexcept {
     switch (because) {
         case UnknownBecause::known:
@@ -630,9 +634,8 @@ std::string_view evidence_name(RangeEvidence evidence) noexcept {
 }
 
 RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pattern,
-                          const std::string& hint) {
+                          TableSet hint) {
     RangeEstimate estimate;
-    estimate.basis = "unknown";
     estimate.allocations = ports.size();
     // Distinct ports in order, from a bitmap of the port space rather than a sort.
     std::array<std::uint64_t, 65536 / 64> seen{};
@@ -677,8 +680,9 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pa
 
     // Otherwise a default holding every port: among those of the systems the allocator points
     // to, if it points to any, the narrowest.
-    std::vector<const RangeDefault*> fitting;
-    for (const RangeDefault& entry : range_defaults()) {
+    std::vector<std::size_t> fitting;  // indices into range_defaults()
+    for (std::size_t index = 0; index < range_defaults().size(); ++index) {
+        const RangeDefault& entry = range_defaults()[index];
         if (!entry.range.contains(low, high)) continue;
         if (pattern == AllocationPattern::random && distinct >= 10) {
             // Random ports fill their range evenly: a default they cluster inside is not theirs.
@@ -687,26 +691,26 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pa
                 uniform_p_threshold)
                 continue;
         }
-        fitting.push_back(&entry);
+        fitting.push_back(index);
     }
-    const auto hinted = [&](const RangeDefault* entry) {
-        for (const OsProfile& profile : os_profiles()) {
-            if (profile.range_basis == entry->basis && hint.find(profile.name) != std::string::npos)
+    const auto hinted = [&](std::size_t entry) {
+        for (std::size_t profile = 0; profile < os_profiles().size(); ++profile) {
+            if (hint.contains(profile) &&
+                os_profiles()[profile].range_basis == range_defaults()[entry].basis)
                 return true;
         }
         return false;
     };
     if (!hint.empty() && std::any_of(fitting.begin(), fitting.end(), hinted)) {
-        std::erase_if(fitting, [&](const RangeDefault* entry) { return !hinted(entry); });
+        std::erase_if(fitting, [&](std::size_t entry) { return !hinted(entry); });
     }
-    std::stable_sort(fitting.begin(), fitting.end(), [](const auto* a, const auto* b) {
-        return a->range.size() < b->range.size();
-    });
     if (!fitting.empty()) {
-        estimate.range = fitting.front()->range;
-        estimate.basis = fitting.front()->basis;
+        for (const std::size_t entry : fitting) estimate.fits.add(entry);
+        // The narrowest, as default_names lists it first.
+        const RangeDefault* chosen = find_range_default(default_names(estimate.fits).front());
+        estimate.range = chosen->range;
+        estimate.basis = chosen->basis;
         estimate.evidence = RangeEvidence::os_default;
-        for (const RangeDefault* entry : fitting) estimate.fits.emplace_back(entry->basis);
         return estimate;
     }
     estimate.range = extended;
@@ -728,14 +732,12 @@ bool is_ephemeral_use(const ConnectionRecord& record) {
 // hint of "freebsd or solaris" with ports that fill only Solaris's range evenly says "solaris".
 void narrow_hint_to_range(AllocationFingerprint& allocation, const RangeEstimate& range) {
     if (range.evidence != RangeEvidence::os_default || allocation.os_hint.empty()) return;
-    std::string narrowed;
-    for (const OsProfile& profile : os_profiles()) {
-        if (allocation.os_hint.find(profile.name) == std::string::npos) continue;
-        if (std::find(range.fits.begin(), range.fits.end(), profile.range_basis) ==
-            range.fits.end())
-            continue;
-        if (!narrowed.empty()) narrowed += " or ";
-        narrowed += profile.name;
+    TableSet narrowed;
+    for (std::size_t profile = 0; profile < os_profiles().size(); ++profile) {
+        if (!allocation.os_hint.contains(profile)) continue;
+        const RangeDefault* own = find_range_default(os_profiles()[profile].range_basis);
+        if (range.fits.contains(static_cast<std::size_t>(own - range_defaults().data())))
+            narrowed.add(profile);
     }
     if (!narrowed.empty()) {
         allocation.os_hint = narrowed;
@@ -743,11 +745,9 @@ void narrow_hint_to_range(AllocationFingerprint& allocation, const RangeEstimate
     }
     // The allocator points to systems whose defaults the ports do not fill (random ports that
     // fill Linux's range: an application binding ports of its own choosing). The ports win; the
-    // hint goes, and says why.
-    allocation.os_hint_note = fmt::format(
-        "a {} allocator points to {}, but the ports fill {}'s default range instead: "
-        "an application choosing its own ports, or a system not profiled",
-        pattern_name(allocation.pattern), allocation.os_hint, range.basis);
+    // hint goes, and os_hint_note says why.
+    allocation.dropped_hint = allocation.os_hint;
+    allocation.dropped_for_basis = range.basis;
     allocation.os_hint.clear();
 }
 

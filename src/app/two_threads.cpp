@@ -7,6 +7,7 @@
 #include <span>
 #include <thread>
 
+#include "ephemera/core/cpu_relax.hpp"
 #include "ephemera/core/large_buffer.hpp"
 
 namespace ephemera {
@@ -79,7 +80,7 @@ class BatchRing {
             if ((value & finished_flag) != 0) return (value & ~finished_flag) >= target;
             if (value >= target) return true;
             if (spin < 4096) {
-                __builtin_ia32_pause();
+                cpu_relax();
             } else {
                 counter.wait(value, std::memory_order_acquire);
             }

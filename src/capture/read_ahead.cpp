@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "ephemera/core/cpu_relax.hpp"
+
 namespace ephemera {
 
 bool ReadAhead::fill() noexcept {
@@ -31,7 +33,7 @@ bool ReadAhead::take_back() noexcept {
     State state = offered;
     if (state_.compare_exchange_strong(state, idle, std::memory_order_acquire)) return false;
     while (state == reading) {
-        __builtin_ia32_pause();
+        cpu_relax();
         state = state_.load(std::memory_order_acquire);
     }
     state_.store(idle, std::memory_order_relaxed);

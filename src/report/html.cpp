@@ -244,7 +244,9 @@ void append_client(std::string& out, const ClientSummary& client, std::size_t in
         verdict_name(use.exhaustion.verdict), client.tcp_connections, client.udp_flows,
         client.ports.distinct, escape_html(range_words(use.range)),
         escape_html(allocation_words(use.allocation)),
-        use.allocation.os_hint.empty() ? "" : ", like " + escape_html(use.allocation.os_hint),
+        use.allocation.os_hint.empty()
+            ? ""
+            : ", like " + escape_html(profile_names(use.allocation.os_hint)),
         use.exhaustion.time_wait_s);
     for (const char* plot : {"ports", "occupancy", "intervals"}) {
         fmt::format_to(std::back_inserter(out),

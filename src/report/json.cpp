@@ -85,9 +85,9 @@ ordered_json allocation_json(const AllocationFingerprint& allocation) {
         {"pattern", pattern_name(allocation.pattern)},
         {"confidence", rounded(allocation.confidence)},
         {"even_share", rounded(allocation.even_share)},
-        {"os_hint", allocation.os_hint},
-        {"os_hint_note", allocation.os_hint_note.empty() ? ordered_json(nullptr)
-                                                         : ordered_json(allocation.os_hint_note)},
+        {"os_hint", profile_names(allocation.os_hint)},
+        {"os_hint_note", allocation.dropped_hint.empty() ? ordered_json(nullptr)
+                                                         : ordered_json(os_hint_note(allocation))},
         {"samples", allocation.samples},
         {"unknown_because", allocation.unknown_because == UnknownBecause::known
                                 ? ordered_json(nullptr)
@@ -123,7 +123,7 @@ ordered_json range_json(const RangeEstimate& range) {
         {"ports_seen", range.ports_seen},
         {"seen_low", known ? ordered_json(range.seen.low) : ordered_json(nullptr)},
         {"seen_high", known ? ordered_json(range.seen.high) : ordered_json(nullptr)},
-        {"fits", range.fits},
+        {"fits", default_names(range.fits)},
     };
     if (range.evidence == RangeEvidence::configured) result["outside"] = range.outside;
     return result;

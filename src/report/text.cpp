@@ -270,10 +270,11 @@ std::string range_doubt(const std::string& address, const RangeEstimate& range,
     const bool narrow = span * 10 < range.range.size();
     if (!narrow || peak_occupied < alarming * span) return "";
     std::string others;
-    for (std::size_t i = 1; i < range.fits.size(); ++i) {
-        const RangeDefault* entry = find_range_default(range.fits[i]);
-        others += fmt::format("{}{} ({}-{})", others.empty() ? "" : ", ", range.fits[i],
-                              entry->range.low, entry->range.high);
+    const std::vector<std::string_view> fits = default_names(range.fits);
+    for (std::size_t i = 1; i < fits.size(); ++i) {
+        const RangeDefault* entry = find_range_default(fits[i]);
+        others += fmt::format("{}{} ({}-{})", others.empty() ? "" : ", ", fits[i], entry->range.low,
+                              entry->range.high);
     }
     std::string sentence = fmt::format(
         "{}: range {}-{} assumed ({}'s default) from {} connections on {} ports, each used about "
@@ -474,7 +475,7 @@ void append_clients(std::string& out, const Report& report, std::size_t top) {
         const ClientSummary& client = report.clients[row];
         const std::uint64_t failed =
             count(client.states, State::refused) + count(client.states, State::unanswered);
-        const std::string& hint = client.port_use.allocation.os_hint;
+        const std::string hint = profile_names(client.port_use.allocation.os_hint);
         fmt::format_to(std::back_inserter(out),
                        "  {:<{}} {:>6} {:>6} {:>6} {:>6} {:>7} {:>12} {:>6}  {}\n",
                        host_text(client), width, client.tcp_connections, client.udp_flows,
@@ -512,7 +513,7 @@ void append_port_use(std::string& out, const Report& report, std::size_t top,
         any_assumed = any_assumed || assumed;
         fmt::format_to(
             std::back_inserter(out), "  {:<{}} {:<11} {:<10} {:<23} {:>11} {:>4} {}\n",
-            host_text(client), width, range, use.range.basis + (assumed ? "?" : ""),
+            host_text(client), width, range, std::string(use.range.basis) + (assumed ? "?" : ""),
             allocation_words(use.allocation), occupied, percent,
             palette.verdict(use.exhaustion.verdict, verdict_name(use.exhaustion.verdict)));
     }

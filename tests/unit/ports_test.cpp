@@ -119,6 +119,17 @@ TEST(Fingerprint, TooFewConnectionsIsUnknown) {
     EXPECT_EQ(fingerprint_allocation(pointers(records)).pattern, AllocationPattern::unknown);
 }
 
+// The OS profiles named, as an allocation's os_hint holds them.
+TableSet profiles_named(std::initializer_list<std::string_view> names) {
+    TableSet set;
+    for (const std::string_view name : names) {
+        for (std::size_t index = 0; index < os_profiles().size(); ++index) {
+            if (os_profiles()[index].name == name) set.add(index);
+        }
+    }
+    return set;
+}
+
 TEST(Fingerprint, GlobalCounterAcrossDestinationsIsSequential) {
     Log records;
     for (int i = 0; i < 40; ++i) {
@@ -128,7 +139,7 @@ TEST(Fingerprint, GlobalCounterAcrossDestinationsIsSequential) {
     const AllocationFingerprint result = fingerprint_allocation(pointers(records));
     EXPECT_EQ(result.pattern, AllocationPattern::sequential);
     EXPECT_GT(result.confidence, 0.8);
-    EXPECT_EQ(result.os_hint, "macos or windows");  // 50000+ lies in the IANA range
+    EXPECT_EQ(profile_names(result.os_hint), "macos or windows");  // 50000+ lies in the IANA range
 }
 
 TEST(Fingerprint, LinuxStepsPerDestinationAreUnrelatedAcross) {
@@ -144,7 +155,7 @@ TEST(Fingerprint, LinuxStepsPerDestinationAreUnrelatedAcross) {
     const AllocationFingerprint result = fingerprint_allocation(pointers(records));
     EXPECT_EQ(result.pattern, AllocationPattern::per_destination);
     EXPECT_EQ(result.even_share, 1.0);
-    EXPECT_EQ(result.os_hint, "linux");
+    EXPECT_EQ(profile_names(result.os_hint), "linux");
 }
 
 TEST(Fingerprint, UniformDrawsAreRandom) {
@@ -160,7 +171,7 @@ TEST(Fingerprint, UniformDrawsAreRandom) {
 TEST(Range, PortsUsedOverAndOverAreTheWholeRange) {
     std::vector<std::uint16_t> ports;
     for (int i = 0; i < 40; ++i) ports.push_back(static_cast<std::uint16_t>(40000 + i % 8));
-    const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, "");
+    const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, {});
     EXPECT_EQ(estimate.basis, "observed");
     EXPECT_EQ(estimate.evidence, RangeEvidence::cycled);
     EXPECT_EQ(estimate.ports_seen, 8u);
@@ -171,25 +182,28 @@ TEST(Range, PortsUsedOverAndOverAreTheWholeRange) {
 
 TEST(Range, FewPortsInsideADefaultTakeThatDefault) {
     const std::vector<std::uint16_t> ports = {33000, 36000, 41000, 45000, 52000};
-    const RangeEstimate estimate = infer_range(ports, AllocationPattern::per_destination, "linux");
+    const RangeEstimate estimate =
+        infer_range(ports, AllocationPattern::per_destination, profiles_named({"linux"}));
     EXPECT_EQ(estimate.basis, "linux");
     EXPECT_EQ(estimate.evidence, RangeEvidence::os_default);
-    EXPECT_EQ(estimate.fits, std::vector<std::string>{"linux"});
+    EXPECT_EQ(default_names(estimate.fits), std::vector<std::string_view>{"linux"});
     EXPECT_EQ(estimate.range.size(), 28232u);
     const std::vector<std::uint16_t> high_ports = {50000, 50001, 50002};
-    EXPECT_EQ(infer_range(high_ports, AllocationPattern::sequential, "macos or windows").basis,
-              "iana");
+    EXPECT_EQ(
+        infer_range(high_ports, AllocationPattern::sequential, profiles_named({"macos", "windows"}))
+            .basis,
+        "iana");
     const std::vector<std::uint16_t> xp_ports = {1100, 1101, 4000};
-    EXPECT_EQ(infer_range(xp_ports, AllocationPattern::unknown, "").basis, "windows-xp");
+    EXPECT_EQ(infer_range(xp_ports, AllocationPattern::unknown, {}).basis, "windows-xp");
 }
 
 // With no allocator to go by, every default that holds the ports is named, narrowest first.
 TEST(Range, EveryDefaultThatFitsIsNamed) {
     const std::vector<std::uint16_t> ports = {50000, 52000, 55000};
-    const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, "");
+    const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, {});
     EXPECT_EQ(estimate.basis, "iana");
-    const std::vector<std::string> fits = {"iana", "linux", "solaris", "freebsd"};
-    EXPECT_EQ(estimate.fits, fits);
+    const std::vector<std::string_view> fits = {"iana", "linux", "solaris", "freebsd"};
+    EXPECT_EQ(default_names(estimate.fits), fits);
     EXPECT_EQ(estimate.seen.low, 50000);
     EXPECT_EQ(estimate.seen.high, 55000);
 }
@@ -203,13 +217,13 @@ TEST(Range, TheRangeIsOneOfTheHintedSystems) {
     for (int i = 0; i < 40; ++i)
         ports.push_back(static_cast<std::uint16_t>(32768 + random.next() % 28232));
     const RangeEstimate estimate =
-        infer_range(ports, AllocationPattern::random, "freebsd or solaris");
+        infer_range(ports, AllocationPattern::random, profiles_named({"freebsd", "solaris"}));
     EXPECT_EQ(estimate.basis, "solaris");
-    EXPECT_EQ(estimate.fits, std::vector<std::string>{"solaris"});
+    EXPECT_EQ(default_names(estimate.fits), std::vector<std::string_view>{"solaris"});
 }
 
 TEST(Range, NoPortsNoRange) {
-    const RangeEstimate estimate = infer_range({}, AllocationPattern::unknown, "");
+    const RangeEstimate estimate = infer_range({}, AllocationPattern::unknown, {});
     EXPECT_EQ(estimate.evidence, RangeEvidence::none);
     EXPECT_EQ(estimate.basis, "unknown");
     EXPECT_EQ(estimate.ports_seen, 0u);
@@ -221,7 +235,7 @@ TEST(Range, RandomPortsClusteredInsideADefaultAreNotFromIt) {
     for (int i = 0; i < 30; ++i)
         ports.push_back(static_cast<std::uint16_t>(20000 + random.next() % 1000));
     const RangeEstimate estimate =
-        infer_range(ports, AllocationPattern::random, "freebsd or solaris");
+        infer_range(ports, AllocationPattern::random, profiles_named({"freebsd", "solaris"}));
     EXPECT_EQ(estimate.basis, "observed");
     EXPECT_LE(estimate.range.low, *std::min_element(ports.begin(), ports.end()));
     EXPECT_GE(estimate.range.high, *std::max_element(ports.begin(), ports.end()));
@@ -230,7 +244,7 @@ TEST(Range, RandomPortsClusteredInsideADefaultAreNotFromIt) {
 
 TEST(Range, NoDefaultHoldsThePortsSoEstimateFromThem) {
     const std::vector<std::uint16_t> ports = {2000, 20000, 40000, 64000};
-    const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, "");
+    const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, {});
     EXPECT_EQ(estimate.basis, "observed");
     EXPECT_EQ(estimate.evidence, RangeEvidence::estimated);
     EXPECT_LE(estimate.range.low, 2000);

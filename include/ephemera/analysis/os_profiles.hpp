@@ -2,9 +2,12 @@
 // these numbers live. Everything here is a default the command line can override.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace ephemera {
 
@@ -42,6 +45,30 @@ struct OsProfile {
 std::span<const OsProfile> os_profiles() noexcept;
 const RangeDefault* find_range_default(std::string_view basis) noexcept;
 
+// Some entries of a table of at most eight (os_profiles(), range_defaults()), by index.
+class TableSet {
+  public:
+    bool contains(std::size_t index) const noexcept { return (bits_ >> index & 1U) != 0; }
+    void add(std::size_t index) noexcept { bits_ = static_cast<std::uint8_t>(bits_ | 1U << index); }
+    void clear() noexcept { bits_ = 0; }
+    bool empty() const noexcept { return bits_ == 0; }
+    std::size_t size() const noexcept { return static_cast<std::size_t>(std::popcount(bits_)); }
+    // The index of the only entry, or -1 unless there is exactly one.
+    int only() const noexcept { return size() == 1 ? std::countr_zero(bits_) : -1; }
+    bool operator==(const TableSet&) const = default;
+
+  private:
+    std::uint8_t bits_ = 0;
+};
+
+// Operating systems (os_profiles()) as the report names them: "macos or windows"; "" for none.
+std::string profile_names(TableSet profiles);
+// Range defaults (range_defaults()) narrowest first, ties in table order.
+std::vector<std::string_view> default_names(TableSet defaults);
+
 inline constexpr double default_time_wait_s = 60.0;  // Linux TCP_TIMEWAIT_LEN, FreeBSD, OpenBSD
+// The longest TIME_WAIT of any profile: a connection that ended longer ago than this holds no
+// port on any system profiled.
+double longest_time_wait_s() noexcept;
 
 }  // namespace ephemera

@@ -51,14 +51,14 @@ std::string_view evidence_name(RangeEvidence evidence) noexcept;
 
 struct RangeEstimate {
     PortRange range;
-    std::string basis;  // a RangeDefault's basis, "observed", "configured" or "unknown"
+    std::string_view basis = "unknown";  // a RangeDefault's basis, "observed" or "configured"
     RangeEvidence evidence = RangeEvidence::none;
     std::uint32_t ports_seen = 0;   // distinct ephemeral ports the client used
     std::uint64_t allocations = 0;  // connections and flows that used them
     PortRange seen;                 // the lowest and highest of them
-    // With os_default: every default that holds the ports seen and fits the allocator, the
-    // chosen one first (several: the capture cannot tell them apart).
-    std::vector<std::string> fits;
+    // With os_default: every default that holds the ports seen and fits the allocator (several:
+    // the capture cannot tell them apart). default_names() lists them, the chosen one first.
+    TableSet fits;
     // With configured: ports seen outside the configured range (it is not this host's).
     std::uint32_t outside = 0;
 };
@@ -79,10 +79,16 @@ struct AllocationFingerprint {
     UnknownBecause unknown_because = UnknownBecause::no_connections;
     double confidence = 0.0;
     double even_share = 0.0;
-    std::string os_hint;
-    std::string os_hint_note;   // why there is no hint though the pattern is known
+    TableSet os_hint;           // the systems (os_profiles()) allocating this way: profile_names
     std::uint32_t samples = 0;  // connections it was judged on
+    // Set when the hint was dropped because the ports fill another system's default range: the
+    // systems the pattern pointed to and that range's basis (os_hint_note says it in words).
+    TableSet dropped_hint;
+    std::string_view dropped_for_basis;
 };
+
+// Why there is no hint though the pattern is known, in a sentence; "" when nothing was dropped.
+std::string os_hint_note(const AllocationFingerprint& allocation);
 
 // What a source port's reuse was: the same 4-tuple again while the earlier connection's TIME_WAIT
 // still held it, the same 4-tuple after that (or after a reset), or the port towards another
@@ -158,6 +164,6 @@ AllocationFingerprint fingerprint_allocation(
 // `ports`: the client port of every connection that used an ephemeral one; `hint`: the OS
 // profiles the allocator points to (AllocationFingerprint::os_hint), or empty.
 RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pattern,
-                          const std::string& hint);
+                          TableSet hint);
 
 }  // namespace ephemera
