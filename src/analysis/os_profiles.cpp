@@ -38,6 +38,8 @@ std::string_view pattern_name(AllocationPattern pattern) noexcept {
             return "per-destination";
         case AllocationPattern::random:
             return "random";
+        case AllocationPattern::mixed:
+            return "mixed";
     }
     return "unknown";
 }

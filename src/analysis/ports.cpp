@@ -800,6 +800,16 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
     if (tcp_allocated.empty() && !tcp.empty()) {
         result.allocation.unknown_because = UnknownBecause::no_handshakes;
     }
+    result.shared = detect_shared_address(tcp_allocated, tcp_allocated_servers,
+                                          result.allocation.pattern == AllocationPattern::random);
+    if (result.shared.evidence == SharedEvidence::interleaved_sequences) {
+        // Several allocators interleaved: no one system's pattern, and no hint.
+        result.allocation.pattern = AllocationPattern::mixed;
+        result.allocation.unknown_because = UnknownBecause::known;
+        result.allocation.confidence = result.shared.sequences_share;
+        result.allocation.os_hint.clear();
+        result.shared.destination = records.server(*tcp_allocated[result.shared.destination_first]);
+    }
     result.allocation_udp = fingerprint_allocation(udp);
     if (!udp.empty()) {
         std::uint16_t low = 65535, high = 0;

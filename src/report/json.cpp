@@ -129,6 +129,21 @@ ordered_json range_json(const RangeEstimate& range) {
     return result;
 }
 
+ordered_json shared_json(const ClientPorts& use) {
+    const SharedAddress& shared = use.shared;
+    ordered_json evidence = ordered_json::array();
+    if (shared.evidence != SharedEvidence::none) {
+        evidence.push_back({{"kind", shared_evidence_name(shared.evidence)},
+                            {"detail", shared_evidence_words(use)}});
+    }
+    const std::string unknown = shared_unknown_words(shared);
+    return {{"likely", shared.likely},
+            {"hosts_estimate", shared.hosts_estimate >= 2 ? ordered_json(shared.hosts_estimate)
+                                                          : ordered_json(nullptr)},
+            {"unknown_because", unknown.empty() ? ordered_json(nullptr) : ordered_json(unknown)},
+            {"evidence", std::move(evidence)}};
+}
+
 ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
     ordered_json listed = ordered_json::array();
     for (std::size_t i = 0; i < use.exhaustion.destinations.size() && i < destinations; ++i) {
@@ -160,6 +175,7 @@ ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
          {{"refused", use.failures.refused},
           {"unanswered", use.failures.unanswered},
           {"syn_retransmissions", use.failures.syn_retransmissions}}},
+        {"shared", shared_json(use)},
     };
 }
 

@@ -225,6 +225,18 @@ void add_client_findings(std::vector<Finding>& findings, const ClientSummary& cl
                               address, use.range.outside, use.range.ports_seen, use.range.seen.low,
                               use.range.seen.high, use.range.range.low, use.range.range.high)});
     }
+    if (use.shared.likely) {
+        const std::string count =
+            use.shared.hosts_estimate >= 2
+                ? fmt::format("{} hosts share this address", use.shared.hosts_estimate)
+                : "several hosts likely share this address";
+        std::string sentence = fmt::format("{}: {} (a NAT or a load balancer's SNAT): {}", address,
+                                           count, shared_evidence_words(use));
+        if (const std::string unknown = shared_unknown_words(use.shared); !unknown.empty()) {
+            sentence += "; how many cannot be told from this side: " + unknown;
+        }
+        findings.push_back({0.85, sentence + "."});
+    }
     const std::uint32_t peak =
         use.exhaustion.destinations.empty() ? 0 : use.exhaustion.destinations.front().peak_occupied;
     if (std::string doubt = range_doubt(address, use.range, peak, critical_at); !doubt.empty()) {
@@ -250,6 +262,33 @@ std::string allocation_words(const AllocationFingerprint& allocation) {
             return "unknown: no pattern";
     }
     return "unknown";
+}
+
+std::string shared_evidence_words(const ClientPorts& use) {
+    const SharedAddress& shared = use.shared;
+    switch (shared.evidence) {
+        case SharedEvidence::interleaved_sequences:
+            return fmt::format(
+                "{} rising port sequences at once towards {}/tcp, holding {:.0f}% of its {}: one "
+                "allocator per host, behind a translator that keeps their ports",
+                shared.hosts_estimate, format_endpoint(shared.destination),
+                shared.sequences_share * 100.0,
+                plural(shared.destination_connections, "connection", "connections"));
+        case SharedEvidence::translator_ports:
+            return fmt::format(
+                "ports drawn at random from {}-{}, a span no operating system's default range "
+                "holds but a translator's (Linux NAT: 1024-65535) does",
+                use.range.seen.low, use.range.seen.high);
+        case SharedEvidence::none:
+            break;
+    }
+    return "";
+}
+
+std::string shared_unknown_words(const SharedAddress& shared) {
+    if (!shared.likely || shared.hosts_estimate >= 2) return "";
+    return "a translator's random ports hide the allocators of the hosts behind it: a capture "
+           "inside it, or of both sides, counts them";
 }
 
 std::string range_doubt(const std::string& address, const RangeEstimate& range,

@@ -316,6 +316,23 @@ TEST(Readme, QuickStartOutputIsRealOutput) {
         << "the README shows output the binary no longer gives: update its Quick start";
 }
 
+// The NAT section's line is what the binary prints for that sample.
+TEST(Readme, NatSectionOutputIsRealOutput) {
+    const std::string readme = read_file(source_dir() / "README.md");
+    const std::string command = "$ build/ephemera analyze pcaps/nat-preserving.pcap | sed -n 6p\n";
+    const std::size_t begin = readme.find(command);
+    ASSERT_NE(begin, std::string::npos) << "the README's NAT section moved";
+    const std::size_t start = begin + command.size();
+    const std::string shown = readme.substr(start, readme.find('\n', start) + 1 - start);
+    const RunResult result = run_ephemera({"analyze", "pcaps/nat-preserving.pcap"}, "/dev/null", 60,
+                                          source_dir().string());
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    std::istringstream lines(result.out);
+    std::string line;
+    for (int i = 0; i < 6; ++i) std::getline(lines, line);
+    EXPECT_EQ(shown, line + "\n") << "update the README's NAT section";
+}
+
 // The "Common tasks" examples run as they are, with the exit code the README's table gives:
 // 3 for --fail-on on a capture whose services are exhausted, 0 for the rest.
 TEST(Readme, CommonTasksRunAsWritten) {
@@ -355,9 +372,12 @@ TEST(Readme, ExitCodesAndRenamesAgreeWithTheBinary) {
         EXPECT_NE(readme.find(row), std::string::npos) << row;
     }
     const std::string schema = read_file(source_dir() / "docs" / "report.schema.json");
-    const std::size_t table = readme.find("| v1 | v2 |");
+    // The renames from v1 are in docs/json.md, which the README points to.
+    EXPECT_NE(readme.find("docs/json.md"), std::string::npos);
+    const std::string json_doc = read_file(source_dir() / "docs" / "json.md");
+    const std::size_t table = json_doc.find("| v1 | v2 |");
     ASSERT_NE(table, std::string::npos);
-    const std::string renames = readme.substr(table, readme.find("\n\n", table) - table);
+    const std::string renames = json_doc.substr(table, json_doc.find("\n\n", table) - table);
     for (const char* key : {"first_at", "last_at", "service_count", "now_at", "started_at"}) {
         EXPECT_NE(renames.find(key), std::string::npos) << key;
         EXPECT_NE(schema.find(std::string("\"") + key + "\""), std::string::npos) << key;

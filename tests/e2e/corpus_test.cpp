@@ -1,5 +1,6 @@
 // tcpdump's own test captures (../shared/corpus/tcpdump-tests, many malformed on purpose): none may
-// crash or hang the binary, and every accepted one must give a well-formed report. Built with
+// crash or hang the binary, every accepted one must give a well-formed report, and none of their
+// clients is taken for several hosts behind one address. Built with
 // EPHEMERA_SANITIZE=ON, this runs them all under AddressSanitizer and UBSan.
 #include <gtest/gtest.h>
 
@@ -49,6 +50,11 @@ TEST(TcpdumpCorpus, NoCaptureCrashesOrHangs) {
         const auto report = nlohmann::json::parse(result.out, nullptr, false);
         ASSERT_FALSE(report.is_discarded()) << path << " wrote invalid JSON";
         EXPECT_EQ(report["schema"], "ephemera.report.v2") << path;
+        // Every client here is one host (issue #24): none may be taken for several behind a NAT.
+        for (const auto& client : report["clients"]) {
+            EXPECT_FALSE(client["shared"]["likely"].get<bool>())
+                << path << " " << client["address"];
+        }
     }
     EXPECT_GT(analyzed, 0u);
     std::printf("corpus: %zu analyzed, %zu rejected as unreadable\n", analyzed, rejected);

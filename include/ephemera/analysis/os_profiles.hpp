@@ -11,7 +11,9 @@
 
 namespace ephemera {
 
-enum class AllocationPattern : std::uint8_t { unknown, sequential, per_destination, random };
+// mixed: several allocators interleaved, as hosts behind one translator show
+// (analysis/shared_address.hpp).
+enum class AllocationPattern : std::uint8_t { unknown, sequential, per_destination, random, mixed };
 
 std::string_view pattern_name(AllocationPattern pattern) noexcept;
 

@@ -17,6 +17,7 @@
 
 #include "ephemera/analysis/os_profiles.hpp"
 #include "ephemera/analysis/roles.hpp"
+#include "ephemera/analysis/shared_address.hpp"
 
 namespace ephemera {
 
@@ -150,6 +151,7 @@ struct ClientPorts {
     ReuseStats reuse;
     ExhaustionStats exhaustion;
     FailureStats failures;
+    SharedAddress shared;  // whether several hosts are behind the address
 };
 
 // `connections` are one client's (`client`), of `records`, oldest first. `capture_end` closes

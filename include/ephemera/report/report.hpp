@@ -22,6 +22,11 @@ struct ReportOptions {
 // "unknown: 12 SYNs < 20", "per-destination (0.80)": a client's allocation in a few words, with
 // why it is unknown where it is.
 std::string allocation_words(const AllocationFingerprint& allocation);
+// What points to several hosts behind a client's address, in a sentence ("" when nothing does),
+// and why their number cannot be told where it cannot ("" where it can, or nothing points to
+// several).
+std::string shared_evidence_words(const ClientPorts& use);
+std::string shared_unknown_words(const SharedAddress& shared);
 // What a client's range rests on, in one sentence for a finding, or "" when there is no doubt
 // worth one: the range is configured or was seen cycling, or were the ports' span the whole
 // range, `peak_occupied` would still be under `alarming` of it.
