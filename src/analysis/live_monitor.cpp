@@ -129,7 +129,7 @@ LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
     }
 
     for (const ClientSummary& summary : snapshot.window_report.clients) {
-        const PortRange& range = summary.port_use.range.range;
+        const std::uint32_t limit = summary.port_use.range.limit();
         ClientNow& client = clients[summary.address];
         client.address = summary.address;
         client.range = summary.port_use.range;
@@ -141,9 +141,9 @@ LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
             destination.server = occupancy.server;
             destination.protocol = occupancy.protocol;
             destination.occupied = occupancy.occupied_at_end;
-            destination.range_size = range.size();
+            destination.range_size = limit;
             destination.utilization =
-                static_cast<double>(occupancy.occupied_at_end) / std::max(1u, range.size());
+                static_cast<double>(occupancy.occupied_at_end) / std::max(1u, limit);
             destination.peak_occupied = occupancy.peak_occupied;
             const DestinationKey key{summary.address, occupancy.server, occupancy.protocol};
             destination.new_per_s = static_cast<double>(activity[key].started_in_window) / window_s;

@@ -26,7 +26,56 @@ constexpr std::array<OsProfile, 7> profiles = {{
     {"windows-xp", "windows-xp", AllocationPattern::unknown, 240, true},
 }};
 
+// The translators' limits, each from its own documentation:
+//   aws-nat           AWS VPC User Guide, "NAT gateway basics": up to 55,000 simultaneous
+//                     connections to each unique destination (address, port, protocol).
+//   azure-lb          Azure Load Balancer, "Source Network Address Translation (SNAT) for outbound
+//                     connections", default port allocation table: 1,024 SNAT ports per instance
+//                     for pools of up to 50, halving as the pool doubles; outbound rules set it.
+//   azure-nat         Azure NAT Gateway, "SNAT with Azure NAT Gateway": 64,512 SNAT ports per
+//                     public address, reusable towards different destinations.
+//   gcp-cloud-nat     Google Cloud NAT, "Ports and port allocation": min_ports_per_vm defaults
+//                     to 64, a port per concurrent connection to one destination address, port and
+//                     protocol; "NAT timeouts": TCP TIME_WAIT 120 s.
+//   linux-masquerade  nf_nat maps a source port of 1024 or more within 1024-65535 (64,512
+//                     ports); nf_conntrack_tcp_timeout_time_wait is 120 s.
+constexpr std::array<GatewayProfile, 5> gateways = {{
+    {"aws-nat", 55000, 0, false, false},
+    {"azure-lb", 1024, 0, true, true},
+    {"azure-nat", 64512, 0, false, false},
+    {"gcp-cloud-nat", 64, 120, true, false},
+    {"linux-masquerade", 64512, 120, false, false},
+}};
+
+// Azure's default allocation: the largest pool of each row and its ports per instance.
+constexpr std::array<std::pair<std::uint32_t, std::uint32_t>, 6> azure_default_allocation = {{
+    {50, 1024},
+    {100, 512},
+    {200, 256},
+    {400, 128},
+    {800, 64},
+    {1000, 32},
+}};
+
 }  // namespace
+
+std::span<const GatewayProfile> gateway_profiles() noexcept {
+    return gateways;
+}
+
+const GatewayProfile* find_gateway_profile(std::string_view name) noexcept {
+    for (const GatewayProfile& profile : gateways) {
+        if (profile.name == name) return &profile;
+    }
+    return nullptr;
+}
+
+std::uint32_t azure_default_snat_ports(std::uint32_t instances) noexcept {
+    for (const auto& [largest_pool, ports] : azure_default_allocation) {
+        if (instances <= largest_pool) return ports;
+    }
+    return 0;
+}
 
 std::string_view pattern_name(AllocationPattern pattern) noexcept {
     switch (pattern) {

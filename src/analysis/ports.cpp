@@ -390,13 +390,13 @@ ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
 
 // The occupancy of each destination of `tcp` (one protocol's connections: TCP, or UDP with no
 // TIME_WAIT), worst first, and of all of them at once.
-ExhaustionStats measure_exhaustion(const ClientConnections& tcp, const PortRange& range,
+ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t limit,
                                    Micros capture_end, double time_wait_s, bool unique_per_tuple,
                                    const PortAnalysisOptions& options) {
     ExhaustionStats stats;
     stats.time_wait_s = time_wait_s;
     const auto time_wait = static_cast<Micros>(time_wait_s * 1e6);
-    const double size = std::max<std::uint32_t>(range.size(), 1);
+    const double size = std::max<std::uint32_t>(limit, 1);
 
     std::vector<Holding> all(tcp.records.size());
     std::vector<std::vector<std::uint32_t>> by_destination;  // indexed by server number
@@ -621,6 +621,8 @@ std::string_view evidence_name(RangeEvidence evidence) noexcept {
     switch (evidence) {
         case RangeEvidence::configured:
             return "configured";
+        case RangeEvidence::gateway:
+            return "gateway";
         case RangeEvidence::cycled:
             return "cycled";
         case RangeEvidence::os_default:
@@ -763,6 +765,17 @@ std::optional<PortRange> configured_range(const Address& client,
     return options.range;
 }
 
+// The gateway given on the command line for `client`, if any, as configured_range finds ranges.
+std::optional<GatewayLimit> configured_gateway(const Address& client,
+                                               const PortAnalysisOptions& options) {
+    Address in_any_segment = client;
+    in_any_segment.segment = 0;
+    for (const auto& [address, gateway] : options.client_gateways) {
+        if (address == in_any_segment) return gateway;
+    }
+    return options.gateway;
+}
+
 }  // namespace
 
 ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address& client,
@@ -837,12 +850,24 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
     }
 
     const OsProfile* profile = single_profile(result.allocation.os_hint);
-    const double time_wait_s = options.time_wait_s.value_or(
-        profile != nullptr ? profile->time_wait_s : default_time_wait_s);
-    const bool unique_per_tuple = profile == nullptr || profile->port_unique_per_tuple;
+    double time_wait_s = options.time_wait_s.value_or(profile != nullptr ? profile->time_wait_s
+                                                                         : default_time_wait_s);
+    bool unique_per_tuple = profile == nullptr || profile->port_unique_per_tuple;
+    if (const std::optional<GatewayLimit> gateway = configured_gateway(client, options)) {
+        // A translator's ports are judged per destination, against its own limit; its TIME_WAIT
+        // where it documents one.
+        RangeEstimate& range = result.range;
+        range.range = {1024, 65535};
+        range.basis = gateway->name;
+        range.evidence = RangeEvidence::gateway;
+        range.fits.clear();
+        range.capacity = gateway->ports_per_destination;
+        if (!options.time_wait_s && gateway->time_wait_s > 0) time_wait_s = gateway->time_wait_s;
+        unique_per_tuple = true;
+    }
     const ClientConnections tcp_connections(records, std::move(tcp), std::move(tcp_servers));
     result.reuse = measure_reuse(tcp_connections, static_cast<Micros>(time_wait_s * 1e6));
-    result.exhaustion = measure_exhaustion(tcp_connections, result.range.range, capture_end,
+    result.exhaustion = measure_exhaustion(tcp_connections, result.range.limit(), capture_end,
                                            time_wait_s, unique_per_tuple, options);
     // UDP is a port space of its own, each port unique per local address.
     std::vector<const ConnectionRecord*> udp_ephemeral;
@@ -853,7 +878,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         std::vector<std::uint64_t> keys = server_keys(udp_ephemeral);
         const ClientConnections udp_connections(records, std::move(udp_ephemeral), std::move(keys));
         merge_udp(result.exhaustion,
-                  measure_exhaustion(udp_connections, result.range.range, capture_end, 0.0, false,
+                  measure_exhaustion(udp_connections, result.range.limit(), capture_end, 0.0, false,
                                      options),
                   options);
     }

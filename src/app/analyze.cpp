@@ -12,13 +12,13 @@
 #include <fmt/format.h>
 
 #include "ephemera/analysis/summary.hpp"
-#include "ephemera/track/pipeline.hpp"
 #include "ephemera/app/two_threads.hpp"
 #include "ephemera/capture/reader.hpp"
 #include "ephemera/core/errors.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/report/output.hpp"
 #include "ephemera/report/report.hpp"
+#include "ephemera/track/pipeline.hpp"
 #include "ephemera/track/zeek_log.hpp"
 
 namespace ephemera {
@@ -141,8 +141,63 @@ AnalysisResult analyze_zeek_logs(const AnalyzeOptions& options,
 
 }  // namespace
 
+namespace {
+
+// "PROFILE", "PROFILE:ports=N" or "PROFILE:pool=N" (--gateway, after any ADDR=).
+GatewayLimit parse_gateway(const std::string& given, const std::string& text) {
+    const std::size_t colon = text.find(':');
+    const GatewayProfile* profile = find_gateway_profile(text.substr(0, colon));
+    std::string names;
+    for (const GatewayProfile& entry : gateway_profiles()) {
+        names += (names.empty() ? "" : ", ") + std::string(entry.name);
+    }
+    if (profile == nullptr) {
+        throw UserError(fmt::format("bad --gateway '{}': the profiles are {}", given, names));
+    }
+    GatewayLimit limit{profile->name, profile->ports_per_destination, profile->time_wait_s};
+    if (colon == std::string::npos) return limit;
+    unsigned value = 0;
+    char extra = 0;
+    char key[8] = {};
+    const bool parsed =
+        std::sscanf(text.c_str() + colon + 1, "%7[a-z]=%u%c", key, &value, &extra) == 2;
+    const std::string setting = key;
+    if (parsed && setting == "ports" && profile->ports_settable && value >= 1 && value <= 65535) {
+        limit.ports_per_destination = value;
+        return limit;
+    }
+    if (parsed && setting == "pool" && profile->pool_settable && value >= 1 &&
+        azure_default_snat_ports(value) > 0) {
+        limit.ports_per_destination = azure_default_snat_ports(value);
+        return limit;
+    }
+    throw UserError(
+        fmt::format("bad --gateway '{}': azure-lb takes :pool=N (1 to 1000 instances) or :ports=N, "
+                    "gcp-cloud-nat :ports=N (1 to 65535), the others nothing",
+                    given));
+}
+
+}  // namespace
+
 PortAnalysisOptions port_options(const AnalyzeOptions& options) {
     PortAnalysisOptions result;
+    for (const std::string& text : options.gateways) {
+        const std::size_t equals = text.find('=');
+        const std::size_t colon = text.find(':');
+        // ADDR= before the profile; an IPv6 address has colons of its own, the profile's
+        // settings an '=' after a colon.
+        if (equals == std::string::npos || (colon != std::string::npos && colon < equals &&
+                                            find_gateway_profile(text.substr(0, colon)))) {
+            result.gateway = parse_gateway(text, text);
+            continue;
+        }
+        Address address;
+        if (!parse_address(text.substr(0, equals), address)) {
+            throw UserError(fmt::format("bad --gateway '{}': '{}' is not an IP address", text,
+                                        text.substr(0, equals)));
+        }
+        result.client_gateways.emplace_back(address, parse_gateway(text, text.substr(equals + 1)));
+    }
     for (const std::string& text : options.ranges) {
         const std::size_t equals = text.find('=');
         if (equals == std::string::npos) {
@@ -372,12 +427,12 @@ int run_analyze(const AnalyzeOptions& options) {
         use_color(options.color, options.output, isatty(STDOUT_FILENO) != 0)};
     switch (options.format) {
         case ReportFormat::json:
-            write_output(options.output, [&](std::FILE* file) {
-                write_json(file, result.report, report_options);
-            });
+            write_output(options.output,
+                         [&](std::FILE* file) { write_json(file, result.report, report_options); });
             break;
         case ReportFormat::html:
-            write_output(options.output, render_html(result.report, result.records, report_options));
+            write_output(options.output,
+                         render_html(result.report, result.records, report_options));
             break;
         case ReportFormat::text:
             write_output(options.output, render_text(result.report, report_options));

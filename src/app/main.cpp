@@ -104,6 +104,14 @@ void add_analysis_options(CLI::App* command, ephemera::AnalyzeOptions& options) 
         ->type_name("[ADDR=]LO-HI")
         ->allow_extra_args(false);  // one range per --range: what follows is a file
     command
+        ->add_option("--gateway", options.gateways,
+                     "Judge occupancy against a translator's limit per destination instead of an "
+                     "OS range: aws-nat, azure-lb[:pool=N|:ports=N], azure-nat, "
+                     "gcp-cloud-nat[:ports=N], linux-masquerade; for every client, or ADDR=PROFILE "
+                     "for one; repeatable")
+        ->type_name("[ADDR=]PROFILE")
+        ->allow_extra_args(false);
+    command
         ->add_option("--time-wait", options.time_wait_s,
                      "Seconds a closed 4-tuple stays in TIME_WAIT. Default: the client's OS "
                      "profile (Linux 60, macOS 30, Windows 120), else 60")

@@ -144,7 +144,7 @@ ordered_json client_data(const ClientSummary& client, const ConnectionRecords& r
                           destination, static_cast<int>(record->connection.state()),
                           record->connection.protocol == Protocol::tcp ? "tcp" : "udp"});
     }
-    const double size = use.range.range.size();
+    const double size = use.range.limit();
     return {
         {"address", (client.segment.empty() ? to_string(client.address)
                                             : to_string(client.address) + '%' + client.segment)},
@@ -154,7 +154,7 @@ ordered_json client_data(const ClientSummary& client, const ConnectionRecords& r
           {"high", use.range.range.high},
           {"basis", use.range.basis},
           {"evidence", evidence_name(use.range.evidence)},
-          {"size", use.range.range.size()}}},
+          {"size", use.range.limit()}}},
         {"thresholds",
          {report.warning_at * size, report.critical_at * size, report.exhausted_at * size}},
         {"services", destinations},
@@ -207,7 +207,7 @@ void append_destination_table(std::string& out, const ClientPorts& use, std::siz
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
             "<td>{:.1f}%</td><td>{:.0f}</td><td>{}</td><td>{}</td></tr>",
             verdict_name(d.verdict), escape_html(destination_label(d)), d.connections, d.peak_open,
-            d.peak_occupied, use.range.range.size(), d.utilization * 100, d.peak_new_per_s,
+            d.peak_occupied, use.range.limit(), d.utilization * 100, d.peak_new_per_s,
             d.protocol == Protocol::tcp ? fmt::format("{:.3g}", d.sustainable_new_per_s) : "-",
             verdict_name(d.verdict));
     }
@@ -222,6 +222,9 @@ std::string range_words(const RangeEstimate& range) {
         case RangeEvidence::configured:
             return fmt::format("{}-{} ({} ports, configured)", range.range.low, range.range.high,
                                range.range.size());
+        case RangeEvidence::gateway:
+            return fmt::format("{}: {} connections at once per service", range.basis,
+                               range.capacity);
         case RangeEvidence::cycled:
             return fmt::format("{}-{} ({} ports, {}: the ports were used over and over)",
                                range.range.low, range.range.high, range.range.size(), range.basis);

@@ -117,7 +117,7 @@ ordered_json range_json(const RangeEstimate& range) {
     ordered_json result = {
         {"low", known ? ordered_json(range.range.low) : ordered_json(nullptr)},
         {"high", known ? ordered_json(range.range.high) : ordered_json(nullptr)},
-        {"size", known ? range.range.size() : 0},
+        {"size", known ? range.limit() : 0},
         {"basis", range.basis},
         {"evidence", evidence_name(range.evidence)},
         {"ports_seen", range.ports_seen},

@@ -114,17 +114,23 @@ std::string destination_name(const DestinationOccupancy& destination) {
                        to_string(destination.protocol));
 }
 
-std::string consequence(Verdict verdict, std::uint32_t free_ports, Protocol protocol) {
-    // Linux's connect() fails with EADDRNOTAVAIL for TCP, with EAGAIN for UDP's autobind.
+std::string consequence(Verdict verdict, std::uint32_t free_ports, Protocol protocol,
+                        bool gateway) {
+    // Linux's connect() fails with EADDRNOTAVAIL for TCP, with EAGAIN for UDP's autobind; a
+    // translator drops the new connection's packets and counts it (AWS ErrorPortAllocation,
+    // Azure's failed SNAT connections, Cloud NAT's OUT_OF_RESOURCES drops).
     const char* error = protocol == Protocol::tcp ? "EADDRNOTAVAIL" : "EAGAIN";
+    const std::string failure = gateway ? std::string("the translator drops")
+                                        : fmt::format("connect() fails with {}", error);
     switch (verdict) {
         case Verdict::exhausted:
-            return fmt::format("exhausted: the next connect() fails with {}", error);
+            return gateway ? "exhausted: the translator drops the next new one"
+                           : fmt::format("exhausted: the next connect() fails with {}", error);
         case Verdict::critical:
-            return fmt::format("critical: {} more and connect() fails with {}",
+            return fmt::format("critical: {} more and {}",
                                plural(free_ports, protocol == Protocol::tcp ? "connection" : "flow",
                                       protocol == Protocol::tcp ? "connections" : "flows"),
-                               error);
+                               failure);
         case Verdict::warning:
             return "warning: over half the range is held";
         case Verdict::ok:
@@ -141,7 +147,7 @@ struct Finding {
 
 void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary& client) {
     const ClientPorts& use = client.port_use;
-    const std::uint32_t size = use.range.range.size();
+    const std::uint32_t size = use.range.limit();
     for (const DestinationOccupancy& destination : use.exhaustion.destinations) {
         if (destination.verdict <= Verdict::ok) continue;
         findings.push_back(
@@ -153,7 +159,7 @@ void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary
                  consequence(
                      destination.verdict,
                      size > destination.peak_occupied ? size - destination.peak_occupied : 0,
-                     destination.protocol))});
+                     destination.protocol, use.range.evidence == RangeEvidence::gateway))});
     }
     for (const DestinationOccupancy& destination : use.exhaustion.destinations) {
         // Where the range already ran out, that finding says more than the rate. UDP has no
@@ -544,7 +550,7 @@ void append_port_use(std::string& out, const Report& report, std::size_t top,
             use.exhaustion.destinations.empty() || no_range
                 ? std::string("-")
                 : fmt::format("{}/{}", use.exhaustion.destinations.front().peak_occupied,
-                              use.range.range.size());
+                              use.range.limit());
         const std::string percent =
             no_range ? "-" : fmt::format("{:.0f}%", use.exhaustion.utilization * 100);
         const bool assumed = use.range.evidence == RangeEvidence::os_default ||

@@ -4,9 +4,11 @@
 // sample, and every tcpdump corpus capture, is one host per address and must not be flagged.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,8 +39,11 @@ NatTruth read_nat_truth(const std::string& name) {
     return truth;
 }
 
-json analyze(const std::string& file) {
-    const RunResult result = run_ephemera({"analyze", "--format", "json", sample(file).string()});
+json analyze(const std::string& file, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"analyze", "--format", "json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(sample(file).string());
+    const RunResult result = run_ephemera(args);
     EXPECT_EQ(result.exit_code, 0) << result.err;
     return json::parse(result.out);
 }
@@ -99,6 +104,55 @@ TEST(Nat, BothSidesOfTheTranslatorInOneCapture) {
         ASSERT_NE(outside, nullptr);
         EXPECT_TRUE((*outside)["shared"]["likely"].get<bool>());
         EXPECT_EQ((*outside)["tcp_connections"], truth.connections);
+    }
+}
+
+// --gateway judges the outside address's occupancy per destination against the translator's
+// published limit (and its TIME_WAIT where it has one) instead of an OS range.
+TEST(Nat, GatewayProfilesJudgeOccupancyAgainstTheTranslatorsLimit) {
+    struct Case {
+        std::string gateway;
+        std::uint32_t limit;
+        double time_wait_s;  // 0: the hosts' own
+    };
+    for (const Case& expected :
+         {Case{"gcp-cloud-nat", 64, 120}, Case{"aws-nat", 55000, 0},
+          Case{"azure-lb:pool=200", 256, 0}, Case{"gcp-cloud-nat:ports=1024", 1024, 120},
+          Case{"linux-masquerade", 64512, 120}}) {
+        SCOPED_TRACE(expected.gateway);
+        const json report = analyze("nat-preserving.pcap", {"--gateway", expected.gateway});
+        const json& client = report["clients"][0];
+        EXPECT_EQ(client["range"]["evidence"], "gateway");
+        EXPECT_EQ(client["range"]["size"], expected.limit);
+        const json& exhaustion = client["exhaustion"];
+        if (expected.time_wait_s > 0) EXPECT_EQ(exhaustion["time_wait_s"], expected.time_wait_s);
+        const json& service = exhaustion["services"][0];
+        const double utilization = service["peak_occupied"].get<double>() / expected.limit;
+        EXPECT_NEAR(service["utilization"].get<double>(), utilization, 1e-4);
+        EXPECT_NEAR(service["sustainable_new_per_s"].get<double>(),
+                    expected.limit / exhaustion["time_wait_s"].get<double>(), 1e-3);
+        const std::string verdict = utilization >= 1.0   ? "exhausted"
+                                    : utilization >= 0.8 ? "critical"
+                                    : utilization >= 0.5 ? "warning"
+                                                         : "ok";
+        EXPECT_EQ(exhaustion["verdict"], verdict);
+    }
+    // ADDR=PROFILE: only that address is the translator; the inside hosts keep their ranges.
+    const json both = analyze("nat-preserving-any.pcap",
+                              {"--gateway", std::string(outside_address) + "=gcp-cloud-nat"});
+    for (const json& client : both["clients"]) {
+        EXPECT_EQ(client["range"]["evidence"] == "gateway", client["address"] == outside_address)
+            << client["address"];
+    }
+}
+
+TEST(Nat, AnUnknownGatewayIsOneLine) {
+    for (const char* bad : {"bogus", "aws-nat:ports=10", "azure-lb:pool=5000", "1.2.3=aws-nat"}) {
+        const RunResult result =
+            run_ephemera({"analyze", "--gateway", bad, sample("nat-preserving.pcap").string()});
+        EXPECT_EQ(result.exit_code, 2) << bad;
+        EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+        EXPECT_NE(result.err.find(bad), std::string::npos) << result.err;
     }
 }
 

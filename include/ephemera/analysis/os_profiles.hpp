@@ -47,6 +47,22 @@ struct OsProfile {
 std::span<const OsProfile> os_profiles() noexcept;
 const RangeDefault* find_range_default(std::string_view basis) noexcept;
 
+// A translator's published limits (--gateway), judged against instead of an OS range: the
+// connections one outside address holds at once to one destination (address, port, protocol),
+// and how long a closed TCP connection keeps its port, where the translator documents it.
+struct GatewayProfile {
+    std::string_view name;
+    std::uint32_t ports_per_destination;
+    double time_wait_s;   // 0: not documented: the hosts' own TIME_WAIT counts
+    bool ports_settable;  // PROFILE:ports=N (a configured allocation)
+    bool pool_settable;   // PROFILE:pool=N (allocation by backend pool size)
+};
+std::span<const GatewayProfile> gateway_profiles() noexcept;
+const GatewayProfile* find_gateway_profile(std::string_view name) noexcept;
+// Azure Load Balancer's default SNAT ports per instance for a backend pool of `instances`, one
+// frontend address (0 beyond the largest pool its table lists).
+std::uint32_t azure_default_snat_ports(std::uint32_t instances) noexcept;
+
 // Some entries of a table of at most eight (os_profiles(), range_defaults()), by index.
 class TableSet {
   public:

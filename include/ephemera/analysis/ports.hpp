@@ -26,11 +26,20 @@ namespace ephemera {
 enum class Verdict : std::uint8_t { unknown, ok, warning, critical, exhausted };
 std::string_view verdict_name(Verdict verdict) noexcept;
 
+// A translator's limit as --gateway gives it: its profile's, or the ports configured.
+struct GatewayLimit {
+    std::string_view name;  // the profile's
+    std::uint32_t ports_per_destination = 0;
+    double time_wait_s = 0;  // 0: the hosts' own
+};
+
 struct PortAnalysisOptions {
-    std::optional<PortRange> range;                            // --range LO-HI
-    std::vector<std::pair<Address, PortRange>> client_ranges;  // --range ADDR=LO-HI
-    std::optional<double> time_wait_s;                         // --time-wait
-    double warning_at = 0.5;                                   // utilization thresholds
+    std::optional<PortRange> range;                                 // --range LO-HI
+    std::vector<std::pair<Address, PortRange>> client_ranges;       // --range ADDR=LO-HI
+    std::optional<GatewayLimit> gateway;                            // --gateway PROFILE
+    std::vector<std::pair<Address, GatewayLimit>> client_gateways;  // --gateway ADDR=PROFILE
+    std::optional<double> time_wait_s;                              // --time-wait
+    double warning_at = 0.5;                                        // utilization thresholds
     double critical_at = 0.8;
     double exhausted_at = 1.0;
     // Occupancy over time for the worst destinations (DestinationOccupancy::occupied_series):
@@ -43,6 +52,7 @@ Verdict verdict_for(double utilization, const PortAnalysisOptions& options);
 // What a client's range rests on, strongest first.
 enum class RangeEvidence : std::uint8_t {
     configured,  // --range
+    gateway,     // --gateway: a translator's limit per destination (RangeEstimate::capacity)
     cycled,      // the ports were used twice or more on average: the allocator went round them
     os_default,  // an OS default that holds every port seen (and fits the allocator, if known)
     estimated,   // no default holds the ports: their span, widened by the German tank estimate
@@ -62,6 +72,12 @@ struct RangeEstimate {
     TableSet fits;
     // With configured: ports seen outside the configured range (it is not this host's).
     std::uint32_t outside = 0;
+    // With gateway: the connections it holds at once to one destination (the range is then the
+    // translator's port space, 1024-65535).
+    std::uint32_t capacity = 0;
+
+    // The ports one destination can hold at once: the capacity with a gateway, else the range's.
+    std::uint32_t limit() const noexcept { return capacity != 0 ? capacity : range.size(); }
 };
 
 // Why an allocation pattern is unknown.

@@ -44,9 +44,10 @@ struct AnalyzeOptions {
     ColorChoice color = ColorChoice::automatic;
     double udp_timeout_s = 60.0;
     std::size_t top = 20;
-    std::size_t destinations = 10;    // per client in the JSON report
-    std::vector<std::string> ranges;  // "LO-HI" or "ADDR=LO-HI"
-    double time_wait_s = 0;           // 0: from the client's OS profile
+    std::size_t destinations = 10;      // per client in the JSON report
+    std::vector<std::string> ranges;    // "LO-HI" or "ADDR=LO-HI"
+    std::vector<std::string> gateways;  // "[ADDR=]PROFILE[:ports=N|:pool=N]"
+    double time_wait_s = 0;             // 0: from the client's OS profile
     std::string thresholds = "0.5,0.8,1.0";
     std::size_t max_connections = 262'144;  // tracker table limit
     std::uint32_t scan_ports = 100;         // distinct ports probed that make a source a scanner
