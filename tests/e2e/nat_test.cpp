@@ -125,7 +125,9 @@ TEST(Nat, GatewayProfilesJudgeOccupancyAgainstTheTranslatorsLimit) {
         EXPECT_EQ(client["range"]["evidence"], "gateway");
         EXPECT_EQ(client["range"]["size"], expected.limit);
         const json& exhaustion = client["exhaustion"];
-        if (expected.time_wait_s > 0) EXPECT_EQ(exhaustion["time_wait_s"], expected.time_wait_s);
+        if (expected.time_wait_s > 0) {
+            EXPECT_EQ(exhaustion["time_wait_s"], expected.time_wait_s);
+        }
         const json& service = exhaustion["services"][0];
         const double utilization = service["peak_occupied"].get<double>() / expected.limit;
         EXPECT_NEAR(service["utilization"].get<double>(), utilization, 1e-4);
