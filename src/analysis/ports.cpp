@@ -753,27 +753,18 @@ void narrow_hint_to_range(AllocationFingerprint& allocation, const RangeEstimate
     allocation.os_hint.clear();
 }
 
-// The range given on the command line for `client`, if any: an address's range holds for it in
-// every segment.
-std::optional<PortRange> configured_range(const Address& client,
-                                          const PortAnalysisOptions& options) {
+// What the command line gives for `client` (--range, --gateway), if anything: the setting for
+// its address, which holds in every segment, else the one for every client.
+template <typename Setting>
+std::optional<Setting> configured_for(const Address& client,
+                                      const std::vector<std::pair<Address, Setting>>& per_address,
+                                      const std::optional<Setting>& for_every_client) {
     Address in_any_segment = client;
     in_any_segment.segment = 0;
-    for (const auto& [address, range] : options.client_ranges) {
-        if (address == in_any_segment) return range;
+    for (const auto& [address, setting] : per_address) {
+        if (address == in_any_segment) return setting;
     }
-    return options.range;
-}
-
-// The gateway given on the command line for `client`, if any, as configured_range finds ranges.
-std::optional<GatewayLimit> configured_gateway(const Address& client,
-                                               const PortAnalysisOptions& options) {
-    Address in_any_segment = client;
-    in_any_segment.segment = 0;
-    for (const auto& [address, gateway] : options.client_gateways) {
-        if (address == in_any_segment) return gateway;
-    }
-    return options.gateway;
+    return for_every_client;
 }
 
 }  // namespace
@@ -835,7 +826,8 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
 
     result.range = infer_range(ports, result.allocation.pattern, result.allocation.os_hint);
     narrow_hint_to_range(result.allocation, result.range);
-    if (const std::optional<PortRange> given = configured_range(client, options)) {
+    if (const std::optional<PortRange> given =
+            configured_for(client, options.client_ranges, options.range)) {
         RangeEstimate& range = result.range;
         range.range = *given;
         range.basis = "configured";
@@ -853,7 +845,8 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
     double time_wait_s = options.time_wait_s.value_or(profile != nullptr ? profile->time_wait_s
                                                                          : default_time_wait_s);
     bool unique_per_tuple = profile == nullptr || profile->port_unique_per_tuple;
-    if (const std::optional<GatewayLimit> gateway = configured_gateway(client, options)) {
+    if (const std::optional<GatewayLimit> gateway =
+            configured_for(client, options.client_gateways, options.gateway)) {
         // A translator's ports are judged per destination, against its own limit; its TIME_WAIT
         // where it documents one.
         RangeEstimate& range = result.range;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <array>
-#include <map>
+#include <bit>
 #include <vector>
 
 #include "ephemera/analysis/os_profiles.hpp"
@@ -29,36 +29,63 @@ struct SequencesFound {
 
 constexpr std::uint32_t no_sequence = 0;
 
+// Scratch space for find_sequences, one per thread: which sequence ends at each port, and a bit
+// per port that has one, so the nearest end below a port is found a word at a time.
+struct SequenceEnds {
+    std::vector<std::uint32_t> at = std::vector<std::uint32_t>(65536, no_sequence);
+    std::array<std::uint64_t, 65536 / 64> marked{};
+
+    void set(std::uint16_t port, std::uint32_t sequence) {
+        at[port] = sequence;
+        if (sequence == no_sequence) {
+            marked[port / 64] &= ~(std::uint64_t{1} << (port % 64));
+        } else {
+            marked[port / 64] |= std::uint64_t{1} << (port % 64);
+        }
+    }
+    // The sequence ending closest below `port`, at most max_sequence_step below; no_sequence if
+    // none does.
+    std::uint32_t nearest_below(std::uint16_t port) const {
+        if (port == 0) return no_sequence;
+        const int highest = port - 1;
+        const int lowest = std::max(0, port - max_sequence_step);
+        for (int word = highest / 64; word >= lowest / 64; --word) {
+            std::uint64_t bits = marked[static_cast<std::size_t>(word)];
+            if (word == highest / 64 && highest % 64 != 63) {
+                bits &= (std::uint64_t{1} << (highest % 64 + 1)) - 1;
+            }
+            if (bits == 0) continue;
+            const int found = word * 64 + 63 - std::countl_zero(bits);
+            return found >= lowest ? at[static_cast<std::size_t>(found)] : no_sequence;
+        }
+        return no_sequence;
+    }
+};
+
 // Splits `ports` (one destination's, in start order) into rising sequences: each port extends
 // the sequence whose latest port lies closest below it, at most max_sequence_step below, or
-// starts a sequence of its own. `ending_at` (65536 entries, all no_sequence) is scratch space,
-// left as it was found.
-SequencesFound find_sequences(std::span<const std::uint16_t> ports,
-                              std::vector<std::uint32_t>& ending_at) {
+// starts a sequence of its own. `ends` is left as it was found (empty).
+SequencesFound find_sequences(std::span<const std::uint16_t> ports, SequenceEnds& ends) {
     std::vector<Sequence> sequences;
     for (std::uint32_t index = 0; index < ports.size(); ++index) {
         const std::uint16_t port = ports[index];
-        std::uint32_t chosen = no_sequence;  // sequence number + 1
-        for (int step = 1; step <= max_sequence_step && port - step >= 0 && chosen == no_sequence;
-             ++step) {
-            chosen = ending_at[static_cast<std::size_t>(port - step)];
-        }
+        const std::uint32_t chosen = ends.nearest_below(port);  // sequence number + 1
         if (chosen == no_sequence) {
             sequences.push_back({port, 1, index, index});
-            ending_at[port] = static_cast<std::uint32_t>(sequences.size());
+            ends.set(port, static_cast<std::uint32_t>(sequences.size()));
             continue;
         }
         Sequence& sequence = sequences[chosen - 1];
-        ending_at[sequence.last] = no_sequence;
+        if (ends.at[sequence.last] == chosen) ends.set(sequence.last, no_sequence);
         sequence.last = port;
         ++sequence.length;
         sequence.last_index = index;
-        ending_at[port] = chosen;
+        ends.set(port, chosen);
     }
     SequencesFound found;
     std::vector<std::pair<std::uint32_t, int>> bounds;  // (index, +1 at a start, -1 after an end)
     for (const Sequence& sequence : sequences) {
-        ending_at[sequence.last] = no_sequence;
+        ends.set(sequence.last, no_sequence);
         if (sequence.length < min_sequence_length) continue;
         found.covered += sequence.length;
         bounds.emplace_back(sequence.first_index, 1);
@@ -89,6 +116,25 @@ bool translator_like(std::span<const ConnectionRecord* const> connections) {
     return low < 10000 && high > 49151;
 }
 
+// Connection indices grouped by destination, each group in start order: a counting sort over
+// the servers' small numbers (ports.cpp's server_keys).
+std::vector<std::uint32_t> grouped_by_destination(std::span<const std::uint64_t> servers) {
+    std::vector<std::uint32_t> order(servers.size());
+    std::uint64_t groups = 0;
+    for (const std::uint64_t server : servers) groups = std::max(groups, server + 1);
+    if (groups > 4 * servers.size() + 64) {  // not small numbers: sort instead
+        for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::uint32_t a, std::uint32_t b) { return servers[a] < servers[b]; });
+        return order;
+    }
+    std::vector<std::uint32_t> next(groups + 1);
+    for (const std::uint64_t server : servers) ++next[server + 1];
+    for (std::size_t group = 1; group < next.size(); ++group) next[group] += next[group - 1];
+    for (std::uint32_t i = 0; i < servers.size(); ++i) order[next[servers[i]]++] = i;
+    return order;
+}
+
 }  // namespace
 
 std::string_view shared_evidence_name(SharedEvidence evidence) noexcept {
@@ -99,6 +145,8 @@ std::string_view shared_evidence_name(SharedEvidence evidence) noexcept {
             return "interleaved-sequences";
         case SharedEvidence::translator_ports:
             return "translator-ports";
+        case SharedEvidence::both_sides:
+            return "both-sides";
     }
     return "none";
 }
@@ -107,22 +155,18 @@ SharedAddress detect_shared_address(std::span<const ConnectionRecord* const> con
                                     std::span<const std::uint64_t> servers, bool random) {
     SharedAddress result;
     if (connections.size() < min_connections_for_sequences) return result;
-    struct Destination {
-        std::uint32_t first = 0;  // index of its first connection
-        std::vector<std::uint16_t> ports;
-    };
-    std::map<std::uint64_t, Destination> destinations;
-    for (std::size_t i = 0; i < connections.size(); ++i) {
-        auto [entry, added] = destinations.try_emplace(servers[i]);
-        if (added) entry->second.first = static_cast<std::uint32_t>(i);
-        entry->second.ports.push_back(connections[i]->client_port());
-    }
-    // One 256 KiB table per thread, however many clients it analyzes.
-    thread_local std::vector<std::uint32_t> ending_at(65536, no_sequence);
-    for (const auto& [key, destination] : destinations) {
-        const std::vector<std::uint16_t>& ports = destination.ports;
+    const std::vector<std::uint32_t> order = grouped_by_destination(servers);
+    // One table per thread (264 KiB), however many clients it analyzes.
+    thread_local SequenceEnds ends;
+    std::vector<std::uint16_t> ports;
+    for (std::size_t begin = 0, end = 0; begin < order.size(); begin = end) {
+        end = begin;
+        ports.clear();
+        while (end < order.size() && servers[order[end]] == servers[order[begin]]) {
+            ports.push_back(connections[order[end++]]->client_port());
+        }
         if (ports.size() < min_connections_for_sequences) continue;
-        const SequencesFound found = find_sequences(ports, ending_at);
+        const SequencesFound found = find_sequences(ports, ends);
         const double share = static_cast<double>(found.covered) / ports.size();
         if (found.at_once < 2 || share < min_sequences_share) continue;
         if (found.at_once <= result.hosts_estimate) continue;
@@ -130,7 +174,7 @@ SharedAddress detect_shared_address(std::span<const ConnectionRecord* const> con
         result.evidence = SharedEvidence::interleaved_sequences;
         result.hosts_estimate =
             static_cast<std::uint8_t>(std::min<std::uint32_t>(found.at_once, 255));
-        result.destination_first = destination.first;
+        result.destination_first = order[begin];
         result.destination_connections = static_cast<std::uint32_t>(ports.size());
         result.sequences_share = static_cast<float>(share);
     }

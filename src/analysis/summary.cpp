@@ -106,15 +106,18 @@ struct ScanTally {
 
 // Sources that probed at least min_ports distinct ports, with probes the most of what they did,
 // in address order. `scanner` is set for each host number found scanning. The same pass over the
-// records counts each host's connections as a client, of either protocol, into `per_client`.
+// records counts each host's connections as a client, of either protocol, into `per_client`, and
+// hands every record to `translations`: one read of the log for the three.
 std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
                                     const std::vector<std::uint32_t>& hosts_in_order,
                                     const ScanOptions& options, std::vector<bool>& scanner,
-                                    std::vector<std::uint32_t>& per_client) {
+                                    std::vector<std::uint32_t>& per_client,
+                                    TranslationCandidates& translations) {
     std::vector<ScanTally> tallies(records.host_count());
     per_client.assign(records.host_count(), 0);
     for (const ConnectionRecord& record : records) {
         ++per_client[record.client_host()];
+        translations.add(record);
         if (record.connection.protocol != Protocol::tcp) continue;
         ScanTally& tally = tallies[record.client_host()];
         ++tally.tcp;
@@ -272,7 +275,10 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     const std::vector<std::uint32_t> hosts_in_order = records.hosts_in_address_order();
     std::vector<bool> scanner;
     std::vector<std::uint32_t> per_client;
-    report.scans = find_scans(records, hosts_in_order, scan_options, scanner, per_client);
+    TranslationCandidates translation_candidates(records);
+    report.scans = find_scans(records, hosts_in_order, scan_options, scanner, per_client,
+                              translation_candidates);
+    report.translations = translation_candidates.pair();
 
     // Clients are numbered in address order; a scanner is not a client using up its ports, and
     // its targets are not services.
@@ -357,6 +363,19 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         tally.summary.segment =
             segment_name(report.capture, tally.summary.endpoint.address.segment);
         report.servers.push_back(tally.summary);
+    }
+    // Where both sides of a translator are in the capture, its hosts are counted, not estimated
+    // (one host behind it does not share the address).
+    for (const Translation& translation : report.translations) {
+        if (translation.inside_hosts.size() < 2) continue;
+        for (ClientSummary& client : report.clients) {
+            if (client.address != translation.outside) continue;
+            SharedAddress& shared = client.port_use.shared;
+            shared.likely = true;
+            shared.evidence = SharedEvidence::both_sides;
+            shared.hosts_estimate = static_cast<std::uint8_t>(
+                std::min<std::size_t>(translation.inside_hosts.size(), 255));
+        }
     }
     // Closest to exhaustion first, then busiest.
     std::stable_sort(report.clients.begin(), report.clients.end(),

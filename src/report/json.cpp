@@ -224,9 +224,10 @@ enum class Member : std::uint8_t {
     clients,
     services,
     scans,
-    tunnels
+    tunnels,
+    nat,
 };
-inline constexpr std::array<std::pair<Member, const char*>, 8> members = {{
+inline constexpr std::array<std::pair<Member, const char*>, 9> members = {{
     {Member::schema, "schema"},
     {Member::capture, "capture"},
     {Member::warnings, "warnings"},
@@ -235,6 +236,7 @@ inline constexpr std::array<std::pair<Member, const char*>, 8> members = {{
     {Member::services, "services"},
     {Member::scans, "scans"},
     {Member::tunnels, "tunnels"},
+    {Member::nat, "nat"},
 }};
 
 ordered_json connections_json(const Report& report) {
@@ -281,6 +283,25 @@ ordered_json tunnels_json(const std::vector<TunnelTally>& tunnels) {
     return entries;
 }
 
+ordered_json nat_json(const std::vector<Translation>& translations) {
+    ordered_json entries = ordered_json::array();
+    for (const Translation& translation : translations) {
+        ordered_json inside = ordered_json::array();
+        for (const InsideHost& host : translation.inside_hosts) {
+            inside.push_back({{"address", to_string(host.address)},
+                              {"connections", host.connections},
+                              {"peak_ports", host.peak_ports},
+                              {"port_share", rounded(host.port_share)}});
+        }
+        entries.push_back({{"outside", to_string(translation.outside)},
+                           {"inside_hosts", std::move(inside)},
+                           {"mapping", mapping_name(translation.mapping)},
+                           {"paired", translation.paired},
+                           {"unpaired", translation.unpaired}});
+    }
+    return entries;
+}
+
 // Every member but the clients.
 ordered_json member_json(Member member, const Report& report) {
     switch (member) {
@@ -302,6 +323,8 @@ ordered_json member_json(Member member, const Report& report) {
             return scans_json(report.scans);
         case Member::tunnels:
             return tunnels_json(report.capture.tunnels);
+        case Member::nat:
+            return nat_json(report.translations);
         case Member::clients:
             break;
     }

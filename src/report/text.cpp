@@ -285,6 +285,11 @@ std::string shared_evidence_words(const ClientPorts& use) {
                 "ports drawn at random from {}-{}, a span no operating system's default range "
                 "holds but a translator's (Linux NAT: 1024-65535) does",
                 use.range.seen.low, use.range.seen.high);
+        case SharedEvidence::both_sides:
+            return fmt::format(
+                "its connections were paired with the inside connections they carry, from {} "
+                "hosts (both sides of the translator are in the capture)",
+                shared.hosts_estimate);
         case SharedEvidence::none:
             break;
     }
@@ -422,6 +427,16 @@ std::vector<std::string> findings_worst_first(const Report& report) {
             {0.5, fmt::format("{} were inside {} tunnels (below): the connections are the inner "
                               "ones (--decapsulate none for the outer).",
                               plural(packets, "packet", "packets"), tunnels.size())});
+    }
+    for (const Translation& translation : report.translations) {
+        findings.push_back(
+            {0.86,
+             fmt::format("{} translates {} ({} mapping): {} of {} of its connections "
+                         "paired with the inside connection they carry.",
+                         to_string(translation.outside),
+                         plural(translation.inside_hosts.size(), "inside host", "inside hosts"),
+                         mapping_name(translation.mapping), translation.paired,
+                         translation.paired + translation.unpaired)});
     }
     for (const ClientSummary& client : report.clients) {
         add_exhaustion_findings(findings, client);
@@ -606,6 +621,29 @@ void append_tunnels(std::string& out, const Report& report, std::size_t top) {
     append_more(out, shown, tunnels.size());
 }
 
+// Each translator whose both sides the capture holds, and the inside hosts behind it.
+void append_translations(std::string& out, const Report& report, std::size_t top) {
+    if (report.translations.empty()) return;
+    fmt::format_to(std::back_inserter(out), "\nTranslations (NAT), both sides seen ({})\n",
+                   report.translations.size());
+    for (const Translation& translation : report.translations) {
+        fmt::format_to(std::back_inserter(out),
+                       "  {} ({}): {} of {} connections paired with the inside one\n",
+                       to_string(translation.outside), mapping_name(translation.mapping),
+                       translation.paired, translation.paired + translation.unpaired);
+        fmt::format_to(std::back_inserter(out), "    {:<40} {:>12} {:>10} {:>10}\n", "inside host",
+                       "connections", "peak ports", "port share");
+        const std::size_t shown = std::min(top, translation.inside_hosts.size());
+        for (std::size_t row = 0; row < shown; ++row) {
+            const InsideHost& host = translation.inside_hosts[row];
+            fmt::format_to(std::back_inserter(out), "    {:<40} {:>12} {:>10} {:>9.0f}%\n",
+                           to_string(host.address), host.connections, host.peak_ports,
+                           host.port_share * 100);
+        }
+        append_more(out, shown, translation.inside_hosts.size());
+    }
+}
+
 }  // namespace
 
 std::string render_text(const Report& report, const ReportOptions& options) {
@@ -618,6 +656,7 @@ std::string render_text(const Report& report, const ReportOptions& options) {
     append_port_use(out, report, options.top, palette);
     append_servers(out, report, options.top);
     append_tunnels(out, report, options.top);
+    append_translations(out, report, options.top);
     return out;
 }
 

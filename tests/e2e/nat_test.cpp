@@ -7,11 +7,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "report_files.hpp"
 #include "run.hpp"
 
 namespace ephemera::test {
@@ -23,6 +25,7 @@ constexpr const char* outside_address = "198.19.0.1";
 
 struct NatTruth {
     std::set<std::string> inside_hosts;
+    std::map<std::string, std::size_t> per_host;  // connections of each inside host
     std::size_t connections = 0;
 };
 
@@ -34,18 +37,10 @@ NatTruth read_nat_truth(const std::string& name) {
         const json entry = json::parse(line);
         if (entry["outcome"] != "closed") continue;
         truth.inside_hosts.insert(entry["client"].get<std::string>());
+        ++truth.per_host[entry["client"].get<std::string>()];
         ++truth.connections;
     }
     return truth;
-}
-
-json analyze(const std::string& file, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"analyze", "--format", "json"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    args.push_back(sample(file).string());
-    const RunResult result = run_ephemera(args);
-    EXPECT_EQ(result.exit_code, 0) << result.err;
-    return json::parse(result.out);
 }
 
 const json* client_named(const json& report, const std::string& address) {
@@ -59,7 +54,7 @@ const json* client_named(const json& report, const std::string& address) {
 TEST(Nat, HostsBehindAPortPreservingNatAreCountedFromOutside) {
     const NatTruth truth = read_nat_truth("nat-preserving");
     ASSERT_EQ(truth.inside_hosts.size(), 3u);
-    const json report = analyze("nat-preserving.pcap");
+    const json report = analyze_sample_json("nat-preserving.pcap");
     ASSERT_EQ(report["clients"].size(), 1u) << "outside, only the router's address is seen";
     const json& client = report["clients"][0];
     EXPECT_EQ(client["address"], outside_address);
@@ -78,7 +73,7 @@ TEST(Nat, HostsBehindAPortPreservingNatAreCountedFromOutside) {
 TEST(Nat, ARandomNatIsSeenButItsHostsAreNotGuessed) {
     for (const std::string name : {"nat-random", "nat-fully-random"}) {
         SCOPED_TRACE(name);
-        const json report = analyze(name + ".pcap");
+        const json report = analyze_sample_json(name + ".pcap");
         ASSERT_EQ(report["clients"].size(), 1u);
         const json& shared = report["clients"][0]["shared"];
         EXPECT_TRUE(shared["likely"].get<bool>());
@@ -89,12 +84,16 @@ TEST(Nat, ARandomNatIsSeenButItsHostsAreNotGuessed) {
 }
 
 // The router's -i any capture holds both sides: every inside host is a client of its own, one
-// host each, and the outside address is judged as from outside.
-TEST(Nat, BothSidesOfTheTranslatorInOneCapture) {
-    for (const std::string name : {"nat-preserving", "nat-random", "nat-fully-random"}) {
+// host each; every outside connection is paired with the inside one it carries, so the hosts
+// behind the translator are counted exactly, whatever its mapping.
+TEST(Nat, BothSidesOfTheTranslatorArePairedAndCounted) {
+    const std::map<std::string, std::string> mappings = {{"nat-preserving", "port-preserving"},
+                                                         {"nat-random", "random"},
+                                                         {"nat-fully-random", "random"}};
+    for (const auto& [name, mapping] : mappings) {
         SCOPED_TRACE(name);
         const NatTruth truth = read_nat_truth(name);
-        const json report = analyze(name + "-any.pcap");
+        const json report = analyze_sample_json(name + "-any.pcap");
         for (const std::string& inside : truth.inside_hosts) {
             const json* client = client_named(report, inside);
             ASSERT_NE(client, nullptr) << inside;
@@ -102,9 +101,23 @@ TEST(Nat, BothSidesOfTheTranslatorInOneCapture) {
         }
         const json* outside = client_named(report, outside_address);
         ASSERT_NE(outside, nullptr);
-        EXPECT_TRUE((*outside)["shared"]["likely"].get<bool>());
         EXPECT_EQ((*outside)["tcp_connections"], truth.connections);
+        EXPECT_EQ((*outside)["shared"]["hosts_estimate"], truth.inside_hosts.size());
+        EXPECT_EQ((*outside)["shared"]["evidence"][0]["kind"], "both-sides");
+
+        ASSERT_EQ(report["nat"].size(), 1u);
+        const json& translation = report["nat"][0];
+        EXPECT_EQ(translation["outside"], outside_address);
+        EXPECT_EQ(translation["mapping"], mapping);
+        EXPECT_GE(translation["paired"].get<double>(), 0.99 * truth.connections);
+        std::map<std::string, std::size_t> counted;
+        for (const json& host : translation["inside_hosts"]) {
+            counted[host["address"]] = host["connections"].get<std::size_t>();
+        }
+        EXPECT_EQ(counted, truth.per_host);
     }
+    // Outside only, nothing can be paired.
+    EXPECT_TRUE(analyze_sample_json("nat-preserving.pcap")["nat"].empty());
 }
 
 // --gateway judges the outside address's occupancy per destination against the translator's
@@ -120,7 +133,8 @@ TEST(Nat, GatewayProfilesJudgeOccupancyAgainstTheTranslatorsLimit) {
           Case{"azure-lb:pool=200", 256, 0}, Case{"gcp-cloud-nat:ports=1024", 1024, 120},
           Case{"linux-masquerade", 64512, 120}}) {
         SCOPED_TRACE(expected.gateway);
-        const json report = analyze("nat-preserving.pcap", {"--gateway", expected.gateway});
+        const json report =
+            analyze_sample_json("nat-preserving.pcap", {"--gateway", expected.gateway});
         const json& client = report["clients"][0];
         EXPECT_EQ(client["range"]["evidence"], "gateway");
         EXPECT_EQ(client["range"]["size"], expected.limit);
@@ -140,8 +154,8 @@ TEST(Nat, GatewayProfilesJudgeOccupancyAgainstTheTranslatorsLimit) {
         EXPECT_EQ(exhaustion["verdict"], verdict);
     }
     // ADDR=PROFILE: only that address is the translator; the inside hosts keep their ranges.
-    const json both = analyze("nat-preserving-any.pcap",
-                              {"--gateway", std::string(outside_address) + "=gcp-cloud-nat"});
+    const json both = analyze_sample_json(
+        "nat-preserving-any.pcap", {"--gateway", std::string(outside_address) + "=gcp-cloud-nat"});
     for (const json& client : both["clients"]) {
         EXPECT_EQ(client["range"]["evidence"] == "gateway", client["address"] == outside_address)
             << client["address"];
@@ -164,7 +178,7 @@ TEST(Nat, NoSingleHostSampleIsFlagged) {
     for (const auto& entry : std::filesystem::directory_iterator(source_dir() / "pcaps")) {
         const std::string file = entry.path().filename().string();
         if (file.rfind("nat-", 0) == 0 || file.find(".pcap") == std::string::npos) continue;
-        const json report = analyze(file);
+        const json report = analyze_sample_json(file);
         for (const json& client : report["clients"]) {
             EXPECT_FALSE(client["shared"]["likely"].get<bool>())
                 << file << " " << client["address"];

@@ -34,15 +34,6 @@ TruthCounts count_truth(const std::string& name) {
     return counts;
 }
 
-json analyze_json(const std::string& file, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"analyze", "--format", "json"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    args.push_back(sample(file).string());
-    const RunResult result = run_ephemera(args);
-    EXPECT_EQ(result.exit_code, 0) << result.err;
-    return json::parse(result.out);
-}
-
 std::string analyze_text(const std::string& file) {
     const RunResult result = run_ephemera({"analyze", sample(file).string()});
     EXPECT_EQ(result.exit_code, 0) << result.err;
@@ -58,7 +49,7 @@ const json& only_client(const json& report) {
 TEST(PortUse, TimeWaitReuseInANarrowRange) {
     const TruthCounts truth = count_truth("tw-reuse");
     ASSERT_EQ(truth.ports.size(), 8u);
-    const json client = only_client(analyze_json("tw-reuse.pcap"));
+    const json client = only_client(analyze_sample_json("tw-reuse.pcap"));
     EXPECT_EQ(client["range"]["low"], *truth.ports.begin());
     EXPECT_EQ(client["range"]["high"], *truth.ports.rbegin());
     EXPECT_EQ(client["range"]["size"], 8);
@@ -92,7 +83,7 @@ TEST(PortUse, ExhaustedRangePerDestination) {
     const TruthCounts truth = count_truth("exhausted");
     EXPECT_EQ(truth.connected, 48u);
     EXPECT_EQ(truth.outcomes.at("local-failure"), 6u);
-    const json client = only_client(analyze_json("exhausted.pcap"));
+    const json client = only_client(analyze_sample_json("exhausted.pcap"));
     EXPECT_EQ(client["tcp_connections"], truth.connected) << "local failures send nothing";
     EXPECT_EQ(client["range"]["size"], 16);
     EXPECT_EQ(client["range"]["low"], *truth.ports.begin());
@@ -121,14 +112,15 @@ TEST(PortUse, ExhaustedRangePerDestination) {
 
 TEST(PortUse, RangeOverrideAndThresholds) {
     const json wide =
-        only_client(analyze_json("exhausted.pcap", {"--range", "198.18.0.1=41000-41099"}));
+        only_client(analyze_sample_json("exhausted.pcap", {"--range", "198.18.0.1=41000-41099"}));
     EXPECT_EQ(wide["range"]["basis"], "configured");
     EXPECT_EQ(wide["range"]["size"], 100);
     EXPECT_EQ(wide["exhaustion"]["verdict"], "ok");  // 16 of 100
-    const json strict = only_client(
-        analyze_json("exhausted.pcap", {"--range", "41000-41099", "--thresholds", "0.1,0.15,0.9"}));
+    const json strict = only_client(analyze_sample_json(
+        "exhausted.pcap", {"--range", "41000-41099", "--thresholds", "0.1,0.15,0.9"}));
     EXPECT_EQ(strict["exhaustion"]["verdict"], "critical");  // 16 of 100 >= 0.15
-    const json short_wait = only_client(analyze_json("exhausted.pcap", {"--time-wait", "30"}));
+    const json short_wait =
+        only_client(analyze_sample_json("exhausted.pcap", {"--time-wait", "30"}));
     EXPECT_EQ(short_wait["exhaustion"]["time_wait_s"], 30.0);
     EXPECT_NEAR(short_wait["exhaustion"]["services"][0]["sustainable_new_per_s"].get<double>(),
                 16 / 30.0, 1e-3);
@@ -140,7 +132,7 @@ TEST(PortUse, RangeOverrideAndThresholds) {
 }
 
 TEST(PortUse, ApplicationBindingSequentialPorts) {
-    const json allocation = only_client(analyze_json("bind-sequential.pcap"))["allocation"];
+    const json allocation = only_client(analyze_sample_json("bind-sequential.pcap"))["allocation"];
     EXPECT_EQ(allocation["pattern"], "sequential");
     EXPECT_NE(analyze_text("bind-sequential.pcap").find(" sequential ("), std::string::npos);
     EXPECT_GT(allocation["confidence"].get<double>(), 0.5);
@@ -148,7 +140,7 @@ TEST(PortUse, ApplicationBindingSequentialPorts) {
 }
 
 TEST(PortUse, ApplicationBindingRandomPorts) {
-    const json allocation = only_client(analyze_json("bind-random.pcap"))["allocation"];
+    const json allocation = only_client(analyze_sample_json("bind-random.pcap"))["allocation"];
     EXPECT_EQ(allocation["pattern"], "random");
     EXPECT_NE(analyze_text("bind-random.pcap").find(" random ("), std::string::npos);
     EXPECT_GT(allocation["confidence"].get<double>(), 0.5);
@@ -157,7 +149,7 @@ TEST(PortUse, ApplicationBindingRandomPorts) {
 // The kernel's own allocator (Linux >= 5.12), default range, two services interleaved.
 TEST(PortUse, LinuxDefaultIsPerDestination) {
     const TruthCounts truth = count_truth("linux-default");
-    const json client = only_client(analyze_json("linux-default.pcap"));
+    const json client = only_client(analyze_sample_json("linux-default.pcap"));
     EXPECT_EQ(client["range"]["basis"], "linux");
     EXPECT_EQ(client["range"]["low"], 32768);
     EXPECT_EQ(client["range"]["high"], 60999);
@@ -178,7 +170,7 @@ TEST(PortUse, LinuxDefaultIsPerDestination) {
 // SYNs to a closed port (RST) and to a port whose SYNs are dropped.
 TEST(PortUse, RefusedAndUnansweredAttempts) {
     const TruthCounts truth = count_truth("failures");
-    const json client = only_client(analyze_json("failures.pcap"));
+    const json client = only_client(analyze_sample_json("failures.pcap"));
     EXPECT_EQ(client["failures"]["refused"], truth.outcomes.at("refused"));
     EXPECT_EQ(client["failures"]["unanswered"], truth.outcomes.at("unanswered"));
     EXPECT_EQ(client["tcp_connections"],

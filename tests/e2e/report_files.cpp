@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <gtest/gtest.h>
+
 #include "run.hpp"
 
 namespace ephemera::test {
@@ -17,6 +19,15 @@ std::vector<std::string> split(const std::string& line) {
 }
 
 }  // namespace
+
+nlohmann::json analyze_sample_json(const std::string& file, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"analyze", "--format", "json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(sample(file).string());
+    const RunResult result = run_ephemera(args);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    return nlohmann::json::parse(result.out);
+}
 
 std::vector<Conversation> read_truth(const std::string& sample_name) {
     std::ifstream in(sample(sample_name + ".truth.jsonl"));

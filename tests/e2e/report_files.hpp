@@ -17,6 +17,9 @@ using Conversation = std::tuple<std::string, std::string, int, std::string, int>
 // that had a local port.
 std::vector<Conversation> read_truth(const std::string& sample_name);
 
+// `ephemera analyze --format json EXTRA... pcaps/FILE`'s report; a failed run fails the test.
+nlohmann::json analyze_sample_json(const std::string& file, std::vector<std::string> extra = {});
+
 using CsvRow = std::map<std::string, std::string>;
 std::vector<CsvRow> read_csv(const std::string& path);
 Conversation conversation_of(const CsvRow& row);

@@ -20,7 +20,14 @@
 
 namespace ephemera {
 
-enum class SharedEvidence : std::uint8_t { none, interleaved_sequences, translator_ports };
+// both_sides: the capture holds the translator's inside too, and the address's connections were
+// paired with the inside ones they carry (analysis/translation.hpp): the hosts are counted.
+enum class SharedEvidence : std::uint8_t {
+    none,
+    interleaved_sequences,
+    translator_ports,
+    both_sides
+};
 std::string_view shared_evidence_name(SharedEvidence evidence) noexcept;
 
 struct SharedAddress {
@@ -45,7 +52,8 @@ inline constexpr std::uint32_t min_sequence_length = 5;
 inline constexpr double min_sequences_share = 0.8;
 
 // `connections`: one client's TCP connections whose SYN the capture holds, oldest first, and
-// `servers` their server_key()s; `random`: whether its allocator's fingerprint is random.
+// `servers` a number per destination (small numbers, as ports.cpp numbers them, group fastest);
+// `random`: whether its allocator's fingerprint is random.
 SharedAddress detect_shared_address(std::span<const ConnectionRecord* const> connections,
                                     std::span<const std::uint64_t> servers, bool random);
 

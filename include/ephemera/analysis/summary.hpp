@@ -12,6 +12,7 @@
 
 #include "ephemera/analysis/ports.hpp"
 #include "ephemera/analysis/roles.hpp"
+#include "ephemera/analysis/translation.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/track/capture_summary.hpp"
 #include "ephemera/track/tracker.hpp"
@@ -70,10 +71,11 @@ struct Report {
     std::uint64_t udp_flows = 0;
     std::array<std::uint64_t, 7> states{};
     std::array<std::uint64_t, role_reason_count> role_reasons{};
-    std::vector<ClientSummary> clients;  // closest to exhaustion first, then busiest
-    std::vector<ServerSummary> servers;  // busiest first
-    std::vector<ScanSummary> scans;      // left out of clients and servers
-    double warning_at = 0.5;             // the verdict thresholds the analysis used
+    std::vector<ClientSummary> clients;     // closest to exhaustion first, then busiest
+    std::vector<ServerSummary> servers;     // busiest first
+    std::vector<ScanSummary> scans;         // left out of clients and servers
+    std::vector<Translation> translations;  // NATs whose both sides the capture holds
+    double warning_at = 0.5;                // the verdict thresholds the analysis used
     double critical_at = 0.8;
     double exhausted_at = 1.0;
 };
