@@ -170,10 +170,14 @@ Translation summarize(const ConnectionRecords& records, std::uint32_t outside_ho
     translation.mapping = classify(pairs);
     std::map<std::uint32_t, std::vector<const ConnectionRecord*>> by_inside;
     std::set<std::uint16_t> all_ports;
+    const ConnectionRecord* first = &records[0];
     for (const Pair& pair : pairs) {
         by_inside[pair.inside->client_host()].push_back(pair.outside);
         all_ports.insert(pair.outside->client_port());
+        translation.pairs.emplace_back(static_cast<std::uint32_t>(pair.outside - first),
+                                       static_cast<std::uint32_t>(pair.inside - first));
     }
+    std::sort(translation.pairs.begin(), translation.pairs.end());
     for (const auto& [host, outside] : by_inside) {
         InsideHost inside;
         inside.address = records.address(host);

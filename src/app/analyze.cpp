@@ -410,7 +410,8 @@ int run_analyze(const AnalyzeOptions& options) {
     }
     const auto write_connections = [&](std::FILE* file) {
         if (options.connections_format == ConnectionsFormat::csv) {
-            write_connections_csv(file, result.records, result.oldest_first, result.report.capture);
+            write_connections_csv(file, result.records, result.oldest_first, result.report.capture,
+                                  result.report.translations);
         } else {
             write_connections_zeek(file, result.records, result.oldest_first, result.report.capture,
                                    options.connections_format == ConnectionsFormat::zeek_json);

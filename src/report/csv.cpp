@@ -3,6 +3,7 @@
 
 #include <iterator>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ephemera/report/report.hpp"
@@ -51,7 +52,14 @@ void write_block(std::FILE* out, fmt::memory_buffer& block) {
 
 void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
                            std::span<const ConnectionRecord* const> connections,
-                           const CaptureSummary& capture) {
+                           const CaptureSummary& capture,
+                           const std::vector<Translation>& translations) {
+    // The inside connection of each paired outside one, by record index.
+    std::unordered_map<std::uint32_t, std::uint32_t> inside_of;
+    for (const Translation& translation : translations) {
+        for (const auto& [outside, inside] : translation.pairs) inside_of.emplace(outside, inside);
+    }
+    const bool nat_columns = !translations.empty();
     std::vector<std::string> host_text(records.host_count());
     std::vector<std::string> segment_text(capture.split_segments ? records.host_count() : 0);
     for (std::size_t host = 0; host < host_text.size(); ++host) {
@@ -63,13 +71,25 @@ void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
     fmt::format_to(std::back_inserter(block),
                    "start,end,protocol,client,client_port,server,server_port,role_reason,state,"
                    "packets,bytes,client_packets,server_packets,client_bytes,server_bytes,"
-                   "syn_retransmissions{}\n",
-                   capture.split_segments ? ",segment" : "");
+                   "syn_retransmissions{}{}\n",
+                   capture.split_segments ? ",segment" : "",
+                   nat_columns ? ",nat_inside_address,nat_inside_port" : "");
     for (const ConnectionRecord* record : connections) {
         append_row(block, *record, host_text);
         if (capture.split_segments) {  // the row's newline goes after the segment
             block.resize(block.size() - 1);
             fmt::format_to(std::back_inserter(block), ",{}\n", segment_text[record->client_host()]);
+        }
+        if (nat_columns) {  // and after the inside endpoint
+            block.resize(block.size() - 1);
+            const auto found = inside_of.find(static_cast<std::uint32_t>(record - &records[0]));
+            if (found == inside_of.end()) {
+                fmt::format_to(std::back_inserter(block), ",,\n");
+            } else {
+                const ConnectionRecord& inside = records[found->second];
+                fmt::format_to(std::back_inserter(block), ",{},{}\n",
+                               host_text[inside.client_host()], inside.client_port());
+            }
         }
         if (block.size() >= block_size) write_block(out, block);
     }

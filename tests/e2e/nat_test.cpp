@@ -120,6 +120,46 @@ TEST(Nat, BothSidesOfTheTranslatorArePairedAndCounted) {
     EXPECT_TRUE(analyze_sample_json("nat-preserving.pcap")["nat"].empty());
 }
 
+// The connections CSV names each paired outside connection's inside socket: exactly the inside
+// hosts' own sockets, each once.
+TEST(Nat, TheConnectionsCsvNamesEachOutsideConnectionsInsideSocket) {
+    for (const std::string name : {"nat-preserving", "nat-random", "nat-fully-random"}) {
+        SCOPED_TRACE(name);
+        std::set<std::pair<std::string, int>> truth;
+        std::ifstream in(sample(name + ".truth.jsonl"));
+        for (std::string line; std::getline(in, line);) {
+            const json entry = json::parse(line);
+            truth.emplace(entry["client"].get<std::string>(), entry["client_port"].get<int>());
+        }
+        TempDir temp;
+        const std::string csv = temp.file("connections.csv");
+        ASSERT_EQ(run_ephemera({"analyze", "--connections", csv, "-o", temp.file("report.txt"),
+                                sample(name + "-any.pcap").string()})
+                      .exit_code,
+                  0);
+        std::set<std::pair<std::string, int>> named;
+        for (const CsvRow& row : read_csv(csv)) {
+            ASSERT_EQ(row.count("nat_inside_address"), 1u);
+            if (row.at("client") != outside_address) {
+                EXPECT_EQ(row.at("nat_inside_address"), "") << "only outside rows are paired";
+                continue;
+            }
+            const auto inside =
+                std::make_pair(row.at("nat_inside_address"), std::stoi(row.at("nat_inside_port")));
+            EXPECT_EQ(truth.count(inside), 1u) << inside.first << ":" << inside.second;
+            EXPECT_TRUE(named.insert(inside).second) << "named twice";
+        }
+        EXPECT_EQ(named, truth);
+    }
+    // A capture without a translator keeps the CSV's columns as they were.
+    TempDir temp;
+    ASSERT_EQ(run_ephemera({"analyze", "--connections", temp.file("c.csv"), "-o",
+                            temp.file("r.txt"), sample("udp.pcap").string()})
+                  .exit_code,
+              0);
+    EXPECT_EQ(read_csv(temp.file("c.csv")).front().count("nat_inside_address"), 0u);
+}
+
 // --gateway judges the outside address's occupancy per destination against the translator's
 // published limit (and its TIME_WAIT where it has one) instead of an OS range.
 TEST(Nat, GatewayProfilesJudgeOccupancyAgainstTheTranslatorsLimit) {

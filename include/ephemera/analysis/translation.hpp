@@ -38,6 +38,8 @@ struct Translation {
     NatMapping mapping = NatMapping::random;
     std::uint64_t paired = 0;    // outside connections paired with an inside one
     std::uint64_t unpaired = 0;  // the outside address's other TCP connections with a SYN
+    // Each pair as indices into the records: (outside connection, inside connection).
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> pairs;
 };
 
 // Collects the connections that may be one seen on both sides of a translator, as another pass

@@ -65,10 +65,13 @@ std::string render_prometheus(const LiveSnapshot& snapshot, const LiveHealth& he
                               std::size_t top);
 std::string render_text(const Report& report, const ReportOptions& options);
 // One row for each of `connections` (of `records`), in their order, with a header line; with
-// --split-segments (capture.split_segments) a last column names each row's segment.
+// --split-segments (capture.split_segments) a column names each row's segment; where the capture
+// holds both sides of a translator (`translations`), two last columns name the inside address and
+// port of each outside connection paired with its inside one.
 void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
                            std::span<const ConnectionRecord* const> connections,
-                           const CaptureSummary& capture);
+                           const CaptureSummary& capture,
+                           const std::vector<Translation>& translations);
 // The same connections as a Zeek conn.log: Zeek's ASCII format (header lines, then one row per
 // connection, the originator being the client, ephemera's own fields as extension fields) or,
 // with json_lines, LogAscii::use_json's JSON lines. uids are derived from each connection, so the
