@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ephemera/analysis/os_profiles.hpp"
+#include "ephemera/analysis/statistics.hpp"
 
 namespace ephemera {
 namespace {
@@ -83,20 +84,14 @@ SequencesFound find_sequences(std::span<const std::uint16_t> ports, SequenceEnds
         ends.set(port, chosen);
     }
     SequencesFound found;
-    std::vector<std::pair<std::uint32_t, int>> bounds;  // (index, +1 at a start, -1 after an end)
+    std::vector<std::pair<std::int64_t, std::int64_t>> spans;  // long sequences' [first, last]
     for (const Sequence& sequence : sequences) {
         ends.set(sequence.last, no_sequence);
         if (sequence.length < min_sequence_length) continue;
         found.covered += sequence.length;
-        bounds.emplace_back(sequence.first_index, 1);
-        bounds.emplace_back(sequence.last_index + 1, -1);
+        spans.emplace_back(sequence.first_index, std::int64_t{sequence.last_index} + 1);
     }
-    std::sort(bounds.begin(), bounds.end());
-    int under_way = 0;
-    for (const auto& [index, change] : bounds) {
-        under_way += change;
-        found.at_once = std::max(found.at_once, static_cast<std::uint32_t>(under_way));
-    }
+    found.at_once = most_open_at_once(spans);
     return found;
 }
 

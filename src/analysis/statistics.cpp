@@ -38,6 +38,23 @@ double uniform_ks_p_value(std::vector<double>& values, double low, double high) 
     return std::clamp(sum, 0.0, 1.0);
 }
 
+std::uint32_t most_open_at_once(
+    const std::vector<std::pair<std::int64_t, std::int64_t>>& intervals) {
+    // Each bound once, as (time, +1 for a begin, -1 for an end): sorted, an end comes before a
+    // begin at the same time, as [begin, end) wants.
+    std::vector<std::pair<std::int64_t, int>> bounds;
+    bounds.reserve(2 * intervals.size());
+    for (const auto& [begin, end] : intervals) {
+        bounds.emplace_back(begin, 1);
+        bounds.emplace_back(end, -1);
+    }
+    std::sort(bounds.begin(), bounds.end());
+    int open = 0;
+    int most = 0;
+    for (const auto& [time, change] : bounds) most = std::max(most, open += change);
+    return static_cast<std::uint32_t>(most);
+}
+
 double median(std::vector<double> values) {
     if (values.empty()) return 0.0;
     const std::size_t middle = values.size() / 2;

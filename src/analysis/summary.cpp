@@ -63,9 +63,9 @@ struct ClientLists {
         ports.resize(first.back());
         services.resize(first.back());
     }
+    // `client`'s share of `list` (one of the three above).
     template <typename T>
-    static std::span<T> of(std::vector<T>& list, const std::vector<std::size_t>& first,
-                           std::size_t client) {
+    std::span<T> of(std::vector<T>& list, std::size_t client) {
         return {list.data() + first[client], first[client + 1] - first[client]};
     }
 };
@@ -339,17 +339,16 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     DistinctCounter distinct_services(service_numbers.size());
     for (std::uint32_t number = 0; number < report.clients.size(); ++number) {
         report.clients[number].servers =
-            distinct_services.count(number, ClientLists::of(lists.services, lists.first, number));
+            distinct_services.count(number, lists.of(lists.services, number));
     }
     lists.services = {};
     const Micros capture_end = report.capture.last;
     analyze_clients(report.clients.size(), records.size(), [&](std::size_t number) {
         ClientSummary& client = report.clients[number];
         // The log is in the order connections ended; the analysis wants them as they started.
-        const std::span<const ConnectionRecord*> connections =
-            ClientLists::of(lists.connections, lists.first, number);
+        const std::span<const ConnectionRecord*> connections = lists.of(lists.connections, number);
         sort_by_start(records, connections);
-        client.ports = port_stats(ClientLists::of(lists.ports, lists.first, number));
+        client.ports = port_stats(lists.of(lists.ports, number));
         client.port_use =
             analyze_client_ports(records, client.address, connections, capture_end, options);
     });
@@ -368,9 +367,14 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     // (one host behind it does not share the address).
     for (const Translation& translation : report.translations) {
         if (translation.inside_hosts.size() < 2) continue;
-        for (ClientSummary& client : report.clients) {
-            if (client.address != translation.outside) continue;
-            SharedAddress& shared = client.port_use.shared;
+        // The clients are still in address order here.
+        const auto client =
+            std::lower_bound(report.clients.begin(), report.clients.end(), translation.outside,
+                             [](const ClientSummary& summary, const Address& address) {
+                                 return summary.address < address;
+                             });
+        if (client != report.clients.end() && client->address == translation.outside) {
+            SharedAddress& shared = client->port_use.shared;
             shared.likely = true;
             shared.evidence = SharedEvidence::both_sides;
             shared.hosts_estimate = static_cast<std::uint8_t>(

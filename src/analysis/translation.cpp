@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "ephemera/analysis/statistics.hpp"
+
 namespace ephemera {
 namespace {
 
@@ -30,7 +32,7 @@ struct SynKey {
     bool operator==(const SynKey&) const = default;
 };
 struct SynKeyHash {
-    // Fibonacci hashing: the high bits are well mixed (candidate_pairs takes them).
+    // Fibonacci hashing: the high bits are well mixed (TranslationCandidates::add keeps them).
     std::size_t operator()(const SynKey& key) const noexcept {
         return (key.service ^ std::uint64_t{key.sequence} << 40 ^ key.sequence) *
                0x9e3779b97f4a7c15ULL;
@@ -110,20 +112,13 @@ void orient(std::vector<Pair>& pairs) {
     }
 }
 
-// The most intervals [first_seen, last_seen] open at once.
+// The most of `connections` open at once, each from its first packet to its last.
 std::uint32_t peak_open(const std::vector<const ConnectionRecord*>& connections) {
-    std::vector<std::pair<Micros, int>> bounds;
+    std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     for (const ConnectionRecord* record : connections) {
-        bounds.emplace_back(record->connection.first_seen, 1);
-        bounds.emplace_back(record->connection.last_seen, -1);
+        spans.emplace_back(record->connection.first_seen, record->connection.last_seen + 1);
     }
-    std::sort(bounds.begin(), bounds.end(), [](const auto& a, const auto& b) {
-        return a.first != b.first ? a.first < b.first : a.second > b.second;
-    });
-    int open = 0;
-    int peak = 0;
-    for (const auto& [time, change] : bounds) peak = std::max(peak, open += change);
-    return static_cast<std::uint32_t>(peak);
+    return most_open_at_once(spans);
 }
 
 NatMapping classify(std::vector<Pair> pairs) {

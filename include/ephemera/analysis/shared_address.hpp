@@ -52,7 +52,8 @@ inline constexpr std::uint32_t min_sequence_length = 5;
 inline constexpr double min_sequences_share = 0.8;
 
 // `connections`: one client's TCP connections whose SYN the capture holds, oldest first, and
-// `servers` a number per destination (small numbers, as ports.cpp numbers them, group fastest);
+// `servers` a number per destination (the small numbers ports.cpp's server_keys gives them, which
+// let them be grouped by a counting sort);
 // `random`: whether its allocator's fingerprint is random.
 SharedAddress detect_shared_address(std::span<const ConnectionRecord* const> connections,
                                     std::span<const std::uint64_t> servers, bool random);
