@@ -81,7 +81,8 @@ void live_refresh(benchmark::State& state) {
         connection.syn_side = 0;
         connection.syn_ack_side = 1;
         connection.first_fin_side = 0;
-        connection.fin = {true, true};
+        connection.set_fin(0);
+        connection.set_fin(1);
         connection.end_reason = EndReason::closed;
         Endpoint& client = connection.endpoint[0];
         client.address.family = Family::ipv4;

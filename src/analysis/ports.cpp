@@ -171,7 +171,7 @@ Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros ti
         holding.open_end = holding.occupied_end = c.close_time;
         return holding;
     }
-    if (c.fin[0] && c.fin[1]) {
+    if (c.fin(0) && c.fin(1)) {
         holding.open_end = c.close_time;  // the later FIN's
         holding.occupied_end = holding.open_end;
         if (c.first_fin_side == record.client_side) holding.occupied_end += time_wait;
@@ -776,6 +776,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
     std::vector<const ConnectionRecord*> tcp_allocated;  // whose SYN the capture holds
     std::vector<const ConnectionRecord*> udp;
     std::vector<std::uint16_t> ports;
+    AllocatedConnections allocated;  // tcp_allocated, as detect_shared_address reads them
     ClientPorts result;
     for (std::size_t i = 0; i < connections.size(); ++i) {
         if (i + fetch_ahead < connections.size()) fetch(connections[i + fetch_ahead]);
@@ -786,7 +787,13 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
             continue;
         }
         tcp.push_back(record);
-        if (record->role_reason == RoleReason::syn) tcp_allocated.push_back(record);
+        if (record->role_reason == RoleReason::syn) {
+            tcp_allocated.push_back(record);
+            if (options.shared_addresses) {
+                allocated.ports.push_back(record->client_port());
+                allocated.fingerprints.push_back(syn_fingerprint(record->connection));
+            }
+        }
         const ConnectionState state = record->connection.state();
         result.failures.refused += state == ConnectionState::refused;
         result.failures.unanswered += state == ConnectionState::unanswered;
@@ -804,8 +811,11 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
     if (tcp_allocated.empty() && !tcp.empty()) {
         result.allocation.unknown_because = UnknownBecause::no_handshakes;
     }
-    result.shared = detect_shared_address(tcp_allocated, tcp_allocated_servers,
-                                          result.allocation.pattern == AllocationPattern::random);
+    if (options.shared_addresses) {
+        allocated.servers = tcp_allocated_servers;
+        result.shared = detect_shared_address(
+            allocated, result.allocation.pattern == AllocationPattern::random);
+    }
     if (result.shared.evidence == SharedEvidence::interleaved_sequences) {
         // Several allocators interleaved: no one system's pattern, and no hint.
         result.allocation.pattern = AllocationPattern::mixed;
@@ -813,6 +823,9 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         result.allocation.confidence = result.shared.sequences_share;
         result.allocation.os_hint.clear();
         result.shared.destination = records.server(*tcp_allocated[result.shared.destination_first]);
+    } else if (result.shared.syn_fingerprints >= 2) {
+        // Several systems' SYNs: no one system's hint.
+        result.allocation.os_hint.clear();
     }
     result.allocation_udp = fingerprint_allocation(udp);
     if (!udp.empty()) {

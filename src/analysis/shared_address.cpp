@@ -98,13 +98,10 @@ SequencesFound find_sequences(std::span<const std::uint16_t> ports, SequenceEnds
 // Ports drawn at random from a span no default range holds, but a translator's does: below every
 // default that reaches above 49151 (FreeBSD's starts at 10000) and above OpenBSD's, the only
 // default reaching below 10000 but Windows XP's.
-bool translator_like(std::span<const ConnectionRecord* const> connections) {
-    std::uint16_t low = 65535;
-    std::uint16_t high = 0;
-    for (const ConnectionRecord* record : connections) {
-        low = std::min(low, record->client_port());
-        high = std::max(high, record->client_port());
-    }
+bool translator_like(std::span<const std::uint16_t> ports) {
+    const auto [lowest, highest] = std::minmax_element(ports.begin(), ports.end());
+    const std::uint16_t low = *lowest;
+    const std::uint16_t high = *highest;
     for (const RangeDefault& entry : range_defaults()) {
         if (entry.range.contains(low, high)) return false;
     }
@@ -130,26 +127,67 @@ std::vector<std::uint32_t> grouped_by_destination(std::span<const std::uint64_t>
     return order;
 }
 
-}  // namespace
+struct FingerprintsFound {
+    std::uint8_t count = 0;
+    std::uint8_t layouts = 0;
+    std::array<std::uint8_t, 4> ttls{};
+};
 
-std::string_view shared_evidence_name(SharedEvidence evidence) noexcept {
-    switch (evidence) {
-        case SharedEvidence::none:
-            return "none";
-        case SharedEvidence::interleaved_sequences:
-            return "interleaved-sequences";
-        case SharedEvidence::translator_ports:
-            return "translator-ports";
-        case SharedEvidence::both_sides:
-            return "both-sides";
+// The fingerprints carrying at least min_fingerprint_syns of the SYNs, if the SYNs pass from one
+// to another at least min_fingerprint_switches times in start order; none otherwise. At most
+// max_fingerprints are told apart (more is a crowd, which this only counts as that many).
+FingerprintsFound find_fingerprints(std::span<const std::uint16_t> fingerprints) {
+    constexpr std::size_t max_fingerprints = 32;
+    struct Seen {
+        std::uint16_t key;
+        std::uint32_t syns;
+    };
+    std::vector<Seen> seen;
+    for (const std::uint16_t key : fingerprints) {
+        if (key >> 8 == 0) continue;  // no TTL: not known (a conn.log's)
+        auto found = std::find_if(seen.begin(), seen.end(),
+                                  [&](const Seen& entry) { return entry.key == key; });
+        if (found != seen.end()) {
+            ++found->syns;
+        } else if (seen.size() < max_fingerprints) {
+            seen.push_back({key, 1});
+        }
     }
-    return "none";
+    std::erase_if(seen, [](const Seen& entry) { return entry.syns < min_fingerprint_syns; });
+    if (seen.size() < 2) return {};
+    std::uint32_t switches = 0;
+    std::uint16_t previous = 0;
+    bool any_before = false;
+    for (const std::uint16_t key : fingerprints) {
+        if (std::none_of(seen.begin(), seen.end(),
+                         [&](const Seen& entry) { return entry.key == key; })) {
+            continue;
+        }
+        switches += any_before && key != previous;
+        previous = key;
+        any_before = true;
+    }
+    if (switches < min_fingerprint_switches) return {};
+    FingerprintsFound result;
+    result.count = static_cast<std::uint8_t>(seen.size());
+    std::vector<std::uint8_t> ttls, layouts;
+    for (const Seen& entry : seen) {
+        ttls.push_back(static_cast<std::uint8_t>(entry.key >> 8));
+        layouts.push_back(static_cast<std::uint8_t>(entry.key & 0xff));
+    }
+    for (auto* values : {&ttls, &layouts}) {
+        std::sort(values->begin(), values->end());
+        values->erase(std::unique(values->begin(), values->end()), values->end());
+    }
+    result.layouts = static_cast<std::uint8_t>(layouts.size());
+    std::copy_n(ttls.begin(), std::min(ttls.size(), result.ttls.size()), result.ttls.begin());
+    return result;
 }
 
-SharedAddress detect_shared_address(std::span<const ConnectionRecord* const> connections,
-                                    std::span<const std::uint64_t> servers, bool random) {
-    SharedAddress result;
-    if (connections.size() < min_connections_for_sequences) return result;
+// The most rising sequences at once towards any one destination, where they hold enough of its
+// connections: written to `result` as the interleaved-sequences evidence.
+void find_interleaved_sequences(const AllocatedConnections& connections, SharedAddress& result) {
+    const std::span<const std::uint64_t> servers = connections.servers;
     const std::vector<std::uint32_t> order = grouped_by_destination(servers);
     // One table per thread (264 KiB), however many clients it analyzes.
     thread_local SequenceEnds ends;
@@ -158,9 +196,13 @@ SharedAddress detect_shared_address(std::span<const ConnectionRecord* const> con
         end = begin;
         ports.clear();
         while (end < order.size() && servers[order[end]] == servers[order[begin]]) {
-            ports.push_back(connections[order[end++]]->client_port());
+            ports.push_back(connections.ports[order[end++]]);
         }
         if (ports.size() < min_connections_for_sequences) continue;
+        // Ports that never fall make sequences one after another, never two at once (a port
+        // more than max_sequence_step above the last starts one the next ports cannot reach
+        // back to): one host's per-destination or global counter, the commonest case.
+        if (std::is_sorted(ports.begin(), ports.end())) continue;
         const SequencesFound found = find_sequences(ports, ends);
         const double share = static_cast<double>(found.covered) / ports.size();
         if (found.at_once < 2 || share < min_sequences_share) continue;
@@ -173,9 +215,46 @@ SharedAddress detect_shared_address(std::span<const ConnectionRecord* const> con
         result.destination_connections = static_cast<std::uint32_t>(ports.size());
         result.sequences_share = static_cast<float>(share);
     }
-    if (!result.likely && random && translator_like(connections)) {
+}
+
+}  // namespace
+
+std::string_view shared_evidence_name(SharedEvidence evidence) noexcept {
+    switch (evidence) {
+        case SharedEvidence::none:
+            return "none";
+        case SharedEvidence::interleaved_sequences:
+            return "interleaved-sequences";
+        case SharedEvidence::translator_ports:
+            return "translator-ports";
+        case SharedEvidence::syn_fingerprints:
+            return "syn-fingerprints";
+        case SharedEvidence::both_sides:
+            return "both-sides";
+    }
+    return "none";
+}
+
+SharedAddress detect_shared_address(const AllocatedConnections& connections, bool random) {
+    SharedAddress result;
+    if (connections.ports.size() < 2 * min_fingerprint_syns) return result;
+    if (connections.ports.size() >= min_connections_for_sequences) {
+        find_interleaved_sequences(connections, result);
+    }
+    if (!result.likely && random && translator_like(connections.ports)) {
         result.likely = true;
         result.evidence = SharedEvidence::translator_ports;
+    }
+    const FingerprintsFound fingerprints = find_fingerprints(connections.fingerprints);
+    if (fingerprints.count < 2) return result;
+    result.likely = true;
+    result.syn_fingerprints = fingerprints.count;
+    result.fingerprint_layouts = fingerprints.layouts;
+    result.fingerprint_ttls = fingerprints.ttls;
+    if (result.evidence == SharedEvidence::none) result.evidence = SharedEvidence::syn_fingerprints;
+    if (fingerprints.count > result.hosts_estimate) {
+        result.hosts_estimate = fingerprints.count;
+        result.hosts_at_least = true;
     }
     return result;
 }

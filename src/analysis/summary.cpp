@@ -1,8 +1,10 @@
 #include "ephemera/analysis/summary.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bitset>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <tuple>
 
@@ -106,18 +108,16 @@ struct ScanTally {
 
 // Sources that probed at least min_ports distinct ports, with probes the most of what they did,
 // in address order. `scanner` is set for each host number found scanning. The same pass over the
-// records counts each host's connections as a client, of either protocol, into `per_client`, and
-// hands every record to `translations`: one read of the log for the three.
+// records counts each host's connections as a client, of either protocol, into `per_client`: one
+// read of the log for the two.
 std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
                                     const std::vector<std::uint32_t>& hosts_in_order,
                                     const ScanOptions& options, std::vector<bool>& scanner,
-                                    std::vector<std::uint32_t>& per_client,
-                                    TranslationCandidates& translations) {
+                                    std::vector<std::uint32_t>& per_client) {
     std::vector<ScanTally> tallies(records.host_count());
     per_client.assign(records.host_count(), 0);
     for (const ConnectionRecord& record : records) {
         ++per_client[record.client_host()];
-        translations.add(record);
         if (record.connection.protocol != Protocol::tcp) continue;
         ScanTally& tally = tallies[record.client_host()];
         ++tally.tcp;
@@ -160,16 +160,24 @@ std::vector<std::uint32_t> services_in_order(const std::vector<ServerTally>& ser
     return order;
 }
 
-// Calls analyze(client) for every client number below `clients`, on two cores when there is
-// enough to share: clients are analyzed independently, so the result is the same either way.
-template <typename Analyze>
-void analyze_clients(std::size_t clients, std::size_t connections, const Analyze& analyze) {
-    const auto every_other = [&](std::size_t first) {
-        for (std::size_t i = first; i < clients; i += 2) analyze(i);
+// Calls analyze(client) for every client number below `clients`, and side_task() once, on two
+// cores when there is enough to share: clients are analyzed independently, so the result is the
+// same either way. The helper core runs side_task() first; both then take the next client not
+// taken yet, so the side task's time is shared out too.
+template <typename Analyze, typename SideTask>
+void analyze_clients(std::size_t clients, std::size_t connections, const Analyze& analyze,
+                     const SideTask& side_task) {
+    std::atomic<std::size_t> next{0};
+    const auto take_clients = [&] {
+        for (std::size_t i = next++; i < clients; i = next++) analyze(i);
     };
     run_on_two_cores_if(
-        connections >= min_elements_to_share && clients >= 2, [&] { every_other(1); },
-        [&] { every_other(0); });
+        connections >= min_elements_to_share && clients >= 2,
+        [&] {
+            side_task();
+            take_clients();
+        },
+        take_clients);
 }
 
 }  // namespace
@@ -275,10 +283,7 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     const std::vector<std::uint32_t> hosts_in_order = records.hosts_in_address_order();
     std::vector<bool> scanner;
     std::vector<std::uint32_t> per_client;
-    TranslationCandidates translation_candidates(records);
-    report.scans = find_scans(records, hosts_in_order, scan_options, scanner, per_client,
-                              translation_candidates);
-    report.translations = translation_candidates.pair();
+    report.scans = find_scans(records, hosts_in_order, scan_options, scanner, per_client);
 
     // Clients are numbered in address order; a scanner is not a client using up its ports, and
     // its targets are not services.
@@ -294,9 +299,14 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         client.segment = segment_name(report.capture, client.address.segment);
     }
     ClientLists lists(per_client_number);
+    // Collects the connections to pair on both sides of translators too: this pass is the lighter
+    // of the two below. They are paired beside the clients' analysis.
+    std::optional<TranslationCandidates> translations;
+    if (options.shared_addresses) translations.emplace(records);
     const auto tally_clients = [&] {
         std::vector<std::size_t> next(lists.first.begin(), lists.first.end() - 1);
         for (const ConnectionRecord& record : records) {
+            if (translations) translations->add(record);
             const ConnectionActivity& connection = record.connection;
             const auto state = static_cast<std::size_t>(connection.state());
             const bool tcp = connection.protocol == Protocol::tcp;
@@ -343,7 +353,7 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     }
     lists.services = {};
     const Micros capture_end = report.capture.last;
-    analyze_clients(report.clients.size(), records.size(), [&](std::size_t number) {
+    const auto analyze_client = [&](std::size_t number) {
         ClientSummary& client = report.clients[number];
         // The log is in the order connections ended; the analysis wants them as they started.
         const std::span<const ConnectionRecord*> connections = lists.of(lists.connections, number);
@@ -351,7 +361,11 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         client.ports = port_stats(lists.of(lists.ports, number));
         client.port_use =
             analyze_client_ports(records, client.address, connections, capture_end, options);
-    });
+    };
+    const auto pair_translations = [&] {
+        if (translations) report.translations = translations->pair();
+    };
+    analyze_clients(report.clients.size(), records.size(), analyze_client, pair_translations);
     lists.connections = {};
     lists.ports = {};
     DistinctCounter distinct_clients(records.host_count());
@@ -379,6 +393,7 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
             shared.evidence = SharedEvidence::both_sides;
             shared.hosts_estimate = static_cast<std::uint8_t>(
                 std::min<std::size_t>(translation.inside_hosts.size(), 255));
+            shared.hosts_at_least = false;
         }
     }
     // Closest to exhaustion first, then busiest.

@@ -1,8 +1,11 @@
 #include "ephemera/analysis/translation.hpp"
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <memory>
 #include <set>
+#include <span>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -49,21 +52,26 @@ bool same_connection(const ConnectionRecord& a, const ConnectionRecord& b) {
                b.connection.payload_bytes[1 - b.client_side];
 }
 
-// Connections with the same service and initial sequence number from two client addresses,
-// starting within pairing_tolerance of each other: the earlier first, as found.
-// An LSD radix sort on the 32-bit hash, 11 bits a pass: three streaming passes instead of a
-// comparison sort's random reads (the bench capture's 360,000 keys in about 3 ms).
-void sort_by_hash(std::vector<TranslationCandidates::Hashed>& keys) {
-    constexpr int digit_bits = 11;
-    constexpr std::size_t buckets = std::size_t{1} << digit_bits;
-    std::vector<TranslationCandidates::Hashed> scratch(keys.size());
-    for (int shift = 0; shift < 32; shift += digit_bits) {
-        std::vector<std::size_t> next(buckets + 1);
-        for (const auto& key : keys) ++next[((key.hash >> shift) & (buckets - 1)) + 1];
-        for (std::size_t bucket = 1; bucket <= buckets; ++bucket) next[bucket] += next[bucket - 1];
-        for (const auto& key : keys) scratch[next[(key.hash >> shift) & (buckets - 1)]++] = key;
-        keys.swap(scratch);
+// `keys` sorted by hash: an LSD radix sort, radix_bits a pass, with each pass's counts already
+// taken as the keys were added (`counts`): three streaming passes instead of a comparison sort's
+// random reads.
+void sort_by_hash(std::vector<TranslationCandidates::Hashed>& keys,
+                  TranslationCandidates::RadixCounts& counts) {
+    constexpr std::size_t buckets = TranslationCandidates::radix_buckets;
+    // Not value-initialized: every element is written before it is read.
+    std::unique_ptr<TranslationCandidates::Hashed[]> scratch(
+        new TranslationCandidates::Hashed[keys.size()]);
+    std::span<TranslationCandidates::Hashed> from(keys), to(scratch.get(), keys.size());
+    for (std::size_t pass = 0; pass < counts.size(); ++pass) {
+        const int shift = static_cast<int>(pass) * TranslationCandidates::radix_bits;
+        std::array<std::uint32_t, buckets>& next = counts[pass];
+        std::uint32_t total = 0;
+        for (std::uint32_t& count : next) total += std::exchange(count, total);
+        for (const auto& key : from) to[next[(key.hash >> shift) & (buckets - 1)]++] = key;
+        std::swap(from, to);
     }
+    // An odd number of passes leaves them in the scratch space.
+    if (from.data() != keys.data()) std::copy(from.begin(), from.end(), keys.begin());
 }
 
 // Connections with the same service and initial sequence number from two client addresses,
@@ -219,8 +227,11 @@ void TranslationCandidates::add(const ConnectionRecord& record) {
         return;
     }
     const SynKey key{record.server_key(), record.connection.syn_sequence};
-    pairable_.push_back({static_cast<std::uint32_t>(SynKeyHash()(key) >> 32),
-                         static_cast<std::uint32_t>(&record - &records_[0])});
+    const auto hash = static_cast<std::uint32_t>(SynKeyHash()(key) >> 32);
+    pairable_.push_back({hash, static_cast<std::uint32_t>(&record - &records_[0])});
+    for (std::size_t pass = 0; pass < counts_.size(); ++pass) {
+        ++counts_[pass][(hash >> (pass * radix_bits)) & (radix_buckets - 1)];
+    }
 }
 
 std::vector<Translation> pair_translations(const ConnectionRecords& records) {
@@ -231,7 +242,7 @@ std::vector<Translation> pair_translations(const ConnectionRecords& records) {
 
 std::vector<Translation> TranslationCandidates::pair() {
     const ConnectionRecords& records = records_;
-    sort_by_hash(pairable_);
+    sort_by_hash(pairable_, counts_);
     std::vector<const ConnectionRecord*> shared_key;
     for (std::size_t begin = 0, end = 0; begin < pairable_.size(); begin = end) {
         end = begin + 1;

@@ -181,6 +181,7 @@ GatewayLimit parse_gateway(const std::string& given, const std::string& text) {
 
 PortAnalysisOptions port_options(const AnalyzeOptions& options) {
     PortAnalysisOptions result;
+    result.shared_addresses = options.shared_addresses;
     for (const std::string& text : options.gateways) {
         const std::size_t equals = text.find('=');
         const std::size_t colon = text.find(':');

@@ -39,29 +39,42 @@ void set_address(Address& address, Family family, const std::uint8_t* at) noexce
     address.family = family;
 }
 
-// Only the timestamp option matters (RFC 7323): it tells whether a 4-tuple may be reused early.
-void read_tcp_timestamp(Bytes options, DecodedPacket& packet) noexcept {
-    constexpr std::uint8_t option_end = 0;
-    constexpr std::uint8_t option_nop = 1;
-    constexpr std::uint8_t option_timestamp = 8;
+constexpr std::uint8_t option_end = 0;
+constexpr std::uint8_t option_nop = 1;
+constexpr std::uint8_t option_mss = 2;
+constexpr std::uint8_t option_window_scale = 3;
+constexpr std::uint8_t option_sack_permitted = 4;
+constexpr std::uint8_t option_timestamp = 8;
+
+// Calls visit(kind, option) for each TCP option in turn, `option` being its bytes from the kind
+// on (one for NOP and end-of-list), until visit returns false, the list ends, or an option's length
+// runs past the options (where the walk stops: nothing past them is read).
+template <typename Visit>
+void for_each_tcp_option(Bytes options, const Visit& visit) noexcept {
     std::size_t at = 0;
     while (at < options.size()) {
         const std::uint8_t kind = options[at];
-        if (kind == option_end) return;
-        if (kind == option_nop) {
+        if (kind == option_end || kind == option_nop) {
+            if (!visit(kind, options.subspan(at, 1)) || kind == option_end) return;
             ++at;
             continue;
         }
         if (at + 1 >= options.size()) return;
         const std::uint8_t length = options[at + 1];
         if (length < 2 || at + length > options.size()) return;
-        if (kind == option_timestamp && length == 10) {
-            packet.has_tcp_timestamp = true;
-            packet.timestamp_value = load32(&options[at + 2]);
-            return;
-        }
+        if (!visit(kind, options.subspan(at, length))) return;
         at += length;
     }
+}
+
+// Of the options, only the timestamp is read from every segment (RFC 7323): it tells whether a
+// 4-tuple may be reused early.
+void read_tcp_timestamp(Bytes options, DecodedPacket& packet) noexcept {
+    for_each_tcp_option(options, [&](std::uint8_t kind, Bytes option) {
+        if (kind != option_timestamp || option.size() != 10) return true;
+        packet.timestamp_value = load32(&option[2]);
+        return false;
+    });
 }
 
 constexpr std::uint16_t ethertype_mpls = 0x8847;
@@ -201,7 +214,11 @@ DecodeStatus Decoder::transport(std::uint8_t ip_protocol, Bytes segment,
         packet_.transport_checksum = load16(&segment[16]);
         packet_.payload_length = ip_payload_length - header_length;
         const std::size_t captured_header = std::min<std::size_t>(header_length, segment.size());
-        read_tcp_timestamp(segment.subspan(20, captured_header - 20), packet_);
+        const Bytes options = segment.subspan(20, captured_header - 20);
+        read_tcp_timestamp(options, packet_);
+        if ((packet_.tcp_flags & (tcp_flag::syn | tcp_flag::ack)) == tcp_flag::syn) {
+            packet_.syn_option_layout = tcp_option_layout(options);
+        }
         return DecodeStatus::ok;
     }
     if (ip_protocol == ip_protocol_udp) return udp(segment, ip_payload_length);
@@ -495,6 +512,7 @@ DecodeStatus Decoder::ipv4(Bytes datagram) noexcept {
     if (fragment_offset != 0) return DecodeStatus::non_first_fragment;
 
     packet_.ip_id = load16(&datagram[4]);
+    packet_.ttl = datagram[8];
     set_address(packet_.source.address, Family::ipv4, &datagram[12]);
     set_address(packet_.destination.address, Family::ipv4, &datagram[16]);
     // Ethernet pads short frames: the IP length, not the frame, says where the datagram ends.
@@ -554,6 +572,7 @@ DecodeStatus Decoder::ipv6(Bytes datagram) noexcept {
         if (at > captured_end) return DecodeStatus::truncated_ip;
     }
 
+    packet_.ttl = datagram[7];
     set_address(packet_.source.address, Family::ipv6, &datagram[8]);
     set_address(packet_.destination.address, Family::ipv6, &datagram[24]);
     return transport(next_header, datagram.subspan(at, captured_end - at),
@@ -986,6 +1005,36 @@ bool TunnelPorts::add(std::uint16_t port, TunnelKind kind) noexcept {
     entries[size++] = {port, kind};
     seen |= std::uint64_t{1} << (port % 64);
     return true;
+}
+
+std::uint8_t tcp_option_layout(Bytes options) noexcept {
+    // FNV-1a over the kinds kept, folded to a byte. NOPs count where a kept option follows them:
+    // those after the last one, or beside an option left out, are its padding.
+    std::uint32_t hash = 2166136261u;
+    bool any = false;
+    int nops = 0;
+    for_each_tcp_option(options, [&](std::uint8_t kind, Bytes) {
+        switch (kind) {
+            case option_nop:
+                ++nops;
+                return true;
+            case option_end:
+            case option_mss:
+            case option_window_scale:
+            case option_sack_permitted:
+            case option_timestamp:
+                for (; nops > 0; --nops) hash = (hash ^ option_nop) * 16777619u;
+                hash = (hash ^ kind) * 16777619u;
+                any = true;
+                return true;
+            default:
+                nops = 0;
+                return true;
+        }
+    });
+    if (!any) return 0;
+    const auto folded = static_cast<std::uint8_t>(hash ^ hash >> 8 ^ hash >> 16 ^ hash >> 24);
+    return folded == 0 ? 1 : folded;
 }
 
 bool is_supported_link(int link_type) noexcept {

@@ -136,10 +136,15 @@ ordered_json shared_json(const ClientPorts& use) {
         evidence.push_back({{"kind", shared_evidence_name(shared.evidence)},
                             {"detail", shared_evidence_words(use)}});
     }
+    if (shared.syn_fingerprints >= 2 && shared.evidence != SharedEvidence::syn_fingerprints) {
+        evidence.push_back({{"kind", shared_evidence_name(SharedEvidence::syn_fingerprints)},
+                            {"detail", fingerprint_words(shared)}});
+    }
     const std::string unknown = shared_unknown_words(shared);
     return {{"likely", shared.likely},
             {"hosts_estimate", shared.hosts_estimate >= 2 ? ordered_json(shared.hosts_estimate)
                                                           : ordered_json(nullptr)},
+            {"hosts_estimate_is_minimum", shared.hosts_estimate >= 2 && shared.hosts_at_least},
             {"unknown_because", unknown.empty() ? ordered_json(nullptr) : ordered_json(unknown)},
             {"evidence", std::move(evidence)}};
 }

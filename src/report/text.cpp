@@ -232,12 +232,17 @@ void add_client_findings(std::vector<Finding>& findings, const ClientSummary& cl
                               use.range.seen.high, use.range.range.low, use.range.range.high)});
     }
     if (use.shared.likely) {
-        const std::string count =
-            use.shared.hosts_estimate >= 2
-                ? fmt::format("{} hosts share this address", use.shared.hosts_estimate)
-                : "several hosts likely share this address";
+        const std::string count = use.shared.hosts_estimate >= 2
+                                      ? fmt::format("{}{} hosts share this address",
+                                                    use.shared.hosts_at_least ? "at least " : "",
+                                                    use.shared.hosts_estimate)
+                                      : "several hosts likely share this address";
         std::string sentence = fmt::format("{}: {} (a NAT or a load balancer's SNAT): {}", address,
                                            count, shared_evidence_words(use));
+        if (use.shared.syn_fingerprints >= 2 &&
+            use.shared.evidence != SharedEvidence::syn_fingerprints) {
+            sentence += "; " + fingerprint_words(use.shared);
+        }
         if (const std::string unknown = shared_unknown_words(use.shared); !unknown.empty()) {
             sentence += "; how many cannot be told from this side: " + unknown;
         }
@@ -285,6 +290,8 @@ std::string shared_evidence_words(const ClientPorts& use) {
                 "ports drawn at random from {}-{}, a span no operating system's default range "
                 "holds but a translator's (Linux NAT: 1024-65535) does",
                 use.range.seen.low, use.range.seen.high);
+        case SharedEvidence::syn_fingerprints:
+            return fingerprint_words(shared);
         case SharedEvidence::both_sides:
             return fmt::format(
                 "its connections were paired with the inside connections they carry, from {} "
@@ -294,6 +301,18 @@ std::string shared_evidence_words(const ClientPorts& use) {
             break;
     }
     return "";
+}
+
+std::string fingerprint_words(const SharedAddress& shared) {
+    std::vector<std::uint8_t> ttls;
+    for (const std::uint8_t ttl : shared.fingerprint_ttls) {
+        if (ttl != 0) ttls.push_back(ttl);
+    }
+    return fmt::format(
+        "its SYNs carry {} fingerprints interleaved in time (TTL{} {}; {} TCP option {}): hosts "
+        "of different systems or distances, and hosts alike in both look like one",
+        shared.syn_fingerprints, ttls.size() == 1 ? "" : "s", fmt::join(ttls, ", "),
+        shared.fingerprint_layouts, shared.fingerprint_layouts == 1 ? "layout" : "layouts");
 }
 
 std::string shared_unknown_words(const SharedAddress& shared) {

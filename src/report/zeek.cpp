@@ -41,8 +41,8 @@ std::string_view conn_state(const ConnectionActivity& connection, Sides sides) {
     const bool server_inactive = !syn_ack;
     const bool client_reset = is(connection.rst_side, sides.client);
     const bool server_reset = is(connection.rst_side, sides.server);
-    const bool client_closed = connection.fin[sides.client];
-    const bool server_closed = connection.fin[sides.server];
+    const bool client_closed = connection.fin(sides.client);
+    const bool server_closed = connection.fin(sides.server);
     const bool no_payload = connection.total_bytes() == 0;
     if (client_closed && server_closed) return "SF";
     if (server_reset) {
@@ -79,7 +79,7 @@ std::string history(const ConnectionActivity& connection, Sides sides) {
         letter(connection.payload_bytes[side] > 0, side, 'D');
     }
     for (const int side : {sides.client, sides.server}) {
-        letter(tcp && connection.fin[side], side, 'F');
+        letter(tcp && connection.fin(side), side, 'F');
     }
     for (const int side : {sides.client, sides.server}) {
         letter(tcp && connection.rst_side == side, side, 'R');

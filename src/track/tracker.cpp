@@ -83,8 +83,8 @@ ConnectionState ConnectionActivity::state() const noexcept {
         if (packets[responder] == 0) return ConnectionState::unanswered;
     }
     if (rst_side != no_side) return ConnectionState::reset;
-    if (fin[0] && fin[1]) return ConnectionState::closed;
-    if (fin[0] || fin[1]) return ConnectionState::half_closed;
+    if (fin_from_0 && fin_from_1) return ConnectionState::closed;
+    if (fin_from_0 || fin_from_1) return ConnectionState::half_closed;
     return ConnectionState::open;
 }
 
@@ -358,6 +358,8 @@ void ConnectionTracker::update(ConnectionActivity& connection, int side, Micros 
             if (connection.syn_side == no_side) {
                 connection.syn_side = this_side;
                 connection.syn_sequence = packet.sequence;
+                connection.syn_ttl = packet.ttl;
+                connection.syn_option_layout = packet.syn_option_layout;
             } else if (connection.syn_side == this_side) {
                 ++connection.syn_retransmissions;
             }
@@ -365,8 +367,8 @@ void ConnectionTracker::update(ConnectionActivity& connection, int side, Micros 
             connection.syn_ack_side = this_side;
         }
     }
-    if ((flags & tcp_flag::fin) != 0 && !connection.fin[side]) {
-        connection.fin[side] = true;
+    if ((flags & tcp_flag::fin) != 0 && !connection.fin(side)) {
+        connection.set_fin(side);
         if (connection.rst_side == no_side) {
             connection.close_time = std::max(connection.close_time, timestamp);
         }

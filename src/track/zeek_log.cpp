@@ -146,7 +146,7 @@ void read_history(const std::string& history, Connection& connection) {
                 if (connection.syn_ack_side == no_side) connection.syn_ack_side = side;
                 break;
             case 'f':
-                connection.fin[static_cast<std::size_t>(side)] = true;
+                connection.set_fin(side);
                 if (connection.first_fin_side == no_side) connection.first_fin_side = side;
                 break;
             case 'r':

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -83,13 +84,54 @@ TEST(Nat, ARandomNatIsSeenButItsHostsAreNotGuessed) {
     }
 }
 
+// Hosts of different systems behind a fully random translator: their ports say nothing, their
+// SYNs do. The sample's hosts differ in TTL and TCP options by construction (capture-samples
+// capture_nat_systems); tshark reads the SYNs' TTLs and options, and each host's must be one
+// fingerprint of its own. Counted from outside as at least that many: hosts alike in both would
+// look like one.
+TEST(Nat, HostsOfDifferentSystemsAreCountedByTheirSynsThroughARandomNat) {
+    const NatTruth truth = read_nat_truth("nat-systems");
+    ASSERT_EQ(truth.inside_hosts.size(), 3u);
+    const RunResult tshark = run({"tshark", "-n", "-r", sample("nat-systems.pcap").string(), "-Y",
+                                  "tcp.flags.syn == 1 && tcp.flags.ack == 0", "-T", "fields", "-e",
+                                  "ip.ttl", "-e", "tcp.options"});
+    ASSERT_EQ(tshark.exit_code, 0) << tshark.err;
+    std::set<std::string> ttls;
+    std::set<std::pair<std::string, std::string>> fingerprints;
+    std::istringstream lines(tshark.out);
+    for (std::string ttl, options; lines >> ttl >> options;) {
+        ttls.insert(ttl);
+        fingerprints.emplace(ttl, options.substr(0, 8));  // MSS's value aside, the layout's start
+    }
+    ASSERT_EQ(fingerprints.size(), truth.inside_hosts.size()) << "the sample is not as built";
+
+    const json report = analyze_sample_json("nat-systems.pcap");
+    ASSERT_EQ(report["clients"].size(), 1u);
+    const json& client = report["clients"][0];
+    EXPECT_EQ(client["allocation"]["os_hint"], "");
+    const json& shared = client["shared"];
+    EXPECT_TRUE(shared["likely"].get<bool>());
+    EXPECT_EQ(shared["hosts_estimate"], truth.inside_hosts.size());
+    EXPECT_TRUE(shared["hosts_estimate_is_minimum"].get<bool>());
+    EXPECT_TRUE(shared["unknown_because"].is_null());
+    std::map<std::string, std::string> evidence;
+    for (const json& entry : shared["evidence"]) evidence[entry["kind"]] = entry["detail"];
+    ASSERT_EQ(evidence.count("syn-fingerprints"), 1u);
+    EXPECT_EQ(evidence.count("translator-ports"), 1u);
+    for (const std::string& ttl : ttls) {
+        EXPECT_NE(evidence["syn-fingerprints"].find(ttl), std::string::npos) << ttl;
+    }
+    // The same hosts of one system, as in nat-fully-random, stay uncounted (the test above).
+}
+
 // The router's -i any capture holds both sides: every inside host is a client of its own, one
 // host each; every outside connection is paired with the inside one it carries, so the hosts
 // behind the translator are counted exactly, whatever its mapping.
 TEST(Nat, BothSidesOfTheTranslatorArePairedAndCounted) {
     const std::map<std::string, std::string> mappings = {{"nat-preserving", "port-preserving"},
                                                          {"nat-random", "random"},
-                                                         {"nat-fully-random", "random"}};
+                                                         {"nat-fully-random", "random"},
+                                                         {"nat-systems", "random"}};
     for (const auto& [name, mapping] : mappings) {
         SCOPED_TRACE(name);
         const NatTruth truth = read_nat_truth(name);
@@ -104,6 +146,7 @@ TEST(Nat, BothSidesOfTheTranslatorArePairedAndCounted) {
         EXPECT_EQ((*outside)["tcp_connections"], truth.connections);
         EXPECT_EQ((*outside)["shared"]["hosts_estimate"], truth.inside_hosts.size());
         EXPECT_EQ((*outside)["shared"]["evidence"][0]["kind"], "both-sides");
+        EXPECT_FALSE((*outside)["shared"]["hosts_estimate_is_minimum"].get<bool>());
 
         ASSERT_EQ(report["nat"].size(), 1u);
         const json& translation = report["nat"][0];

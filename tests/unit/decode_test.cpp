@@ -94,9 +94,40 @@ void expect_ipv4_syn(const DecodeResult& result) {
     EXPECT_EQ(packet.destination.port, 8080);
     EXPECT_EQ(packet.tcp_flags, tcp_flag::syn);
     EXPECT_EQ(packet.sequence, 1272872264u);
-    EXPECT_TRUE(packet.has_tcp_timestamp);
+    EXPECT_EQ(packet.ttl, 64);
     EXPECT_EQ(packet.timestamp_value, 0xb0803b24u);
+    // Linux's layout: MSS, SACK-permitted, timestamp, NOP, window scale.
+    const std::vector<std::uint8_t> linux_options = {2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0,
+                                                     0, 0, 0, 0,    0, 0, 1, 3,  3, 7};
+    EXPECT_EQ(packet.syn_option_layout, tcp_option_layout(linux_options));
     EXPECT_EQ(packet.payload_length, 0u);
+}
+
+// Systems differ in the order of their SYN options; one host's SYNs keep theirs whatever the
+// values, and whether TCP Fast Open's cookie rides along.
+TEST(TcpOptionLayout, SeparatesSystemsNotConnections) {
+    const std::vector<std::uint8_t> linux_syn = {2, 4, 5, 0xb4, 4, 2, 8, 10, 1, 2,
+                                                 3, 4, 0, 0,    0, 0, 1, 3,  3, 7};
+    const std::vector<std::uint8_t> linux_other_values = {2, 4, 0x05, 0x8c, 4, 2, 8, 10, 9, 9,
+                                                          9, 9, 0,    0,    0, 0, 1, 3,  3, 9};
+    const std::vector<std::uint8_t> linux_with_fast_open = {2, 4, 5, 0xb4, 4, 2, 8, 10, 1, 2,  3,
+                                                            4, 0, 0, 0,    0, 1, 3, 3,  7, 34, 10,
+                                                            1, 2, 3, 4,    5, 6, 7, 8,  1, 1};
+    const std::vector<std::uint8_t> windows_syn = {2, 4, 5, 0xb4, 1, 3, 3, 8, 1, 1, 4, 2};
+    const std::vector<std::uint8_t> macos_syn = {2, 4, 5, 0xb4, 1, 3, 3, 6, 1, 1, 8, 10,
+                                                 1, 2, 3, 4,    0, 0, 0, 0, 4, 2, 0, 0};
+    const std::uint8_t linux_layout = tcp_option_layout(linux_syn);
+    EXPECT_NE(linux_layout, 0);
+    EXPECT_EQ(tcp_option_layout(linux_other_values), linux_layout);
+    // Fast Open's option is left out, and so is the padding after it.
+    EXPECT_EQ(tcp_option_layout(linux_with_fast_open), linux_layout);
+    EXPECT_NE(tcp_option_layout(windows_syn), linux_layout);
+    EXPECT_NE(tcp_option_layout(macos_syn), linux_layout);
+    EXPECT_NE(tcp_option_layout(macos_syn), tcp_option_layout(windows_syn));
+    EXPECT_EQ(tcp_option_layout({}), 0);
+    // A length running past the options ends the walk without reading past them.
+    const std::vector<std::uint8_t> cut = {2, 4, 5, 0xb4, 8, 40};
+    EXPECT_EQ(tcp_option_layout(cut), tcp_option_layout(std::vector<std::uint8_t>{2, 4, 5, 0xb4}));
 }
 
 TEST(DecodeEthernet, Ipv4TcpSyn) {

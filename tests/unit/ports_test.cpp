@@ -41,7 +41,8 @@ Connection connection(std::uint16_t port, Micros start, Micros end = 0,
         case Close::by_client:
         case Close::by_server: {
             const int first = close == Close::by_client ? 0 : 1;
-            c.fin = {true, true};
+            c.set_fin(0);
+            c.set_fin(1);
             c.first_fin_side = static_cast<std::int8_t>(first);
             c.close_time = c.last_seen - 1;
             break;
@@ -385,10 +386,10 @@ TEST(Reuse, KindsOfReuse) {
 TEST(Failures, CountedPerAttempt) {
     Log records = {connection(40000, t0), connection(40002, t0 + 1), connection(40004, t0 + 2)};
     records[1].connection.syn_ack_side = no_side;  // refused: RST from the server
-    records[1].connection.fin = {false, false};
+    records[1].connection.fin_from_0 = records[1].connection.fin_from_1 = false;
     records[1].connection.rst_side = 1;
     records[2].connection.syn_ack_side = no_side;  // unanswered: three SYNs, nothing back
-    records[2].connection.fin = {false, false};
+    records[2].connection.fin_from_0 = records[2].connection.fin_from_1 = false;
     records[2].connection.packets = {3, 0};
     records[2].connection.syn_retransmissions = 2;
     const FailureStats failures = analyze(records, t0 + second).failures;
@@ -502,6 +503,66 @@ TEST(Report, CountsDistinctServicesPerClientAndClientsPerService) {
             EXPECT_EQ(server.connections, connections_to.at({server.endpoint.port, udp}));
         }
     }
+}
+
+}  // namespace
+}  // namespace ephemera
+
+namespace ephemera {
+namespace {
+
+// `ttls[i]` is the SYN TTL of connection i (sequential ports from 40000, one destination); the
+// option layout follows the TTL, as a different system's would.
+SharedAddress shared_with_ttls(const std::vector<std::uint8_t>& ttls) {
+    Log log;
+    for (std::size_t i = 0; i < ttls.size(); ++i) {
+        Connection c = connection(static_cast<std::uint16_t>(40000 + 7 * i),
+                                  t0 + static_cast<Micros>(i) * second);
+        c.syn_ttl = ttls[i];
+        c.syn_option_layout = static_cast<std::uint8_t>(ttls[i] / 2);
+        log.push_back(c);
+    }
+    AllocatedConnections connections;
+    for (const ConnectionRecord& record : log) {
+        connections.ports.push_back(record.client_port());
+        connections.fingerprints.push_back(syn_fingerprint(record.connection));
+    }
+    const std::vector<std::uint64_t> servers(connections.ports.size(), 0);
+    connections.servers = servers;
+    return detect_shared_address(connections, false);
+}
+
+TEST(SharedAddress, InterleavedSynFingerprintsShowAtLeastThatManyHosts) {
+    std::vector<std::uint8_t> ttls;
+    for (int i = 0; i < 30; ++i) ttls.push_back(i % 3 == 0 ? 127 : 63);
+    const SharedAddress shared = shared_with_ttls(ttls);
+    EXPECT_TRUE(shared.likely);
+    EXPECT_EQ(shared.evidence, SharedEvidence::syn_fingerprints);
+    EXPECT_EQ(shared.syn_fingerprints, 2);
+    EXPECT_EQ(shared.hosts_estimate, 2);
+    EXPECT_TRUE(shared.hosts_at_least);
+    EXPECT_EQ(shared.fingerprint_ttls[0], 63);
+    EXPECT_EQ(shared.fingerprint_ttls[1], 127);
+    EXPECT_EQ(shared.fingerprint_layouts, 2);
+}
+
+// One host whose route changed once shows two TTLs one after the other, not interleaved.
+TEST(SharedAddress, ARouteChangeIsNotASecondHost) {
+    std::vector<std::uint8_t> ttls(20, 64);
+    ttls.insert(ttls.end(), 20, 63);
+    EXPECT_FALSE(shared_with_ttls(ttls).likely);
+    // Back once more: still too few passes between them to be two hosts at once.
+    ttls.insert(ttls.end(), 20, 64);
+    EXPECT_FALSE(shared_with_ttls(ttls).likely);
+}
+
+// A few odd SYNs (crafted, or an application setting its own TTL) are not a host.
+TEST(SharedAddress, AFewOddSynsAreNotAHost) {
+    std::vector<std::uint8_t> ttls(40, 64);
+    for (std::size_t i = 3; i < ttls.size(); i += 10) ttls[i] = 128;
+    EXPECT_FALSE(shared_with_ttls(ttls).likely);
+    ttls[38] = 128;  // a fifth: now a host of its own, interleaved
+    EXPECT_TRUE(shared_with_ttls(ttls).likely);
 }
 
 }  // namespace

@@ -45,6 +45,10 @@ struct PortAnalysisOptions {
     // Occupancy over time for the worst destinations (DestinationOccupancy::occupied_series):
     // only the HTML report draws it, so the other outputs leave it out.
     bool occupancy_series = true;
+    // Whether to look for several hosts behind one address and pair both sides of translators
+    // (analysis/shared_address, analysis/translation). Always on in the tool; bench/nat_cost.cpp
+    // turns it off to measure what it costs.
+    bool shared_addresses = true;
 };
 
 Verdict verdict_for(double utilization, const PortAnalysisOptions& options);

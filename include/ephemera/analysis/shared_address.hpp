@@ -7,14 +7,20 @@
 //   translator ports       ports drawn at random from a span no operating system allocates from
 //                          by default but translators do (Linux NAT's 1024-65535): several hosts
 //                          may be behind it, and their own allocators are hidden.
+//   SYN fingerprints       the SYNs carry several TTLs or TCP option layouts (p0f's signals),
+//                          interleaved in time: hosts of different systems, or at different
+//                          distances. Hosts alike in both look like one, so they count at least
+//                          that many hosts.
 //
 // A single host never shows several sequences at once: a range it goes round starts a new
 // sequence only after the last one ended, and random ports form no sequences.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "ephemera/analysis/roles.hpp"
 
@@ -26,6 +32,7 @@ enum class SharedEvidence : std::uint8_t {
     none,
     interleaved_sequences,
     translator_ports,
+    syn_fingerprints,
     both_sides
 };
 std::string_view shared_evidence_name(SharedEvidence evidence) noexcept;
@@ -33,9 +40,17 @@ std::string_view shared_evidence_name(SharedEvidence evidence) noexcept;
 struct SharedAddress {
     bool likely = false;
     SharedEvidence evidence = SharedEvidence::none;
-    // Hosts counted behind the address: the interleaved sequences. 0 where they cannot be told
-    // (translator ports) or nothing points to several.
+    // Hosts counted behind the address: the interleaved sequences, or the SYN fingerprints where
+    // they are more. 0 where they cannot be told (translator ports alone) or nothing points to
+    // several.
     std::uint8_t hosts_estimate = 0;
+    // Whether hosts_estimate is a lower bound (it came from the SYN fingerprints).
+    bool hosts_at_least = false;
+    // Distinct SYN fingerprints (TTL and option layout) that each held enough of the SYNs,
+    // interleaved in time: 2 or more show several hosts, whatever the evidence above.
+    std::uint8_t syn_fingerprints = 0;
+    std::uint8_t fingerprint_layouts = 0;            // distinct option layouts among them
+    std::array<std::uint8_t, 4> fingerprint_ttls{};  // distinct TTLs among them, lowest first
     // The destination the sequences were found towards (the index in `connections` of its first
     // connection, and its endpoint once the caller has looked it up), its connections, and the
     // share of them the sequences hold.
@@ -50,12 +65,27 @@ struct SharedAddress {
 inline constexpr std::size_t min_connections_for_sequences = 20;
 inline constexpr std::uint32_t min_sequence_length = 5;
 inline constexpr double min_sequences_share = 0.8;
+// The SYNs a fingerprint must carry to count, and the times, in start order, the SYNs must pass
+// from one counted fingerprint to another (a host whose route changed once passes once).
+inline constexpr std::uint32_t min_fingerprint_syns = 5;
+inline constexpr std::uint32_t min_fingerprint_switches = 3;
 
-// `connections`: one client's TCP connections whose SYN the capture holds, oldest first, and
-// `servers` a number per destination (the small numbers ports.cpp's server_keys gives them, which
-// let them be grouped by a counting sort);
-// `random`: whether its allocator's fingerprint is random.
-SharedAddress detect_shared_address(std::span<const ConnectionRecord* const> connections,
-                                    std::span<const std::uint64_t> servers, bool random);
+// A SYN's fingerprint: the TTL as captured and the option layout, in one key (0: not known).
+inline std::uint16_t syn_fingerprint(const ConnectionActivity& connection) noexcept {
+    return static_cast<std::uint16_t>(connection.syn_ttl << 8 | connection.syn_option_layout);
+}
+
+// One client's TCP connections whose SYN the capture holds, oldest first, as the detection reads
+// them: gathered once into flat arrays (the records themselves lie far apart in the log).
+struct AllocatedConnections {
+    std::vector<std::uint16_t> ports;         // the client's port
+    std::vector<std::uint16_t> fingerprints;  // syn_fingerprint
+    // A number per destination (the small numbers ports.cpp's server_keys gives them, which let
+    // them be grouped by a counting sort).
+    std::span<const std::uint64_t> servers;
+};
+
+// `random`: whether the client's allocator's fingerprint is random.
+SharedAddress detect_shared_address(const AllocatedConnections& connections, bool random);
 
 }  // namespace ephemera

@@ -6,6 +6,8 @@
 // majority for each pair of addresses.
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -58,10 +60,15 @@ class TranslationCandidates {
         std::uint32_t hash;
         std::uint32_t index;  // in the records
     };
+    // The radix sort's digits (three passes over 32 bits), whose counts add() takes.
+    static constexpr int radix_bits = 11;
+    static constexpr std::size_t radix_buckets = std::size_t{1} << radix_bits;
+    using RadixCounts = std::array<std::array<std::uint32_t, radix_buckets>, 3>;
 
   private:
     const ConnectionRecords& records_;
     std::vector<Hashed> pairable_;
+    RadixCounts counts_{};
 };
 
 // The same in one call: every record added, then paired.

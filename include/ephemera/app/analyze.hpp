@@ -54,6 +54,9 @@ struct AnalyzeOptions {
     // Read and decode on a second thread while this one tracks (app/two_threads.hpp); the same
     // result either way. Not an option of the command: the fuzzer compares the two.
     bool reading_thread = true;
+    // Look for several hosts behind one address (PortAnalysisOptions::shared_addresses). Not an
+    // option of the command either: bench/nat_cost.cpp measures what that costs.
+    bool shared_addresses = true;
 };
 
 struct AnalysisResult {

@@ -152,15 +152,28 @@ struct DecodedPacket {
     Endpoint destination;
     Protocol protocol = Protocol::tcp;
     std::uint8_t tcp_flags = 0;
-    bool has_tcp_timestamp = false;
+    // The IPv4 TTL or IPv6 hop limit as captured (after the hops on the way).
+    std::uint8_t ttl = 0;
+    // A SYN's option layout (tcp_option_layout); 0 for other packets.
+    std::uint8_t syn_option_layout = 0;
     std::uint32_t sequence = 0;
     std::uint32_t acknowledgment = 0;
-    std::uint32_t timestamp_value = 0;     // TCP timestamp option TSval, when present
+    std::uint32_t timestamp_value = 0;     // TCP timestamp option TSval; 0 without one
     std::uint16_t ip_id = 0;               // IPv4 identification; 0 for IPv6
     std::uint16_t transport_checksum = 0;  // as it stands in the header, unchecked
     // Transport payload size from the IP length fields, so a snaplen cut does not shrink it.
     std::uint32_t payload_length = 0;
 };
+
+static_assert(sizeof(DecodedPacket) == 64, "DecodedPacket no longer fits one cache line");
+
+// The layout of a SYN's TCP options, as p0f fingerprints systems by it ("olayout"): the kinds of
+// its MSS, window scale, SACK-permitted, timestamp, NOP and end-of-list options in their order,
+// hashed to 1..255; 0 when the SYN has none of them. The options one connection carries and the
+// next one from the same host may not (TCP Fast Open, MD5, multipath) are left out, so a host's
+// SYNs share one layout; systems differ (Linux: MSS,SACK,TS,NOP,WS; Windows: MSS,NOP,WS,NOP,NOP,
+// SACK; macOS: MSS,NOP,WS,NOP,NOP,TS,SACK,EOL).
+std::uint8_t tcp_option_layout(std::span<const std::uint8_t> options) noexcept;
 
 struct DecodeResult {
     DecodeStatus status = DecodeStatus::ok;

@@ -27,6 +27,8 @@ std::string allocation_words(const AllocationFingerprint& allocation);
 // several).
 std::string shared_evidence_words(const ClientPorts& use);
 std::string shared_unknown_words(const SharedAddress& shared);
+// The SYN fingerprints that point to several hosts, in a sentence.
+std::string fingerprint_words(const SharedAddress& shared);
 // What a client's range rests on, in one sentence for a finding, or "" when there is no doubt
 // worth one: the range is configured or was seen cycling, or were the ports' span the whole
 // range, `peak_occupied` would still be under `alarming` of it.

@@ -56,11 +56,25 @@ struct ConnectionActivity {
     std::int8_t syn_ack_side = no_side;  // sender of the first SYN-ACK
     std::int8_t first_fin_side = no_side;
     std::int8_t rst_side = no_side;  // sender of the first RST
-    std::array<bool, 2> fin{};
-    bool stale_ack = false;            // the responder answered the SYN with a bare ACK
-    bool time_wait_collision = false;  // ... and the SYN's sender reset it (RFC 6191 refusal)
+    // What the first pure SYN says of its sender's system (analysis/shared_address): its TTL as
+    // captured (decode's DecodedPacket::ttl) and its option layout (tcp_option_layout); 0: unknown.
+    std::uint8_t syn_ttl = 0;
+    std::uint8_t syn_option_layout = 0;
+    bool fin_from_0 : 1 = false;  // a FIN from side 0 (fin())
+    bool fin_from_1 : 1 = false;
+    bool stale_ack : 1 = false;            // the responder answered the SYN with a bare ACK
+    bool time_wait_collision : 1 = false;  // ... and the SYN's sender reset it (RFC 6191 refusal)
 
-    bool tcp_closed() const noexcept { return rst_side != no_side || (fin[0] && fin[1]); }
+    // Whether side `side` (0 or 1) sent a FIN.
+    bool fin(int side) const noexcept { return side == 0 ? fin_from_0 : fin_from_1; }
+    void set_fin(int side) noexcept {
+        if (side == 0) {
+            fin_from_0 = true;
+        } else {
+            fin_from_1 = true;
+        }
+    }
+    bool tcp_closed() const noexcept { return rst_side != no_side || (fin_from_0 && fin_from_1); }
     ConnectionState state() const noexcept;
     std::uint64_t total_packets() const noexcept { return packets[0] + packets[1]; }
     std::uint64_t total_bytes() const noexcept { return payload_bytes[0] + payload_bytes[1]; }
