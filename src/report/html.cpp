@@ -180,7 +180,7 @@ void append_summary(std::string& out, const Report& report) {
                    capture.packets ? format_utc(capture.last) : "-",
                    static_cast<double>(capture.last - capture.first) / 1e6, report.tcp_connections,
                    report.udp_flows, report.clients.size(), report.clients.size() == 1 ? "" : "s");
-    const std::vector<std::string> findings = findings_worst_first(report);
+    const std::vector<std::string> findings = finding_sentences(report);
     if (findings.empty()) {
         fmt::format_to(std::back_inserter(out), "<h2>Findings</h2><p class=\"nothing\">{}</p>",
                        nothing_to_report);

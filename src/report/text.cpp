@@ -140,118 +140,109 @@ std::string consequence(Verdict verdict, std::uint32_t free_ports, Protocol prot
     return std::string(verdict_name(verdict));
 }
 
-struct Finding {
-    double severity;  // sorts the findings: utilization first, then fixed ranks
-    std::string text;
-};
-
-void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary& client) {
+std::string occupancy_words(const ClientSummary& client, const DestinationOccupancy& destination) {
     const ClientPorts& use = client.port_use;
     const std::uint32_t size = use.range.limit();
-    for (const DestinationOccupancy& destination : use.exhaustion.destinations) {
-        if (destination.verdict <= Verdict::ok) continue;
-        findings.push_back(
-            {1.0 + destination.utilization,
-             fmt::format(
-                 "{} -> {}: {} of {} ports occupied at {} UTC ({:.0f}%), {}.", host_text(client),
-                 destination_name(destination), destination.peak_occupied, size,
-                 format_utc(destination.peak_at), destination.utilization * 100,
-                 consequence(
-                     destination.verdict,
-                     size > destination.peak_occupied ? size - destination.peak_occupied : 0,
-                     destination.protocol, use.range.evidence == RangeEvidence::gateway))});
-    }
-    for (const DestinationOccupancy& destination : use.exhaustion.destinations) {
-        // Where the range already ran out, that finding says more than the rate. UDP has no
-        // TIME_WAIT, so no rate it sustains.
-        if (destination.protocol != Protocol::tcp ||
-            destination.peak_new_per_s <= destination.sustainable_new_per_s ||
-            destination.verdict >= Verdict::critical) {
-            continue;
-        }
-        findings.push_back(
-            {0.9, fmt::format(
-                      "{} -> {}: {:.0f} new connections in one second, more than the {:.3g} "
-                      "per second its {}-port range sustains with {:.0f} s of TIME_WAIT.",
-                      host_text(client), destination_name(destination), destination.peak_new_per_s,
-                      destination.sustainable_new_per_s, size, use.exhaustion.time_wait_s)});
-    }
+    return fmt::format(
+        "{} -> {}: {} of {} ports occupied at {} UTC ({:.0f}%), {}.", host_text(client),
+        destination_name(destination), destination.peak_occupied, size,
+        format_utc(destination.peak_at), destination.utilization * 100,
+        consequence(destination.verdict,
+                    size > destination.peak_occupied ? size - destination.peak_occupied : 0,
+                    destination.protocol, use.range.evidence == RangeEvidence::gateway));
 }
 
-void add_client_findings(std::vector<Finding>& findings, const ClientSummary& client,
-                         double critical_at) {
+std::string rate_words(const ClientSummary& client, const DestinationOccupancy& destination) {
+    const ClientPorts& use = client.port_use;
+    return fmt::format(
+        "{} -> {}: {:.0f} new connections in one second, more than the {:.3g} per second its "
+        "{}-port range sustains with {:.0f} s of TIME_WAIT.",
+        host_text(client), destination_name(destination), destination.peak_new_per_s,
+        destination.sustainable_new_per_s, use.range.limit(), use.exhaustion.time_wait_s);
+}
+
+std::string failure_words(const std::string& address, const FailureStats& failures) {
+    std::vector<std::string> parts;
+    if (failures.refused > 0) {
+        parts.push_back(
+            fmt::format("{} refused (answered by RST)",
+                        plural(failures.refused, "connection attempt", "connection attempts")));
+    }
+    if (failures.unanswered > 0) {
+        parts.push_back(
+            fmt::format("{} unanswered",
+                        plural(failures.unanswered, "connection attempt", "connection attempts")));
+    }
+    std::string sentence = fmt::format("{}: {}", address, fmt::join(parts, ", "));
+    if (failures.syn_retransmissions > 0) {
+        sentence += fmt::format(" ({})", plural(failures.syn_retransmissions, "SYN retransmission",
+                                                "SYN retransmissions"));
+    }
+    return sentence + ".";
+}
+
+std::string shared_words(const std::string& address, const ClientPorts& use) {
+    const std::string count =
+        use.shared.hosts_estimate >= 2
+            ? fmt::format("{}{} hosts share this address",
+                          use.shared.hosts_at_least ? "at least " : "", use.shared.hosts_estimate)
+            : "several hosts likely share this address";
+    std::string sentence = fmt::format("{}: {} (a NAT or a load balancer's SNAT): {}", address,
+                                       count, shared_evidence_words(use));
+    if (use.shared.syn_fingerprints >= 2 &&
+        use.shared.evidence != SharedEvidence::syn_fingerprints) {
+        sentence += "; " + fingerprint_words(use.shared);
+    }
+    if (const std::string unknown = shared_unknown_words(use.shared); !unknown.empty()) {
+        sentence += "; how many cannot be told from this side: " + unknown;
+    }
+    return sentence + ".";
+}
+
+// A finding about report.clients[finding.subject], in words.
+std::string client_finding_words(const Report& report, const Finding& finding) {
+    const ClientSummary& client = report.clients[finding.subject];
     const ClientPorts& use = client.port_use;
     const std::string address = host_text(client);
-    if (use.failures.refused + use.failures.unanswered > 0) {
-        std::vector<std::string> parts;
-        if (use.failures.refused > 0) {
-            parts.push_back(fmt::format(
-                "{} refused (answered by RST)",
-                plural(use.failures.refused, "connection attempt", "connection attempts")));
+    switch (finding.kind) {
+        case FindingKind::destination_occupancy:
+            return occupancy_words(client, use.exhaustion.destinations[finding.detail]);
+        case FindingKind::rate_above_sustainable:
+            return rate_words(client, use.exhaustion.destinations[finding.detail]);
+        case FindingKind::failed_attempts:
+            return failure_words(address, use.failures);
+        case FindingKind::time_wait_collisions:
+            return fmt::format(
+                "{}: {} met a server still in TIME_WAIT (SYN, ACK, RST, SYN).", address,
+                plural(use.reuse.time_wait_collisions, "new connection", "new connections"));
+        case FindingKind::time_wait_reuse:
+            return fmt::format(
+                "{}: {} reused while TIME_WAIT still held them (within {:.0f} s); the shortest "
+                "gap before a port was used again was {:.3f} s.",
+                address, plural(use.reuse.time_wait_reuses, "4-tuple was", "4-tuples were"),
+                use.exhaustion.time_wait_s, use.reuse.min_interval_s);
+        case FindingKind::narrow_range:
+            return fmt::format(
+                "{}: allocates from only {} ports ({}-{}), far fewer than any OS default: a "
+                "narrowed ip_local_port_range?",
+                address, use.range.range.size(), use.range.range.low, use.range.range.high);
+        case FindingKind::configured_range_mismatch:
+            return fmt::format(
+                "{}: {} of the {} ports it was seen using ({}-{}) lie outside the configured "
+                "range {}-{}: that range is not this host's, and its occupancy against it means "
+                "little.",
+                address, use.range.outside, use.range.ports_seen, use.range.seen.low,
+                use.range.seen.high, use.range.range.low, use.range.range.high);
+        case FindingKind::shared_address:
+            return shared_words(address, use);
+        case FindingKind::range_doubt: {
+            const std::uint32_t peak = use.exhaustion.destinations.empty()
+                                           ? 0
+                                           : use.exhaustion.destinations.front().peak_occupied;
+            return range_doubt(address, use.range, peak, report.critical_at);
         }
-        if (use.failures.unanswered > 0) {
-            parts.push_back(fmt::format(
-                "{} unanswered",
-                plural(use.failures.unanswered, "connection attempt", "connection attempts")));
-        }
-        std::string sentence = fmt::format("{}: {}", address, fmt::join(parts, ", "));
-        if (use.failures.syn_retransmissions > 0) {
-            sentence += fmt::format(" ({})", plural(use.failures.syn_retransmissions,
-                                                    "SYN retransmission", "SYN retransmissions"));
-        }
-        findings.push_back({0.8, sentence + "."});
-    }
-    if (use.reuse.time_wait_collisions > 0) {
-        findings.push_back(
-            {0.75,
-             fmt::format(
-                 "{}: {} met a server still in TIME_WAIT (SYN, ACK, RST, SYN).", address,
-                 plural(use.reuse.time_wait_collisions, "new connection", "new connections"))});
-    }
-    if (use.reuse.time_wait_reuses > 0) {
-        findings.push_back(
-            {0.7, fmt::format(
-                      "{}: {} reused while TIME_WAIT still held them (within {:.0f} s); the "
-                      "shortest gap before a port was used again was {:.3f} s.",
-                      address, plural(use.reuse.time_wait_reuses, "4-tuple was", "4-tuples were"),
-                      use.exhaustion.time_wait_s, use.reuse.min_interval_s)});
-    }
-    if (use.range.evidence == RangeEvidence::cycled && use.range.range.size() < 1024) {
-        findings.push_back(
-            {0.6, fmt::format("{}: allocates from only {} ports ({}-{}), far fewer than any OS "
-                              "default: a narrowed ip_local_port_range?",
-                              address, use.range.range.size(), use.range.range.low,
-                              use.range.range.high)});
-    }
-    if (use.range.evidence == RangeEvidence::configured && use.range.outside > 0) {
-        findings.push_back(
-            {5.0, fmt::format("{}: {} of the {} ports it was seen using ({}-{}) lie outside the "
-                              "configured range {}-{}: that range is not this host's, and its "
-                              "occupancy against it means little.",
-                              address, use.range.outside, use.range.ports_seen, use.range.seen.low,
-                              use.range.seen.high, use.range.range.low, use.range.range.high)});
-    }
-    if (use.shared.likely) {
-        const std::string count = use.shared.hosts_estimate >= 2
-                                      ? fmt::format("{}{} hosts share this address",
-                                                    use.shared.hosts_at_least ? "at least " : "",
-                                                    use.shared.hosts_estimate)
-                                      : "several hosts likely share this address";
-        std::string sentence = fmt::format("{}: {} (a NAT or a load balancer's SNAT): {}", address,
-                                           count, shared_evidence_words(use));
-        if (use.shared.syn_fingerprints >= 2 &&
-            use.shared.evidence != SharedEvidence::syn_fingerprints) {
-            sentence += "; " + fingerprint_words(use.shared);
-        }
-        if (const std::string unknown = shared_unknown_words(use.shared); !unknown.empty()) {
-            sentence += "; how many cannot be told from this side: " + unknown;
-        }
-        findings.push_back({0.85, sentence + "."});
-    }
-    const std::uint32_t peak =
-        use.exhaustion.destinations.empty() ? 0 : use.exhaustion.destinations.front().peak_occupied;
-    if (std::string doubt = range_doubt(address, use.range, peak, critical_at); !doubt.empty()) {
-        findings.push_back({0.65, std::move(doubt)});
+        default:
+            return "";
     }
 }
 
@@ -323,6 +314,7 @@ std::string shared_unknown_words(const SharedAddress& shared) {
 
 std::string range_doubt(const std::string& address, const RangeEstimate& range,
                         std::uint32_t peak_occupied, double alarming) {
+    if (!range_in_doubt(range, peak_occupied, alarming)) return "";
     if (range.evidence == RangeEvidence::estimated) {
         return fmt::format(
             "{}: no OS default holds the {} ports it used ({}-{}): its range {}-{} is estimated "
@@ -330,14 +322,9 @@ std::string range_doubt(const std::string& address, const RangeEstimate& range,
             address, range.ports_seen, range.seen.low, range.seen.high, range.range.low,
             range.range.high);
     }
-    if (range.evidence != RangeEvidence::os_default) return "";
-    // Ports that fill little of the default they were matched to may come from a narrowed range:
-    // the capture holds too few connections to tell (each port was used about once). That is
-    // worth a finding where the verdict hangs on it: were the span seen the whole range, its
-    // occupancy would be alarming.
+    // An OS default the ports fill little of, each used about once: a narrowed range would look
+    // the same, and were their span the whole range, the verdict would be alarming.
     const std::uint32_t span = std::uint32_t{range.seen.high} - range.seen.low + 1;
-    const bool narrow = span * 10 < range.range.size();
-    if (!narrow || peak_occupied < alarming * span) return "";
     std::string others;
     const std::vector<std::string_view> fits = default_names(range.fits);
     for (std::size_t i = 1; i < fits.size(); ++i) {
@@ -352,12 +339,9 @@ std::string range_doubt(const std::string& address, const RangeEstimate& range,
         range.ports_seen);
     if (!others.empty())
         sentence += fmt::format("; {} fit{} too", others, range.fits.size() == 2 ? "s" : "");
-    if (narrow) {
-        sentence += fmt::format(
-            "; all lie in {}-{}: if that is its whole range, {} of its {} ports were occupied at "
-            "once",
-            range.seen.low, range.seen.high, peak_occupied, span);
-    }
+    sentence += fmt::format(
+        "; all lie in {}-{}: if that is its whole range, {} of its {} ports were occupied at once",
+        range.seen.low, range.seen.high, peak_occupied, span);
     return sentence + ". Give --range if you know it.";
 }
 
@@ -429,72 +413,65 @@ std::string tunnel_words(const TunnelTally& tunnel) {
     return words;
 }
 
-std::vector<std::string> findings_worst_first(const Report& report) {
-    std::vector<Finding> findings;
-    // What was unwrapped: the report is of the inner traffic, which says so first of all.
-    const std::vector<TunnelTally>& tunnels = report.capture.tunnels;
-    if (tunnels.size() == 1) {
-        findings.push_back(
-            {0.5, fmt::format("{} were inside {}: the connections are the inner ones "
-                              "(--decapsulate none for the outer).",
-                              plural(tunnels[0].packets, "packet", "packets"),
-                              tunnel_words(tunnels[0]))});
-    } else if (tunnels.size() > 1) {
-        std::uint64_t packets = 0;
-        for (const TunnelTally& tunnel : tunnels) packets += tunnel.packets;
-        findings.push_back(
-            {0.5, fmt::format("{} were inside {} tunnels (below): the connections are the inner "
-                              "ones (--decapsulate none for the outer).",
-                              plural(packets, "packet", "packets"), tunnels.size())});
+std::string finding_words(const Report& report, const Finding& finding) {
+    switch (finding.kind) {
+        case FindingKind::input_stopped:
+            return report.capture.files[finding.subject].stopped;
+        case FindingKind::capture_warning:
+            return report.warnings[finding.subject];
+        case FindingKind::empty_capture:
+            return "the capture holds no packets: nothing to analyze";
+        case FindingKind::port_scan: {
+            const ScanSummary& scan = report.scans[finding.subject];
+            return fmt::format(
+                "{} scanned {} on {} ({} answered, {} to {}): a port scan, left out of the "
+                "client and service tallies.",
+                to_string(scan.source), plural(scan.ports, "port", "ports"),
+                plural(scan.hosts, "host", "hosts"), scan.answered, format_utc(scan.first),
+                format_utc(scan.last) + " UTC");
+        }
+        case FindingKind::translator: {
+            const Translation& translation = report.translations[finding.subject];
+            return fmt::format(
+                "{} translates {} ({} mapping): {} of {} of its connections paired with the "
+                "inside connection they carry.",
+                to_string(translation.outside),
+                plural(translation.inside_hosts.size(), "inside host", "inside hosts"),
+                mapping_name(translation.mapping), translation.paired,
+                translation.paired + translation.unpaired);
+        }
+        case FindingKind::tunnels: {
+            const std::vector<TunnelTally>& tunnels = report.capture.tunnels;
+            if (tunnels.size() == 1) {
+                return fmt::format(
+                    "{} were inside {}: the connections are the inner ones (--decapsulate none "
+                    "for the outer).",
+                    plural(tunnels[0].packets, "packet", "packets"), tunnel_words(tunnels[0]));
+            }
+            std::uint64_t packets = 0;
+            for (const TunnelTally& tunnel : tunnels) packets += tunnel.packets;
+            return fmt::format(
+                "{} were inside {} tunnels (below): the connections are the inner ones "
+                "(--decapsulate none for the outer).",
+                plural(packets, "packet", "packets"), tunnels.size());
+        }
+        default:
+            return client_finding_words(report, finding);
     }
-    for (const Translation& translation : report.translations) {
-        findings.push_back(
-            {0.86,
-             fmt::format("{} translates {} ({} mapping): {} of {} of its connections "
-                         "paired with the inside connection they carry.",
-                         to_string(translation.outside),
-                         plural(translation.inside_hosts.size(), "inside host", "inside hosts"),
-                         mapping_name(translation.mapping), translation.paired,
-                         translation.paired + translation.unpaired)});
-    }
-    for (const ClientSummary& client : report.clients) {
-        add_exhaustion_findings(findings, client);
-        add_client_findings(findings, client, report.critical_at);
-    }
-    // An input read only in part comes first: everything after it describes only that part.
-    std::vector<std::string> stopped;
-    for (const CaptureSummary::File& file : report.capture.files) {
-        if (file.stopped.empty()) continue;
-        findings.push_back({100.0, file.stopped});
-        stopped.push_back(file.stopped);
-    }
-    // Capture-wide warnings (a flood, a clock step) frame everything after them.
-    for (const std::string& warning : report.warnings) {
-        if (std::find(stopped.begin(), stopped.end(), warning) == stopped.end())
-            findings.push_back({0.95, warning});
-    }
-    for (const ScanSummary& scan : report.scans) {
-        findings.push_back(
-            {0.9, fmt::format("{} scanned {} on {} ({} answered, {} to {}): a port scan, left out "
-                              "of the client and service tallies.",
-                              to_string(scan.source), plural(scan.ports, "port", "ports"),
-                              plural(scan.hosts, "host", "hosts"), scan.answered,
-                              format_utc(scan.first), format_utc(scan.last) + " UTC")});
-    }
-    if (report.capture.packets == 0 && !report.capture.live && !report.capture.filtered) {
-        findings.push_back({0.96, "the capture holds no packets: nothing to analyze"});
-    }
-    std::stable_sort(findings.begin(), findings.end(),
-                     [](const Finding& a, const Finding& b) { return a.severity > b.severity; });
+}
+
+std::vector<std::string> finding_sentences(const Report& report) {
     std::vector<std::string> sentences;
-    for (Finding& finding : findings) sentences.push_back(std::move(finding.text));
+    for (const Finding& finding : rank_findings(report)) {
+        sentences.push_back(finding_words(report, finding));
+    }
     return sentences;
 }
 
 namespace {
 
 void append_findings(std::string& out, const Report& report, const Palette& palette) {
-    const std::vector<std::string> findings = findings_worst_first(report);
+    const std::vector<std::string> findings = finding_sentences(report);
     if (findings.empty()) {
         fmt::format_to(std::back_inserter(out), "\nFindings: {}\n",
                        palette.verdict(Verdict::ok, nothing_to_report));

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ephemera/analysis/findings.hpp"
 #include "ephemera/analysis/live_monitor.hpp"
 #include "ephemera/analysis/summary.hpp"
 
@@ -30,8 +31,7 @@ std::string shared_unknown_words(const SharedAddress& shared);
 // The SYN fingerprints that point to several hosts, in a sentence.
 std::string fingerprint_words(const SharedAddress& shared);
 // What a client's range rests on, in one sentence for a finding, or "" when there is no doubt
-// worth one: the range is configured or was seen cycling, or were the ports' span the whole
-// range, `peak_occupied` would still be under `alarming` of it.
+// worth one (range_in_doubt, analysis/findings.hpp).
 std::string range_doubt(const std::string& address, const RangeEstimate& range,
                         std::uint32_t peak_occupied, double alarming);
 
@@ -86,8 +86,10 @@ void write_connections_zeek(std::FILE* out, const ConnectionRecords& records,
 inline constexpr const char* nothing_to_report =
     "nothing to report: no service reached the warning threshold, no attempt failed";
 
-// Every finding as one sentence a person understands, worst first.
-std::vector<std::string> findings_worst_first(const Report& report);
+// A finding (analysis/findings.hpp) as one sentence a person understands.
+std::string finding_words(const Report& report, const Finding& finding);
+// Every finding of the report in words, worst first (rank_findings' order).
+std::vector<std::string> finding_sentences(const Report& report);
 
 // One self-contained HTML file: plots of allocation, occupancy and reuse per client (Chart.js,
 // embedded, with its licence).
