@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "ephemera/analysis/summary.hpp"
+#include "ephemera/app/state_file.hpp"
 #include "ephemera/app/two_threads.hpp"
 #include "ephemera/capture/reader.hpp"
 #include "ephemera/core/errors.hpp"
@@ -86,6 +87,48 @@ std::vector<CaptureReader::OpenedInput> open_inputs(const std::vector<std::strin
     return inputs;
 }
 
+// The report on what reading the inputs left (`records`, `state`), the state saved first where
+// the options say (--save-state).
+AnalysisResult report_on(ConnectionRecords& records, SavedState state,
+                         const AnalyzeOptions& options, const PortAnalysisOptions& port_analysis) {
+    if (!options.save_state.empty()) {
+        write_output(options.save_state,
+                     [&](std::FILE* file) { write_state(file, records, state); });
+    }
+    std::vector<std::string> warnings = state.input_warnings;
+    for (std::string& warning : pipeline_warnings(state.capture)) {
+        warnings.push_back(std::move(warning));
+    }
+    warnings.insert(warnings.end(), state.reader_warnings.begin(), state.reader_warnings.end());
+    AnalysisResult result;
+    result.stderr_warnings = state.reader_warnings;
+    result.report = build_report(records, std::move(state.capture), std::move(warnings),
+                                 port_analysis, ScanOptions{options.scan_ports, 0.8});
+    result.records = std::move(records);
+    if (!options.connections_csv.empty()) result.oldest_first = oldest_first(result.records);
+    return result;
+}
+
+// Saved states (--save-state): their connections and summaries merged, then reported on as one
+// run over all of their captures would have been.
+AnalysisResult analyze_states(const AnalyzeOptions& options,
+                              std::vector<CaptureReader::OpenedInput> inputs,
+                              const PortAnalysisOptions& port_analysis) {
+    for (const auto& [path, opened] : inputs) {
+        if (!looks_like_state(opened.magic)) {
+            throw UserError(fmt::format(
+                "{} is not a saved state and the others are: analyze them in separate runs", path));
+        }
+    }
+    if (!options.filter.empty()) {
+        throw UserError("--filter selects packets: saved states hold connections");
+    }
+    ConnectionRecords records;
+    SavedState state;
+    for (auto& [path, opened] : inputs) read_state(path, *opened.stream, records, state);
+    return report_on(records, std::move(state), options, port_analysis);
+}
+
 // Zeek conn.logs: their rows are the connections, read into the log the tracker would have
 // filled; the rest of the analysis is the same.
 AnalysisResult analyze_zeek_logs(const AnalyzeOptions& options,
@@ -130,13 +173,10 @@ AnalysisResult analyze_zeek_logs(const AnalyzeOptions& options,
                             reading.damaged_rows == 1 ? "was" : "were", reading.first_damage));
         }
     }
-    AnalysisResult result;
-    result.stderr_warnings = warnings;
-    result.report = build_report(log.records(), std::move(capture), std::move(warnings),
-                                 port_analysis, ScanOptions{options.scan_ports, 0.8});
-    result.records = std::move(log.records());
-    if (!options.connections_csv.empty()) result.oldest_first = oldest_first(result.records);
-    return result;
+    SavedState state;
+    state.capture = std::move(capture);
+    state.reader_warnings = std::move(warnings);
+    return report_on(log.records(), std::move(state), options, port_analysis);
 }
 
 }  // namespace
@@ -362,12 +402,20 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     if (options.inputs.empty()) {
         throw UserError("give at least one capture file, or - for standard input");
     }
+    if (options.split_segments && !options.save_state.empty()) {
+        throw UserError(
+            "--save-state does not keep --split-segments' segments yet: save without it");
+    }
     std::vector<CaptureReader::OpenedInput> inputs = open_inputs(options.inputs);
     const auto zeek_logs = std::count_if(inputs.begin(), inputs.end(), [](const auto& input) {
         return looks_like_zeek_log(input.second.magic);
     });
     if (zeek_logs > 0) {
         return analyze_zeek_logs(options, std::move(inputs), port_analysis, tracking);
+    }
+    if (std::any_of(inputs.begin(), inputs.end(),
+                    [](const auto& input) { return looks_like_state(input.second.magic); })) {
+        return analyze_states(options, std::move(inputs), port_analysis);
     }
     CaptureReader reader(std::move(inputs), options.filter,
                          options.reader == ReaderChoice::automatic);
@@ -385,23 +433,15 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     CaptureSummary& capture = pipeline.capture();
     capture.filtered = !options.filter.empty();
 
-    AnalysisResult result;
-    std::vector<std::string> warnings = unsupported_link_warnings(reader.files());
+    SavedState state;
+    state.capture = summarize_files(capture, reader.files(), reader.warnings());
+    state.input_warnings = unsupported_link_warnings(reader.files());
     if (capture.packets == 0 && !options.filter.empty()) {
-        warnings.push_back(
+        state.input_warnings.push_back(
             fmt::format("the filter '{}' matched no packet: nothing to analyze", options.filter));
     }
-    for (std::string& warning : pipeline_warnings(capture)) warnings.push_back(std::move(warning));
-    for (const std::string& warning : reader.warnings()) {
-        warnings.push_back(warning);
-        result.stderr_warnings.push_back(warning);
-    }
-    result.report =
-        build_report(log.records(), summarize_files(capture, reader.files(), reader.warnings()),
-                     std::move(warnings), port_analysis, ScanOptions{options.scan_ports, 0.8});
-    result.records = std::move(log.records());
-    if (!options.connections_csv.empty()) result.oldest_first = oldest_first(result.records);
-    return result;
+    state.reader_warnings = reader.warnings();
+    return report_on(log.records(), std::move(state), options, port_analysis);
 }
 
 int run_analyze(const AnalyzeOptions& options) {

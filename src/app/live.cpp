@@ -18,11 +18,11 @@
 
 #include "ephemera/analysis/live_monitor.hpp"
 #include "ephemera/app/metrics_server.hpp"
-#include "ephemera/track/pipeline.hpp"
 #include "ephemera/capture/live.hpp"
 #include "ephemera/core/errors.hpp"
 #include "ephemera/report/output.hpp"
 #include "ephemera/report/report.hpp"
+#include "ephemera/track/pipeline.hpp"
 
 namespace ephemera {
 namespace {

@@ -201,6 +201,12 @@ void add_analyze_command(CLI::App& app, ephemera::AnalyzeOptions& options) {
                      "they do not apply; libpcap: every regular file by libpcap")
         ->transform(one_of(readers))
         ->type_name("auto|libpcap");
+    analyze
+        ->add_option("--save-state", options.save_state,
+                     "Also save what was read (the connections and the capture's summary) to FILE: "
+                     "states saved from several captures, given to analyze together, report as "
+                     "one run over all of the captures")
+        ->type_name("FILE");
     add_analysis_options(analyze, options);
     // Not for live: its view and metrics name a client by its address alone.
     analyze->add_flag("--split-segments", options.split_segments,

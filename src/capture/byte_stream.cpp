@@ -311,11 +311,13 @@ OpenedStream open_input_stream(const std::string& path) {
     }
     OpenedStream opened;
     opened.compression = compression_of(first.data(), first.size());
-    // Text (a log: its first byte '#' or '{', which no capture starts with) is read front to
-    // back as a stream, whatever holds it.
+    // Text (a log: its first byte '#' or '{', which no capture starts with) and ephemera's saved
+    // states ("ephemera-state", app/state_file.hpp) are read front to back as a stream, whatever
+    // holds them.
     const bool text = first[0] == '#' || first[0] == '{';
+    const bool state = first.size() == magic_bytes && std::memcmp(first.data(), "epheme", 6) == 0;
     opened.regular_file = !standard_input && S_ISREG(info.st_mode) &&
-                          opened.compression == Compression::none && !text;
+                          opened.compression == Compression::none && !text && !state;
     if (opened.regular_file) {
         close(descriptor);  // libpcap and the readers open it again, by name
         return opened;

@@ -36,6 +36,7 @@ struct AnalyzeOptions {
     bool format_given = false;    // --format was on the command line (not the default)
     std::string output;           // report file; empty or "-": stdout
     std::string connections_csv;  // one row per connection; empty: none; "-": stdout
+    std::string save_state;  // --save-state: the analysis state (app/state_file.hpp); empty: none
     ConnectionsFormat connections_format = ConnectionsFormat::csv;  // --connections-format
     FailOn fail_on = FailOn::never;
     bool decapsulate = true;                // --decapsulate all|none

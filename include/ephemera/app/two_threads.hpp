@@ -1,8 +1,8 @@
 // The offline packet loop on both cores: one thread reads and decodes, the other tracks.
 #pragma once
 
-#include "ephemera/track/pipeline.hpp"
 #include "ephemera/capture/reader.hpp"
+#include "ephemera/track/pipeline.hpp"
 
 namespace ephemera {
 

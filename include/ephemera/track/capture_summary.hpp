@@ -24,6 +24,7 @@ struct TunnelTally {
     Address outer_destination;
     std::uint64_t packets = 0;
     std::uint64_t inner_connections = 0;  // connections whose first packet came through it
+    Micros first_seen = 0;                // its first packet's time
 };
 
 // What the capture stage and the decoder saw, carried into the report unchanged.
@@ -51,8 +52,8 @@ struct CaptureSummary {
 
     // Both directions of a tunnel are one tunnel, named in the direction first seen. Packets
     // come in runs through the same tunnel: the last one's tally is tried before the map.
-    // Returns the tunnel's index in `tunnels`.
-    std::size_t count_tunnel(const TunnelInfo& tunnel) {
+    // Returns the tunnel's index in `tunnels`. `timestamp`: the packet's.
+    std::size_t count_tunnel(const TunnelInfo& tunnel, Micros timestamp) {
         if (last_counted_tunnel < tunnels.size() &&
             same_tunnel(tunnels[last_counted_tunnel], tunnel)) {
             ++tunnels[last_counted_tunnel].packets;
@@ -65,7 +66,7 @@ struct CaptureSummary {
         const auto [found, added] = tunnel_index.try_emplace(key, tunnels.size());
         if (added) {
             tunnels.push_back({tunnel.kind, tunnel.has_id, tunnel.id, tunnel.outer_source,
-                               tunnel.outer_destination, 0});
+                               tunnel.outer_destination, 0, 0, timestamp});
         }
         ++tunnels[found->second].packets;
         last_counted_tunnel = found->second;

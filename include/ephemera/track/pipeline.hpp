@@ -64,7 +64,8 @@ class PacketPipeline {
         }
         decoded.tunnel = 0;
         if (result.tunnel_depth > 0) [[unlikely]]
-            decoded.tunnel = static_cast<std::uint32_t>(capture_.count_tunnel(tunnel_)) + 1;
+            decoded.tunnel =
+                static_cast<std::uint32_t>(capture_.count_tunnel(tunnel_, timestamp)) + 1;
         const std::uint64_t flow_hash = hash_flow_of(result.packet);
         if (duplicates_.is_duplicate(timestamp, result.packet, flow_hash)) {
             ++capture_.duplicates;
