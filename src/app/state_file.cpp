@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -31,7 +30,7 @@ class Encoder {
         auto bits = static_cast<std::make_unsigned_t<Integer>>(value);
         for (std::size_t i = 0; i < sizeof(Integer); ++i) {
             buffer_.push_back(static_cast<std::uint8_t>(bits & 0xff));
-            bits = static_cast<decltype(bits)>(bits >> 4 >> 4);  // no shift by the full width
+            bits = static_cast<decltype(bits)>(bits >> 8);
         }
     }
     void put_bytes(const std::uint8_t* bytes, std::size_t count) {
@@ -109,17 +108,15 @@ template <typename Integer>
 Integer get(const std::uint8_t*& at) {
     std::make_unsigned_t<Integer> bits = 0;
     for (std::size_t i = sizeof(Integer); i-- > 0;) {
-        bits = static_cast<decltype(bits)>(bits << 4 << 4 | at[i]);
+        bits = static_cast<decltype(bits)>(bits << 8 | at[i]);
     }
     at += sizeof(Integer);
     return static_cast<Integer>(bits);
 }
 
-std::string hex(const Address& address) {
-    std::string text = fmt::format("{:02x}{:02x}", static_cast<int>(address.family),
-                                   static_cast<int>(address.segment));
-    for (const std::uint8_t byte : address.bytes) text += fmt::format("{:02x}", byte);
-    return text;
+// A tunnel's outer address as text; "" where it has none (MPLS, PPP).
+std::string address_text(const Address& address) {
+    return address.family == Family::none ? "" : to_string(address);
 }
 
 Address address_from(const std::uint8_t* bytes, const Decoder& decoder) {
@@ -131,16 +128,10 @@ Address address_from(const std::uint8_t* bytes, const Decoder& decoder) {
     return address;
 }
 
-Address address_from_hex(const std::string& text, const Decoder& decoder) {
-    if (text.size() != 2 * host_size) decoder.damaged("a tunnel's address");
-    std::array<std::uint8_t, host_size> bytes{};
-    for (std::size_t i = 0; i < host_size; ++i) {
-        const int high = std::isxdigit(static_cast<unsigned char>(text[2 * i]));
-        const int low = std::isxdigit(static_cast<unsigned char>(text[2 * i + 1]));
-        if (high == 0 || low == 0) decoder.damaged("a tunnel's address");
-        bytes[i] = static_cast<std::uint8_t>(std::stoi(text.substr(2 * i, 2), nullptr, 16));
-    }
-    return address_from(bytes.data(), decoder);
+Address address_of_text(const std::string& text, const Decoder& decoder) {
+    Address address;
+    if (!text.empty() && !parse_address(text, address)) decoder.damaged("a tunnel's address");
+    return address;
 }
 
 json summary_json(const ConnectionRecords& records, const SavedState& state) {
@@ -160,8 +151,8 @@ json summary_json(const ConnectionRecords& records, const SavedState& state) {
         tunnels.push_back({{"kind", static_cast<int>(tunnel.kind)},
                            {"has_id", tunnel.has_id},
                            {"id", tunnel.id},
-                           {"outer_source", hex(tunnel.outer_source)},
-                           {"outer_destination", hex(tunnel.outer_destination)},
+                           {"outer_source", address_text(tunnel.outer_source)},
+                           {"outer_destination", address_text(tunnel.outer_destination)},
                            {"packets", tunnel.packets},
                            {"inner_connections", tunnel.inner_connections},
                            {"first_seen", tunnel.first_seen}});
@@ -261,13 +252,6 @@ void add_record(const std::uint8_t* at, const std::vector<Address>& hosts,
     record.role_from_handshake = from_handshake == 1;
 }
 
-// Both directions of a tunnel are one tunnel (CaptureSummary::count_tunnel).
-bool same_tunnel(const TunnelTally& a, const TunnelTally& b) {
-    if (a.kind != b.kind || a.has_id != b.has_id || a.id != b.id) return false;
-    return (a.outer_source == b.outer_source && a.outer_destination == b.outer_destination) ||
-           (a.outer_source == b.outer_destination && a.outer_destination == b.outer_source);
-}
-
 // The summary of one state, read from its JSON line, merged into `merged`.
 void merge_summary(const json& summary, SavedState& merged, const Decoder& decoder) {
     CaptureSummary& capture = merged.capture;
@@ -304,14 +288,14 @@ void merge_summary(const json& summary, SavedState& merged, const Decoder& decod
         tally.kind = static_cast<TunnelKind>(kind);
         tally.has_id = tunnel.at("has_id");
         tally.id = tunnel.at("id");
-        tally.outer_source = address_from_hex(tunnel.at("outer_source"), decoder);
-        tally.outer_destination = address_from_hex(tunnel.at("outer_destination"), decoder);
+        tally.outer_source = address_of_text(tunnel.at("outer_source"), decoder);
+        tally.outer_destination = address_of_text(tunnel.at("outer_destination"), decoder);
         tally.packets = tunnel.at("packets");
         tally.inner_connections = tunnel.at("inner_connections");
         tally.first_seen = tunnel.at("first_seen");
-        const auto found =
-            std::find_if(capture.tunnels.begin(), capture.tunnels.end(),
-                         [&](const TunnelTally& t) { return same_tunnel(t, tally); });
+        const auto found = std::find_if(
+            capture.tunnels.begin(), capture.tunnels.end(),
+            [&](const TunnelTally& t) { return CaptureSummary::same_tunnel(t, tally); });
         if (found == capture.tunnels.end()) {
             capture.tunnels.push_back(tally);
         } else {

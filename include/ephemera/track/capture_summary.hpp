@@ -72,7 +72,9 @@ struct CaptureSummary {
         last_counted_tunnel = found->second;
         return last_counted_tunnel;
     }
-    static bool same_tunnel(const TunnelTally& tally, const TunnelInfo& tunnel) noexcept {
+    // `tunnel`: a TunnelInfo, or another TunnelTally (states merged: app/state_file).
+    template <typename Tunnel>
+    static bool same_tunnel(const TunnelTally& tally, const Tunnel& tunnel) noexcept {
         if (tally.kind != tunnel.kind || tally.has_id != tunnel.has_id || tally.id != tunnel.id) {
             return false;
         }
