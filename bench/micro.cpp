@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <memory>
+
 #include "ephemera/analysis/live_monitor.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/track/tracker.hpp"
@@ -62,19 +64,20 @@ void track_packets(benchmark::State& state) {
 }
 BENCHMARK(track_packets)->Arg(1'000)->Arg(100'000);
 
-// One refresh of `ephemera live` with range(0) closed connections in its window: 200 clients,
+// A monitor whose log holds `connections` closed connections within one window: 200 clients,
 // each to one HTTPS server, spread evenly over the window's minute.
-void live_refresh(benchmark::State& state) {
-    const auto connections = static_cast<std::uint32_t>(state.range(0));
-    constexpr Micros window = 60'000'000;
-    constexpr Micros start = 1'700'000'000'000'000;
+constexpr Micros refresh_window = 60'000'000;
+constexpr Micros refresh_start = 1'700'000'000'000'000;
+
+std::unique_ptr<LiveMonitor> monitor_with(std::uint32_t connections) {
     LiveMonitorOptions options;
-    options.window = window;
+    options.window = refresh_window;
     options.max_records = connections;
-    LiveMonitor monitor(options, start);
+    auto monitor = std::make_unique<LiveMonitor>(options, refresh_start);
     for (std::uint32_t i = 0; i < connections; ++i) {
         Connection connection;
-        connection.first_seen = start + static_cast<Micros>(i) * window / connections;
+        connection.first_seen =
+            refresh_start + static_cast<Micros>(i) * refresh_window / connections;
         connection.last_seen = connection.first_seen + 2'000;
         connection.close_time = connection.last_seen;
         connection.packets = {5, 4};
@@ -92,17 +95,38 @@ void live_refresh(benchmark::State& state) {
         server.address.family = Family::ipv4;
         server.address.bytes = {198, 19, 0, 1};
         server.port = 443;
-        monitor.on_connection(connection);
+        monitor->on_connection(connection);
     }
+    return monitor;
+}
+
+// One refresh of `ephemera live` with range(0) connections in its window, both halves.
+void live_refresh(benchmark::State& state) {
+    const std::unique_ptr<LiveMonitor> monitor =
+        monitor_with(static_cast<std::uint32_t>(state.range(0)));
     Discard sink;
     const ConnectionTracker tracker(TrackerOptions{}, sink);
     const CaptureSummary capture;
     for (auto _ : state) {
-        LiveSnapshot snapshot = monitor.snapshot(start + window, tracker, capture);
+        LiveSnapshot snapshot = monitor->snapshot(refresh_start + refresh_window, tracker, capture);
         benchmark::DoNotOptimize(snapshot);
     }
 }
 BENCHMARK(live_refresh)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+
+// The half of a refresh that holds up capturing: copying the window (LiveMonitor::take_window).
+void live_refresh_capture_thread(benchmark::State& state) {
+    const std::unique_ptr<LiveMonitor> monitor =
+        monitor_with(static_cast<std::uint32_t>(state.range(0)));
+    Discard sink;
+    const ConnectionTracker tracker(TrackerOptions{}, sink);
+    const CaptureSummary capture;
+    for (auto _ : state) {
+        LiveWindow window = monitor->take_window(refresh_start + refresh_window, tracker, capture);
+        benchmark::DoNotOptimize(window);
+    }
+}
+BENCHMARK(live_refresh_capture_thread)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -43,9 +43,9 @@ ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTra
 
     // Numbered afresh: only the window's hosts, not every host the log has seen.
     ConnectionRecords records;
-    for (std::size_t i = begin; i < logged.size(); ++i) {
-        if (logged[i].connection.last_seen >= cutoff) records.add(logged, logged[i]);
-    }
+    records.add_from(logged, begin, [&](const ConnectionRecord& record) {
+        return record.connection.last_seen >= cutoff;
+    });
     tracker.for_each_connection([&](const Connection& connection) {
         // The tracker lets closed connections go by packet time; with no packets they stay. One
         // that still holds a port counts; one long done does not keep its host in the view.
@@ -89,28 +89,39 @@ std::vector<AlertChange> LiveMonitor::update_alerts(
     return changes;
 }
 
-LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
-                                   const CaptureSummary& capture) {
+LiveWindow LiveMonitor::take_window(Micros now, const ConnectionTracker& tracker,
+                                    const CaptureSummary& capture) {
     const double time_wait_s = options_.ports.time_wait_s.value_or(longest_time_wait_s());
     const Micros cutoff = now - options_.window - static_cast<Micros>(time_wait_s * 1e6);
-    ConnectionRecords records = window_records(cutoff, tracker);
+    LiveWindow window;
+    window.time = now;
+    window.packets_until = capture.last;
+    window.records = window_records(cutoff, tracker);
+    window.capture = capture;
+    window.capture.last = now;
+    tracker.for_each_connection([&](const Connection& connection) {
+        window.open_connections += is_open(connection.state());
+    });
+    window.tracked_connections = tracker.open_connections() + tracker.lingering_connections();
+    window.failures = failures_;
+    return window;
+}
 
+LiveSnapshot LiveMonitor::analyze(LiveWindow window) {
+    const Micros now = window.time;
+    ConnectionRecords& records = window.records;
     LiveSnapshot snapshot;
     snapshot.time = now;
     snapshot.started = started_;
     snapshot.window = options_.window;
-    tracker.for_each_connection([&](const Connection& connection) {
-        snapshot.open_connections += is_open(connection.state());
-    });
-    snapshot.tracked_connections = tracker.open_connections() + tracker.lingering_connections();
-    CaptureSummary window_capture = capture;
-    window_capture.last = now;  // open connections and TIME_WAIT run until now
+    snapshot.open_connections = window.open_connections;
+    snapshot.tracked_connections = window.tracked_connections;
     snapshot.window_report =
-        build_report(records, std::move(window_capture), {}, options_.ports, options_.scans);
+        build_report(records, std::move(window.capture), {}, options_.ports, options_.scans);
 
     // Roles are final now (build_report ran the heuristics): count what started since the
     // previous snapshot. Packet time, not the clock, so a packet read late is still counted.
-    const Micros counted_until = std::max(counted_until_, capture.last);
+    const Micros counted_until = std::max(counted_until_, window.packets_until);
     count_started(records, counted_until_, counted_until);
     counted_until_ = counted_until;
 
@@ -168,7 +179,7 @@ LiveSnapshot LiveMonitor::snapshot(Micros now, const ConnectionTracker& tracker,
                      });
     snapshot.tcp_started_total = tcp_started_;
     snapshot.udp_started_total = udp_started_;
-    snapshot.failures = failures_;
+    snapshot.failures = std::move(window.failures);
     snapshot.alerts = update_alerts(snapshot.destinations);
     return snapshot;
 }

@@ -9,11 +9,16 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <ctime>
 #include <deque>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "ephemera/analysis/live_monitor.hpp"
@@ -73,6 +78,84 @@ void validate(const LiveOptions& options) {
     if (options.buffer_mib < 1) throw UserError("--buffer-size must be at least 1 MiB");
 }
 
+// Runs refreshes on a thread of its own, one at a time, so the capture thread only copies the
+// window (LiveMonitor::take_window) and goes back to the interface while the window is analyzed
+// and drawn. A refresh that throws is rethrown on the capture thread by the next call.
+class RefreshThread {
+  public:
+    using Refresh = std::function<void(LiveWindow, LiveHealth)>;
+
+    explicit RefreshThread(Refresh refresh)
+        : refresh_(std::move(refresh)), thread_([this] { serve(); }) {}
+    RefreshThread(const RefreshThread&) = delete;
+    RefreshThread& operator=(const RefreshThread&) = delete;
+    // Unwinding already: a refresh's own failure would only hide the first one.
+    ~RefreshThread() {
+        try {
+            stop();
+        } catch (...) {
+        }
+    }
+
+    // Whether a refresh is under way (start() must wait until it is not).
+    bool busy() {
+        std::lock_guard lock(mutex_);
+        rethrow_failure();
+        return job_.has_value();
+    }
+    void start(LiveWindow window, LiveHealth health) {
+        {
+            std::lock_guard lock(mutex_);
+            rethrow_failure();
+            job_.emplace(std::move(window), health);
+        }
+        changed_.notify_all();
+    }
+    // Waits for the refresh under way, if any, and ends the thread.
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) return;
+            stopping_ = true;
+        }
+        changed_.notify_all();
+        thread_.join();
+        std::lock_guard lock(mutex_);
+        rethrow_failure();
+    }
+
+  private:
+    void serve() {
+        std::unique_lock lock(mutex_);
+        for (;;) {
+            changed_.wait(lock, [&] { return job_.has_value() || stopping_; });
+            if (!job_) return;
+            lock.unlock();
+            try {
+                refresh_(std::move(job_->first), job_->second);
+            } catch (...) {
+                lock.lock();
+                failure_ = std::current_exception();
+                job_.reset();
+                return;
+            }
+            lock.lock();
+            job_.reset();
+        }
+    }
+    void rethrow_failure() {
+        if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
+    }
+
+    Refresh refresh_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::optional<std::pair<LiveWindow, LiveHealth>> job_;  // set while a refresh is under way
+    bool stopping_ = false;
+    std::exception_ptr failure_;
+    std::thread thread_;  // last: started once the rest is ready
+};
+
 class LiveSession {
   public:
     LiveSession(const LiveOptions& options, LiveCapture& capture, MetricsServer* metrics)
@@ -91,14 +174,16 @@ class LiveSession {
         const Micros deadline =
             options_.duration_s > 0 ? started_ + static_cast<Micros>(options_.duration_s * 1e6) : 0;
         Micros next_tick = started_ + interval;
-        while (stop_signal.load() == 0 && stdout_error_ == 0) {
+        while (stop_signal.load() == 0 && stdout_error_.load() == 0) {
             const Micros now = wall_clock();
             if (deadline != 0 && now >= deadline) break;
-            if (now >= next_tick) {
+            // A tick due while the previous refresh is still drawn waits for it, capturing.
+            const bool refreshing = refresher_.busy();
+            if (now >= next_tick && !refreshing) {
                 tick(now);
                 next_tick = now + interval;
             }
-            const Micros until_tick = next_tick - wall_clock();
+            const Micros until_tick = refreshing ? 10'000 : next_tick - wall_clock();
             try {
                 capture_.wait(static_cast<int>(std::clamp<Micros>(until_tick / 1000, 1, 100)));
                 capture_.dispatch(&LiveSession::on_frame, this);
@@ -183,11 +268,18 @@ class LiveSession {
         return summary;
     }
 
+    // On the capture thread: what the refresh reads, handed to the refresh thread.
     void tick(Micros now) {
         const LiveStats stats = capture_.stats();
         const LiveHealth current = health(now, stats);
-        const LiveSnapshot snapshot =
-            monitor_.snapshot(now, pipeline_.tracker(), capture_summary(stats));
+        refresher_.start(monitor_.take_window(now, pipeline_.tracker(), capture_summary(stats)),
+                         current);
+    }
+
+    // On the refresh thread: the window analyzed, alerts, the screen or JSON line, the metrics.
+    void refresh(LiveWindow window, const LiveHealth& current) {
+        const Micros now = window.time;
+        const LiveSnapshot snapshot = monitor_.analyze(std::move(window));
         for (const AlertChange& change : snapshot.alerts) {
             const std::string line = render_alert(change, options_.alert_at);
             std::fputs(line.c_str(), stderr);
@@ -208,7 +300,7 @@ class LiveSession {
         }
         // Standard output gone (its reader exited, as `| head` does; SIGPIPE is ignored for the
         // metrics server) or full: stop as Ctrl-C would, rather than capture on unseen.
-        stdout_error_ = standard_output_error();
+        stdout_error_.store(standard_output_error());
         if (metrics_ != nullptr) {
             metrics_->publish(render_prometheus(snapshot, current, options_.metrics_top));
         }
@@ -216,6 +308,7 @@ class LiveSession {
 
     // Stops capturing and reports on every packet seen, as `analyze` would on the --write file.
     int finish() {
+        refresher_.stop();  // the refresh under way is drawn before the final report
         const LiveStats stats = capture_.stats();
         pipeline_.finish();
         CaptureSummary summary = capture_summary(stats);
@@ -286,10 +379,13 @@ class LiveSession {
     ReportOptions report_options_;
     Micros last_tick_time_ = started_;
     std::uint64_t last_tick_packets_ = 0;
-    std::deque<std::string> recent_alerts_;
-    int stdout_error_ = 0;           // errno of a failed write to standard output
-    std::string stopped_because_;    // the capture failed and could not be reopened
-    std::vector<std::string> gaps_;  // times the interface went away and came back
+    std::deque<std::string> recent_alerts_;  // the refresh thread's
+    std::atomic<int> stdout_error_ = 0;      // errno of a failed write to standard output
+    std::string stopped_because_;            // the capture failed and could not be reopened
+    std::vector<std::string> gaps_;          // times the interface went away and came back
+    // Last: its thread calls refresh(), which reads the members above.
+    RefreshThread refresher_{
+        [this](LiveWindow window, LiveHealth current) { refresh(std::move(window), current); }};
 };
 
 }  // namespace

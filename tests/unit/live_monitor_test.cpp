@@ -126,6 +126,32 @@ TEST_F(LiveMonitorTest, TimeWaitHoldsPortsUntilItEndsThenTheAlertClears) {
     EXPECT_EQ(view.tcp_started_total, 14u) << "totals stay";
 }
 
+// `ephemera live` takes the window on the capture thread and analyzes it on another while
+// packets keep coming: the view is the window's as it was taken.
+TEST_F(LiveMonitorTest, AWindowTakenIsAnalyzedAsItWasWhateverCameAfter) {
+    open(12);
+    LiveWindow window = monitor.take_window(now, tracker, capture);
+    const Micros taken_at = now;
+    open_port(40012);  // arrives while the window is analyzed
+    close_from_client(13);
+    const LiveSnapshot view = monitor.analyze(std::move(window));
+    EXPECT_EQ(view.time, taken_at);
+    ASSERT_EQ(view.destinations.size(), 1u);
+    EXPECT_EQ(view.destinations[0].occupied, 12u);
+    EXPECT_EQ(view.open_connections, 12u);
+    EXPECT_EQ(view.tcp_started_total, 12u);
+    EXPECT_TRUE(view.alerts.empty()) << "12 of 16 is under the threshold";
+
+    // The next window sees the thirteenth connection and the closes (all in TIME_WAIT now),
+    // and counts only the new start.
+    const LiveSnapshot next = snapshot_at(now);
+    EXPECT_EQ(next.destinations[0].occupied, 13u);
+    EXPECT_EQ(next.open_connections, 0u);
+    EXPECT_EQ(next.tcp_started_total, 13u);
+    ASSERT_EQ(next.alerts.size(), 1u);
+    EXPECT_TRUE(next.alerts[0].raised);
+}
+
 TEST_F(LiveMonitorTest, RatesAreOverTheWindow) {
     open(5);
     const LiveSnapshot view = snapshot_at(start + 10 * second);  // a full 10 s window

@@ -71,6 +71,18 @@ struct LiveSnapshot {
     std::vector<AlertChange> alerts;           // since the previous snapshot
 };
 
+// What a refresh needs from the capture, copied out of the tracker and the log so the analysis
+// can run on another thread while capturing goes on.
+struct LiveWindow {
+    Micros time = 0;            // now
+    Micros packets_until = 0;   // the last packet's time (CaptureSummary::last as read)
+    ConnectionRecords records;  // the window's connections, its hosts numbered afresh
+    CaptureSummary capture;     // last = time: open connections and TIME_WAIT run until now
+    std::uint64_t open_connections = 0;
+    std::uint64_t tracked_connections = 0;
+    std::map<Address, FailureStats> failures;  // by client, since the start
+};
+
 class LiveMonitor : public ConnectionSink {
   public:
     LiveMonitor(LiveMonitorOptions options, Micros started);
@@ -79,11 +91,20 @@ class LiveMonitor : public ConnectionSink {
     void on_connection(const Connection& connection) override;
     KeptConnection kept(std::uint64_t number) noexcept override { return log_.kept(number); }
 
-    // The view as of `now`: the window's report and what is occupied now. Counts the
-    // connections that started since the previous snapshot into the totals, and raises or
-    // clears alerts.
+    // A refresh in two halves. take_window copies what the refresh reads (on the thread that
+    // feeds the tracker, between packets); analyze turns it into the view as of its time: the
+    // window's report and what is occupied now, counting the connections that started since the
+    // previous refresh into the totals and raising or clearing alerts. analyze may run on
+    // another thread, one refresh at a time and in the order the windows were taken; the two
+    // halves share no state.
+    LiveWindow take_window(Micros now, const ConnectionTracker& tracker,
+                           const CaptureSummary& capture);
+    LiveSnapshot analyze(LiveWindow window);
+    // Both halves at once.
     LiveSnapshot snapshot(Micros now, const ConnectionTracker& tracker,
-                          const CaptureSummary& capture);
+                          const CaptureSummary& capture) {
+        return analyze(take_window(now, tracker, capture));
+    }
 
     const LiveMonitorOptions& options() const noexcept { return options_; }
     // Every finished connection kept (see max_records), for the final report.
@@ -98,13 +119,15 @@ class LiveMonitor : public ConnectionSink {
 
     LiveMonitorOptions options_;
     Micros started_;
+    // take_window's, with the tracker's thread.
     ConnectionLog log_;
     std::uint64_t window_begin_ = 0;  // index into the log, counting dropped records
-    Micros counted_until_ = 0;        // starts up to here are in the totals
+    std::map<Address, FailureStats> failures_;
+    // analyze's.
+    Micros counted_until_ = 0;  // starts up to here are in the totals
     std::map<DestinationKey, std::uint64_t> started_per_destination_;
     std::uint64_t tcp_started_ = 0;
     std::uint64_t udp_started_ = 0;
-    std::map<Address, FailureStats> failures_;
     std::set<DestinationKey> alerting_;
 };
 

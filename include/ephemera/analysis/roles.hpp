@@ -72,6 +72,10 @@ class ConnectionRecords {
     ConnectionRecord& add(const Connection& connection);
     // Appends a copy of `record`, one of `from`, numbering its hosts here.
     ConnectionRecord& add(const ConnectionRecords& from, const ConnectionRecord& record);
+    // Appends copies of the records of `from` from index `begin` on that `keep` accepts,
+    // numbering their hosts here: each host of `from` is looked up once, not once per record.
+    template <typename Keep>
+    void add_from(const ConnectionRecords& from, std::size_t begin, Keep keep);
 
     const Address& address(std::uint32_t host) const { return hosts_.key(host); }
     // Every host number, in address order.
@@ -109,6 +113,22 @@ class ConnectionRecords {
     Storage records_;
     Numbering<Address, AddressHash> hosts_;
 };
+
+template <typename Keep>
+void ConnectionRecords::add_from(const ConnectionRecords& from, std::size_t begin, Keep keep) {
+    constexpr std::uint32_t not_yet = UINT32_MAX;
+    std::vector<std::uint32_t> number_here(from.host_count(), not_yet);
+    records_.reserve(records_.size() + (from.size() - std::min(begin, from.size())));
+    for (std::size_t i = begin; i < from.size(); ++i) {
+        if (!keep(from[i])) continue;
+        ConnectionRecord& copy = records_.emplace_back(from[i]);
+        for (std::uint32_t& host : copy.host) {
+            std::uint32_t& here = number_here[host];
+            if (here == not_yet) here = hosts_.number(from.address(host));
+            host = here;
+        }
+    }
+}
 
 // The handshake alone decides; false when the capture holds neither SYN nor SYN-ACK.
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept;
