@@ -81,6 +81,9 @@ std::unique_ptr<LiveMonitor> monitor_with(std::uint32_t connections) {
         connection.last_seen = connection.first_seen + 2'000;
         connection.close_time = connection.last_seen;
         connection.packets = {5, 4};
+        // Distinct initial sequence numbers, as real SYNs have: equal ones on one service from
+        // two clients would be paired as both sides of a translator (analysis/translation).
+        connection.syn_sequence = i * 2654435761U;
         connection.syn_side = 0;
         connection.syn_ack_side = 1;
         connection.first_fin_side = 0;
