@@ -27,8 +27,8 @@ void add_exhaustion_findings(std::vector<Finding>& findings, const ClientSummary
     }
 }
 
-void add_client_findings(std::vector<Finding>& findings, const ClientSummary& client,
-                         std::uint32_t subject, double critical_at) {
+void add_port_use_findings(std::vector<Finding>& findings, const ClientSummary& client,
+                           std::uint32_t subject, double critical_at) {
     const ClientPorts& use = client.port_use;
     const auto add = [&](FindingKind kind, double severity) {
         findings.push_back({kind, severity, subject, 0});
@@ -50,6 +50,12 @@ void add_client_findings(std::vector<Finding>& findings, const ClientSummary& cl
 
 }  // namespace
 
+void add_client_findings(std::vector<Finding>& findings, const ClientSummary& client,
+                         std::uint32_t subject, double critical_at) {
+    add_exhaustion_findings(findings, client, subject);
+    add_port_use_findings(findings, client, subject, critical_at);
+}
+
 bool range_in_doubt(const RangeEstimate& range, std::uint32_t peak_occupied, double alarming) {
     if (range.evidence == RangeEvidence::estimated) return true;
     if (range.evidence != RangeEvidence::os_default) return false;
@@ -68,10 +74,15 @@ std::vector<Finding> rank_findings(const Report& report) {
     for (std::size_t i = 0; i < report.translations.size(); ++i) {
         add(FindingKind::translator, 0.86, i);
     }
-    for (std::size_t i = 0; i < report.clients.size(); ++i) {
-        const auto subject = static_cast<std::uint32_t>(i);
-        add_exhaustion_findings(findings, report.clients[i], subject);
-        add_client_findings(findings, report.clients[i], subject, report.critical_at);
+    if (report.clients.on_demand()) {
+        const std::span<const Finding> of_clients = report.clients.findings();
+        findings.insert(findings.end(), of_clients.begin(), of_clients.end());
+    } else {
+        const std::vector<ClientSummary>& clients = report.clients.held();
+        for (std::size_t i = 0; i < clients.size(); ++i) {
+            add_client_findings(findings, clients[i], static_cast<std::uint32_t>(i),
+                                report.critical_at);
+        }
     }
     // An input read only in part comes first: everything after it describes only that part.
     const std::vector<CaptureSummary::File>& files = report.capture.files;

@@ -139,7 +139,7 @@ LiveSnapshot LiveMonitor::analyze(LiveWindow window) {
         ++activity[{client_address, records.server(record), connection.protocol}].started_in_window;
     }
 
-    for (const ClientSummary& summary : snapshot.window_report.clients) {
+    for (const ClientSummary& summary : snapshot.window_report.clients.held()) {
         const std::uint32_t limit = summary.port_use.range.limit();
         ClientNow& client = clients[summary.address];
         client.address = summary.address;

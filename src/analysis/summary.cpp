@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <atomic>
 #include <bitset>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <span>
 #include <tuple>
 
+#include "ephemera/analysis/findings.hpp"
 #include "ephemera/analysis/nearly_sorted.hpp"
 #include "ephemera/analysis/numbering.hpp"
 #include "ephemera/analysis/two_cores.hpp"
@@ -47,28 +49,22 @@ std::uint64_t service_key(const ConnectionRecord& record) noexcept {
     return std::uint64_t{record.connection.protocol == Protocol::udp} << 48 | record.server_key();
 }
 
-// Every client's connections, their client ports and their services, each list in one flat
-// array with a client's share at [first[client], first[client + 1]): three allocations for a
-// capture's million clients instead of three per client.
+// Every client's connections in one flat array, a client's share at [first[client],
+// first[client + 1]): one allocation for a capture's million clients instead of one per client.
 struct ClientLists {
     std::vector<std::size_t> first;
     std::vector<const ConnectionRecord*> connections;
-    std::vector<std::uint16_t> ports;
-    std::vector<std::uint32_t> services;  // service numbers
 
+    ClientLists() = default;
     explicit ClientLists(const std::vector<std::uint32_t>& per_client)
         : first(per_client.size() + 1) {
         for (std::size_t client = 0; client < per_client.size(); ++client) {
             first[client + 1] = first[client] + per_client[client];
         }
         connections.resize(first.back());
-        ports.resize(first.back());
-        services.resize(first.back());
     }
-    // `client`'s share of `list` (one of the three above).
-    template <typename T>
-    std::span<T> of(std::vector<T>& list, std::size_t client) {
-        return {list.data() + first[client], first[client + 1] - first[client]};
+    std::span<const ConnectionRecord*> of(std::size_t client) {
+        return {connections.data() + first[client], first[client + 1] - first[client]};
     }
 };
 
@@ -79,10 +75,12 @@ struct ServerTally {
 };
 
 // Distinct ports, lowest and highest, in one pass over a bitmap of the port space.
-PortStats port_stats(std::span<const std::uint16_t> ports) {
+template <typename Items, typename PortOf>
+PortStats port_stats(const Items& items, const PortOf& port_of) {
     PortStats stats;
     std::bitset<65536> seen;
-    for (const std::uint16_t port : ports) {
+    for (const auto& item : items) {
+        const std::uint16_t port = port_of(item);
         if (seen[port]) continue;
         seen[port] = true;
         if (stats.distinct++ == 0) stats.min = stats.max = port;
@@ -160,24 +158,55 @@ std::vector<std::uint32_t> services_in_order(const std::vector<ServerTally>& ser
     return order;
 }
 
-// Calls analyze(client) for every client number below `clients`, and side_task() once, on two
-// cores when there is enough to share: clients are analyzed independently, so the result is the
-// same either way. The helper core runs side_task() first; both then take the next client not
-// taken yet, so the side task's time is shared out too.
+// Calls analyze(client, worker) for every client number below `clients`, and side_task() once,
+// on two cores when there is enough to share: clients are analyzed independently, so the result
+// is the same either way. The helper core (worker 1) runs side_task() first; both then take the
+// next client not taken yet, so the side task's time is shared out too.
 template <typename Analyze, typename SideTask>
 void analyze_clients(std::size_t clients, std::size_t connections, const Analyze& analyze,
                      const SideTask& side_task) {
     std::atomic<std::size_t> next{0};
-    const auto take_clients = [&] {
-        for (std::size_t i = next++; i < clients; i = next++) analyze(i);
+    const auto take_clients = [&](std::size_t worker) {
+        for (std::size_t i = next++; i < clients; i = next++) analyze(i, worker);
     };
     run_on_two_cores_if(
         connections >= min_elements_to_share && clients >= 2,
         [&] {
             side_task();
-            take_clients();
+            take_clients(1);
         },
-        take_clients);
+        [&] { take_clients(0); });
+}
+
+// One client's summary, from its connections (of `records`, in starts_before's order).
+ClientSummary summarize_client(const ConnectionRecords& records, std::uint32_t host,
+                               std::span<const ConnectionRecord* const> connections,
+                               const CaptureSummary& capture, const PortAnalysisOptions& options) {
+    ClientSummary client;
+    client.address = records.address(host);
+    client.segment = segment_name(capture, client.address.segment);
+    std::vector<std::uint64_t> services;
+    services.reserve(connections.size());
+    for (const ConnectionRecord* record : connections) {
+        const ConnectionActivity& connection = record->connection;
+        (connection.protocol == Protocol::tcp ? client.tcp_connections : client.udp_flows) += 1;
+        ++client.states[static_cast<std::size_t>(connection.state())];
+        services.push_back(service_key(*record));
+    }
+    client.servers = count_distinct(services);
+    client.ports = port_stats(connections,
+                              [](const ConnectionRecord* record) { return record->client_port(); });
+    client.port_use =
+        analyze_client_ports(records, client.address, connections, capture.last, options);
+    return client;
+}
+
+// Where both sides of a translator are in the capture, its hosts are counted, not estimated.
+void count_hosts_behind(SharedAddress& shared, std::uint8_t hosts) {
+    shared.likely = true;
+    shared.evidence = SharedEvidence::both_sides;
+    shared.hosts_estimate = hosts;
+    shared.hosts_at_least = false;
 }
 
 }  // namespace
@@ -202,20 +231,34 @@ std::strong_ordering compare_starts(const ConnectionRecords& records, const Conn
     return std::strong_ordering::equal;
 }
 
+// What ranks a client: its utilization, then its connections.
+struct RankKey {
+    double utilization = 0;
+    std::uint64_t connections = 0;
+};
+
+// Client numbers below `clients`, closest to exhaustion first, then busiest, then by number.
+template <typename KeyOf>
+std::vector<std::uint32_t> worst_first(std::size_t clients, const KeyOf& key_of) {
+    std::vector<std::uint32_t> order(clients);
+    std::iota(order.begin(), order.end(), 0U);
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+        const RankKey a_key = key_of(a);
+        const RankKey b_key = key_of(b);
+        if (a_key.utilization != b_key.utilization) return a_key.utilization > b_key.utilization;
+        if (a_key.connections != b_key.connections) return a_key.connections > b_key.connections;
+        return a < b;
+    });
+    return order;
+}
+
 // Orders `clients` closest to exhaustion first, then busiest, keeping their order where both
 // tie. Indices are sorted and the summaries then moved along the permutation's cycles:
 // std::stable_sort would take a buffer of half the summaries (276 MB for a million clients).
 void sort_clients_worst_first(std::vector<ClientSummary>& clients) {
-    std::vector<std::uint32_t> order(clients.size());
-    std::iota(order.begin(), order.end(), 0U);
-    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-        const double a_use = clients[a].port_use.exhaustion.utilization;
-        const double b_use = clients[b].port_use.exhaustion.utilization;
-        if (a_use != b_use) return a_use > b_use;
-        const std::uint64_t a_connections = clients[a].connections();
-        const std::uint64_t b_connections = clients[b].connections();
-        if (a_connections != b_connections) return a_connections > b_connections;
-        return a < b;
+    std::vector<std::uint32_t> order = worst_first(clients.size(), [&](std::uint32_t client) {
+        return RankKey{clients[client].port_use.exhaustion.utilization,
+                       clients[client].connections()};
     });
     // Position i takes the summary at order[i]; each cycle is walked once, with one summary
     // held aside.
@@ -300,9 +343,65 @@ std::string segment_name(const CaptureSummary& capture, std::uint8_t number) {
     return name;
 }
 
-Report build_report(ConnectionRecords& records, CaptureSummary capture,
-                    std::vector<std::string> warnings, const PortAnalysisOptions& options,
-                    const ScanOptions& scan_options) {
+// What on-demand summaries are computed from: the clients' connections as the analysis sorted
+// them, and what the analysis was told.
+class ClientList::Source {
+  public:
+    std::shared_ptr<const ConnectionRecords> records;
+    CaptureSummary capture;  // its segments and last packet's time: all a summary reads of it
+    PortAnalysisOptions options;
+    std::vector<std::uint32_t> host_of_client;  // by client number (address order)
+    ClientLists lists;                          // by client number, each sorted by start
+    std::vector<std::uint32_t> by_rank;         // client numbers, worst first
+    std::map<std::uint32_t, std::uint8_t> counted_hosts;  // behind paired translators
+    std::vector<Finding> findings;                        // subjects are ranks
+    Verdict worst = Verdict::unknown;
+
+    ClientSummary summary_of(std::uint32_t number) const {
+        const std::span<const ConnectionRecord* const> connections(
+            lists.connections.data() + lists.first[number],
+            lists.first[number + 1] - lists.first[number]);
+        ClientSummary client =
+            summarize_client(*records, host_of_client[number], connections, capture, options);
+        if (const auto counted = counted_hosts.find(number); counted != counted_hosts.end()) {
+            count_hosts_behind(client.port_use.shared, counted->second);
+        }
+        return client;
+    }
+};
+
+ClientList::ClientList(std::shared_ptr<const Source> source) : source_(std::move(source)) {}
+
+std::size_t ClientList::size() const noexcept {
+    return source_ ? source_->by_rank.size() : held_.size();
+}
+
+ClientSummary ClientList::operator[](std::size_t rank) const {
+    return source_ ? source_->summary_of(source_->by_rank[rank]) : held_[rank];
+}
+
+Verdict ClientList::worst_verdict() const noexcept {
+    if (source_) return source_->worst;
+    Verdict worst = Verdict::unknown;
+    for (const ClientSummary& client : held_) {
+        worst = std::max(worst, client.port_use.exhaustion.verdict);
+    }
+    return worst;
+}
+
+std::span<const Finding> ClientList::findings() const noexcept {
+    if (!source_) return {};
+    return source_->findings;
+}
+
+namespace {
+
+// build_report, with the clients' summaries held where `kept` is null, else on demand from
+// `records` (which `kept` owns).
+Report build_report_keeping(ConnectionRecords& records,
+                            std::shared_ptr<const ConnectionRecords> kept, CaptureSummary capture,
+                            std::vector<std::string> warnings, const PortAnalysisOptions& options,
+                            const ScanOptions& scan_options) {
     assign_roles_by_heuristics(records);
 
     Report report;
@@ -321,19 +420,17 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     // its targets are not services.
     constexpr std::uint32_t not_a_client = UINT32_MAX;
     std::vector<std::uint32_t> client_of_host(records.host_count(), not_a_client);
+    std::vector<std::uint32_t> host_of_client;
     std::vector<std::uint32_t> per_client_number;
-    report.clients.reserve(static_cast<std::size_t>(std::count_if(
-        hosts_in_order.begin(), hosts_in_order.end(),
-        [&](std::uint32_t host) { return !scanner[host] && per_client[host] != 0; })));
     for (const std::uint32_t host : hosts_in_order) {
         if (scanner[host] || per_client[host] == 0) continue;  // a scanner, or only ever a server
-        client_of_host[host] = static_cast<std::uint32_t>(per_client_number.size());
+        client_of_host[host] = static_cast<std::uint32_t>(host_of_client.size());
+        host_of_client.push_back(host);
         per_client_number.push_back(per_client[host]);
-        ClientSummary& client = report.clients.emplace_back();
-        client.address = records.address(host);
-        client.segment = segment_name(report.capture, client.address.segment);
     }
+    per_client = {};
     ClientLists lists(per_client_number);
+    per_client_number = {};
     // Collects the connections to pair on both sides of translators too: this pass is the lighter
     // of the two below. They are paired beside the clients' analysis.
     std::optional<TranslationCandidates> translations;
@@ -343,30 +440,19 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
         for (const ConnectionRecord& record : records) {
             if (translations) translations->add(record);
             const ConnectionActivity& connection = record.connection;
-            const auto state = static_cast<std::size_t>(connection.state());
-            const bool tcp = connection.protocol == Protocol::tcp;
-            (tcp ? report.tcp_connections : report.udp_flows) += 1;
-            ++report.states[state];
+            (connection.protocol == Protocol::tcp ? report.tcp_connections : report.udp_flows) += 1;
+            ++report.states[static_cast<std::size_t>(connection.state())];
             ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
             const std::uint32_t number = client_of_host[record.client_host()];
-            if (number == not_a_client) continue;
-            ClientSummary& client = report.clients[number];
-            (tcp ? client.tcp_connections : client.udp_flows) += 1;
-            ++client.states[state];
-            const std::size_t at = next[number]++;
-            lists.ports[at] = record.client_port();
-            lists.connections[at] = &record;
+            if (number != not_a_client) lists.connections[next[number]++] = &record;
         }
     };
     WordNumbering service_numbers;
     std::vector<ServerTally> servers;
     const auto tally_services = [&] {
-        std::vector<std::size_t> next(lists.first.begin(), lists.first.end() - 1);
         for (const ConnectionRecord& record : records) {
-            const std::uint32_t number = client_of_host[record.client_host()];
-            if (number == not_a_client) continue;
+            if (client_of_host[record.client_host()] == not_a_client) continue;
             const std::uint32_t service = service_numbers.number(service_key(record));
-            lists.services[next[number]++] = service;
             if (service == servers.size()) {
                 servers.emplace_back();
                 servers.back().summary.endpoint = records.server(record);
@@ -381,60 +467,124 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
     // Two passes over the log, independent of each other: on two cores where it is long.
     run_on_two_cores_if(records.size() >= min_elements_to_share, tally_services, tally_clients);
 
-    DistinctCounter distinct_services(service_numbers.size());
-    for (std::uint32_t number = 0; number < report.clients.size(); ++number) {
-        report.clients[number].servers =
-            distinct_services.count(number, lists.of(lists.services, number));
-    }
-    lists.services = {};
-    const Micros capture_end = report.capture.last;
-    const auto analyze_client = [&](std::size_t number) {
-        ClientSummary& client = report.clients[number];
+    // Each client is summarized once here. Held, the summary stays; on demand, only what ranks it,
+    // its verdict and its findings do (by client number until the clients are ranked).
+    const bool held = kept == nullptr;
+    std::vector<ClientSummary>& summaries = report.clients.held();
+    if (held) summaries.resize(host_of_client.size());
+    std::vector<RankKey> keys(held ? 0 : host_of_client.size());
+    std::array<std::vector<Finding>, 2> findings_of_worker;
+    std::array<Verdict, 2> worst_of_worker{Verdict::unknown, Verdict::unknown};
+    const auto analyze_client = [&](std::size_t number, std::size_t worker) {
         // The log is in the order connections ended; the analysis wants them as they started.
-        const std::span<const ConnectionRecord*> connections = lists.of(lists.connections, number);
+        const std::span<const ConnectionRecord*> connections = lists.of(number);
         sort_by_start(records, connections);
-        client.ports = port_stats(lists.of(lists.ports, number));
-        client.port_use =
-            analyze_client_ports(records, client.address, connections, capture_end, options);
+        ClientSummary client =
+            summarize_client(records, host_of_client[number], connections, report.capture, options);
+        if (held) {
+            summaries[number] = std::move(client);
+            return;
+        }
+        const ExhaustionStats& exhaustion = client.port_use.exhaustion;
+        keys[number] = {exhaustion.utilization, client.connections()};
+        worst_of_worker[worker] = std::max(worst_of_worker[worker], exhaustion.verdict);
+        add_client_findings(findings_of_worker[worker], client,
+                            static_cast<std::uint32_t>(number), options.critical_at);
     };
     const auto pair_translations = [&] {
         if (translations) report.translations = translations->pair();
     };
-    analyze_clients(report.clients.size(), records.size(), analyze_client, pair_translations);
-    lists.connections = {};
-    lists.ports = {};
+    analyze_clients(host_of_client.size(), records.size(), analyze_client, pair_translations);
     DistinctCounter distinct_clients(records.host_count());
     for (const std::uint32_t number : services_in_order(servers)) {
         ServerTally& tally = servers[number];
         tally.summary.clients = distinct_clients.count(number, tally.clients);
-        tally.summary.client_ports = port_stats(tally.client_ports).distinct;
+        tally.summary.client_ports =
+            port_stats(tally.client_ports, [](std::uint16_t port) { return port; }).distinct;
         tally.summary.segment =
             segment_name(report.capture, tally.summary.endpoint.address.segment);
         report.servers.push_back(tally.summary);
     }
-    // Where both sides of a translator are in the capture, its hosts are counted, not estimated
-    // (one host behind it does not share the address).
-    for (const Translation& translation : report.translations) {
-        if (translation.inside_hosts.size() < 2) continue;
-        // The clients are still in address order here.
-        const auto client =
-            std::lower_bound(report.clients.begin(), report.clients.end(), translation.outside,
-                             [](const ClientSummary& summary, const Address& address) {
-                                 return summary.address < address;
-                             });
-        if (client != report.clients.end() && client->address == translation.outside) {
-            SharedAddress& shared = client->port_use.shared;
-            shared.likely = true;
-            shared.evidence = SharedEvidence::both_sides;
-            shared.hosts_estimate = static_cast<std::uint8_t>(
-                std::min<std::size_t>(translation.inside_hosts.size(), 255));
-            shared.hosts_at_least = false;
-        }
-    }
-    sort_clients_worst_first(report.clients);
+    servers = {};
     std::stable_sort(report.servers.begin(), report.servers.end(),
                      [](const auto& a, const auto& b) { return a.connections > b.connections; });
+
+    // Where both sides of a translator are in the capture, its hosts are counted, not estimated
+    // (one host behind it does not share the address).
+    std::map<std::uint32_t, std::uint8_t> counted_hosts;
+    for (const Translation& translation : report.translations) {
+        if (translation.inside_hosts.size() < 2) continue;
+        // Client numbers are in address order.
+        const auto client = std::lower_bound(
+            host_of_client.begin(), host_of_client.end(), translation.outside,
+            [&](std::uint32_t host, const Address& address) {
+                return records.address(host) < address;
+            });
+        if (client == host_of_client.end() || records.address(*client) != translation.outside) {
+            continue;
+        }
+        counted_hosts[static_cast<std::uint32_t>(client - host_of_client.begin())] =
+            static_cast<std::uint8_t>(std::min<std::size_t>(translation.inside_hosts.size(), 255));
+    }
+    if (held) {
+        for (const auto& [number, hosts] : counted_hosts) {
+            count_hosts_behind(summaries[number].port_use.shared, hosts);
+        }
+        sort_clients_worst_first(summaries);
+        return report;
+    }
+
+    auto source = std::make_shared<ClientList::Source>();
+    source->records = std::move(kept);
+    source->capture.segments = report.capture.segments;
+    source->capture.last = report.capture.last;
+    source->options = options;
+    source->host_of_client = std::move(host_of_client);
+    source->lists = std::move(lists);
+    source->counted_hosts = std::move(counted_hosts);
+    source->worst = std::max(worst_of_worker[0], worst_of_worker[1]);
+    source->by_rank =
+        worst_first(keys.size(), [&](std::uint32_t number) { return keys[number]; });
+    keys = {};
+    // The findings of a client whose hosts were counted change with them: found again.
+    std::vector<Finding>& findings = source->findings;
+    for (std::vector<Finding>& of_worker : findings_of_worker) {
+        std::erase_if(of_worker, [&](const Finding& finding) {
+            return source->counted_hosts.contains(finding.subject);
+        });
+        findings.insert(findings.end(), of_worker.begin(), of_worker.end());
+        of_worker = {};
+    }
+    for (const auto& [number, hosts] : source->counted_hosts) {
+        add_client_findings(findings, source->summary_of(number), number, options.critical_at);
+    }
+    // Subjects become ranks, each client's findings kept in the order they were found.
+    std::vector<std::uint32_t> rank_of(source->by_rank.size());
+    for (std::uint32_t rank = 0; rank < rank_of.size(); ++rank) {
+        rank_of[source->by_rank[rank]] = rank;
+    }
+    for (Finding& finding : findings) finding.subject = rank_of[finding.subject];
+    std::stable_sort(findings.begin(), findings.end(),
+                     [](const Finding& a, const Finding& b) { return a.subject < b.subject; });
+    report.clients = ClientList(std::move(source));
     return report;
+}
+
+}  // namespace
+
+Report build_report(ConnectionRecords& records, CaptureSummary capture,
+                    std::vector<std::string> warnings, const PortAnalysisOptions& options,
+                    const ScanOptions& scan_options) {
+    return build_report_keeping(records, nullptr, std::move(capture), std::move(warnings),
+                                options, scan_options);
+}
+
+Report build_report(std::shared_ptr<ConnectionRecords> records, CaptureSummary capture,
+                    std::vector<std::string> warnings, const PortAnalysisOptions& options,
+                    const ScanOptions& scan_options) {
+    ConnectionRecords& kept = *records;
+    return build_report_keeping(kept, std::move(records), std::move(capture), std::move(warnings),
+                                options, scan_options);
 }
 
 }  // namespace ephemera

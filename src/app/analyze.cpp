@@ -102,10 +102,11 @@ AnalysisResult report_on(ConnectionRecords& records, SavedState state,
     warnings.insert(warnings.end(), state.reader_warnings.begin(), state.reader_warnings.end());
     AnalysisResult result;
     result.stderr_warnings = state.reader_warnings;
-    result.report = build_report(records, std::move(state.capture), std::move(warnings),
+    auto kept = std::make_shared<ConnectionRecords>(std::move(records));
+    result.records = kept;
+    result.report = build_report(std::move(kept), std::move(state.capture), std::move(warnings),
                                  port_analysis, ScanOptions{options.scan_ports, 0.8});
-    result.records = std::move(records);
-    if (!options.connections_csv.empty()) result.oldest_first = oldest_first(result.records);
+    if (!options.connections_csv.empty()) result.oldest_first = oldest_first(*result.records);
     return result;
 }
 
@@ -354,10 +355,7 @@ int exit_code_for(const Report& report, FailOn fail_on) {
     if (fail_on == FailOn::never) return exit_code::ok;
     const auto threshold =
         static_cast<Verdict>(static_cast<int>(fail_on) - 1 + static_cast<int>(Verdict::warning));
-    for (const ClientSummary& client : report.clients) {
-        if (client.port_use.exhaustion.verdict >= threshold) return exit_code::verdict_reached;
-    }
-    return exit_code::ok;
+    return report.clients.worst_verdict() >= threshold ? exit_code::verdict_reached : exit_code::ok;
 }
 
 DecodeOptions decode_options(const AnalyzeOptions& options) {
@@ -451,10 +449,10 @@ int run_analyze(const AnalyzeOptions& options) {
     }
     const auto write_connections = [&](std::FILE* file) {
         if (options.connections_format == ConnectionsFormat::csv) {
-            write_connections_csv(file, result.records, result.oldest_first, result.report.capture,
+            write_connections_csv(file, *result.records, result.oldest_first, result.report.capture,
                                   result.report.translations);
         } else {
-            write_connections_zeek(file, result.records, result.oldest_first, result.report.capture,
+            write_connections_zeek(file, *result.records, result.oldest_first, result.report.capture,
                                    options.connections_format == ConnectionsFormat::zeek_json);
         }
     };
@@ -474,7 +472,7 @@ int run_analyze(const AnalyzeOptions& options) {
             break;
         case ReportFormat::html:
             write_output(options.output,
-                         render_html(result.report, result.records, report_options));
+                         render_html(result.report, *result.records, report_options));
             break;
         case ReportFormat::text:
             write_output(options.output, render_text(result.report, report_options));

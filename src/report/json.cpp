@@ -377,8 +377,7 @@ std::string dumped(const ordered_json& value) {
 constexpr std::size_t clients_per_batch = 4096;
 
 // The clients' array, as dump(2) would write it one level deep.
-void write_clients(std::FILE* out, const std::vector<ClientSummary>& clients,
-                   std::size_t destinations) {
+void write_clients(std::FILE* out, const ClientList& clients, std::size_t destinations) {
     if (clients.empty()) {
         std::fputs("[]", out);
         return;

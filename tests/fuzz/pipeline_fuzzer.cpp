@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const ephemera::ReportOptions report_options;
         (void)ephemera::render_json(result.report, report_options);
         (void)ephemera::render_text(result.report, report_options);
-        (void)ephemera::render_html(result.report, result.records, report_options);
+        (void)ephemera::render_html(result.report, *result.records, report_options);
         // Differential: the own readers must read the file exactly as libpcap does, and
         // the loop on one thread must give what the loop on two gave.
         if (!libpcap_reads_it_alike(result.report)) return 0;

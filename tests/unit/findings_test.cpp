@@ -26,9 +26,9 @@ DestinationOccupancy destination(Verdict verdict, double utilization) {
 TEST(Findings, RankWorstFirst) {
     Report report;
     report.capture.packets = 10;
-    ClientSummary& quiet = report.clients.emplace_back();
+    ClientSummary& quiet = report.clients.held().emplace_back();
     quiet.port_use.failures.refused = 1;
-    ClientSummary& busy = report.clients.emplace_back();
+    ClientSummary& busy = report.clients.held().emplace_back();
     busy.port_use.exhaustion.destinations = {destination(Verdict::warning, 0.6),
                                              destination(Verdict::exhausted, 1.0),
                                              destination(Verdict::ok, 0.1)};

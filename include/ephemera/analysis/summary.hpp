@@ -5,11 +5,13 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "ephemera/analysis/finding.hpp"
 #include "ephemera/analysis/ports.hpp"
 #include "ephemera/analysis/roles.hpp"
 #include "ephemera/analysis/translation.hpp"
@@ -64,6 +66,59 @@ struct ScanOptions {
     double min_probe_share = 0.8;   // of the source's TCP connections
 };
 
+// The report's clients, closest to exhaustion first, then busiest. Held: every summary in memory
+// (live's windows, the tests). On demand (the build_report that keeps the records): a summary is
+// computed again from the records each time it is asked for, so a capture's million clients cost
+// the records they come from plus about 40 bytes each, not the 700 of a summary. What the report
+// needs of every client (its rank, the worst verdict, its findings) is kept from the one pass that
+// computed them all.
+class ClientList {
+  public:
+    class Source;  // what on-demand summaries are computed from (summary.cpp)
+
+    class const_iterator {
+      public:
+        using value_type = ClientSummary;
+        using difference_type = std::ptrdiff_t;
+        const_iterator(const ClientList* list, std::size_t rank) : list_(list), rank_(rank) {}
+        ClientSummary operator*() const { return (*list_)[rank_]; }
+        const_iterator& operator++() noexcept {
+            ++rank_;
+            return *this;
+        }
+        bool operator==(const const_iterator& other) const noexcept = default;
+
+      private:
+        const ClientList* list_;
+        std::size_t rank_;
+    };
+
+    ClientList() = default;
+    explicit ClientList(std::shared_ptr<const Source> source);
+
+    std::size_t size() const noexcept;
+    bool empty() const noexcept { return size() == 0; }
+    // The summary at `rank`: a copy where held, computed where on demand. Safe to call from
+    // several threads at once.
+    ClientSummary operator[](std::size_t rank) const;
+    const_iterator begin() const noexcept { return {this, 0}; }
+    const_iterator end() const noexcept { return {this, size()}; }
+    // The worst exhaustion verdict among the clients; unknown without any.
+    Verdict worst_verdict() const noexcept;
+
+    bool on_demand() const noexcept { return source_ != nullptr; }
+    // Held only: the summaries themselves, to fill or read without copies.
+    std::vector<ClientSummary>& held() noexcept { return held_; }
+    const std::vector<ClientSummary>& held() const noexcept { return held_; }
+    // On demand only: every client's findings (add_client_findings), subjects being ranks, in
+    // rank order.
+    std::span<const Finding> findings() const noexcept;
+
+  private:
+    std::vector<ClientSummary> held_;
+    std::shared_ptr<const Source> source_;
+};
+
 struct Report {
     CaptureSummary capture;
     std::vector<std::string> warnings;
@@ -71,7 +126,7 @@ struct Report {
     std::uint64_t udp_flows = 0;
     std::array<std::uint64_t, 7> states{};
     std::array<std::uint64_t, role_reason_count> role_reasons{};
-    std::vector<ClientSummary> clients;     // closest to exhaustion first, then busiest
+    ClientList clients;                     // closest to exhaustion first, then busiest
     std::vector<ServerSummary> servers;     // busiest first
     std::vector<ScanSummary> scans;         // left out of clients and servers
     std::vector<Translation> translations;  // NATs whose both sides the capture holds
@@ -116,6 +171,11 @@ std::vector<const ConnectionRecord*> oldest_first(const ConnectionRecords& recor
 std::string segment_name(const CaptureSummary& capture, std::uint8_t number);
 
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
+                    std::vector<std::string> warnings, const PortAnalysisOptions& options,
+                    const ScanOptions& scan_options);
+// The same report with its clients on demand (ClientList): it keeps `records`, which must not
+// change after this call.
+Report build_report(std::shared_ptr<ConnectionRecords> records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options);
 

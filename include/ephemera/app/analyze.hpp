@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,8 +63,8 @@ struct AnalyzeOptions {
 
 struct AnalysisResult {
     Report report;
-    // In the order connections ended.
-    ConnectionRecords records;
+    // In the order connections ended; the report's clients are computed from them on demand.
+    std::shared_ptr<const ConnectionRecords> records;
     // Every one of `records`, oldest first, when the options write them (--connections).
     std::vector<const ConnectionRecord*> oldest_first;
     std::vector<std::string> stderr_warnings;
