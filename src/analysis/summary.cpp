@@ -350,9 +350,9 @@ class ClientList::Source {
     std::shared_ptr<const ConnectionRecords> records;
     CaptureSummary capture;  // its segments and last packet's time: all a summary reads of it
     PortAnalysisOptions options;
-    std::vector<std::uint32_t> host_of_client;  // by client number (address order)
-    ClientLists lists;                          // by client number, each sorted by start
-    std::vector<std::uint32_t> by_rank;         // client numbers, worst first
+    std::vector<std::uint32_t> host_of_client;            // by client number (address order)
+    ClientLists lists;                                    // by client number, each sorted by start
+    std::vector<std::uint32_t> by_rank;                   // client numbers, worst first
     std::map<std::uint32_t, std::uint8_t> counted_hosts;  // behind paired translators
     std::vector<Finding> findings;                        // subjects are ranks
     Verdict worst = Verdict::unknown;
@@ -488,8 +488,8 @@ Report build_report_keeping(ConnectionRecords& records,
         const ExhaustionStats& exhaustion = client.port_use.exhaustion;
         keys[number] = {exhaustion.utilization, client.connections()};
         worst_of_worker[worker] = std::max(worst_of_worker[worker], exhaustion.verdict);
-        add_client_findings(findings_of_worker[worker], client,
-                            static_cast<std::uint32_t>(number), options.critical_at);
+        add_client_findings(findings_of_worker[worker], client, static_cast<std::uint32_t>(number),
+                            options.critical_at);
     };
     const auto pair_translations = [&] {
         if (translations) report.translations = translations->pair();
@@ -515,11 +515,11 @@ Report build_report_keeping(ConnectionRecords& records,
     for (const Translation& translation : report.translations) {
         if (translation.inside_hosts.size() < 2) continue;
         // Client numbers are in address order.
-        const auto client = std::lower_bound(
-            host_of_client.begin(), host_of_client.end(), translation.outside,
-            [&](std::uint32_t host, const Address& address) {
-                return records.address(host) < address;
-            });
+        const auto client =
+            std::lower_bound(host_of_client.begin(), host_of_client.end(), translation.outside,
+                             [&](std::uint32_t host, const Address& address) {
+                                 return records.address(host) < address;
+                             });
         if (client == host_of_client.end() || records.address(*client) != translation.outside) {
             continue;
         }
@@ -543,8 +543,7 @@ Report build_report_keeping(ConnectionRecords& records,
     source->lists = std::move(lists);
     source->counted_hosts = std::move(counted_hosts);
     source->worst = std::max(worst_of_worker[0], worst_of_worker[1]);
-    source->by_rank =
-        worst_first(keys.size(), [&](std::uint32_t number) { return keys[number]; });
+    source->by_rank = worst_first(keys.size(), [&](std::uint32_t number) { return keys[number]; });
     keys = {};
     // The findings of a client whose hosts were counted change with them: found again.
     std::vector<Finding>& findings = source->findings;
@@ -575,8 +574,8 @@ Report build_report_keeping(ConnectionRecords& records,
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options) {
-    return build_report_keeping(records, nullptr, std::move(capture), std::move(warnings),
-                                options, scan_options);
+    return build_report_keeping(records, nullptr, std::move(capture), std::move(warnings), options,
+                                scan_options);
 }
 
 Report build_report(std::shared_ptr<ConnectionRecords> records, CaptureSummary capture,

@@ -452,7 +452,8 @@ int run_analyze(const AnalyzeOptions& options) {
             write_connections_csv(file, *result.records, result.oldest_first, result.report.capture,
                                   result.report.translations);
         } else {
-            write_connections_zeek(file, *result.records, result.oldest_first, result.report.capture,
+            write_connections_zeek(file, *result.records, result.oldest_first,
+                                   result.report.capture,
                                    options.connections_format == ConnectionsFormat::zeek_json);
         }
     };
