@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -13,6 +14,24 @@ namespace ephemera {
 namespace {
 
 using State = ConnectionState;
+
+// The clients one render reads, each summary computed once: an on-demand ClientList computes a
+// client's summary again at every lookup, and a render reads a shown client for its address
+// width, both tables and each of its findings.
+class ClientRows {
+  public:
+    explicit ClientRows(const ClientList& clients) : clients_(clients) {}
+    const ClientSummary& operator[](std::size_t rank) {
+        if (!clients_.on_demand()) return clients_.held()[rank];
+        auto found = computed_.find(rank);
+        if (found == computed_.end()) found = computed_.emplace(rank, clients_[rank]).first;
+        return found->second;
+    }
+
+  private:
+    const ClientList& clients_;
+    std::unordered_map<std::size_t, ClientSummary> computed_;
+};
 
 }  // namespace
 
@@ -200,8 +219,8 @@ std::string shared_words(const std::string& address, const ClientPorts& use) {
 }
 
 // A finding about report.clients[finding.subject], in words.
-std::string client_finding_words(const Report& report, const Finding& finding) {
-    const ClientSummary& client = report.clients[finding.subject];
+std::string client_finding_words(const Report& report, const Finding& finding, ClientRows& rows) {
+    const ClientSummary& client = rows[finding.subject];
     const ClientPorts& use = client.port_use;
     const std::string address = host_text(client);
     switch (finding.kind) {
@@ -413,7 +432,9 @@ std::string tunnel_words(const TunnelTally& tunnel) {
     return words;
 }
 
-std::string finding_words(const Report& report, const Finding& finding) {
+namespace {
+
+std::string finding_words(const Report& report, const Finding& finding, ClientRows& rows) {
     switch (finding.kind) {
         case FindingKind::input_stopped:
             return report.capture.files[finding.subject].stopped;
@@ -456,22 +477,35 @@ std::string finding_words(const Report& report, const Finding& finding) {
                 plural(packets, "packet", "packets"), tunnels.size());
         }
         default:
-            return client_finding_words(report, finding);
+            return client_finding_words(report, finding, rows);
     }
 }
 
-std::vector<std::string> finding_sentences(const Report& report) {
+std::vector<std::string> finding_sentences(const Report& report, ClientRows& rows) {
     std::vector<std::string> sentences;
     for (const Finding& finding : rank_findings(report)) {
-        sentences.push_back(finding_words(report, finding));
+        sentences.push_back(finding_words(report, finding, rows));
     }
     return sentences;
 }
 
+}  // namespace
+
+std::string finding_words(const Report& report, const Finding& finding) {
+    ClientRows rows(report.clients);
+    return finding_words(report, finding, rows);
+}
+
+std::vector<std::string> finding_sentences(const Report& report) {
+    ClientRows rows(report.clients);
+    return finding_sentences(report, rows);
+}
+
 namespace {
 
-void append_findings(std::string& out, const Report& report, const Palette& palette) {
-    const std::vector<std::string> findings = finding_sentences(report);
+void append_findings(std::string& out, const Report& report, ClientRows& rows,
+                     const Palette& palette) {
+    const std::vector<std::string> findings = finding_sentences(report, rows);
     if (findings.empty()) {
         fmt::format_to(std::back_inserter(out), "\nFindings: {}\n",
                        palette.verdict(Verdict::ok, nothing_to_report));
@@ -510,25 +544,25 @@ void append_more(std::string& out, std::size_t shown, std::size_t total) {
 }
 
 // The address column: as wide as the widest address shown (IPv6 widens it), at least 15.
-std::size_t address_width(const Report& report, std::size_t shown) {
+std::size_t address_width(ClientRows& rows, std::size_t shown) {
     std::size_t width = 15;
     for (std::size_t row = 0; row < shown; ++row) {
-        width = std::max(width, host_text(report.clients[row]).size());
+        width = std::max(width, host_text(rows[row]).size());
     }
     return width;
 }
 
-void append_clients(std::string& out, const Report& report, std::size_t top) {
+void append_clients(std::string& out, const Report& report, ClientRows& rows, std::size_t top) {
     if (report.clients.empty()) return;
     fmt::format_to(std::back_inserter(out), "\nClients ({}), closest to exhaustion first\n",
                    report.clients.size());
     const std::size_t shown = std::min(top, report.clients.size());
-    const std::size_t width = address_width(report, shown);
+    const std::size_t width = address_width(rows, shown);
     fmt::format_to(std::back_inserter(out),
                    "  {:<{}} {:>6} {:>6} {:>6} {:>6} {:>7} {:>12} {:>6}  {}\n", "address", width,
                    "tcp", "udp", "ports", "lowest", "highest", "services", "failed", "os hint");
     for (std::size_t row = 0; row < shown; ++row) {
-        const ClientSummary& client = report.clients[row];
+        const ClientSummary& client = rows[row];
         const std::uint64_t failed =
             count(client.states, State::refused) + count(client.states, State::unanswered);
         const std::string hint = profile_names(client.port_use.allocation.os_hint);
@@ -541,18 +575,18 @@ void append_clients(std::string& out, const Report& report, std::size_t top) {
     append_more(out, shown, report.clients.size());
 }
 
-void append_port_use(std::string& out, const Report& report, std::size_t top,
+void append_port_use(std::string& out, const Report& report, ClientRows& rows, std::size_t top,
                      const Palette& palette) {
     if (report.clients.empty()) return;
     out += "\nPort use by client, closest to exhaustion first\n";
     const std::size_t shown = std::min(top, report.clients.size());
-    const std::size_t width = address_width(report, shown);
+    const std::size_t width = address_width(rows, shown);
     fmt::format_to(std::back_inserter(out), "  {:<{}} {:<11} {:<10} {:<23} {:>11} {:>4} {}\n",
                    "address", width, "range", "basis", "allocation (confidence)", "occupied", "use",
                    "verdict");
     bool any_assumed = false;
     for (std::size_t row = 0; row < shown; ++row) {
-        const ClientSummary& client = report.clients[row];
+        const ClientSummary& client = rows[row];
         const ClientPorts& use = client.port_use;
         const bool no_range = use.range.evidence == RangeEvidence::none;
         const std::string range =
@@ -646,10 +680,11 @@ std::string render_text(const Report& report, const ReportOptions& options) {
     std::string out;
     append_header(out, report.capture);
     const Palette palette{options.color};
-    append_findings(out, report, palette);
+    ClientRows rows(report.clients);
+    append_findings(out, report, rows, palette);
     append_connections(out, report);
-    append_clients(out, report, options.top);
-    append_port_use(out, report, options.top, palette);
+    append_clients(out, report, rows, options.top);
+    append_port_use(out, report, rows, options.top, palette);
     append_servers(out, report, options.top);
     append_tunnels(out, report, options.top);
     append_translations(out, report, options.top);
