@@ -3,11 +3,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <nlohmann/json.hpp>
 
 #include "ephemera/analysis/two_cores.hpp"
@@ -80,108 +86,282 @@ double rounded(double value) {
     return std::round(value * 1e4) / 1e4;
 }
 
-ordered_json allocation_json(const AllocationFingerprint& allocation) {
-    return {
-        {"pattern", pattern_name(allocation.pattern)},
-        {"confidence", rounded(allocation.confidence)},
-        {"even_share", rounded(allocation.even_share)},
-        {"os_hint", profile_names(allocation.os_hint)},
-        {"os_hint_note", allocation.dropped_hint.empty() ? ordered_json(nullptr)
-                                                         : ordered_json(os_hint_note(allocation))},
-        {"samples", allocation.samples},
-        {"unknown_because", allocation.unknown_because == UnknownBecause::known
-                                ? ordered_json(nullptr)
-                                : ordered_json(unknown_because_name(allocation.unknown_because))}};
+template <typename T>
+constexpr bool is_optional = false;
+template <typename T>
+constexpr bool is_optional<std::optional<T>> = true;
+
+// Client entries are written as they are formatted, through RapidJSON's writer (no document is
+// built: building nlohmann_json objects took most of a large report's time), member by member in
+// the order and the form nlohmann_json's dump gives the rest of the document.
+template <typename Writer>
+class EntryWriter {
+  public:
+    explicit EntryWriter(Writer& writer) : writer_(writer) {}
+
+    void start_object() { writer_.StartObject(); }
+    void end_object() { writer_.EndObject(); }
+    void start_array() { writer_.StartArray(); }
+    void end_array() { writer_.EndArray(); }
+    void key(std::string_view name) {
+        writer_.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    }
+
+    // Integers, doubles, booleans, text, nullptr (null) and std::optional of those.
+    template <typename Value>
+    void value(const Value& value) {
+        if constexpr (std::is_same_v<Value, bool>) {
+            writer_.Bool(value);
+        } else if constexpr (std::is_integral_v<Value> && std::is_signed_v<Value>) {
+            writer_.Int64(value);
+        } else if constexpr (std::is_integral_v<Value>) {
+            writer_.Uint64(value);
+        } else if constexpr (std::is_floating_point_v<Value>) {
+            number(static_cast<double>(value));
+        } else if constexpr (std::is_same_v<Value, std::nullptr_t>) {
+            writer_.Null();
+        } else if constexpr (is_optional<Value>) {
+            if (value) {
+                this->value(*value);
+            } else {
+                writer_.Null();
+            }
+        } else {
+            const std::string_view text(value);
+            writer_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+        }
+    }
+
+    template <typename Value>
+    void member(std::string_view name, const Value& value) {
+        key(name);
+        this->value(value);
+    }
+
+  private:
+    // As nlohmann_json's dump writes a double (its own shortest round-trip digits, which are not
+    // RapidJSON's in the last digit of about one in 4,000), null where not finite.
+    void number(double value) {
+        if (!std::isfinite(value)) {
+            writer_.Null();
+            return;
+        }
+        std::array<char, 64> text;
+        const char* end = nlohmann::detail::to_chars(text.data(), text.data() + text.size(), value);
+        writer_.RawValue(text.data(), static_cast<std::size_t>(end - text.data()),
+                         rapidjson::kNumberType);
+    }
+
+    Writer& writer_;
+};
+
+template <typename Writer>
+void write_allocation(EntryWriter<Writer>& out, const AllocationFingerprint& allocation) {
+    out.start_object();
+    out.member("pattern", pattern_name(allocation.pattern));
+    out.member("confidence", rounded(allocation.confidence));
+    out.member("even_share", rounded(allocation.even_share));
+    out.member("os_hint", profile_names(allocation.os_hint));
+    out.member("os_hint_note", allocation.dropped_hint.empty()
+                                   ? std::nullopt
+                                   : std::optional<std::string>(os_hint_note(allocation)));
+    out.member("samples", allocation.samples);
+    out.member("unknown_because", allocation.unknown_because == UnknownBecause::known
+                                      ? std::nullopt
+                                      : std::optional<std::string_view>(
+                                            unknown_because_name(allocation.unknown_because)));
+    out.end_object();
 }
 
-ordered_json destination_json(const DestinationOccupancy& destination) {
-    return {{"address", to_string(destination.server.address)},
-            {"port", destination.server.port},
-            {"protocol", to_string(destination.protocol)},
-            {"connections", destination.connections},
-            {"peak_open", destination.peak_open},
-            {"peak_occupied", destination.peak_occupied},
-            {"peak_at", epoch_seconds(destination.peak_at)},
-            {"occupied_at_end", destination.occupied_at_end},
-            {"utilization", rounded(destination.utilization)},
-            {"peak_new_per_s", rounded(destination.peak_new_per_s)},
-            // UDP has no TIME_WAIT, so no rate its range sustains.
-            {"sustainable_new_per_s", destination.protocol == Protocol::tcp
-                                          ? ordered_json(rounded(destination.sustainable_new_per_s))
-                                          : ordered_json(nullptr)},
-            {"verdict", verdict_name(destination.verdict)}};
+template <typename Writer>
+void write_destination(EntryWriter<Writer>& out, const DestinationOccupancy& destination) {
+    out.start_object();
+    out.member("address", to_string(destination.server.address));
+    out.member("port", destination.server.port);
+    out.member("protocol", to_string(destination.protocol));
+    out.member("connections", destination.connections);
+    out.member("peak_open", destination.peak_open);
+    out.member("peak_occupied", destination.peak_occupied);
+    out.member("peak_at", epoch_seconds(destination.peak_at));
+    out.member("occupied_at_end", destination.occupied_at_end);
+    out.member("utilization", rounded(destination.utilization));
+    out.member("peak_new_per_s", rounded(destination.peak_new_per_s));
+    // UDP has no TIME_WAIT, so no rate its range sustains.
+    out.member("sustainable_new_per_s",
+               destination.protocol == Protocol::tcp
+                   ? std::optional<double>(rounded(destination.sustainable_new_per_s))
+                   : std::nullopt);
+    out.member("verdict", verdict_name(destination.verdict));
+    out.end_object();
 }
 
-ordered_json range_json(const RangeEstimate& range) {
+template <typename Writer>
+void write_range(EntryWriter<Writer>& out, const RangeEstimate& range) {
     const bool known = range.evidence != RangeEvidence::none;
-    ordered_json result = {
-        {"low", known ? ordered_json(range.range.low) : ordered_json(nullptr)},
-        {"high", known ? ordered_json(range.range.high) : ordered_json(nullptr)},
-        {"size", known ? range.limit() : 0},
-        {"basis", range.basis},
-        {"evidence", evidence_name(range.evidence)},
-        {"ports_seen", range.ports_seen},
-        {"seen_low", known ? ordered_json(range.seen.low) : ordered_json(nullptr)},
-        {"seen_high", known ? ordered_json(range.seen.high) : ordered_json(nullptr)},
-        {"fits", default_names(range.fits)},
+    const auto if_known = [known](std::uint16_t port) {
+        return known ? std::optional<std::uint16_t>(port) : std::nullopt;
     };
-    if (range.evidence == RangeEvidence::configured) result["outside"] = range.outside;
-    return result;
+    out.start_object();
+    out.member("low", if_known(range.range.low));
+    out.member("high", if_known(range.range.high));
+    out.member("size", known ? range.limit() : 0);
+    out.member("basis", range.basis);
+    out.member("evidence", evidence_name(range.evidence));
+    out.member("ports_seen", range.ports_seen);
+    out.member("seen_low", if_known(range.seen.low));
+    out.member("seen_high", if_known(range.seen.high));
+    out.key("fits");
+    out.start_array();
+    for (const std::string_view name : default_names(range.fits)) out.value(name);
+    out.end_array();
+    if (range.evidence == RangeEvidence::configured) out.member("outside", range.outside);
+    out.end_object();
 }
 
-ordered_json shared_json(const ClientPorts& use) {
+template <typename Writer>
+void write_evidence(EntryWriter<Writer>& out, SharedEvidence kind, const std::string& detail) {
+    out.start_object();
+    out.member("kind", shared_evidence_name(kind));
+    out.member("detail", detail);
+    out.end_object();
+}
+
+template <typename Writer>
+void write_shared(EntryWriter<Writer>& out, const ClientPorts& use) {
     const SharedAddress& shared = use.shared;
-    ordered_json evidence = ordered_json::array();
+    const std::string unknown = shared_unknown_words(shared);
+    out.start_object();
+    out.member("likely", shared.likely);
+    out.member("hosts_estimate", shared.hosts_estimate >= 2
+                                     ? std::optional<std::uint32_t>(shared.hosts_estimate)
+                                     : std::nullopt);
+    out.member("hosts_estimate_is_minimum", shared.hosts_estimate >= 2 && shared.hosts_at_least);
+    out.member("unknown_because",
+               unknown.empty() ? std::nullopt : std::optional<std::string>(unknown));
+    out.key("evidence");
+    out.start_array();
     if (shared.evidence != SharedEvidence::none) {
-        evidence.push_back({{"kind", shared_evidence_name(shared.evidence)},
-                            {"detail", shared_evidence_words(use)}});
+        write_evidence(out, shared.evidence, shared_evidence_words(use));
     }
     if (shared.syn_fingerprints >= 2 && shared.evidence != SharedEvidence::syn_fingerprints) {
-        evidence.push_back({{"kind", shared_evidence_name(SharedEvidence::syn_fingerprints)},
-                            {"detail", fingerprint_words(shared)}});
+        write_evidence(out, SharedEvidence::syn_fingerprints, fingerprint_words(shared));
     }
-    const std::string unknown = shared_unknown_words(shared);
-    return {{"likely", shared.likely},
-            {"hosts_estimate", shared.hosts_estimate >= 2 ? ordered_json(shared.hosts_estimate)
-                                                          : ordered_json(nullptr)},
-            {"hosts_estimate_is_minimum", shared.hosts_estimate >= 2 && shared.hosts_at_least},
-            {"unknown_because", unknown.empty() ? ordered_json(nullptr) : ordered_json(unknown)},
-            {"evidence", std::move(evidence)}};
+    out.end_array();
+    out.end_object();
 }
 
-ordered_json port_use_json(const ClientPorts& use, std::size_t destinations) {
-    ordered_json listed = ordered_json::array();
-    for (std::size_t i = 0; i < use.exhaustion.destinations.size() && i < destinations; ++i) {
-        listed.push_back(destination_json(use.exhaustion.destinations[i]));
+template <typename Writer>
+void write_reuse(EntryWriter<Writer>& out, const ReuseStats& reuse) {
+    out.start_object();
+    out.member("tuple_reuses", reuse.tuple_reuses);
+    out.member("time_wait_reuses", reuse.time_wait_reuses);
+    out.member("active_reuses", reuse.active_reuses);
+    out.member("port_reuses", reuse.port_reuses);
+    out.member("other_service_reuses", reuse.port_reuses - reuse.tuple_reuses);
+    out.member("time_wait_collisions", reuse.time_wait_collisions);
+    out.member("min_port_reuse_interval_s", rounded(reuse.min_interval_s));
+    out.member("median_port_reuse_interval_s", rounded(reuse.median_interval_s));
+    out.end_object();
+}
+
+template <typename Writer>
+void write_exhaustion(EntryWriter<Writer>& out, const ExhaustionStats& exhaustion,
+                      std::size_t destinations) {
+    out.start_object();
+    out.member("peak_open_total", exhaustion.peak_open_total);
+    out.member("peak_occupied_total", exhaustion.peak_occupied_total);
+    out.member("udp_peak_occupied_total", exhaustion.udp_peak_occupied_total);
+    out.member("utilization", rounded(exhaustion.utilization));
+    out.member("verdict", verdict_name(exhaustion.verdict));
+    out.member("time_wait_s", exhaustion.time_wait_s);
+    out.member("service_count", exhaustion.destinations.size());
+    out.key("services");
+    out.start_array();
+    for (std::size_t i = 0; i < exhaustion.destinations.size() && i < destinations; ++i) {
+        write_destination(out, exhaustion.destinations[i]);
     }
-    return {
-        {"range", range_json(use.range)},
-        {"allocation", allocation_json(use.allocation)},
-        {"allocation_udp", allocation_json(use.allocation_udp)},
-        {"reuse",
-         {{"tuple_reuses", use.reuse.tuple_reuses},
-          {"time_wait_reuses", use.reuse.time_wait_reuses},
-          {"active_reuses", use.reuse.active_reuses},
-          {"port_reuses", use.reuse.port_reuses},
-          {"other_service_reuses", use.reuse.port_reuses - use.reuse.tuple_reuses},
-          {"time_wait_collisions", use.reuse.time_wait_collisions},
-          {"min_port_reuse_interval_s", rounded(use.reuse.min_interval_s)},
-          {"median_port_reuse_interval_s", rounded(use.reuse.median_interval_s)}}},
-        {"exhaustion",
-         {{"peak_open_total", use.exhaustion.peak_open_total},
-          {"peak_occupied_total", use.exhaustion.peak_occupied_total},
-          {"udp_peak_occupied_total", use.exhaustion.udp_peak_occupied_total},
-          {"utilization", rounded(use.exhaustion.utilization)},
-          {"verdict", verdict_name(use.exhaustion.verdict)},
-          {"time_wait_s", use.exhaustion.time_wait_s},
-          {"service_count", use.exhaustion.destinations.size()},
-          {"services", std::move(listed)}}},
-        {"failures",
-         {{"refused", use.failures.refused},
-          {"unanswered", use.failures.unanswered},
-          {"syn_retransmissions", use.failures.syn_retransmissions}}},
-        {"shared", shared_json(use)},
-    };
+    out.end_array();
+    out.end_object();
+}
+
+template <typename Writer>
+void write_failures(EntryWriter<Writer>& out, const FailureStats& failures) {
+    out.start_object();
+    out.member("refused", failures.refused);
+    out.member("unanswered", failures.unanswered);
+    out.member("syn_retransmissions", failures.syn_retransmissions);
+    out.end_object();
+}
+
+template <typename Writer>
+void write_states(EntryWriter<Writer>& out, const std::array<std::uint64_t, 7>& states) {
+    out.start_object();
+    for (std::size_t state = 0; state < states.size(); ++state) {
+        if (states[state] != 0) {
+            out.member(state_name(static_cast<ConnectionState>(state)), states[state]);
+        }
+    }
+    out.end_object();
+}
+
+// A segment's name, or null without --split-segments or outside any VLAN or tunnel.
+std::optional<std::string_view> segment_or_null(const std::string& segment) {
+    return segment.empty() ? std::nullopt : std::optional<std::string_view>(segment);
+}
+
+// One entry of the report's "clients" (docs/json.md).
+template <typename Writer>
+void write_client(EntryWriter<Writer>& out, const ClientSummary& client, std::size_t destinations) {
+    const ClientPorts& use = client.port_use;
+    out.start_object();
+    out.member("address", to_string(client.address));
+    out.member("segment", segment_or_null(client.segment));
+    out.member("tcp_connections", client.tcp_connections);
+    out.member("udp_flows", client.udp_flows);
+    out.key("ports");
+    out.start_object();
+    out.member("distinct", client.ports.distinct);
+    out.member("min", client.ports.min);
+    out.member("max", client.ports.max);
+    out.end_object();
+    out.member("service_count", client.servers);
+    out.key("states");
+    write_states(out, client.states);
+    out.key("range");
+    write_range(out, use.range);
+    out.key("allocation");
+    write_allocation(out, use.allocation);
+    out.key("allocation_udp");
+    write_allocation(out, use.allocation_udp);
+    out.key("reuse");
+    write_reuse(out, use.reuse);
+    out.key("exhaustion");
+    write_exhaustion(out, use.exhaustion, destinations);
+    out.key("failures");
+    write_failures(out, use.failures);
+    out.key("shared");
+    write_shared(out, use);
+    out.end_object();
+}
+
+// A client's entry as dump(2) would write it at the top level: its lines after the first are to
+// be indented where it sits.
+void append_client_entry(rapidjson::StringBuffer& text, const ClientSummary& client,
+                         std::size_t destinations) {
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(text);
+    writer.SetIndent(' ', 2);
+    EntryWriter entry(writer);
+    write_client(entry, client, destinations);
+}
+
+// The same entry as a value of a document built with nlohmann_json (live's reports, whose
+// windows hold few clients).
+ordered_json client_json(const ClientSummary& client, std::size_t destinations) {
+    rapidjson::StringBuffer text;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(text);
+    EntryWriter entry(writer);
+    write_client(entry, client, destinations);
+    return ordered_json::parse(std::string_view(text.GetString(), text.GetSize()));
 }
 
 // Below this many clients a second thread costs more than it saves.
@@ -190,23 +370,6 @@ constexpr std::size_t min_clients_to_share = 64;
 // A segment's name, or null without --split-segments or outside any VLAN or tunnel.
 ordered_json segment_json(const std::string& segment) {
     return segment.empty() ? ordered_json(nullptr) : ordered_json(segment);
-}
-
-ordered_json client_json(const ClientSummary& client, std::size_t destinations) {
-    ordered_json entry = {{"address", to_string(client.address)},
-                          {"segment", segment_json(client.segment)},
-                          {"tcp_connections", client.tcp_connections},
-                          {"udp_flows", client.udp_flows},
-                          {"ports",
-                           {{"distinct", client.ports.distinct},
-                            {"min", client.ports.min},
-                            {"max", client.ports.max}}},
-                          {"service_count", client.servers},
-                          {"states", state_counts(client.states)}};
-    // Moved in one by one: update() would copy them, every destination of every client.
-    ordered_json port_use = port_use_json(client.port_use, destinations);
-    for (auto& [key, value] : port_use.items()) entry[key] = std::move(value);
-    return entry;
 }
 
 ordered_json server_json(const ServerSummary& server) {
@@ -357,7 +520,7 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
 // Writes `text` (as dump(2) writes a value) where it sits `depth` levels deep in a document
 // dumped with an indent of 2: every line after the first indented by 2 * depth spaces. JSON text
 // has no newline but those between its lines (strings escape theirs).
-void write_indented(std::FILE* out, const std::string& text, int depth) {
+void write_indented(std::FILE* out, std::string_view text, int depth) {
     const std::string indent(static_cast<std::size_t>(2 * depth), ' ');
     std::size_t start = 0;
     for (std::size_t newline; (newline = text.find('\n', start)) != std::string::npos;
@@ -372,9 +535,24 @@ std::string dumped(const ordered_json& value) {
     return value.dump(2, ' ', false, ordered_json::error_handler_t::replace);
 }
 
-// Clients per batch: each batch's entries are built and dumped on two cores, written, and let
-// go, so the document is never held whole.
+// Clients per batch: each batch's entries are formatted on two cores, written, and let go, so
+// the document is never held whole.
 constexpr std::size_t clients_per_batch = 4096;
+
+// Client entries formatted one after another into one buffer, and where each ends.
+struct FormattedEntries {
+    rapidjson::StringBuffer text;
+    std::vector<std::size_t> ends;
+
+    void clear() {
+        text.Clear();
+        ends.clear();
+    }
+    std::string_view entry(std::size_t index) const {
+        const std::size_t begin = index == 0 ? 0 : ends[index - 1];
+        return {text.GetString() + begin, ends[index] - begin};
+    }
+};
 
 // The clients' array, as dump(2) would write it one level deep.
 void write_clients(std::FILE* out, const ClientList& clients, std::size_t destinations) {
@@ -383,25 +561,27 @@ void write_clients(std::FILE* out, const ClientList& clients, std::size_t destin
         return;
     }
     std::fputs("[", out);
-    std::array<std::vector<std::string>, 2> halves;
+    std::array<FormattedEntries, 2> halves;
     const char* separator = "\n    ";
     for (std::size_t begin = 0; begin < clients.size(); begin += clients_per_batch) {
         const std::size_t end = std::min(clients.size(), begin + clients_per_batch);
         const std::size_t middle = begin + (end - begin) / 2;
-        const auto build = [&](std::size_t half) {
-            halves[half].clear();
+        const auto format = [&](std::size_t half) {
+            FormattedEntries& entries = halves[half];
+            entries.clear();
             const std::size_t last = half == 0 ? middle : end;
             for (std::size_t i = half == 0 ? begin : middle; i < last; ++i) {
-                halves[half].push_back(dumped(client_json(clients[i], destinations)));
+                append_client_entry(entries.text, clients[i], destinations);
+                entries.ends.push_back(entries.text.GetSize());
             }
         };
         run_on_two_cores_if(
-            end - begin >= min_clients_to_share, [&] { build(1); }, [&] { build(0); });
-        for (const std::vector<std::string>& half : halves) {
-            for (const std::string& entry : half) {
+            end - begin >= min_clients_to_share, [&] { format(1); }, [&] { format(0); });
+        for (const FormattedEntries& half : halves) {
+            for (std::size_t entry = 0; entry < half.ends.size(); ++entry) {
                 std::fputs(separator, out);
                 separator = ",\n    ";
-                write_indented(out, entry, 2);
+                write_indented(out, half.entry(entry), 2);
             }
         }
     }
