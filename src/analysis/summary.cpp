@@ -396,12 +396,12 @@ std::span<const Finding> ClientList::findings() const noexcept {
 
 namespace {
 
-// build_report, with the clients' summaries held where `kept` is null, else on demand from
-// `records` (which `kept` owns).
+// build_report, with the clients' summaries held where `kept` is null or there are at most
+// `max_clients_held`, else on demand from `records` (which `kept` owns).
 Report build_report_keeping(ConnectionRecords& records,
                             std::shared_ptr<const ConnectionRecords> kept, CaptureSummary capture,
                             std::vector<std::string> warnings, const PortAnalysisOptions& options,
-                            const ScanOptions& scan_options) {
+                            const ScanOptions& scan_options, std::size_t max_clients_held) {
     assign_roles_by_heuristics(records);
 
     Report report;
@@ -468,8 +468,10 @@ Report build_report_keeping(ConnectionRecords& records,
     run_on_two_cores_if(records.size() >= min_elements_to_share, tally_services, tally_clients);
 
     // Each client is summarized once here. Held, the summary stays; on demand, only what ranks it,
-    // its verdict and its findings do (by client number until the clients are ranked).
-    const bool held = kept == nullptr;
+    // its verdict and its findings do (by client number until the clients are ranked). A few
+    // clients' summaries are held even where the records are kept: computing them again for the
+    // report would cost time, and holding them little memory.
+    const bool held = kept == nullptr || host_of_client.size() <= max_clients_held;
     std::vector<ClientSummary>& summaries = report.clients.held();
     if (held) summaries.resize(host_of_client.size());
     std::vector<RankKey> keys(held ? 0 : host_of_client.size());
@@ -575,15 +577,15 @@ Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options) {
     return build_report_keeping(records, nullptr, std::move(capture), std::move(warnings), options,
-                                scan_options);
+                                scan_options, 0);
 }
 
 Report build_report(std::shared_ptr<ConnectionRecords> records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
-                    const ScanOptions& scan_options) {
+                    const ScanOptions& scan_options, std::size_t max_clients_held) {
     ConnectionRecords& kept = *records;
     return build_report_keeping(kept, std::move(records), std::move(capture), std::move(warnings),
-                                options, scan_options);
+                                options, scan_options, max_clients_held);
 }
 
 }  // namespace ephemera

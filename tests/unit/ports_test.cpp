@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <vector>
 
+#include "ephemera/analysis/findings.hpp"
 #include "ephemera/analysis/ports.hpp"
 #include "ephemera/analysis/statistics.hpp"
 #include "ephemera/analysis/summary.hpp"
@@ -451,6 +453,63 @@ TEST(Report, HostsAnalyzedOnTwoThreadsMatchEachHostAlone) {
         utilizations.insert(client.port_use.exhaustion.utilization);
     }
     EXPECT_GT(utilizations.size(), 5u);
+}
+
+// A report past default_max_clients_held computes its clients' summaries again on demand; here
+// every client is on demand (a limit of 0), and the report must say exactly what the one that
+// holds them says: the same clients in the same ranks, the same worst verdict, the same findings.
+TEST(Report, ClientsOnDemandMatchClientsHeld) {
+    constexpr int hosts = 30;
+    Lcg random{11};
+    Log records;
+    for (int i = 0; i < hosts * 200; ++i) {
+        const auto host = static_cast<std::uint8_t>(10 + i % hosts);
+        // Narrow ranges for some hosts, so verdicts and findings differ between them.
+        const std::uint32_t width = 16u << (host % 7);
+        const auto port = static_cast<std::uint16_t>(40000 + random.next() % width);
+        const auto close = static_cast<Close>(random.next() % 4);
+        const auto service = static_cast<std::uint16_t>(8000 + random.next() % 3);
+        Connection c = connection(port, t0 + i * second / 50, t0 + i * second / 50 + 5 * second,
+                                  close, 2, service);
+        c.endpoint[0] = endpoint(host, port);
+        records.push_back(c);
+    }
+    CaptureSummary capture;
+    capture.last = t0 + hosts * 200 * second / 50 + 10 * second;
+    ConnectionRecords copy = records;
+    const Report held = build_report(copy, capture, {}, {}, {});
+    const Report on_demand =
+        build_report(std::make_shared<ConnectionRecords>(records), capture, {}, {}, {}, 0);
+    ASSERT_FALSE(held.clients.on_demand());
+    ASSERT_TRUE(on_demand.clients.on_demand());
+    ASSERT_EQ(held.clients.size(), static_cast<std::size_t>(hosts));
+    ASSERT_EQ(on_demand.clients.size(), held.clients.size());
+    std::set<Verdict> verdicts;
+    for (std::size_t rank = 0; rank < held.clients.size(); ++rank) {
+        const ClientSummary expected = held.clients[rank];
+        const ClientSummary actual = on_demand.clients[rank];
+        SCOPED_TRACE(rank);
+        EXPECT_EQ(actual.address, expected.address);
+        EXPECT_EQ(actual.connections(), expected.connections());
+        EXPECT_EQ(actual.servers, expected.servers);
+        EXPECT_EQ(actual.port_use.exhaustion.utilization, expected.port_use.exhaustion.utilization);
+        EXPECT_EQ(actual.port_use.exhaustion.verdict, expected.port_use.exhaustion.verdict);
+        EXPECT_EQ(actual.port_use.range.range.low, expected.port_use.range.range.low);
+        EXPECT_EQ(actual.port_use.allocation.pattern, expected.port_use.allocation.pattern);
+        verdicts.insert(expected.port_use.exhaustion.verdict);
+    }
+    EXPECT_GT(verdicts.size(), 1u);  // not thirty copies of one verdict
+    EXPECT_EQ(on_demand.clients.worst_verdict(), held.clients.worst_verdict());
+    const std::vector<Finding> expected = rank_findings(held);
+    const std::vector<Finding> actual = rank_findings(on_demand);
+    ASSERT_EQ(actual.size(), expected.size());
+    EXPECT_FALSE(expected.empty());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+        EXPECT_EQ(actual[i].kind, expected[i].kind);
+        EXPECT_EQ(actual[i].subject, expected[i].subject);
+        EXPECT_EQ(actual[i].detail, expected[i].detail);
+        EXPECT_EQ(actual[i].severity, expected[i].severity);
+    }
 }
 
 // Distinct services per client and distinct clients per service, with the connections of all

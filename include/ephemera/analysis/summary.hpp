@@ -67,8 +67,9 @@ struct ScanOptions {
 };
 
 // The report's clients, closest to exhaustion first, then busiest. Held: every summary in memory
-// (live's windows, the tests). On demand (the build_report that keeps the records): a summary is
-// computed again from the records each time it is asked for, so a capture's million clients cost
+// (live's windows, the tests, and any report of up to 16,384 clients). On demand (the build_report
+// that keeps the records, past that many clients): a summary is computed again from the records
+// each time it is asked for, so a capture's million clients cost
 // the records they come from plus about 40 bytes each, not the 700 of a summary. What the report
 // needs of every client (its rank, the worst verdict, its findings) is kept from the one pass that
 // computed them all.
@@ -173,10 +174,15 @@ std::string segment_name(const CaptureSummary& capture, std::uint8_t number);
 Report build_report(ConnectionRecords& records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options);
-// The same report with its clients on demand (ClientList): it keeps `records`, which must not
-// change after this call.
+// Up to this many clients, a report holds their summaries even where it could compute them again
+// on demand: about 11 MiB at 700 bytes each, and no second computation.
+inline constexpr std::size_t default_max_clients_held = 16384;
+
+// The same report with its clients on demand (ClientList) where there are more than
+// `max_clients_held`: it keeps `records`, which must not change after this call.
 Report build_report(std::shared_ptr<ConnectionRecords> records, CaptureSummary capture,
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
-                    const ScanOptions& scan_options);
+                    const ScanOptions& scan_options,
+                    std::size_t max_clients_held = default_max_clients_held);
 
 }  // namespace ephemera
