@@ -639,13 +639,20 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pa
                           TableSet hint) {
     RangeEstimate estimate;
     estimate.allocations = ports.size();
-    // Distinct ports in order, from a bitmap of the port space rather than a sort.
-    std::array<std::uint64_t, 65536 / 64> seen{};
-    for (const std::uint16_t port : ports) seen[port / 64] |= std::uint64_t{1} << (port % 64);
-    ports.clear();
-    for (std::size_t word = 0; word < seen.size(); ++word) {
-        for (std::uint64_t bits = seen[word]; bits != 0; bits &= bits - 1) {
-            ports.push_back(static_cast<std::uint16_t>(word * 64 + std::countr_zero(bits)));
+    // Distinct ports in order: sorted where they are few, else from a bitmap of the port space
+    // (clearing and scanning its 8 KiB costs more than sorting a few dozen ports).
+    constexpr std::size_t few_ports = 64;
+    if (ports.size() <= few_ports) {
+        std::sort(ports.begin(), ports.end());
+        ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+    } else {
+        std::array<std::uint64_t, 65536 / 64> seen{};
+        for (const std::uint16_t port : ports) seen[port / 64] |= std::uint64_t{1} << (port % 64);
+        ports.clear();
+        for (std::size_t word = 0; word < seen.size(); ++word) {
+            for (std::uint64_t bits = seen[word]; bits != 0; bits &= bits - 1) {
+                ports.push_back(static_cast<std::uint16_t>(word * 64 + std::countr_zero(bits)));
+            }
         }
     }
     if (ports.empty()) return estimate;

@@ -517,18 +517,23 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
     return document;
 }
 
-// Writes `text` (as dump(2) writes a value) where it sits `depth` levels deep in a document
+// Appends `text` (as dump(2) writes a value) where it sits `depth` levels deep in a document
 // dumped with an indent of 2: every line after the first indented by 2 * depth spaces. JSON text
 // has no newline but those between its lines (strings escape theirs).
-void write_indented(std::FILE* out, std::string_view text, int depth) {
-    const std::string indent(static_cast<std::size_t>(2 * depth), ' ');
-    std::size_t start = 0;
-    for (std::size_t newline; (newline = text.find('\n', start)) != std::string::npos;
-         start = newline + 1) {
-        std::fwrite(text.data() + start, 1, newline + 1 - start, out);
-        std::fwrite(indent.data(), 1, indent.size(), out);
+void append_indented(std::string& out, std::string_view text, int depth) {
+    const std::string_view indent = std::string_view("        ").substr(0, 2 * depth);
+    for (std::size_t newline; (newline = text.find('\n')) != std::string_view::npos;) {
+        out.append(text.substr(0, newline + 1));
+        out.append(indent);
+        text.remove_prefix(newline + 1);
     }
-    std::fwrite(text.data() + start, 1, text.size() - start, out);
+    out.append(text);
+}
+
+void write_indented(std::FILE* out, std::string_view text, int depth) {
+    std::string indented;
+    append_indented(indented, text, depth);
+    std::fwrite(indented.data(), 1, indented.size(), out);
 }
 
 std::string dumped(const ordered_json& value) {
@@ -562,6 +567,7 @@ void write_clients(std::FILE* out, const ClientList& clients, std::size_t destin
     }
     std::fputs("[", out);
     std::array<FormattedEntries, 2> halves;
+    std::string batch;  // a half's entries, indented, for one write
     const char* separator = "\n    ";
     for (std::size_t begin = 0; begin < clients.size(); begin += clients_per_batch) {
         const std::size_t end = std::min(clients.size(), begin + clients_per_batch);
@@ -578,11 +584,13 @@ void write_clients(std::FILE* out, const ClientList& clients, std::size_t destin
         run_on_two_cores_if(
             end - begin >= min_clients_to_share, [&] { format(1); }, [&] { format(0); });
         for (const FormattedEntries& half : halves) {
+            batch.clear();
             for (std::size_t entry = 0; entry < half.ends.size(); ++entry) {
-                std::fputs(separator, out);
+                batch.append(separator);
                 separator = ",\n    ";
-                write_indented(out, half.entry(entry), 2);
+                append_indented(batch, half.entry(entry), 2);
             }
+            std::fwrite(batch.data(), 1, batch.size(), out);
         }
     }
     std::fputs("\n  ]", out);
