@@ -129,6 +129,18 @@ std::vector<std::string_view> default_names(TableSet defaults) {
     return names;
 }
 
+const RangeDefault* narrowest_default(TableSet defaults) noexcept {
+    const RangeDefault* narrowest = nullptr;
+    for (std::size_t index = 0; index < range_defaults().size(); ++index) {
+        const RangeDefault& entry = range_defaults()[index];
+        if (defaults.contains(index) &&
+            (narrowest == nullptr || entry.range.size() < narrowest->range.size())) {
+            narrowest = &entry;
+        }
+    }
+    return narrowest;
+}
+
 const RangeDefault* find_range_default(std::string_view basis) noexcept {
     for (const RangeDefault& entry : defaults) {
         if (entry.basis == basis) return &entry;

@@ -716,7 +716,7 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pa
     if (!fitting.empty()) {
         for (const std::size_t entry : fitting) estimate.fits.add(entry);
         // The narrowest, as default_names lists it first.
-        const RangeDefault* chosen = find_range_default(default_names(estimate.fits).front());
+        const RangeDefault* chosen = narrowest_default(estimate.fits);
         estimate.range = chosen->range;
         estimate.basis = chosen->basis;
         estimate.evidence = RangeEvidence::os_default;
@@ -785,6 +785,11 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
     std::vector<std::uint16_t> ports;
     AllocatedConnections allocated;  // tcp_allocated, as detect_shared_address reads them
     ClientPorts result;
+    // Most clients' connections are TCP with a handshake: one allocation each instead of a
+    // vector's growth (a million clients with a few connections each are a million analyses).
+    tcp.reserve(connections.size());
+    tcp_allocated.reserve(connections.size());
+    ports.reserve(connections.size());
     for (std::size_t i = 0; i < connections.size(); ++i) {
         if (i + fetch_ahead < connections.size()) fetch(connections[i + fetch_ahead]);
         const ConnectionRecord* record = connections[i];

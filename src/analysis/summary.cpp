@@ -396,6 +396,27 @@ std::span<const Finding> ClientList::findings() const noexcept {
 
 namespace {
 
+// The services' summaries, busiest first, from their tallies, each let go once summed up.
+std::vector<ServerSummary> summarize_services(std::vector<ServerTally>& servers,
+                                              std::size_t host_count,
+                                              const CaptureSummary& capture) {
+    std::vector<ServerSummary> summaries;
+    DistinctCounter distinct_clients(host_count);
+    for (const std::uint32_t number : services_in_order(servers)) {
+        ServerTally& tally = servers[number];
+        tally.summary.clients = distinct_clients.count(number, tally.clients);
+        tally.summary.client_ports =
+            port_stats(tally.client_ports, [](std::uint16_t port) { return port; }).distinct;
+        tally.summary.segment = segment_name(capture, tally.summary.endpoint.address.segment);
+        summaries.push_back(tally.summary);
+        tally = {};
+    }
+    servers = {};
+    std::stable_sort(summaries.begin(), summaries.end(),
+                     [](const auto& a, const auto& b) { return a.connections > b.connections; });
+    return summaries;
+}
+
 // build_report, with the clients' summaries held where `kept` is null or there are at most
 // `max_clients_held`, else on demand from `records` (which `kept` owns).
 Report build_report_keeping(ConnectionRecords& records,
@@ -411,7 +432,7 @@ Report build_report_keeping(ConnectionRecords& records,
     report.critical_at = options.critical_at;
     report.exhausted_at = options.exhausted_at;
 
-    const std::vector<std::uint32_t> hosts_in_order = records.hosts_in_address_order();
+    std::vector<std::uint32_t> hosts_in_order = records.hosts_in_address_order();
     std::vector<bool> scanner;
     std::vector<std::uint32_t> per_client;
     report.scans = find_scans(records, hosts_in_order, scan_options, scanner, per_client);
@@ -428,6 +449,7 @@ Report build_report_keeping(ConnectionRecords& records,
         host_of_client.push_back(host);
         per_client_number.push_back(per_client[host]);
     }
+    hosts_in_order = {};
     per_client = {};
     ClientLists lists(per_client_number);
     per_client_number = {};
@@ -466,6 +488,11 @@ Report build_report_keeping(ConnectionRecords& records,
     };
     // Two passes over the log, independent of each other: on two cores where it is long.
     run_on_two_cores_if(records.size() >= min_elements_to_share, tally_services, tally_clients);
+    client_of_host = {};
+
+    // Before the clients are analyzed, so the services' tallies (a client and a port for every
+    // connection) are let go before that needs memory.
+    report.servers = summarize_services(servers, records.host_count(), report.capture);
 
     // Each client is summarized once here. Held, the summary stays; on demand, only what ranks it,
     // its verdict and its findings do (by client number until the clients are ranked). A few
@@ -497,19 +524,6 @@ Report build_report_keeping(ConnectionRecords& records,
         if (translations) report.translations = translations->pair();
     };
     analyze_clients(host_of_client.size(), records.size(), analyze_client, pair_translations);
-    DistinctCounter distinct_clients(records.host_count());
-    for (const std::uint32_t number : services_in_order(servers)) {
-        ServerTally& tally = servers[number];
-        tally.summary.clients = distinct_clients.count(number, tally.clients);
-        tally.summary.client_ports =
-            port_stats(tally.client_ports, [](std::uint16_t port) { return port; }).distinct;
-        tally.summary.segment =
-            segment_name(report.capture, tally.summary.endpoint.address.segment);
-        report.servers.push_back(tally.summary);
-    }
-    servers = {};
-    std::stable_sort(report.servers.begin(), report.servers.end(),
-                     [](const auto& a, const auto& b) { return a.connections > b.connections; });
 
     // Where both sides of a translator are in the capture, its hosts are counted, not estimated
     // (one host behind it does not share the address).
@@ -584,6 +598,7 @@ Report build_report(std::shared_ptr<ConnectionRecords> records, CaptureSummary c
                     std::vector<std::string> warnings, const PortAnalysisOptions& options,
                     const ScanOptions& scan_options, std::size_t max_clients_held) {
     ConnectionRecords& kept = *records;
+    kept.stop_numbering_hosts();  // kept as they are from here on
     return build_report_keeping(kept, std::move(records), std::move(capture), std::move(warnings),
                                 options, scan_options, max_clients_held);
 }

@@ -28,6 +28,23 @@ TEST(Numbering, NumbersKeysInOrderOfFirstAppearanceThroughGrowth) {
     EXPECT_EQ(numbering.key(42), endpoint(42 % 7, 10042));
 }
 
+// Once the index is dropped (a capture read to its end), keys still answer, and numbering again
+// finds the same numbers for known keys and the next ones for new keys.
+TEST(Numbering, KeysOutliveTheIndexAndNumberingBuildsItAgain) {
+    Numbering<Endpoint, EndpointHash> numbering;
+    constexpr std::uint16_t keys = 3000;
+    for (std::uint16_t i = 0; i < keys; ++i) numbering.number(endpoint(1, 10000 + i));
+    numbering.drop_index();
+    ASSERT_EQ(numbering.size(), keys);
+    EXPECT_EQ(numbering.key(2999), endpoint(1, 12999));
+    EXPECT_EQ(numbering.number(endpoint(1, 10007)), 7u);
+    EXPECT_EQ(numbering.number(endpoint(2, 80)), keys);
+    for (std::uint16_t i = 0; i < keys; ++i) {
+        ASSERT_EQ(numbering.number(endpoint(1, 10000 + i)), i);
+    }
+    EXPECT_EQ(numbering.size(), keys + 1u);
+}
+
 TEST(Numbering, InKeyOrderSortsNumbersByTheirKeys) {
     Numbering<Endpoint, EndpointHash> numbering;
     numbering.number(endpoint(3, 80));

@@ -18,6 +18,7 @@ class Numbering {
   public:
     // The key's number: 0 for the first key seen, 1 for the next new one, and so on.
     std::uint32_t number(const Key& key) {
+        if (slots_.empty()) index_again();
         const auto hash = static_cast<std::uint32_t>(mix(Hash{}(key)));
         const std::size_t mask = slots_.size() - 1;
         for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
@@ -37,6 +38,10 @@ class Numbering {
 
     std::size_t size() const noexcept { return keys_.size(); }
     const Key& key(std::uint32_t number) const { return keys_[number]; }
+
+    // Lets go of the index (as much memory as the keys or more) where no key is to be numbered
+    // for a while: key() still answers, and the next number() builds the index again first.
+    void drop_index() { slots_ = {}; }
 
     // Every number, ordered as their keys are.
     std::vector<std::uint32_t> in_key_order() const {
@@ -58,6 +63,19 @@ class Numbering {
         value ^= value >> 29;
         value *= 0xbf58476d1ce4e5b9ULL;
         return value ^ (value >> 32);
+    }
+
+    void index_again() {
+        std::size_t size = 16;
+        while (keys_.size() * 2 > size) size *= 2;
+        slots_.assign(size, Slot{});
+        const std::size_t mask = size - 1;
+        for (std::size_t number = 0; number < keys_.size(); ++number) {
+            const auto hash = static_cast<std::uint32_t>(mix(Hash{}(keys_[number])));
+            std::size_t at = hash & mask;
+            while (slots_[at].number_plus_one != 0) at = (at + 1) & mask;
+            slots_[at] = {static_cast<std::uint32_t>(number + 1), hash};
+        }
     }
 
     void grow() {

@@ -83,6 +83,8 @@ class TableSet {
 std::string profile_names(TableSet profiles);
 // Range defaults (range_defaults()) narrowest first, ties in table order.
 std::vector<std::string_view> default_names(TableSet defaults);
+// The first of default_names(defaults), without building the list; null for none.
+const RangeDefault* narrowest_default(TableSet defaults) noexcept;
 
 inline constexpr double default_time_wait_s = 60.0;  // Linux TCP_TIMEWAIT_LEN, FreeBSD, OpenBSD
 // The longest TIME_WAIT of any profile: a connection that ended longer ago than this holds no

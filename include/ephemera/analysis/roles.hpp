@@ -81,6 +81,9 @@ class ConnectionRecords {
     // Every host number, in address order.
     std::vector<std::uint32_t> hosts_in_address_order() const { return hosts_.in_key_order(); }
     std::size_t host_count() const noexcept { return hosts_.size(); }
+    // Frees what numbering new hosts takes (a table as large as the addresses) where no record
+    // is to be added for a while, as once a capture is read; add() works after it, slower once.
+    void stop_numbering_hosts() { hosts_.drop_index(); }
 
     Endpoint endpoint(const ConnectionRecord& record, int side) const {
         return {address(record.host[side]), record.port[side]};
