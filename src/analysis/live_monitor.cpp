@@ -1,6 +1,8 @@
 #include "ephemera/analysis/live_monitor.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <unordered_map>
 
 namespace ephemera {
 namespace {
@@ -9,8 +11,27 @@ bool is_open(const ConnectionState state) {
     return state == ConnectionState::open || state == ConnectionState::half_closed;
 }
 
-struct DestinationActivity {
-    std::uint64_t started_in_window = 0;
+// What a window's connections say of one client now.
+struct ClientActivity {
+    std::uint32_t open = 0;
+    std::uint64_t started = 0;  // within the window
+};
+
+// A client's connections to one service, by the window's host numbers: the records' own
+// numbers, so counting them per connection costs a hash, not a comparison of addresses.
+struct DestinationNumbers {
+    std::uint32_t client = 0;
+    std::uint64_t server = 0;  // ConnectionRecord::server_key()
+    Protocol protocol = Protocol::tcp;
+    bool operator==(const DestinationNumbers&) const = default;
+};
+
+struct DestinationNumbersHash {
+    std::size_t operator()(const DestinationNumbers& key) const noexcept {
+        std::uint64_t hash = key.server * 0x9e3779b97f4a7c15ULL;
+        hash ^= (std::uint64_t{key.client} << 1 | (key.protocol == Protocol::udp)) + (hash >> 29);
+        return hash * 0xff51afd7ed558ccdULL;
+    }
 };
 
 }  // namespace
@@ -127,21 +148,35 @@ LiveSnapshot LiveMonitor::analyze(LiveWindow window) {
 
     const Micros window_start = std::max(started_, now - options_.window);
     const double window_s = std::max(1e-3, static_cast<double>(now - window_start) / 1e6);
-    std::map<DestinationKey, DestinationActivity> activity;
-    std::map<Address, ClientNow> clients;
+    std::vector<ClientActivity> activity_of_host(records.host_count());
+    std::unordered_map<DestinationNumbers, std::uint64_t, DestinationNumbersHash> started_in_window;
     for (const ConnectionRecord& record : records) {
         const ConnectionActivity& connection = record.connection;
-        const Address& client_address = records.address(record.client_host());
-        ClientNow& client = clients[client_address];
-        client.open += is_open(connection.state());
+        ClientActivity& activity = activity_of_host[record.client_host()];
+        activity.open += is_open(connection.state());
         if (connection.first_seen < window_start) continue;
-        ++client.started;
-        ++activity[{client_address, records.server(record), connection.protocol}].started_in_window;
+        ++activity.started;
+        ++started_in_window[{record.client_host(), record.server_key(), connection.protocol}];
     }
+    // The connections started within the window from `client` to `server`.
+    const auto started_to = [&](std::optional<std::uint32_t> client, const Endpoint& server,
+                                Protocol protocol) {
+        const std::optional<std::uint32_t> server_host = records.find_host(server.address);
+        if (!client || !server_host) return std::uint64_t{0};
+        const DestinationNumbers key{*client, std::uint64_t{*server_host} << 16 | server.port,
+                                     protocol};
+        const auto found = started_in_window.find(key);
+        return found == started_in_window.end() ? 0 : found->second;
+    };
 
     for (const ClientSummary& summary : snapshot.window_report.clients.held()) {
         const std::uint32_t limit = summary.port_use.range.limit();
-        ClientNow& client = clients[summary.address];
+        // A client of the report is a client of some record in the window: it has a number.
+        const std::optional<std::uint32_t> host = records.find_host(summary.address);
+        const ClientActivity activity = host ? activity_of_host[*host] : ClientActivity{};
+        ClientNow client;
+        client.open = activity.open;
+        client.started = activity.started;
         client.address = summary.address;
         client.range = summary.port_use.range;
         client.destinations = summary.servers;
@@ -157,7 +192,9 @@ LiveSnapshot LiveMonitor::analyze(LiveWindow window) {
                 static_cast<double>(occupancy.occupied_at_end) / std::max(1u, limit);
             destination.peak_occupied = occupancy.peak_occupied;
             const DestinationKey key{summary.address, occupancy.server, occupancy.protocol};
-            destination.new_per_s = static_cast<double>(activity[key].started_in_window) / window_s;
+            destination.new_per_s =
+                static_cast<double>(started_to(host, occupancy.server, occupancy.protocol)) /
+                window_s;
             destination.sustainable_per_s = occupancy.sustainable_new_per_s;
             destination.verdict = verdict_for(destination.utilization, options_.ports);
             destination.connections_total = started_per_destination_[key];

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 namespace ephemera {
@@ -38,6 +39,24 @@ class Numbering {
 
     std::size_t size() const noexcept { return keys_.size(); }
     const Key& key(std::uint32_t number) const { return keys_[number]; }
+    // The key's number where it has one, without numbering it; searched key by key where the
+    // index was dropped.
+    std::optional<std::uint32_t> find(const Key& key) const {
+        if (slots_.empty()) {
+            const auto found = std::find(keys_.begin(), keys_.end(), key);
+            if (found == keys_.end()) return std::nullopt;
+            return static_cast<std::uint32_t>(found - keys_.begin());
+        }
+        const auto hash = static_cast<std::uint32_t>(mix(Hash{}(key)));
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
+            const Slot& slot = slots_[at];
+            if (slot.number_plus_one == 0) return std::nullopt;
+            if (slot.hash == hash && keys_[slot.number_plus_one - 1] == key) {
+                return slot.number_plus_one - 1;
+            }
+        }
+    }
 
     // Lets go of the index (as much memory as the keys or more) where no key is to be numbered
     // for a while: key() still answers, and the next number() builds the index again first.

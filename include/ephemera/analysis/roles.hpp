@@ -81,6 +81,10 @@ class ConnectionRecords {
     // Every host number, in address order.
     std::vector<std::uint32_t> hosts_in_address_order() const { return hosts_.in_key_order(); }
     std::size_t host_count() const noexcept { return hosts_.size(); }
+    // The number of the host at `address`, if any record names it.
+    std::optional<std::uint32_t> find_host(const Address& address) const {
+        return hosts_.find(address);
+    }
     // Frees what numbering new hosts takes (a table as large as the addresses) where no record
     // is to be added for a while, as once a capture is read; add() works after it, slower once.
     void stop_numbering_hosts() { hosts_.drop_index(); }
