@@ -390,6 +390,40 @@ DecodeOptions decode_options(const AnalyzeOptions& options) {
     return result;
 }
 
+namespace {
+
+// Reads the captures into `log`; what reading them left besides. The reader's buffers and the
+// tracker's table go when it returns, before the report needs memory.
+SavedState read_captures(std::vector<CaptureReader::OpenedInput> inputs,
+                         const AnalyzeOptions& options, const TrackerOptions& tracking,
+                         ConnectionLog& log) {
+    CaptureReader reader(std::move(inputs), options.filter,
+                         options.reader == ReaderChoice::automatic);
+    PacketPipeline pipeline(tracking, log, decode_options(options));
+    if (options.reading_thread) {
+        run_on_two_threads(reader, pipeline);
+    } else {
+        while (const RawFrame* frame = reader.next()) {
+            pipeline.on_frame(frame->timestamp, frame->link_type, frame->bytes);
+        }
+    }
+    pipeline.finish();
+    CaptureSummary& capture = pipeline.capture();
+    capture.filtered = !options.filter.empty();
+
+    SavedState state;
+    state.capture = summarize_files(capture, reader.files(), reader.warnings());
+    state.input_warnings = unsupported_link_warnings(reader.files());
+    if (capture.packets == 0 && !options.filter.empty()) {
+        state.input_warnings.push_back(
+            fmt::format("the filter '{}' matched no packet: nothing to analyze", options.filter));
+    }
+    state.reader_warnings = reader.warnings();
+    return state;
+}
+
+}  // namespace
+
 AnalysisResult analyze_captures(const AnalyzeOptions& options) {
     // The HTML report draws occupancy over time and lists connections oldest first.
     const bool html = options.format == ReportFormat::html;
@@ -415,30 +449,8 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
                     [](const auto& input) { return looks_like_state(input.second.magic); })) {
         return analyze_states(options, std::move(inputs), port_analysis);
     }
-    CaptureReader reader(std::move(inputs), options.filter,
-                         options.reader == ReaderChoice::automatic);
     ConnectionLog log;
-    PacketPipeline pipeline(tracking, log, decode_options(options));
-
-    if (options.reading_thread) {
-        run_on_two_threads(reader, pipeline);
-    } else {
-        while (const RawFrame* frame = reader.next()) {
-            pipeline.on_frame(frame->timestamp, frame->link_type, frame->bytes);
-        }
-    }
-    pipeline.finish();
-    CaptureSummary& capture = pipeline.capture();
-    capture.filtered = !options.filter.empty();
-
-    SavedState state;
-    state.capture = summarize_files(capture, reader.files(), reader.warnings());
-    state.input_warnings = unsupported_link_warnings(reader.files());
-    if (capture.packets == 0 && !options.filter.empty()) {
-        state.input_warnings.push_back(
-            fmt::format("the filter '{}' matched no packet: nothing to analyze", options.filter));
-    }
-    state.reader_warnings = reader.warnings();
+    SavedState state = read_captures(std::move(inputs), options, tracking, log);
     return report_on(log.records(), std::move(state), options, port_analysis);
 }
 
