@@ -211,10 +211,20 @@ void count_hosts_behind(SharedAddress& shared, std::uint8_t hosts) {
 
 }  // namespace
 
+// Records the log reserves address space for at first: 5.5 GiB, of which only what is filled
+// takes memory.
+constexpr std::size_t records_reserved = std::size_t{1} << 26;
+
 ConnectionLog::ConnectionLog(std::size_t max_records) : max_records_(max_records) {
-    // Address space only (see LargeBufferAllocator): the log fills it without copying itself.
+    // Address space only (see LargeBufferAllocator): the log fills it without copying itself,
+    // which growing would do at every doubling, holding both copies meanwhile. Where that much
+    // address space is refused (ulimit -v, strict overcommit), a smaller start.
     if (large_buffer::reserving_is_free) {
-        records_.reserve(std::min(max_records, std::size_t{1} << 20));
+        try {
+            records_.reserve(std::min(max_records, records_reserved));
+        } catch (const std::bad_alloc&) {
+            records_.reserve(std::min(max_records, std::size_t{1} << 20));
+        }
     }
 }
 

@@ -28,8 +28,9 @@ void* allocate(std::size_t bytes) {
     if (bytes < smallest_mapped) return ::operator new(bytes, cache_line);
     const std::size_t length = round_up(bytes, huge_page);
     // Map one huge page more than needed, then give back the unaligned head and the tail.
+    // Not counted against overcommit until touched: a buffer reserved large fills only in part.
     void* mapped = mmap(nullptr, length + huge_page, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mapped == MAP_FAILED) throw std::bad_alloc();
     const auto start = reinterpret_cast<std::uintptr_t>(mapped);
     const std::uintptr_t aligned = round_up(start, huge_page);

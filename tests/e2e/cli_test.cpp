@@ -233,6 +233,22 @@ TEST(UserErrors, ConnectionsPastAFileSizeLimitLeaveNothingBehind) {
     EXPECT_TRUE(std::filesystem::is_empty(temp.path())) << "no CSV and no temporary file";
 }
 
+// The connection log reserves gigabytes of address space at first (only what it fills takes
+// memory); where a limit on address space refuses that, it starts smaller and the report is
+// the same.
+TEST(Limits, AnAddressSpaceLimitBelowTheLogsReservationChangesNothing) {
+    if (EPHEMERA_SANITIZED) GTEST_SKIP() << "AddressSanitizer needs terabytes of address space";
+    const std::string capture = sample("linux-default.pcap").string();
+    const RunResult limited =
+        run({"/bin/sh", "-c", "ulimit -v 2000000; exec \"$0\" analyze --format json \"$1\"",
+             EPHEMERA_BINARY, capture});
+    ASSERT_EQ(limited.exit_code, 0) << limited.err;
+    const RunResult unlimited = run_ephemera({"analyze", "--format", "json", capture});
+    ASSERT_EQ(unlimited.exit_code, 0) << unlimited.err;
+    EXPECT_EQ(limited.out, unlimited.out);
+    EXPECT_NE(limited.out.find("\"clients\""), std::string::npos);
+}
+
 TEST(Output, ReportFileIsWrittenWhole) {
     TempDir temp;
     const RunResult result = run_ephemera(
