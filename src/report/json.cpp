@@ -344,16 +344,6 @@ void write_client(EntryWriter<Writer>& out, const ClientSummary& client, std::si
     out.end_object();
 }
 
-// A client's entry as dump(2) would write it at the top level: its lines after the first are to
-// be indented where it sits.
-void append_client_entry(rapidjson::StringBuffer& text, const ClientSummary& client,
-                         std::size_t destinations) {
-    rapidjson::PrettyWriter<rapidjson::StringBuffer> writer(text);
-    writer.SetIndent(' ', 2);
-    EntryWriter entry(writer);
-    write_client(entry, client, destinations);
-}
-
 // The same entry as a value of a document built with nlohmann_json (live's reports, whose
 // windows hold few clients).
 ordered_json client_json(const ClientSummary& client, std::size_t destinations) {
@@ -517,22 +507,18 @@ ordered_json report_document(const Report& report, const ReportOptions& options)
     return document;
 }
 
-// Appends `text` (as dump(2) writes a value) where it sits `depth` levels deep in a document
+// Writes `text` (as dump(2) writes a value) where it sits `depth` levels deep in a document
 // dumped with an indent of 2: every line after the first indented by 2 * depth spaces. JSON text
 // has no newline but those between its lines (strings escape theirs).
-void append_indented(std::string& out, std::string_view text, int depth) {
-    const std::string_view indent = std::string_view("        ").substr(0, 2 * depth);
+void write_indented(std::FILE* out, std::string_view text, int depth) {
+    const std::string indent(static_cast<std::size_t>(2 * depth), ' ');
+    std::string indented;
     for (std::size_t newline; (newline = text.find('\n')) != std::string_view::npos;) {
-        out.append(text.substr(0, newline + 1));
-        out.append(indent);
+        indented.append(text.substr(0, newline + 1));
+        indented.append(indent);
         text.remove_prefix(newline + 1);
     }
-    out.append(text);
-}
-
-void write_indented(std::FILE* out, std::string_view text, int depth) {
-    std::string indented;
-    append_indented(indented, text, depth);
+    indented.append(text);
     std::fwrite(indented.data(), 1, indented.size(), out);
 }
 
@@ -544,19 +530,40 @@ std::string dumped(const ordered_json& value) {
 // the document is never held whole.
 constexpr std::size_t clients_per_batch = 4096;
 
-// Client entries formatted one after another into one buffer, and where each ends.
-struct FormattedEntries {
-    rapidjson::StringBuffer text;
-    std::vector<std::size_t> ends;
+// Client entries formatted as they sit in the report: in the array of its "clients" member,
+// two levels deep, each after a newline and its indentation, with commas between them, as
+// dump(2) writes the rest of the document.
+class ClientEntries {
+  public:
+    ClientEntries() {
+        writer_.SetIndent(' ', 2);
+        clear();
+    }
+    ClientEntries(const ClientEntries&) = delete;  // the writer writes into text_
+    ClientEntries& operator=(const ClientEntries&) = delete;
 
     void clear() {
-        text.Clear();
-        ends.clear();
+        text_.Clear();
+        writer_.Reset(text_);
+        // The entries' context, cut off again by entries().
+        writer_.StartObject();
+        writer_.Key("clients");
+        writer_.StartArray();
+        context_ = text_.GetSize();
     }
-    std::string_view entry(std::size_t index) const {
-        const std::size_t begin = index == 0 ? 0 : ends[index - 1];
-        return {text.GetString() + begin, ends[index] - begin};
+    void add(const ClientSummary& client, std::size_t destinations) {
+        EntryWriter entry(writer_);
+        write_client(entry, client, destinations);
     }
+    // The entries so far, the first after a newline, the others after a comma and a newline.
+    std::string_view entries() const {
+        return {text_.GetString() + context_, text_.GetSize() - context_};
+    }
+
+  private:
+    rapidjson::StringBuffer text_;
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> writer_{text_};
+    std::size_t context_ = 0;
 };
 
 // The clients' array, as dump(2) would write it one level deep.
@@ -566,31 +573,27 @@ void write_clients(std::FILE* out, const ClientList& clients, std::size_t destin
         return;
     }
     std::fputs("[", out);
-    std::array<FormattedEntries, 2> halves;
-    std::string batch;  // a half's entries, indented, for one write
-    const char* separator = "\n    ";
+    std::array<ClientEntries, 2> halves;
+    bool first = true;
     for (std::size_t begin = 0; begin < clients.size(); begin += clients_per_batch) {
         const std::size_t end = std::min(clients.size(), begin + clients_per_batch);
         const std::size_t middle = begin + (end - begin) / 2;
         const auto format = [&](std::size_t half) {
-            FormattedEntries& entries = halves[half];
+            ClientEntries& entries = halves[half];
             entries.clear();
             const std::size_t last = half == 0 ? middle : end;
             for (std::size_t i = half == 0 ? begin : middle; i < last; ++i) {
-                append_client_entry(entries.text, clients[i], destinations);
-                entries.ends.push_back(entries.text.GetSize());
+                entries.add(clients[i], destinations);
             }
         };
         run_on_two_cores_if(
             end - begin >= min_clients_to_share, [&] { format(1); }, [&] { format(0); });
-        for (const FormattedEntries& half : halves) {
-            batch.clear();
-            for (std::size_t entry = 0; entry < half.ends.size(); ++entry) {
-                batch.append(separator);
-                separator = ",\n    ";
-                append_indented(batch, half.entry(entry), 2);
-            }
-            std::fwrite(batch.data(), 1, batch.size(), out);
+        for (const ClientEntries& half : halves) {
+            const std::string_view entries = half.entries();
+            if (entries.empty()) continue;
+            if (!first) std::fputc(',', out);
+            first = false;
+            std::fwrite(entries.data(), 1, entries.size(), out);
         }
     }
     std::fputs("\n  ]", out);
