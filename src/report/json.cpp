@@ -127,6 +127,8 @@ class EntryWriter {
                 writer_.Null();
             }
         } else {
+            // A client's text is ASCII without control characters (addresses, names, numbers),
+            // which both libraries write alike; they escape the others differently.
             const std::string_view text(value);
             writer_.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
         }
