@@ -163,8 +163,8 @@ LiveSnapshot LiveMonitor::analyze(LiveWindow window) {
                                 Protocol protocol) {
         const std::optional<std::uint32_t> server_host = records.find_host(server.address);
         if (!client || !server_host) return std::uint64_t{0};
-        const DestinationNumbers key{*client, std::uint64_t{*server_host} << 16 | server.port,
-                                     protocol};
+        const DestinationNumbers key{
+            *client, ConnectionRecord::endpoint_key(*server_host, server.port), protocol};
         const auto found = started_in_window.find(key);
         return found == started_in_window.end() ? 0 : found->second;
     };

@@ -66,6 +66,9 @@ struct ClientLists {
     std::span<const ConnectionRecord*> of(std::size_t client) {
         return {connections.data() + first[client], first[client + 1] - first[client]};
     }
+    std::span<const ConnectionRecord* const> of(std::size_t client) const {
+        return {connections.data() + first[client], first[client + 1] - first[client]};
+    }
 };
 
 struct ServerTally {
@@ -378,11 +381,8 @@ class ClientList::Source {
     Verdict worst = Verdict::unknown;
 
     ClientSummary summary_of(std::uint32_t number) const {
-        const std::span<const ConnectionRecord* const> connections(
-            lists.connections.data() + lists.first[number],
-            lists.first[number + 1] - lists.first[number]);
         ClientSummary client =
-            summarize_client(*records, host_of_client[number], connections, capture, options);
+            summarize_client(*records, host_of_client[number], lists.of(number), capture, options);
         if (const auto counted = counted_hosts.find(number); counted != counted_hosts.end()) {
             count_hosts_behind(client.port_use.shared, counted->second);
         }

@@ -20,21 +20,14 @@ class Numbering {
     // The key's number: 0 for the first key seen, 1 for the next new one, and so on.
     std::uint32_t number(const Key& key) {
         if (slots_.empty()) index_again();
-        const auto hash = static_cast<std::uint32_t>(mix(Hash{}(key)));
-        const std::size_t mask = slots_.size() - 1;
-        for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
-            Slot& slot = slots_[at];
-            if (slot.number_plus_one == 0) {
-                const auto added = static_cast<std::uint32_t>(keys_.size());
-                keys_.push_back(key);
-                slot = {added + 1, hash};
-                if (keys_.size() * 2 > slots_.size()) grow();
-                return added;
-            }
-            if (slot.hash == hash && keys_[slot.number_plus_one - 1] == key) {
-                return slot.number_plus_one - 1;
-            }
-        }
+        const auto hash = hash_of(key);
+        Slot& slot = slots_[slot_of(key, hash)];
+        if (slot.number_plus_one != 0) return slot.number_plus_one - 1;
+        const auto added = static_cast<std::uint32_t>(keys_.size());
+        keys_.push_back(key);
+        slot = {added + 1, hash};
+        if (keys_.size() * 2 > slots_.size()) grow();
+        return added;
     }
 
     std::size_t size() const noexcept { return keys_.size(); }
@@ -47,15 +40,9 @@ class Numbering {
             if (found == keys_.end()) return std::nullopt;
             return static_cast<std::uint32_t>(found - keys_.begin());
         }
-        const auto hash = static_cast<std::uint32_t>(mix(Hash{}(key)));
-        const std::size_t mask = slots_.size() - 1;
-        for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
-            const Slot& slot = slots_[at];
-            if (slot.number_plus_one == 0) return std::nullopt;
-            if (slot.hash == hash && keys_[slot.number_plus_one - 1] == key) {
-                return slot.number_plus_one - 1;
-            }
-        }
+        const Slot& slot = slots_[slot_of(key, hash_of(key))];
+        if (slot.number_plus_one == 0) return std::nullopt;
+        return slot.number_plus_one - 1;
     }
 
     // Lets go of the index (as much memory as the keys or more) where no key is to be numbered
@@ -84,28 +71,42 @@ class Numbering {
         return value ^ (value >> 32);
     }
 
+    static std::uint32_t hash_of(const Key& key) {
+        return static_cast<std::uint32_t>(mix(Hash{}(key)));
+    }
+
+    // Where `key` (of hash `hash`) is in the index, or the empty slot where it would go.
+    std::size_t slot_of(const Key& key, std::uint32_t hash) const {
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
+            const Slot& slot = slots_[at];
+            if (slot.number_plus_one == 0) return at;
+            if (slot.hash == hash && keys_[slot.number_plus_one - 1] == key) return at;
+        }
+    }
+
+    // Puts `slot` in the first empty place from its hash on (its key is not in the index yet).
+    void place(const Slot& slot) {
+        const std::size_t mask = slots_.size() - 1;
+        std::size_t at = slot.hash & mask;
+        while (slots_[at].number_plus_one != 0) at = (at + 1) & mask;
+        slots_[at] = slot;
+    }
+
     void index_again() {
         std::size_t size = 16;
         while (keys_.size() * 2 > size) size *= 2;
         slots_.assign(size, Slot{});
-        const std::size_t mask = size - 1;
         for (std::size_t number = 0; number < keys_.size(); ++number) {
-            const auto hash = static_cast<std::uint32_t>(mix(Hash{}(keys_[number])));
-            std::size_t at = hash & mask;
-            while (slots_[at].number_plus_one != 0) at = (at + 1) & mask;
-            slots_[at] = {static_cast<std::uint32_t>(number + 1), hash};
+            place({static_cast<std::uint32_t>(number + 1), hash_of(keys_[number])});
         }
     }
 
     void grow() {
         std::vector<Slot> old(slots_.size() * 2);
         old.swap(slots_);
-        const std::size_t mask = slots_.size() - 1;
         for (const Slot& slot : old) {
-            if (slot.number_plus_one == 0) continue;
-            std::size_t at = slot.hash & mask;
-            while (slots_[at].number_plus_one != 0) at = (at + 1) & mask;
-            slots_[at] = slot;
+            if (slot.number_plus_one != 0) place(slot);
         }
     }
 

@@ -56,9 +56,10 @@ struct ConnectionRecord {
     std::uint16_t client_port() const noexcept { return port[client_side]; }
     std::uint16_t server_port() const noexcept { return port[1 - client_side]; }
     // Host number and port in one word: equal exactly when the endpoints are.
-    std::uint64_t server_key() const noexcept {
-        return std::uint64_t{server_host()} << 16 | server_port();
+    static std::uint64_t endpoint_key(std::uint32_t host, std::uint16_t port) noexcept {
+        return std::uint64_t{host} << 16 | port;
     }
+    std::uint64_t server_key() const noexcept { return endpoint_key(server_host(), server_port()); }
 };
 static_assert(sizeof(ConnectionRecord) == 88, "ConnectionRecord has grown padding or a field");
 
