@@ -15,16 +15,32 @@ constexpr std::array<RangeDefault, 6> defaults = {{
     {"windows-xp", {1025, 5000}},
 }};
 
+// Positions in `defaults`, for the profiles to name their range by.
+enum DefaultIndex : std::uint8_t {
+    linux_ports,
+    iana_ports,
+    freebsd_ports,
+    openbsd_ports,
+    solaris_ports,
+    windows_xp_ports
+};
+
 // Allocator behaviour per FACTS.md; Windows' allocator and TIME_WAIT are unverified there.
 constexpr std::array<OsProfile, 7> profiles = {{
-    {"linux", "linux", AllocationPattern::per_destination, 60, true},
-    {"macos", "iana", AllocationPattern::sequential, 30, false},
-    {"windows", "iana", AllocationPattern::sequential, 120, true},
-    {"freebsd", "freebsd", AllocationPattern::random, 60, true},
-    {"openbsd", "openbsd", AllocationPattern::random, 60, false},
-    {"solaris", "solaris", AllocationPattern::random, 60, true},
-    {"windows-xp", "windows-xp", AllocationPattern::unknown, 240, true},
+    {"linux", linux_ports, AllocationPattern::per_destination, 60, true},
+    {"macos", iana_ports, AllocationPattern::sequential, 30, false},
+    {"windows", iana_ports, AllocationPattern::sequential, 120, true},
+    {"freebsd", freebsd_ports, AllocationPattern::random, 60, true},
+    {"openbsd", openbsd_ports, AllocationPattern::random, 60, false},
+    {"solaris", solaris_ports, AllocationPattern::random, 60, true},
+    {"windows-xp", windows_xp_ports, AllocationPattern::unknown, 240, true},
 }};
+static_assert(defaults[linux_ports].basis == "linux" && defaults[iana_ports].basis == "iana" &&
+                  defaults[freebsd_ports].basis == "freebsd" &&
+                  defaults[openbsd_ports].basis == "openbsd" &&
+                  defaults[solaris_ports].basis == "solaris" &&
+                  defaults[windows_xp_ports].basis == "windows-xp",
+              "DefaultIndex names the entries of `defaults` in order");
 
 // The translators' limits, each from its own documentation:
 //   aws-nat           AWS VPC User Guide, "NAT gateway basics": up to 55,000 simultaneous
@@ -116,7 +132,7 @@ std::string profile_names(TableSet profiles) {
     return names;
 }
 
-std::vector<std::string_view> default_names(TableSet defaults) {
+std::vector<const RangeDefault*> narrowest_first(TableSet defaults) {
     std::vector<const RangeDefault*> entries;
     for (std::size_t index = 0; index < range_defaults().size(); ++index) {
         if (defaults.contains(index)) entries.push_back(&range_defaults()[index]);
@@ -124,8 +140,12 @@ std::vector<std::string_view> default_names(TableSet defaults) {
     std::stable_sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
         return a->range.size() < b->range.size();
     });
+    return entries;
+}
+
+std::vector<std::string_view> default_names(TableSet defaults) {
     std::vector<std::string_view> names;
-    for (const RangeDefault* entry : entries) names.push_back(entry->basis);
+    for (const RangeDefault* entry : narrowest_first(defaults)) names.push_back(entry->basis);
     return names;
 }
 
@@ -139,13 +159,6 @@ const RangeDefault* narrowest_default(TableSet defaults) noexcept {
         }
     }
     return narrowest;
-}
-
-const RangeDefault* find_range_default(std::string_view basis) noexcept {
-    for (const RangeDefault& entry : defaults) {
-        if (entry.basis == basis) return &entry;
-    }
-    return nullptr;
 }
 
 }  // namespace ephemera

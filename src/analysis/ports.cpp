@@ -39,8 +39,8 @@ TableSet os_hint_for(AllocationPattern pattern, std::uint16_t low, std::uint16_t
     if (pattern == AllocationPattern::unknown) return hint;
     for (std::size_t index = 0; index < os_profiles().size(); ++index) {
         const OsProfile& profile = os_profiles()[index];
-        const RangeDefault* range = find_range_default(profile.range_basis);
-        if (profile.tcp_pattern == pattern && range->range.contains(low, high)) hint.add(index);
+        const RangeDefault& range = range_defaults()[profile.range_default];
+        if (profile.tcp_pattern == pattern && range.range.contains(low, high)) hint.add(index);
     }
     return hint;
 }
@@ -62,7 +62,7 @@ TableSet udp_os_hint(std::uint16_t low, std::uint16_t high) {
     TableSet hint;
     if (narrowest == nullptr) return hint;
     for (std::size_t index = 0; index < os_profiles().size(); ++index) {
-        if (os_profiles()[index].range_basis == narrowest->basis) hint.add(index);
+        if (&range_defaults()[os_profiles()[index].range_default] == narrowest) hint.add(index);
     }
     return hint;
 }
@@ -598,7 +598,7 @@ std::string os_hint_note(const AllocationFingerprint& allocation) {
         "a {} allocator points to {}, but the ports fill {}'s default range instead: "
         "an application choosing its own ports, or a system not profiled",
         pattern_name(allocation.pattern), profile_names(allocation.dropped_hint),
-        allocation.dropped_for_basis);
+        allocation.dropped_for->basis);
 }
 
 std::string_view unknown_because_name(UnknownBecause because) noexcept {
@@ -615,6 +615,22 @@ std::string_view unknown_because_name(UnknownBecause because) noexcept {
             return "no-pattern";
     }
     return "";
+}
+
+std::string_view RangeEstimate::basis_name() const noexcept {
+    switch (evidence) {
+        case RangeEvidence::configured:
+            return "configured";
+        case RangeEvidence::gateway:
+            return gateway;
+        case RangeEvidence::none:
+            return "unknown";
+        case RangeEvidence::cycled:
+        case RangeEvidence::os_default:
+        case RangeEvidence::estimated:
+            break;
+    }
+    return os_default != nullptr ? os_default->basis : "observed";
 }
 
 std::string_view evidence_name(RangeEvidence evidence) noexcept {
@@ -674,14 +690,13 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pa
     const bool cycled = distinct >= 2 && estimate.allocations >= 2 * distinct;
     if (cycled) {
         estimate.range = extended;
-        estimate.basis = "observed";
         estimate.evidence = RangeEvidence::cycled;
         for (const RangeDefault& entry : range_defaults()) {
             const double tolerance = entry.range.size() * 0.01;
             if (std::abs(entry.range.low - extended.low) <= tolerance &&
                 std::abs(entry.range.high - extended.high) <= tolerance) {
                 estimate.range = entry.range;
-                estimate.basis = entry.basis;
+                estimate.os_default = &entry;
             }
         }
         return estimate;
@@ -704,8 +719,7 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pa
     }
     const auto hinted = [&](std::size_t entry) {
         for (std::size_t profile = 0; profile < os_profiles().size(); ++profile) {
-            if (hint.contains(profile) &&
-                os_profiles()[profile].range_basis == range_defaults()[entry].basis)
+            if (hint.contains(profile) && os_profiles()[profile].range_default == entry)
                 return true;
         }
         return false;
@@ -718,12 +732,11 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pa
         // The narrowest, as default_names lists it first.
         const RangeDefault* chosen = narrowest_default(estimate.fits);
         estimate.range = chosen->range;
-        estimate.basis = chosen->basis;
+        estimate.os_default = chosen;
         estimate.evidence = RangeEvidence::os_default;
         return estimate;
     }
     estimate.range = extended;
-    estimate.basis = "observed";
     estimate.evidence = RangeEvidence::estimated;
     return estimate;
 }
@@ -744,9 +757,7 @@ void narrow_hint_to_range(AllocationFingerprint& allocation, const RangeEstimate
     TableSet narrowed;
     for (std::size_t profile = 0; profile < os_profiles().size(); ++profile) {
         if (!allocation.os_hint.contains(profile)) continue;
-        const RangeDefault* own = find_range_default(os_profiles()[profile].range_basis);
-        if (range.fits.contains(static_cast<std::size_t>(own - range_defaults().data())))
-            narrowed.add(profile);
+        if (range.fits.contains(os_profiles()[profile].range_default)) narrowed.add(profile);
     }
     if (!narrowed.empty()) {
         allocation.os_hint = narrowed;
@@ -756,7 +767,7 @@ void narrow_hint_to_range(AllocationFingerprint& allocation, const RangeEstimate
     // fill Linux's range: an application binding ports of its own choosing). The ports win; the
     // hint goes, and os_hint_note says why.
     allocation.dropped_hint = allocation.os_hint;
-    allocation.dropped_for_basis = range.basis;
+    allocation.dropped_for = range.os_default;
     allocation.os_hint.clear();
 }
 
@@ -855,8 +866,8 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
             configured_for(client, options.client_ranges, options.range)) {
         RangeEstimate& range = result.range;
         range.range = *given;
-        range.basis = "configured";
         range.evidence = RangeEvidence::configured;
+        range.os_default = nullptr;
         range.fits.clear();
         std::vector<std::uint16_t> distinct = ports;
         std::sort(distinct.begin(), distinct.end());
@@ -876,8 +887,9 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         // where it documents one.
         RangeEstimate& range = result.range;
         range.range = {1024, 65535};
-        range.basis = gateway->name;
         range.evidence = RangeEvidence::gateway;
+        range.os_default = nullptr;
+        range.gateway = gateway->name;
         range.fits.clear();
         range.capacity = gateway->ports_per_destination;
         if (!options.time_wait_s && gateway->time_wait_s > 0) time_wait_s = gateway->time_wait_s;

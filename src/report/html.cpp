@@ -152,7 +152,7 @@ ordered_json client_data(const ClientSummary& client, const ConnectionRecords& r
         {"range",
          {{"low", use.range.range.low},
           {"high", use.range.range.high},
-          {"basis", use.range.basis},
+          {"basis", use.range.basis_name()},
           {"evidence", evidence_name(use.range.evidence)},
           {"size", use.range.limit()}}},
         {"thresholds",
@@ -223,15 +223,16 @@ std::string range_words(const RangeEstimate& range) {
             return fmt::format("{}-{} ({} ports, configured)", range.range.low, range.range.high,
                                range.range.size());
         case RangeEvidence::gateway:
-            return fmt::format("{}: {} connections at once per service", range.basis,
+            return fmt::format("{}: {} connections at once per service", range.basis_name(),
                                range.capacity);
         case RangeEvidence::cycled:
             return fmt::format("{}-{} ({} ports, {}: the ports were used over and over)",
-                               range.range.low, range.range.high, range.range.size(), range.basis);
+                               range.range.low, range.range.high, range.range.size(),
+                               range.basis_name());
         case RangeEvidence::os_default:
             return fmt::format(
                 "{}-{} ({}'s default, assumed from {} ports each used about once{})",
-                range.range.low, range.range.high, range.basis, range.ports_seen,
+                range.range.low, range.range.high, range.basis_name(), range.ports_seen,
                 range.fits.size() > 1 ? fmt::format("; {} defaults fit", range.fits.size()) : "");
         case RangeEvidence::estimated:
             return fmt::format("{}-{} (estimated from {} ports: no default holds them)",

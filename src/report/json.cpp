@@ -207,7 +207,7 @@ void write_range(EntryWriter<Writer>& out, const RangeEstimate& range) {
     out.member("low", if_known(range.range.low));
     out.member("high", if_known(range.range.high));
     out.member("size", known ? range.limit() : 0);
-    out.member("basis", range.basis);
+    out.member("basis", range.basis_name());
     out.member("evidence", evidence_name(range.evidence));
     out.member("ports_seen", range.ports_seen);
     out.member("seen_low", if_known(range.seen.low));
@@ -625,7 +625,7 @@ ordered_json client_now_json(const ClientNow& client) {
             {"range",
              {{"low", client.range.range.low},
               {"high", client.range.range.high},
-              {"basis", client.range.basis}}},
+              {"basis", client.range.basis_name()}}},
             {"utilization", rounded(client.utilization)},
             {"verdict", verdict_name(client.verdict)}};
 }

@@ -72,7 +72,7 @@ void append_clients(std::string& out, const LiveSnapshot& snapshot, std::size_t 
         fmt::format_to(
             std::back_inserter(out), "  {:<{}}  {:>8} {:>9.2f} {:>6} {:>6}  {:<26} {:.2f} {}\n",
             to_string(c.address), client_width, c.started, c.new_per_s, c.open, c.destinations,
-            fmt::format("{}-{} ({})", c.range.range.low, c.range.range.high, c.range.basis),
+            fmt::format("{}-{} ({})", c.range.range.low, c.range.range.high, c.range.basis_name()),
             c.utilization, verdict_name(c.verdict));
     }
 }

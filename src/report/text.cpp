@@ -345,16 +345,15 @@ std::string range_doubt(const std::string& address, const RangeEstimate& range,
     // the same, and were their span the whole range, the verdict would be alarming.
     const std::uint32_t span = std::uint32_t{range.seen.high} - range.seen.low + 1;
     std::string others;
-    const std::vector<std::string_view> fits = default_names(range.fits);
+    const std::vector<const RangeDefault*> fits = narrowest_first(range.fits);
     for (std::size_t i = 1; i < fits.size(); ++i) {
-        const RangeDefault* entry = find_range_default(fits[i]);
-        others += fmt::format("{}{} ({}-{})", others.empty() ? "" : ", ", fits[i], entry->range.low,
-                              entry->range.high);
+        others += fmt::format("{}{} ({}-{})", others.empty() ? "" : ", ", fits[i]->basis,
+                              fits[i]->range.low, fits[i]->range.high);
     }
     std::string sentence = fmt::format(
         "{}: range {}-{} assumed ({}'s default) from {} connections on {} ports, each used about "
         "once",
-        address, range.range.low, range.range.high, range.basis, range.allocations,
+        address, range.range.low, range.range.high, range.basis_name(), range.allocations,
         range.ports_seen);
     if (!others.empty())
         sentence += fmt::format("; {} fit{} too", others, range.fits.size() == 2 ? "s" : "");
@@ -603,7 +602,8 @@ void append_port_use(std::string& out, const Report& report, ClientRows& rows, s
         any_assumed = any_assumed || assumed;
         fmt::format_to(
             std::back_inserter(out), "  {:<{}} {:<11} {:<10} {:<23} {:>11} {:>4} {}\n",
-            host_text(client), width, range, std::string(use.range.basis) + (assumed ? "?" : ""),
+            host_text(client), width, range,
+            std::string(use.range.basis_name()) + (assumed ? "?" : ""),
             allocation_words(use.allocation), occupied, percent,
             palette.verdict(use.exhaustion.verdict, verdict_name(use.exhaustion.verdict)));
     }

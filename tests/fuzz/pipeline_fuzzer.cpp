@@ -1,9 +1,9 @@
 // libFuzzer harness for the whole pipeline: the input is a capture file or a saved state (seeds:
-// pcaps/, states saved from some of them, and tcpdump's test captures). It is analyzed as `ephemera analyze` would, and rendered in every
-// format; then read again through libpcap on one thread, which must give the same report, but for
-// what libpcap cannot say (sections, bytes left unread) and on inputs libpcap reads otherwise
-// (joined pcap files, pcapng files of several link types). User errors (not a capture, ...) are
-// expected; anything else is a finding.
+// pcaps/, states saved from some of them, and tcpdump's test captures). It is analyzed as `ephemera
+// analyze` would, and rendered in every format; then read again through libpcap on one thread,
+// which must give the same report, but for what libpcap cannot say (sections, bytes left unread)
+// and on inputs libpcap reads otherwise (joined pcap files, pcapng files of several link types).
+// User errors (not a capture, ...) are expected; anything else is a finding.
 #include <unistd.h>
 
 #include <cstddef>

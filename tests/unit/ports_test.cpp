@@ -175,7 +175,7 @@ TEST(Range, PortsUsedOverAndOverAreTheWholeRange) {
     std::vector<std::uint16_t> ports;
     for (int i = 0; i < 40; ++i) ports.push_back(static_cast<std::uint16_t>(40000 + i % 8));
     const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, {});
-    EXPECT_EQ(estimate.basis, "observed");
+    EXPECT_EQ(estimate.basis_name(), "observed");
     EXPECT_EQ(estimate.evidence, RangeEvidence::cycled);
     EXPECT_EQ(estimate.ports_seen, 8u);
     EXPECT_EQ(estimate.allocations, 40u);
@@ -187,24 +187,24 @@ TEST(Range, FewPortsInsideADefaultTakeThatDefault) {
     const std::vector<std::uint16_t> ports = {33000, 36000, 41000, 45000, 52000};
     const RangeEstimate estimate =
         infer_range(ports, AllocationPattern::per_destination, profiles_named({"linux"}));
-    EXPECT_EQ(estimate.basis, "linux");
+    EXPECT_EQ(estimate.basis_name(), "linux");
     EXPECT_EQ(estimate.evidence, RangeEvidence::os_default);
     EXPECT_EQ(default_names(estimate.fits), std::vector<std::string_view>{"linux"});
     EXPECT_EQ(estimate.range.size(), 28232u);
     const std::vector<std::uint16_t> high_ports = {50000, 50001, 50002};
     EXPECT_EQ(
         infer_range(high_ports, AllocationPattern::sequential, profiles_named({"macos", "windows"}))
-            .basis,
+            .basis_name(),
         "iana");
     const std::vector<std::uint16_t> xp_ports = {1100, 1101, 4000};
-    EXPECT_EQ(infer_range(xp_ports, AllocationPattern::unknown, {}).basis, "windows-xp");
+    EXPECT_EQ(infer_range(xp_ports, AllocationPattern::unknown, {}).basis_name(), "windows-xp");
 }
 
 // With no allocator to go by, every default that holds the ports is named, narrowest first.
 TEST(Range, EveryDefaultThatFitsIsNamed) {
     const std::vector<std::uint16_t> ports = {50000, 52000, 55000};
     const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, {});
-    EXPECT_EQ(estimate.basis, "iana");
+    EXPECT_EQ(estimate.basis_name(), "iana");
     const std::vector<std::string_view> fits = {"iana", "linux", "solaris", "freebsd"};
     EXPECT_EQ(default_names(estimate.fits), fits);
     EXPECT_EQ(estimate.seen.low, 50000);
@@ -221,14 +221,14 @@ TEST(Range, TheRangeIsOneOfTheHintedSystems) {
         ports.push_back(static_cast<std::uint16_t>(32768 + random.next() % 28232));
     const RangeEstimate estimate =
         infer_range(ports, AllocationPattern::random, profiles_named({"freebsd", "solaris"}));
-    EXPECT_EQ(estimate.basis, "solaris");
+    EXPECT_EQ(estimate.basis_name(), "solaris");
     EXPECT_EQ(default_names(estimate.fits), std::vector<std::string_view>{"solaris"});
 }
 
 TEST(Range, NoPortsNoRange) {
     const RangeEstimate estimate = infer_range({}, AllocationPattern::unknown, {});
     EXPECT_EQ(estimate.evidence, RangeEvidence::none);
-    EXPECT_EQ(estimate.basis, "unknown");
+    EXPECT_EQ(estimate.basis_name(), "unknown");
     EXPECT_EQ(estimate.ports_seen, 0u);
 }
 
@@ -239,7 +239,7 @@ TEST(Range, RandomPortsClusteredInsideADefaultAreNotFromIt) {
         ports.push_back(static_cast<std::uint16_t>(20000 + random.next() % 1000));
     const RangeEstimate estimate =
         infer_range(ports, AllocationPattern::random, profiles_named({"freebsd", "solaris"}));
-    EXPECT_EQ(estimate.basis, "observed");
+    EXPECT_EQ(estimate.basis_name(), "observed");
     EXPECT_LE(estimate.range.low, *std::min_element(ports.begin(), ports.end()));
     EXPECT_GE(estimate.range.high, *std::max_element(ports.begin(), ports.end()));
     EXPECT_LE(estimate.range.size(), 2 * 1000u) << "never more than twice the observed span";
@@ -248,7 +248,7 @@ TEST(Range, RandomPortsClusteredInsideADefaultAreNotFromIt) {
 TEST(Range, NoDefaultHoldsThePortsSoEstimateFromThem) {
     const std::vector<std::uint16_t> ports = {2000, 20000, 40000, 64000};
     const RangeEstimate estimate = infer_range(ports, AllocationPattern::unknown, {});
-    EXPECT_EQ(estimate.basis, "observed");
+    EXPECT_EQ(estimate.basis_name(), "observed");
     EXPECT_EQ(estimate.evidence, RangeEvidence::estimated);
     EXPECT_LE(estimate.range.low, 2000);
     EXPECT_GE(estimate.range.high, 64000);
@@ -361,7 +361,7 @@ TEST(Occupancy, VerdictFromUtilizationOfTheRange) {
     PortAnalysisOptions options;
     options.range = PortRange{40000, 40015};  // 12 of 16: 0.75
     ClientPorts result = analyze(records, t0 + second, options);
-    EXPECT_EQ(result.range.basis, "configured");
+    EXPECT_EQ(result.range.basis_name(), "configured");
     EXPECT_DOUBLE_EQ(result.exhaustion.utilization, 0.75);
     EXPECT_EQ(result.exhaustion.verdict, Verdict::warning);
     options.range = PortRange{40000, 40011};
@@ -607,12 +607,16 @@ TEST(SharedAddress, InterleavedSynFingerprintsShowAtLeastThatManyHosts) {
 
 // One host whose route changed once shows two TTLs one after the other, not interleaved.
 TEST(SharedAddress, ARouteChangeIsNotASecondHost) {
-    std::vector<std::uint8_t> ttls(20, 64);
-    ttls.insert(ttls.end(), 20, 63);
-    EXPECT_FALSE(shared_with_ttls(ttls).likely);
+    const auto passes = [](std::initializer_list<std::uint8_t> run_ttls) {
+        std::vector<std::uint8_t> ttls;
+        for (const std::uint8_t ttl : run_ttls) {
+            for (int syn = 0; syn < 20; ++syn) ttls.push_back(ttl);
+        }
+        return ttls;
+    };
+    EXPECT_FALSE(shared_with_ttls(passes({64, 63})).likely);
     // Back once more: still too few passes between them to be two hosts at once.
-    ttls.insert(ttls.end(), 20, 64);
-    EXPECT_FALSE(shared_with_ttls(ttls).likely);
+    EXPECT_FALSE(shared_with_ttls(passes({64, 63, 64})).likely);
 }
 
 // A few odd SYNs (crafted, or an application setting its own TTL) are not a host.

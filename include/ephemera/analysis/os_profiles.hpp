@@ -38,14 +38,13 @@ std::span<const RangeDefault> range_defaults() noexcept;
 
 struct OsProfile {
     std::string_view name;
-    std::string_view range_basis;   // which RangeDefault it allocates from
+    std::uint8_t range_default;     // the range it allocates from: an index into range_defaults()
     AllocationPattern tcp_pattern;  // connect() allocator as seen from outside
     double time_wait_s;
     bool port_unique_per_tuple;  // false: a port is unique per local address (macOS, OpenBSD)
 };
 
 std::span<const OsProfile> os_profiles() noexcept;
-const RangeDefault* find_range_default(std::string_view basis) noexcept;
 
 // A translator's published limits (--gateway), judged against instead of an OS range: the
 // connections one outside address holds at once to one destination (address, port, protocol),
@@ -82,8 +81,10 @@ class TableSet {
 // Operating systems (os_profiles()) as the report names them: "macos or windows"; "" for none.
 std::string profile_names(TableSet profiles);
 // Range defaults (range_defaults()) narrowest first, ties in table order.
+std::vector<const RangeDefault*> narrowest_first(TableSet defaults);
+// Their names (RangeDefault::basis), in that order.
 std::vector<std::string_view> default_names(TableSet defaults);
-// The first of default_names(defaults), without building the list; null for none.
+// The first of narrowest_first(defaults), without building the list; null for none.
 const RangeDefault* narrowest_default(TableSet defaults) noexcept;
 
 inline constexpr double default_time_wait_s = 60.0;  // Linux TCP_TIMEWAIT_LEN, FreeBSD, OpenBSD

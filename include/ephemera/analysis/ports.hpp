@@ -66,8 +66,11 @@ std::string_view evidence_name(RangeEvidence evidence) noexcept;
 
 struct RangeEstimate {
     PortRange range;
-    std::string_view basis = "unknown";  // a RangeDefault's basis, "observed" or "configured"
     RangeEvidence evidence = RangeEvidence::none;
+    // The OS default the range is, where it is one (os_default; cycled, when the ports went round
+    // one): an entry of range_defaults().
+    const RangeDefault* os_default = nullptr;
+    std::string_view gateway;       // with gateway: the translator profile's name
     std::uint32_t ports_seen = 0;   // distinct ephemeral ports the client used
     std::uint64_t allocations = 0;  // connections and flows that used them
     PortRange seen;                 // the lowest and highest of them
@@ -82,6 +85,9 @@ struct RangeEstimate {
 
     // The ports one destination can hold at once: the capacity with a gateway, else the range's.
     std::uint32_t limit() const noexcept { return capacity != 0 ? capacity : range.size(); }
+    // What the range rests on, as the reports name it: the OS default's name (RangeDefault::basis),
+    // the translator profile's, "configured", "observed" (the ports' own span), or "unknown".
+    std::string_view basis_name() const noexcept;
 };
 
 // Why an allocation pattern is unknown.
@@ -103,9 +109,9 @@ struct AllocationFingerprint {
     TableSet os_hint;           // the systems (os_profiles()) allocating this way: profile_names
     std::uint32_t samples = 0;  // connections it was judged on
     // Set when the hint was dropped because the ports fill another system's default range: the
-    // systems the pattern pointed to and that range's basis (os_hint_note says it in words).
+    // systems the pattern pointed to and that range (os_hint_note says it in words).
     TableSet dropped_hint;
-    std::string_view dropped_for_basis;
+    const RangeDefault* dropped_for = nullptr;
 };
 
 // Why there is no hint though the pattern is known, in a sentence; "" when nothing was dropped.
