@@ -23,37 +23,18 @@ std::uint32_t count_distinct(std::vector<T>& values) {
     return static_cast<std::uint32_t>(std::unique(values.begin(), values.end()) - values.begin());
 }
 
-// How many distinct numbers (below a known bound) each group of numbers holds: one mark per
-// number, the group that saw it last, so each group costs one pass instead of a sort. Groups are
-// told apart by their own numbers.
-class DistinctCounter {
-  public:
-    explicit DistinctCounter(std::size_t numbers) : last_group_(numbers, UINT32_MAX) {}
-
-    std::uint32_t count(std::uint32_t group, std::span<const std::uint32_t> values) {
-        std::uint32_t distinct = 0;
-        for (const std::uint32_t value : values) {
-            if (last_group_[value] == group) continue;
-            last_group_[value] = group;
-            ++distinct;
-        }
-        return distinct;
-    }
-
-  private:
-    std::vector<std::uint32_t> last_group_;
-};
-
 // A server as the report keys it: TCP and UDP on one address and port are two services.
 std::uint64_t service_key(const ConnectionRecord& record) noexcept {
     return std::uint64_t{record.connection.protocol == Protocol::udp} << 48 | record.server_key();
 }
 
-// Every client's connections in one flat array, a client's share at [first[client],
-// first[client + 1]): one allocation for a capture's million clients instead of one per client.
+// Every client's connections in one flat array, as indices into the records (half the size of
+// pointers), a client's share at [first[client], first[client + 1]): one allocation for a
+// capture's million clients instead of one per client. Records are numbered in 32 bits, as the
+// translation pairing numbers them too.
 struct ClientLists {
-    std::vector<std::size_t> first;
-    std::vector<const ConnectionRecord*> connections;
+    std::vector<std::uint32_t> first;
+    std::vector<std::uint32_t> connections;
 
     ClientLists() = default;
     explicit ClientLists(const std::vector<std::uint32_t>& per_client)
@@ -63,18 +44,49 @@ struct ClientLists {
         }
         connections.resize(first.back());
     }
-    std::span<const ConnectionRecord*> of(std::size_t client) {
+    std::span<std::uint32_t> of(std::size_t client) {
         return {connections.data() + first[client], first[client + 1] - first[client]};
     }
-    std::span<const ConnectionRecord* const> of(std::size_t client) const {
+    std::span<const std::uint32_t> of(std::size_t client) const {
         return {connections.data() + first[client], first[client + 1] - first[client]};
+    }
+    // The records of `client`'s connections, in the list's order, into `into`.
+    void records_of(std::size_t client, const ConnectionRecords& records,
+                    std::vector<const ConnectionRecord*>& into) const {
+        into.clear();
+        for (const std::uint32_t index : of(client)) into.push_back(&records[index]);
     }
 };
 
+// The distinct ports a service was reached from: a list while it is short, then a bitmap of the
+// port space, so a service costs at most 8 KiB however many connections reach it (a list of every
+// connection's port, with a list of its clients beside it, took 36 MB for 3 million).
+class PortSet {
+  public:
+    void add(std::uint16_t port) {
+        if (bitmap_) {
+            bitmap_->set(port);
+            return;
+        }
+        ports_.push_back(port);
+        if (ports_.size() < bitmap_from) return;
+        bitmap_ = std::make_unique<std::bitset<65536>>();
+        for (const std::uint16_t listed : ports_) bitmap_->set(listed);
+        ports_ = {};
+    }
+    std::uint32_t distinct() {
+        return bitmap_ ? static_cast<std::uint32_t>(bitmap_->count()) : count_distinct(ports_);
+    }
+
+  private:
+    static constexpr std::size_t bitmap_from = 65536 / 16;  // as many bytes as the bitmap
+    std::vector<std::uint16_t> ports_;                      // in any order, repeats included
+    std::unique_ptr<std::bitset<65536>> bitmap_;
+};
+
 struct ServerTally {
-    ServerSummary summary;
-    std::vector<std::uint32_t> clients;  // host numbers
-    std::vector<std::uint16_t> client_ports;
+    ServerSummary summary;  // its clients counted apart, as the clients are analyzed
+    PortSet client_ports;
 };
 
 // Distinct ports, lowest and highest, in one pass over a bitmap of the port space.
@@ -192,14 +204,15 @@ void analyze_clients(std::size_t clients, std::size_t connections, const Analyze
 }
 
 // One client's summary, from its connections (of `records`, in starts_before's order).
+// `services` is left holding the services it used (service_key), each once, in key order.
 ClientSummary summarize_client(const ConnectionRecords& records, std::uint32_t host,
                                std::span<const ConnectionRecord* const> connections,
-                               const CaptureSummary& capture, const PortAnalysisOptions& options) {
+                               const CaptureSummary& capture, const PortAnalysisOptions& options,
+                               std::vector<std::uint64_t>& services) {
     ClientSummary client;
     client.address = records.address(host);
     client.segment = segment_name(capture, client.address.segment);
-    std::vector<std::uint64_t> services;
-    services.reserve(connections.size());
+    services.clear();
     for (const ConnectionRecord* record : connections) {
         const ConnectionActivity& connection = record->connection;
         (connection.protocol == Protocol::tcp ? client.tcp_connections : client.udp_flows) += 1;
@@ -207,6 +220,7 @@ ClientSummary summarize_client(const ConnectionRecords& records, std::uint32_t h
         services.push_back(service_key(*record));
     }
     client.servers = count_distinct(services);
+    services.resize(client.servers);
     client.ports = port_stats(connections,
                               [](const ConnectionRecord* record) { return record->client_port(); });
     client.port_use =
@@ -381,8 +395,11 @@ class ClientList::Source {
     Verdict worst = Verdict::unknown;
 
     ClientSummary summary_of(std::uint32_t number) const {
-        ClientSummary client =
-            summarize_client(*records, host_of_client[number], lists.of(number), capture, options);
+        std::vector<const ConnectionRecord*> connections;
+        lists.records_of(number, *records, connections);
+        std::vector<std::uint64_t> services;
+        ClientSummary client = summarize_client(*records, host_of_client[number], connections,
+                                                capture, options, services);
         if (const auto counted = counted_hosts.find(number); counted != counted_hosts.end()) {
             count_hosts_behind(client.port_use.shared, counted->second);
         }
@@ -416,22 +433,21 @@ std::span<const Finding> ClientList::findings() const noexcept {
 
 namespace {
 
-// The services' summaries, busiest first, from their tallies, each let go once summed up.
-std::vector<ServerSummary> summarize_services(std::vector<ServerTally>& servers,
-                                              std::size_t host_count,
-                                              const CaptureSummary& capture) {
+// The services' summaries, busiest first, from their tallies (`clients`: how many clients each
+// service number had, counted by each worker), each let go once summed up.
+std::vector<ServerSummary> summarize_services(
+    std::vector<ServerTally>& servers, const std::array<std::vector<std::uint32_t>, 2>& clients,
+    const CaptureSummary& capture) {
     std::vector<ServerSummary> summaries;
-    DistinctCounter distinct_clients(host_count);
     for (const std::uint32_t number : services_in_order(servers)) {
         ServerTally& tally = servers[number];
-        tally.summary.clients = distinct_clients.count(number, tally.clients);
-        tally.summary.client_ports =
-            port_stats(tally.client_ports, [](std::uint16_t port) { return port; }).distinct;
+        tally.summary.clients = clients[0][number] + clients[1][number];
+        tally.summary.client_ports = tally.client_ports.distinct();
         tally.summary.segment = segment_name(capture, tally.summary.endpoint.address.segment);
         summaries.push_back(tally.summary);
         tally = {};
     }
-    servers = {};
+    std::vector<ServerTally>().swap(servers);
     std::stable_sort(summaries.begin(), summaries.end(),
                      [](const auto& a, const auto& b) { return a.connections > b.connections; });
     return summaries;
@@ -472,13 +488,14 @@ Report build_report_keeping(ConnectionRecords& records,
     hosts_in_order = {};
     per_client = {};
     ClientLists lists(per_client_number);
+    const ConnectionRecord* const first_record = records.empty() ? nullptr : &records[0];
     per_client_number = {};
     // Collects the connections to pair on both sides of translators too: this pass is the lighter
     // of the two below. They are paired beside the clients' analysis.
     std::optional<TranslationCandidates> translations;
     if (options.shared_addresses) translations.emplace(records);
     const auto tally_clients = [&] {
-        std::vector<std::size_t> next(lists.first.begin(), lists.first.end() - 1);
+        std::vector<std::uint32_t> next(lists.first.begin(), lists.first.end() - 1);
         for (const ConnectionRecord& record : records) {
             if (translations) translations->add(record);
             const ConnectionActivity& connection = record.connection;
@@ -486,7 +503,10 @@ Report build_report_keeping(ConnectionRecords& records,
             ++report.states[static_cast<std::size_t>(connection.state())];
             ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
             const std::uint32_t number = client_of_host[record.client_host()];
-            if (number != not_a_client) lists.connections[next[number]++] = &record;
+            if (number != not_a_client) {
+                lists.connections[next[number]++] =
+                    static_cast<std::uint32_t>(&record - first_record);
+            }
         }
     };
     WordNumbering service_numbers;
@@ -502,17 +522,12 @@ Report build_report_keeping(ConnectionRecords& records,
             }
             ServerTally& server = servers[service];
             ++server.summary.connections;
-            server.clients.push_back(record.client_host());
-            server.client_ports.push_back(record.client_port());
+            server.client_ports.add(record.client_port());
         }
     };
     // Two passes over the log, independent of each other: on two cores where it is long.
     run_on_two_cores_if(records.size() >= min_elements_to_share, tally_services, tally_clients);
     client_of_host = {};
-
-    // Before the clients are analyzed, so the services' tallies (a client and a port for every
-    // connection) are let go before that needs memory.
-    report.servers = summarize_services(servers, records.host_count(), report.capture);
 
     // Each client is summarized once here. Held, the summary stays; on demand, only what ranks it,
     // its verdict and its findings do (by client number until the clients are ranked). A few
@@ -524,12 +539,27 @@ Report build_report_keeping(ConnectionRecords& records,
     std::vector<RankKey> keys(held ? 0 : host_of_client.size());
     std::array<std::vector<Finding>, 2> findings_of_worker;
     std::array<Verdict, 2> worst_of_worker{Verdict::unknown, Verdict::unknown};
+    std::array<std::vector<const ConnectionRecord*>, 2> connections_of_worker;
+    std::array<std::vector<std::uint64_t>, 2> services_of_worker;
+    // Each service's distinct clients, counted as each client names its services once.
+    std::array<std::vector<std::uint32_t>, 2> clients_of_service;
+    for (std::vector<std::uint32_t>& counts : clients_of_service) counts.assign(servers.size(), 0);
     const auto analyze_client = [&](std::size_t number, std::size_t worker) {
-        // The log is in the order connections ended; the analysis wants them as they started.
-        const std::span<const ConnectionRecord*> connections = lists.of(number);
+        // The log is in the order connections ended; the analysis wants them as they started,
+        // and so do on-demand summaries later: the list keeps the order.
+        std::vector<const ConnectionRecord*>& connections = connections_of_worker[worker];
+        lists.records_of(number, records, connections);
         sort_by_start(records, connections);
-        ClientSummary client =
-            summarize_client(records, host_of_client[number], connections, report.capture, options);
+        std::span<std::uint32_t> indices = lists.of(number);
+        for (std::size_t i = 0; i < connections.size(); ++i) {
+            indices[i] = static_cast<std::uint32_t>(connections[i] - first_record);
+        }
+        std::vector<std::uint64_t>& services = services_of_worker[worker];
+        ClientSummary client = summarize_client(records, host_of_client[number], connections,
+                                                report.capture, options, services);
+        for (const std::uint64_t service : services) {
+            ++clients_of_service[worker][*service_numbers.find(service)];
+        }
         if (held) {
             summaries[number] = std::move(client);
             return;
@@ -544,6 +574,8 @@ Report build_report_keeping(ConnectionRecords& records,
         if (translations) report.translations = translations->pair();
     };
     analyze_clients(host_of_client.size(), records.size(), analyze_client, pair_translations);
+    report.servers = summarize_services(servers, clients_of_service, report.capture);
+    service_numbers = {};
 
     // Where both sides of a translator are in the capture, its hosts are counted, not estimated
     // (one host behind it does not share the address).

@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <tuple>
@@ -52,26 +53,70 @@ bool same_connection(const ConnectionRecord& a, const ConnectionRecord& b) {
                b.connection.payload_bytes[1 - b.client_side];
 }
 
-// `keys` sorted by hash: an LSD radix sort, radix_bits a pass, with each pass's counts already
-// taken as the keys were added (`counts`): three streaming passes instead of a comparison sort's
-// random reads.
-void sort_by_hash(std::vector<TranslationCandidates::Hashed>& keys,
-                  TranslationCandidates::RadixCounts& counts) {
-    constexpr std::size_t buckets = TranslationCandidates::radix_buckets;
-    // Not value-initialized: every element is written before it is read.
-    std::unique_ptr<TranslationCandidates::Hashed[]> scratch(
-        new TranslationCandidates::Hashed[keys.size()]);
-    std::span<TranslationCandidates::Hashed> from(keys), to(scratch.get(), keys.size());
-    for (std::size_t pass = 0; pass < counts.size(); ++pass) {
-        const int shift = static_cast<int>(pass) * TranslationCandidates::radix_bits;
-        std::array<std::uint32_t, buckets>& next = counts[pass];
+// The bucket of the top bits that `hash` belongs in.
+std::size_t bucket_of(std::uint32_t hash) noexcept {
+    return hash >> (32 - TranslationCandidates::bucket_bits);
+}
+
+// One bucket's hashes (`hashes`) sorted by the lower bits, which bucket_of leaves: an LSD radix
+// sort through `scratch` (as large as the largest bucket), a few bits a pass so its counts stay
+// small for small buckets.
+void sort_bucket(std::span<std::uint32_t> hashes, std::span<std::uint32_t> scratch) {
+    constexpr int digit_bits = 7;
+    constexpr std::uint32_t digit_mask = (std::uint32_t{1} << digit_bits) - 1;
+    constexpr int passes = (32 - TranslationCandidates::bucket_bits + digit_bits - 1) / digit_bits;
+    std::span<std::uint32_t> from = hashes;
+    std::span<std::uint32_t> to = scratch.first(hashes.size());
+    for (int pass = 0; pass < passes; ++pass) {
+        const int shift = pass * digit_bits;
+        std::array<std::uint32_t, std::size_t{1} << digit_bits> next{};
+        for (const std::uint32_t hash : from) ++next[(hash >> shift) & digit_mask];
         std::uint32_t total = 0;
         for (std::uint32_t& count : next) total += std::exchange(count, total);
-        for (const auto& key : from) to[next[(key.hash >> shift) & (buckets - 1)]++] = key;
+        for (const std::uint32_t hash : from) to[next[(hash >> shift) & digit_mask]++] = hash;
         std::swap(from, to);
     }
-    // An odd number of passes leaves them in the scratch space.
-    if (from.data() != keys.data()) std::copy(from.begin(), from.end(), keys.begin());
+    if (from.data() != hashes.data()) std::copy(from.begin(), from.end(), hashes.begin());
+}
+
+// `hashes` sorted in place (`sizes`: how many fall in each bucket_of): a pass that swaps each
+// into its bucket, then each bucket sorted on its own (sort_bucket). The only scratch space is a
+// bucket's: a radix sort of them all through a second array as large, with each hash's record
+// number beside it, took 24 MB more at the analysis's peak for 3 million connections.
+void sort_hashes(std::vector<std::uint32_t>& hashes,
+                 const TranslationCandidates::BucketSizes& sizes) {
+    constexpr std::size_t buckets = TranslationCandidates::bucket_count;
+    std::array<std::size_t, buckets + 1> begin{};
+    for (std::size_t b = 0; b < buckets; ++b) begin[b + 1] = begin[b] + sizes[b];
+    // next[b]: the first place in bucket b not yet holding one of its hashes.
+    std::array<std::size_t, buckets> next{};
+    std::copy(begin.begin(), begin.end() - 1, next.begin());
+    for (std::size_t b = 0; b < buckets; ++b) {
+        while (next[b] < begin[b + 1]) {
+            std::uint32_t& hash = hashes[next[b]];
+            const std::size_t home = bucket_of(hash);
+            if (home == b) {
+                ++next[b];
+            } else {
+                std::swap(hash, hashes[next[home]++]);
+            }
+        }
+    }
+    std::vector<std::uint32_t> scratch(*std::max_element(sizes.begin(), sizes.end()));
+    for (std::size_t b = 0; b < buckets; ++b) {
+        sort_bucket(std::span(hashes).subspan(begin[b], sizes[b]), scratch);
+    }
+}
+
+// The hash TranslationCandidates keys a connection by, if it is a candidate: TCP with its
+// handshake whole in the capture (a SYN gave the client, and it was answered).
+std::optional<std::uint32_t> candidate_hash(const ConnectionRecord& record) {
+    if (record.connection.protocol != Protocol::tcp || record.role_reason != RoleReason::syn ||
+        record.connection.syn_ack_side == no_side) {
+        return std::nullopt;
+    }
+    const SynKey key{record.server_key(), record.connection.syn_sequence};
+    return static_cast<std::uint32_t>(SynKeyHash()(key) >> 32);
 }
 
 // Connections with the same service and initial sequence number from two client addresses,
@@ -218,20 +263,14 @@ std::string_view mapping_name(NatMapping mapping) noexcept {
 TranslationCandidates::TranslationCandidates(const ConnectionRecords& records) : records_(records) {
     // At its final size at once: fresh memory is slow to come by on a virtual machine, and a
     // growing vector takes it three times over.
-    pairable_.reserve(records.size());
+    hashes_.reserve(records.size());
 }
 
 void TranslationCandidates::add(const ConnectionRecord& record) {
-    if (record.connection.protocol != Protocol::tcp || record.role_reason != RoleReason::syn ||
-        record.connection.syn_ack_side == no_side) {
-        return;
-    }
-    const SynKey key{record.server_key(), record.connection.syn_sequence};
-    const auto hash = static_cast<std::uint32_t>(SynKeyHash()(key) >> 32);
-    pairable_.push_back({hash, static_cast<std::uint32_t>(&record - &records_[0])});
-    for (std::size_t pass = 0; pass < counts_.size(); ++pass) {
-        ++counts_[pass][(hash >> (pass * radix_bits)) & (radix_buckets - 1)];
-    }
+    const std::optional<std::uint32_t> hash = candidate_hash(record);
+    if (!hash) return;
+    hashes_.push_back(*hash);
+    ++bucket_sizes_[bucket_of(*hash)];
 }
 
 std::vector<Translation> pair_translations(const ConnectionRecords& records) {
@@ -242,16 +281,29 @@ std::vector<Translation> pair_translations(const ConnectionRecords& records) {
 
 std::vector<Translation> TranslationCandidates::pair() {
     const ConnectionRecords& records = records_;
-    sort_by_hash(pairable_, counts_);
-    std::vector<const ConnectionRecord*> shared_key;
-    for (std::size_t begin = 0, end = 0; begin < pairable_.size(); begin = end) {
+    // The hashes two candidates or more share, each once, in order.
+    sort_hashes(hashes_, bucket_sizes_);
+    std::vector<std::uint32_t> shared_hashes;
+    for (std::size_t begin = 0, end = 0; begin < hashes_.size(); begin = end) {
         end = begin + 1;
-        while (end < pairable_.size() && pairable_[end].hash == pairable_[begin].hash) ++end;
-        if (end - begin < 2) continue;
-        for (std::size_t i = begin; i < end; ++i)
-            shared_key.push_back(&records[pairable_[i].index]);
+        while (end < hashes_.size() && hashes_[end] == hashes_[begin]) ++end;
+        if (end - begin >= 2) shared_hashes.push_back(hashes_[begin]);
     }
-    pairable_ = {};
+    hashes_ = {};
+    if (shared_hashes.empty()) return {};
+    // Their connections found again, by hash, each hash's in the records' order.
+    std::vector<std::pair<std::uint32_t, const ConnectionRecord*>> sharing;
+    for (const ConnectionRecord& record : records) {
+        const std::optional<std::uint32_t> hash = candidate_hash(record);
+        if (hash && std::binary_search(shared_hashes.begin(), shared_hashes.end(), *hash)) {
+            sharing.emplace_back(*hash, &record);
+        }
+    }
+    std::stable_sort(sharing.begin(), sharing.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<const ConnectionRecord*> shared_key;
+    shared_key.reserve(sharing.size());
+    for (const auto& [hash, record] : sharing) shared_key.push_back(record);
     std::vector<Pair> pairs = candidate_pairs(shared_key);
     if (pairs.empty()) return {};
     orient(pairs);

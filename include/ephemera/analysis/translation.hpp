@@ -45,8 +45,9 @@ struct Translation {
 };
 
 // Collects the connections that may be one seen on both sides of a translator, as another pass
-// over the records reads them, then pairs them. Most captures hold no translator: the keys'
-// hashes are radix-sorted, and only the few connections whose hash another shares are compared.
+// over the records reads them, then pairs them. Most captures hold no translator: only each
+// candidate's hash is kept (4 bytes), the hashes are sorted where they lie, and only the few
+// connections whose hash another shares are found again and compared.
 class TranslationCandidates {
   public:
     explicit TranslationCandidates(const ConnectionRecords& records);
@@ -56,19 +57,16 @@ class TranslationCandidates {
     // address.
     std::vector<Translation> pair();
 
-    struct Hashed {
-        std::uint32_t hash;
-        std::uint32_t index;  // in the records
-    };
-    // The radix sort's digits (three passes over 32 bits), whose counts add() takes.
-    static constexpr int radix_bits = 11;
-    static constexpr std::size_t radix_buckets = std::size_t{1} << radix_bits;
-    using RadixCounts = std::array<std::array<std::uint32_t, radix_buckets>, 3>;
+    // The sort first places each hash in its bucket of the top bits, whose sizes add() counts,
+    // then sorts each bucket.
+    static constexpr int bucket_bits = 11;
+    static constexpr std::size_t bucket_count = std::size_t{1} << bucket_bits;
+    using BucketSizes = std::array<std::uint32_t, bucket_count>;
 
   private:
     const ConnectionRecords& records_;
-    std::vector<Hashed> pairable_;
-    RadixCounts counts_{};
+    std::vector<std::uint32_t> hashes_;  // of the candidates, in the records' order
+    BucketSizes bucket_sizes_{};
 };
 
 // The same in one call: every record added, then paired.
