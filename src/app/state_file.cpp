@@ -189,17 +189,17 @@ void put_record(Encoder& out, const ConnectionRecord& record) {
     out.put(c.syn_retransmissions);
     out.put(static_cast<std::uint8_t>(c.protocol));
     out.put(static_cast<std::uint8_t>(c.end_reason));
-    out.put(c.syn_side);
-    out.put(c.syn_ack_side);
-    out.put(c.first_fin_side);
-    out.put(c.rst_side);
+    out.put(static_cast<std::int8_t>(c.syn_side));
+    out.put(static_cast<std::int8_t>(c.syn_ack_side));
+    out.put(static_cast<std::int8_t>(c.first_fin_side));
+    out.put(static_cast<std::int8_t>(c.rst_side));
     out.put(c.syn_ttl);
     out.put(c.syn_option_layout);
     out.put(static_cast<std::uint8_t>(c.fin_from_0 | c.fin_from_1 << 1 | c.stale_ack << 2 |
                                       c.time_wait_collision << 3));
     for (const std::uint32_t host : record.host) out.put(host);
     for (const std::uint16_t port : record.port) out.put(port);
-    out.put(record.client_side);
+    out.put(static_cast<std::uint8_t>(record.client_side));
     out.put(static_cast<std::uint8_t>(record.role_reason));
     out.put(static_cast<std::uint8_t>(record.role_from_handshake));
 }
@@ -223,10 +223,15 @@ void add_record(const std::uint8_t* at, const std::vector<Address>& hosts,
     }
     c.protocol = static_cast<Protocol>(protocol);
     c.end_reason = static_cast<EndReason>(end_reason);
-    for (std::int8_t* side : {&c.syn_side, &c.syn_ack_side, &c.first_fin_side, &c.rst_side}) {
-        *side = get<std::int8_t>(at);
-        if (*side < no_side || *side > 1) decoder.damaged("a connection's side");
-    }
+    const auto side = [&] {
+        const auto read = get<std::int8_t>(at);
+        if (read < no_side || read > 1) decoder.damaged("a connection's side");
+        return read;
+    };
+    c.syn_side = side();
+    c.syn_ack_side = side();
+    c.first_fin_side = side();
+    c.rst_side = side();
     c.syn_ttl = get<std::uint8_t>(at);
     c.syn_option_layout = get<std::uint8_t>(at);
     const auto flags = get<std::uint8_t>(at);

@@ -51,15 +51,17 @@ struct ConnectionActivity {
     std::uint32_t syn_sequence = 0;
     std::uint16_t syn_retransmissions = 0;
     Protocol protocol = Protocol::tcp;
-    EndReason end_reason = EndReason::capture_end;
-    std::int8_t syn_side = no_side;      // sender of the first pure SYN
-    std::int8_t syn_ack_side = no_side;  // sender of the first SYN-ACK
-    std::int8_t first_fin_side = no_side;
-    std::int8_t rst_side = no_side;  // sender of the first RST
     // What the first pure SYN says of its sender's system (analysis/shared_address): its TTL as
     // captured (decode's DecodedPacket::ttl) and its option layout (tcp_option_layout); 0: unknown.
     std::uint8_t syn_ttl = 0;
     std::uint8_t syn_option_layout = 0;
+    // Sides in two bits each (0, 1 or no_side), the rest in single bits: 67 bytes in all, so a
+    // log record (analysis/roles.hpp) fits its own fields in the last 5 of the struct's 72.
+    std::int8_t syn_side : 2 = no_side;      // sender of the first pure SYN
+    std::int8_t syn_ack_side : 2 = no_side;  // sender of the first SYN-ACK
+    std::int8_t first_fin_side : 2 = no_side;
+    std::int8_t rst_side : 2 = no_side;  // sender of the first RST
+    EndReason end_reason : 2 = EndReason::capture_end;
     bool fin_from_0 : 1 = false;  // a FIN from side 0 (fin())
     bool fin_from_1 : 1 = false;
     bool stale_ack : 1 = false;            // the responder answered the SYN with a bare ACK
