@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <span>
@@ -107,6 +108,31 @@ void sort_hashes(std::vector<std::uint32_t>& hashes,
         sort_bucket(std::span(hashes).subspan(begin[b], sizes[b]), scratch);
     }
 }
+
+// Hashes in order, each once, found by the bucket of their top bits and then a search among
+// that bucket's few: every record is looked up, and a search of the whole list (half of all
+// connections where both sides of a translator are captured) cost a cache miss a step.
+class SharedHashes {
+  public:
+    explicit SharedHashes(std::vector<std::uint32_t> sorted) : hashes_(std::move(sorted)) {
+        for (const std::uint32_t hash : hashes_) ++bucket_start_[bucket_of(hash) + 1];
+        std::partial_sum(bucket_start_.begin(), bucket_start_.end(), bucket_start_.begin());
+    }
+    std::size_t size() const noexcept { return hashes_.size(); }
+    // Where `hash` is in the list, if it is.
+    std::optional<std::uint32_t> place_of(std::uint32_t hash) const noexcept {
+        const std::size_t bucket = bucket_of(hash);
+        const auto first = hashes_.begin() + bucket_start_[bucket];
+        const auto last = hashes_.begin() + bucket_start_[bucket + 1];
+        const auto found = std::lower_bound(first, last, hash);
+        if (found == last || *found != hash) return std::nullopt;
+        return static_cast<std::uint32_t>(found - hashes_.begin());
+    }
+
+  private:
+    std::vector<std::uint32_t> hashes_;
+    std::array<std::uint32_t, TranslationCandidates::bucket_count + 1> bucket_start_{};
+};
 
 // The hash TranslationCandidates keys a connection by, if it is a candidate: TCP with its
 // handshake whole in the capture (a SYN gave the client, and it was answered).
@@ -291,19 +317,23 @@ std::vector<Translation> TranslationCandidates::pair() {
     }
     hashes_ = {};
     if (shared_hashes.empty()) return {};
-    // Their connections found again, by hash, each hash's in the records' order.
-    std::vector<std::pair<std::uint32_t, const ConnectionRecord*>> sharing;
+    // Their connections found again, grouped by hash in hash order, each group in the records'
+    // order (a counting sort by the hash's place among the shared ones).
+    const SharedHashes shared(std::move(shared_hashes));
+    std::vector<std::pair<std::uint32_t, const ConnectionRecord*>> sharing;  // (place, record)
+    std::vector<std::uint32_t> group_start(shared.size() + 1, 0);
     for (const ConnectionRecord& record : records) {
         const std::optional<std::uint32_t> hash = candidate_hash(record);
-        if (hash && std::binary_search(shared_hashes.begin(), shared_hashes.end(), *hash)) {
-            sharing.emplace_back(*hash, &record);
+        if (!hash) continue;
+        if (const std::optional<std::uint32_t> place = shared.place_of(*hash)) {
+            sharing.emplace_back(*place, &record);
+            ++group_start[*place + 1];
         }
     }
-    std::stable_sort(sharing.begin(), sharing.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::vector<const ConnectionRecord*> shared_key;
-    shared_key.reserve(sharing.size());
-    for (const auto& [hash, record] : sharing) shared_key.push_back(record);
+    std::partial_sum(group_start.begin(), group_start.end(), group_start.begin());
+    std::vector<const ConnectionRecord*> shared_key(sharing.size());
+    for (const auto& [place, record] : sharing) shared_key[group_start[place]++] = record;
+    sharing = {};
     std::vector<Pair> pairs = candidate_pairs(shared_key);
     if (pairs.empty()) return {};
     orient(pairs);
