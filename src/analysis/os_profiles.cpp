@@ -134,18 +134,24 @@ std::string profile_names(TableSet profiles) {
 
 std::vector<const RangeDefault*> narrowest_first(TableSet defaults) {
     std::vector<const RangeDefault*> entries;
+    entries.reserve(range_defaults().size());  // one allocation: every report calls this per client
     for (std::size_t index = 0; index < range_defaults().size(); ++index) {
         if (defaults.contains(index)) entries.push_back(&range_defaults()[index]);
     }
-    std::stable_sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
-        return a->range.size() < b->range.size();
+    // Equal sizes in table order (entries point into one table), as a stable sort would leave
+    // them, without the buffer std::stable_sort allocates.
+    std::sort(entries.begin(), entries.end(), [](const auto* a, const auto* b) {
+        if (a->range.size() != b->range.size()) return a->range.size() < b->range.size();
+        return a < b;
     });
     return entries;
 }
 
 std::vector<std::string_view> default_names(TableSet defaults) {
+    const std::vector<const RangeDefault*> entries = narrowest_first(defaults);
     std::vector<std::string_view> names;
-    for (const RangeDefault* entry : narrowest_first(defaults)) names.push_back(entry->basis);
+    names.reserve(entries.size());
+    for (const RangeDefault* entry : entries) names.push_back(entry->basis);
     return names;
 }
 

@@ -14,6 +14,7 @@
 
 #include "ephemera/analysis/nearly_sorted.hpp"
 #include "ephemera/analysis/numbering.hpp"
+#include "ephemera/analysis/scratch.hpp"
 #include "ephemera/analysis/statistics.hpp"
 
 namespace ephemera {
@@ -110,18 +111,25 @@ std::vector<std::uint32_t> previous_on_same_port(const std::vector<std::uint16_t
         return previous;
     }
     // Positions by group, each group's in order (a counting sort), the table put back after each.
-    std::vector<std::uint32_t> group_end(1);
+    struct GroupScratch {
+        std::vector<std::uint32_t> group_end;
+        std::vector<std::uint32_t> group_begin;
+        std::vector<std::uint32_t> by_group;
+    };
+    std::optional<GroupScratch> own;
+    auto& [group_end, group_begin, by_group] = scratch_for(ports.size(), own);
+    group_end.assign(1, 0);
     for (const std::uint64_t group : *groups) {
         if (group >= group_end.size()) group_end.resize(group + 1);
         ++group_end[group];
     }
-    std::vector<std::uint32_t> group_begin(group_end.size());
+    group_begin.resize(group_end.size());
     for (std::size_t g = 0, sum = 0; g < group_end.size(); ++g) {
         group_begin[g] = static_cast<std::uint32_t>(sum);
         sum += group_end[g];
         group_end[g] = group_begin[g];
     }
-    std::vector<std::uint32_t> by_group(ports.size());
+    by_group.resize(ports.size());
     for (std::uint32_t i = 0; i < ports.size(); ++i) by_group[group_end[(*groups)[i]]++] = i;
     for (std::size_t g = 0; g < group_end.size(); ++g) {
         for (std::uint32_t at = group_begin[g]; at < group_end[g]; ++at) visit(by_group[at]);
@@ -136,7 +144,12 @@ std::vector<std::uint32_t> previous_on_same_port(const std::vector<std::uint16_t
 // protocol in the lowest bit: (protocol, server) keys that fit a word. Consecutive connections
 // often go to the same server: that one is remembered.
 std::vector<std::uint64_t> server_keys(const std::vector<const ConnectionRecord*>& records) {
-    WordNumbering servers;
+    struct ServerNumbers {
+        WordNumbering numbers;
+    };
+    std::optional<ServerNumbers> own;
+    WordNumbering& servers = scratch_for(records.size(), own).numbers;
+    servers.clear();
     std::vector<std::uint64_t> keys(records.size());
     std::uint64_t last = UINT64_MAX;  // no server_key() is this
     std::uint32_t last_number = 0;
@@ -216,24 +229,25 @@ std::pair<std::uint32_t, Micros> peak_overlap(
 
 // The starts and ends of a client's holdings, each in time order, for the client as a whole and
 // for each destination: one sort of the ends, split in that order, serves them all. A client's
-// connections come in start order, and so does each destination's share of them.
+// connections come in start order, and so does each destination's share of them. One object
+// serves client after client (measure()), its arrays kept (analysis/scratch.hpp).
 class HoldingTimes {
   public:
     // `by_destination`: the indices into `holdings` of each destination's, in start order.
-    HoldingTimes(const std::vector<Holding>& holdings,
-                 const std::vector<std::vector<std::uint32_t>>& by_destination)
-        : first_of_(by_destination.size() + 1) {
-        std::vector<std::uint32_t> destination_of(holdings.size());
-        starts_by_destination_.reserve(holdings.size());
+    void measure(const std::vector<Holding>& holdings,
+                 std::span<const std::vector<std::uint32_t>> by_destination) {
+        first_of_.assign(by_destination.size() + 1, 0);
+        destination_of_.resize(holdings.size());
+        starts_by_destination_.clear();
         for (std::size_t d = 0; d < by_destination.size(); ++d) {
             first_of_[d] = starts_by_destination_.size();
             for (const std::uint32_t i : by_destination[d]) {
-                destination_of[i] = static_cast<std::uint32_t>(d);
+                destination_of_[i] = static_cast<std::uint32_t>(d);
                 starts_by_destination_.push_back(holdings[i].start);
             }
         }
         first_of_.back() = holdings.size();
-        starts_.reserve(holdings.size());
+        starts_.clear();
         for (const Holding& holding : holdings) starts_.push_back(holding.start);
         if (!std::is_sorted(starts_.begin(), starts_.end())) {  // a check, as said above
             std::sort(starts_.begin(), starts_.end());
@@ -243,9 +257,7 @@ class HoldingTimes {
                 std::sort(first, first + static_cast<std::ptrdiff_t>(size_of(d)));
             }
         }
-        for (const bool with_time_wait : {false, true}) {
-            sort_ends(holdings, destination_of, with_time_wait);
-        }
+        for (const bool with_time_wait : {false, true}) sort_ends(holdings, with_time_wait);
     }
 
     std::span<const Micros> starts() const noexcept { return starts_; }
@@ -269,9 +281,9 @@ class HoldingTimes {
                                                        size_of(destination));
     }
 
-    void sort_ends(const std::vector<Holding>& holdings,
-                   const std::vector<std::uint32_t>& destination_of, bool with_time_wait) {
-        std::vector<std::pair<Micros, std::uint32_t>> ends(holdings.size());
+    void sort_ends(const std::vector<Holding>& holdings, bool with_time_wait) {
+        std::vector<std::pair<Micros, std::uint32_t>>& ends = sorted_ends_;
+        ends.resize(holdings.size());
         for (std::size_t i = 0; i < holdings.size(); ++i) {
             ends[i] = {end_of(holdings[i], with_time_wait), static_cast<std::uint32_t>(i)};
         }
@@ -280,10 +292,10 @@ class HoldingTimes {
         std::vector<Micros>& split = ends_by_destination_[with_time_wait];
         all.resize(ends.size());
         split.resize(ends.size());
-        std::vector<std::size_t> next = first_of_;
+        next_.assign(first_of_.begin(), first_of_.end());
         for (std::size_t i = 0; i < ends.size(); ++i) {
             all[i] = ends[i].first;
-            split[next[destination_of[ends[i].second]]++] = ends[i].first;
+            split[next_[destination_of_[ends[i].second]]++] = ends[i].first;
         }
     }
 
@@ -292,6 +304,10 @@ class HoldingTimes {
     std::vector<Micros> starts_by_destination_;
     std::array<std::vector<Micros>, 2> ends_;  // indexed by with_time_wait
     std::array<std::vector<Micros>, 2> ends_by_destination_;
+    // measure()'s scratch
+    std::vector<std::uint32_t> destination_of_;
+    std::vector<std::pair<Micros, std::uint32_t>> sorted_ends_;
+    std::vector<std::size_t> next_;
 };
 
 // Keeps at most max_series_points points: per time bucket, the highest value, so peaks survive.
@@ -328,16 +344,22 @@ double peak_starts_per_second(std::span<const Micros> starts) {
 // A client's connections of one protocol, oldest first, with what both reuse and exhaustion
 // look up.
 struct ClientConnections {
-    const ConnectionRecords& all;  // what `records` point into
-    std::vector<const ConnectionRecord*> records;
-    std::vector<std::uint64_t> servers;            // server_keys(records)
-    std::vector<std::uint32_t> previous_on_tuple;  // the same port to the same server
-    std::vector<std::uint32_t> previous_on_port;   // the same port to any server
+    const ConnectionRecords& all;                         // what `records` point into
+    const std::vector<const ConnectionRecord*>& records;  // the caller's
+    const std::vector<std::uint64_t>& servers;            // server_keys(records), the caller's
+    std::vector<std::uint32_t> previous_on_tuple;         // the same port to the same server
+    std::vector<std::uint32_t> previous_on_port;          // the same port to any server
 
     ClientConnections(const ConnectionRecords& all_records,
-                      std::vector<const ConnectionRecord*> tcp, std::vector<std::uint64_t> keys)
-        : all(all_records), records(std::move(tcp)), servers(std::move(keys)) {
-        std::vector<std::uint16_t> ports(records.size());
+                      const std::vector<const ConnectionRecord*>& connections,
+                      const std::vector<std::uint64_t>& keys)
+        : all(all_records), records(connections), servers(keys) {
+        struct PortScratch {
+            std::vector<std::uint16_t> ports;
+        };
+        std::optional<PortScratch> own;
+        std::vector<std::uint16_t>& ports = scratch_for(records.size(), own).ports;
+        ports.resize(records.size());
         for (std::size_t i = 0; i < records.size(); ++i) ports[i] = records[i]->client_port();
         previous_on_tuple = previous_on_same_port(ports, &servers);
         previous_on_port = previous_on_same_port(ports, nullptr);
@@ -347,7 +369,12 @@ struct ClientConnections {
 ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
     ReuseStats reuse;
     // The latest end of any use of the port up to and including this one.
-    std::vector<Micros> port_free_after(tcp.records.size());
+    struct ReuseScratch {
+        std::vector<Micros> port_free_after;
+    };
+    std::optional<ReuseScratch> own;
+    std::vector<Micros>& port_free_after = scratch_for(tcp.records.size(), own).port_free_after;
+    port_free_after.resize(tcp.records.size());
     for (std::size_t i = 0; i < tcp.records.size(); ++i) {
         const ConnectionActivity& c = tcp.records[i]->connection;
         if (c.time_wait_collision) ++reuse.time_wait_collisions;
@@ -398,8 +425,17 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
     const auto time_wait = static_cast<Micros>(time_wait_s * 1e6);
     const double size = std::max<std::uint32_t>(limit, 1);
 
-    std::vector<Holding> all(tcp.records.size());
-    std::vector<std::vector<std::uint32_t>> by_destination;  // indexed by server number
+    // Each destination's list is kept too: `destination_count` of them are this client's.
+    struct ExhaustionScratch {
+        std::vector<Holding> all;
+        std::vector<std::vector<std::uint32_t>> destination_lists;
+        HoldingTimes times;
+        std::vector<std::size_t> worst_first;
+    };
+    std::optional<ExhaustionScratch> own;
+    auto& [all, destination_lists, times, worst_first] = scratch_for(tcp.records.size(), own);
+    all.resize(tcp.records.size());
+    std::size_t destination_count = 0;
     for (std::size_t i = 0; i < tcp.records.size(); ++i) {
         all[i] = holding_of(*tcp.records[i], capture_end, time_wait);
         // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
@@ -407,16 +443,21 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
             Holding& held = all[earlier];
             held.occupied_end = std::max(held.open_end, std::min(held.occupied_end, all[i].start));
         }
-        const std::size_t server = tcp.servers[i] >> 1;
-        if (server == by_destination.size()) by_destination.emplace_back();
-        by_destination[server].push_back(static_cast<std::uint32_t>(i));
+        const std::size_t server = tcp.servers[i] >> 1;  // numbered in order of first appearance
+        if (server == destination_count) {
+            if (destination_count == destination_lists.size()) destination_lists.emplace_back();
+            destination_lists[destination_count++].clear();
+        }
+        destination_lists[server].push_back(static_cast<std::uint32_t>(i));
     }
+    const std::span<std::vector<std::uint32_t>> by_destination(destination_lists.data(),
+                                                               destination_count);
     // Destinations in address order, so equally used ones keep that order below.
     std::sort(by_destination.begin(), by_destination.end(), [&](const auto& a, const auto& b) {
         return tcp.all.server(*tcp.records[a.front()]) < tcp.all.server(*tcp.records[b.front()]);
     });
 
-    const HoldingTimes times(all, by_destination);
+    times.measure(all, by_destination);
     std::vector<DestinationOccupancy> destinations;
     for (std::size_t d = 0; d < by_destination.size(); ++d) {
         const std::vector<std::uint32_t>& indices = by_destination[d];
@@ -439,7 +480,7 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
     stats.peak_open_total = peak_overlap(times.starts(), times.ends(false)).first;
     stats.peak_occupied_total = peak_overlap(times.starts(), times.ends(true)).first;
     // Worst first; equally used ones stay in address order.
-    std::vector<std::size_t> worst_first(destinations.size());
+    worst_first.resize(destinations.size());
     std::iota(worst_first.begin(), worst_first.end(), std::size_t{0});
     std::stable_sort(worst_first.begin(), worst_first.end(), [&](std::size_t a, std::size_t b) {
         return destinations[a].utilization > destinations[b].utilization;
@@ -705,6 +746,7 @@ RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pa
     // Otherwise a default holding every port: among those of the systems the allocator points
     // to, if it points to any, the narrowest.
     std::vector<std::size_t> fitting;  // indices into range_defaults()
+    fitting.reserve(range_defaults().size());
     for (std::size_t index = 0; index < range_defaults().size(); ++index) {
         const RangeDefault& entry = range_defaults()[index];
         if (!entry.range.contains(low, high)) continue;
@@ -790,17 +832,24 @@ std::optional<Setting> configured_for(const Address& client,
 ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address& client,
                                  std::span<const ConnectionRecord* const> connections,
                                  Micros capture_end, const PortAnalysisOptions& options) {
-    std::vector<const ConnectionRecord*> tcp;
-    std::vector<const ConnectionRecord*> tcp_allocated;  // whose SYN the capture holds
-    std::vector<const ConnectionRecord*> udp;
-    std::vector<std::uint16_t> ports;
-    AllocatedConnections allocated;  // tcp_allocated, as detect_shared_address reads them
+    struct ClientScratch {
+        std::vector<const ConnectionRecord*> tcp;
+        std::vector<const ConnectionRecord*> tcp_allocated;  // whose SYN the capture holds
+        std::vector<const ConnectionRecord*> udp;
+        std::vector<const ConnectionRecord*> udp_ephemeral;
+        std::vector<std::uint16_t> ports;
+        std::vector<std::uint64_t> tcp_allocated_servers;
+        AllocatedConnections allocated;  // tcp_allocated, as detect_shared_address reads them
+    };
+    std::optional<ClientScratch> own;
+    auto& [tcp, tcp_allocated, udp, udp_ephemeral, ports, tcp_allocated_servers, allocated] =
+        scratch_for(connections.size(), own);
+    for (auto* list : {&tcp, &tcp_allocated, &udp, &udp_ephemeral}) list->clear();
+    ports.clear();
+    tcp_allocated_servers.clear();
+    allocated.ports.clear();
+    allocated.fingerprints.clear();
     ClientPorts result;
-    // Most clients' connections are TCP with a handshake: one allocation each instead of a
-    // vector's growth (a million clients with a few connections each are a million analyses).
-    tcp.reserve(connections.size());
-    tcp_allocated.reserve(connections.size());
-    ports.reserve(connections.size());
     for (std::size_t i = 0; i < connections.size(); ++i) {
         if (i + fetch_ahead < connections.size()) fetch(connections[i + fetch_ahead]);
         const ConnectionRecord* record = connections[i];
@@ -825,8 +874,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
 
     // Server keys once for all TCP connections; those with a SYN are some of them, and the
     // keys only need to tell servers apart.
-    std::vector<std::uint64_t> tcp_servers = server_keys(tcp);
-    std::vector<std::uint64_t> tcp_allocated_servers;
+    const std::vector<std::uint64_t> tcp_servers = server_keys(tcp);
     for (std::size_t i = 0; i < tcp.size(); ++i) {
         if (tcp[i]->role_reason == RoleReason::syn) tcp_allocated_servers.push_back(tcp_servers[i]);
     }
@@ -895,18 +943,17 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         if (!options.time_wait_s && gateway->time_wait_s > 0) time_wait_s = gateway->time_wait_s;
         unique_per_tuple = true;
     }
-    const ClientConnections tcp_connections(records, std::move(tcp), std::move(tcp_servers));
+    const ClientConnections tcp_connections(records, tcp, tcp_servers);
     result.reuse = measure_reuse(tcp_connections, static_cast<Micros>(time_wait_s * 1e6));
     result.exhaustion = measure_exhaustion(tcp_connections, result.range.limit(), capture_end,
                                            time_wait_s, unique_per_tuple, options);
     // UDP is a port space of its own, each port unique per local address.
-    std::vector<const ConnectionRecord*> udp_ephemeral;
     for (const ConnectionRecord* record : udp) {
         if (is_ephemeral_use(*record)) udp_ephemeral.push_back(record);
     }
     if (!udp_ephemeral.empty()) {
-        std::vector<std::uint64_t> keys = server_keys(udp_ephemeral);
-        const ClientConnections udp_connections(records, std::move(udp_ephemeral), std::move(keys));
+        const std::vector<std::uint64_t> keys = server_keys(udp_ephemeral);
+        const ClientConnections udp_connections(records, udp_ephemeral, keys);
         merge_udp(result.exhaustion,
                   measure_exhaustion(udp_connections, result.range.limit(), capture_end, 0.0, false,
                                      options),

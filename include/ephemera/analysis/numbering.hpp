@@ -45,6 +45,18 @@ class Numbering {
         return slot.number_plus_one - 1;
     }
 
+    // Forgets every key but keeps the memory, for numbering afresh many times over (once per
+    // client of a capture's million): costs the keys it held, not a fill of the whole index.
+    void clear() {
+        if (!slots_.empty()) {
+            // Every key's slot found before any is emptied: emptying one can cut another's probe.
+            used_slots_.clear();
+            for (const Key& key : keys_) used_slots_.push_back(slot_of(key, hash_of(key)));
+            for (const std::size_t at : used_slots_) slots_[at] = Slot{};
+        }
+        keys_.clear();
+    }
+
     // Lets go of the index (as much memory as the keys or more) where no key is to be numbered
     // for a while: key() still answers, and the next number() builds the index again first.
     void drop_index() { slots_ = {}; }
@@ -112,6 +124,7 @@ class Numbering {
 
     std::vector<Slot> slots_ = std::vector<Slot>(16);
     std::vector<Key> keys_;
+    std::vector<std::size_t> used_slots_;  // clear()'s
 };
 
 // For keys already packed into a word (host numbers with ports, protocols): Numbering mixes the
