@@ -12,6 +12,7 @@
 #include "ephemera/analysis/findings.hpp"
 #include "ephemera/analysis/nearly_sorted.hpp"
 #include "ephemera/analysis/numbering.hpp"
+#include "ephemera/analysis/scratch.hpp"
 #include "ephemera/analysis/two_cores.hpp"
 
 namespace ephemera {
@@ -82,6 +83,13 @@ class PortSet {
     static constexpr std::size_t bitmap_from = 65536 / 16;  // as many bytes as the bitmap
     std::vector<std::uint16_t> ports_;                      // in any order, repeats included
     std::unique_ptr<std::bitset<65536>> bitmap_;
+};
+
+// What summarizing one client works in (analysis/scratch.hpp): its connections' records, and the
+// services it used.
+struct ClientWorkspace {
+    std::vector<const ConnectionRecord*> connections;
+    std::vector<std::uint64_t> services;
 };
 
 struct ServerTally {
@@ -395,9 +403,9 @@ class ClientList::Source {
     Verdict worst = Verdict::unknown;
 
     ClientSummary summary_of(std::uint32_t number) const {
-        std::vector<const ConnectionRecord*> connections;
+        std::optional<ClientWorkspace> own;
+        auto& [connections, services] = scratch_for(lists.of(number).size(), own);
         lists.records_of(number, *records, connections);
-        std::vector<std::uint64_t> services;
         ClientSummary client = summarize_client(*records, host_of_client[number], connections,
                                                 capture, options, services);
         if (const auto counted = counted_hosts.find(number); counted != counted_hosts.end()) {
@@ -539,22 +547,20 @@ Report build_report_keeping(ConnectionRecords& records,
     std::vector<RankKey> keys(held ? 0 : host_of_client.size());
     std::array<std::vector<Finding>, 2> findings_of_worker;
     std::array<Verdict, 2> worst_of_worker{Verdict::unknown, Verdict::unknown};
-    std::array<std::vector<const ConnectionRecord*>, 2> connections_of_worker;
-    std::array<std::vector<std::uint64_t>, 2> services_of_worker;
     // Each service's distinct clients, counted as each client names its services once.
     std::array<std::vector<std::uint32_t>, 2> clients_of_service;
     for (std::vector<std::uint32_t>& counts : clients_of_service) counts.assign(servers.size(), 0);
     const auto analyze_client = [&](std::size_t number, std::size_t worker) {
         // The log is in the order connections ended; the analysis wants them as they started,
         // and so do on-demand summaries later: the list keeps the order.
-        std::vector<const ConnectionRecord*>& connections = connections_of_worker[worker];
+        std::optional<ClientWorkspace> own;
+        auto& [connections, services] = scratch_for(lists.of(number).size(), own);
         lists.records_of(number, records, connections);
         sort_by_start(records, connections);
         std::span<std::uint32_t> indices = lists.of(number);
         for (std::size_t i = 0; i < connections.size(); ++i) {
             indices[i] = static_cast<std::uint32_t>(connections[i] - first_record);
         }
-        std::vector<std::uint64_t>& services = services_of_worker[worker];
         ClientSummary client = summarize_client(records, host_of_client[number], connections,
                                                 report.capture, options, services);
         for (const std::uint64_t service : services) {
