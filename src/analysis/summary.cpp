@@ -14,6 +14,7 @@
 #include "ephemera/analysis/numbering.hpp"
 #include "ephemera/analysis/scratch.hpp"
 #include "ephemera/analysis/two_cores.hpp"
+#include "ephemera/core/free_memory.hpp"
 
 namespace ephemera {
 namespace {
@@ -73,7 +74,7 @@ class PortSet {
         if (ports_.size() < bitmap_from) return;
         bitmap_ = std::make_unique<std::bitset<65536>>();
         for (const std::uint16_t listed : ports_) bitmap_->set(listed);
-        ports_ = {};
+        free_memory(ports_);
     }
     std::uint32_t distinct() {
         return bitmap_ ? static_cast<std::uint32_t>(bitmap_->count()) : count_distinct(ports_);
@@ -455,7 +456,7 @@ std::vector<ServerSummary> summarize_services(
         summaries.push_back(tally.summary);
         tally = {};
     }
-    std::vector<ServerTally>().swap(servers);
+    free_memory(servers);
     std::stable_sort(summaries.begin(), summaries.end(),
                      [](const auto& a, const auto& b) { return a.connections > b.connections; });
     return summaries;
@@ -493,11 +494,11 @@ Report build_report_keeping(ConnectionRecords& records,
         host_of_client.push_back(host);
         per_client_number.push_back(per_client[host]);
     }
-    hosts_in_order = {};
-    per_client = {};
+    free_memory(hosts_in_order);
+    free_memory(per_client);
     ClientLists lists(per_client_number);
     const ConnectionRecord* const first_record = records.empty() ? nullptr : &records[0];
-    per_client_number = {};
+    free_memory(per_client_number);
     // Collects the connections to pair on both sides of translators too: this pass is the lighter
     // of the two below. They are paired beside the clients' analysis.
     std::optional<TranslationCandidates> translations;
@@ -535,7 +536,7 @@ Report build_report_keeping(ConnectionRecords& records,
     };
     // Two passes over the log, independent of each other: on two cores where it is long.
     run_on_two_cores_if(records.size() >= min_elements_to_share, tally_services, tally_clients);
-    client_of_host = {};
+    free_memory(client_of_host);
 
     // Each client is summarized once here. Held, the summary stays; on demand, only what ranks it,
     // its verdict and its findings do (by client number until the clients are ranked). A few
@@ -618,7 +619,7 @@ Report build_report_keeping(ConnectionRecords& records,
     source->counted_hosts = std::move(counted_hosts);
     source->worst = std::max(worst_of_worker[0], worst_of_worker[1]);
     source->by_rank = worst_first(keys.size(), [&](std::uint32_t number) { return keys[number]; });
-    keys = {};
+    free_memory(keys);
     // The findings of a client whose hosts were counted change with them: found again.
     std::vector<Finding>& findings = source->findings;
     for (std::vector<Finding>& of_worker : findings_of_worker) {
@@ -626,7 +627,7 @@ Report build_report_keeping(ConnectionRecords& records,
             return source->counted_hosts.contains(finding.subject);
         });
         findings.insert(findings.end(), of_worker.begin(), of_worker.end());
-        of_worker = {};
+        free_memory(of_worker);
     }
     for (const auto& [number, hosts] : source->counted_hosts) {
         add_client_findings(findings, source->summary_of(number), number, options.critical_at);

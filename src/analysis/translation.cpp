@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "ephemera/analysis/statistics.hpp"
+#include "ephemera/core/free_memory.hpp"
 
 namespace ephemera {
 namespace {
@@ -315,7 +316,7 @@ std::vector<Translation> TranslationCandidates::pair() {
         while (end < hashes_.size() && hashes_[end] == hashes_[begin]) ++end;
         if (end - begin >= 2) shared_hashes.push_back(hashes_[begin]);
     }
-    hashes_ = {};
+    free_memory(hashes_);
     if (shared_hashes.empty()) return {};
     // Their connections found again, grouped by hash in hash order, each group in the records'
     // order (a counting sort by the hash's place among the shared ones).
@@ -333,7 +334,7 @@ std::vector<Translation> TranslationCandidates::pair() {
     std::partial_sum(group_start.begin(), group_start.end(), group_start.begin());
     std::vector<const ConnectionRecord*> shared_key(sharing.size());
     for (const auto& [place, record] : sharing) shared_key[group_start[place]++] = record;
-    sharing = {};
+    free_memory(sharing);
     std::vector<Pair> pairs = candidate_pairs(shared_key);
     if (pairs.empty()) return {};
     orient(pairs);

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <utility>
 
+#include "ephemera/core/free_memory.hpp"
+
 namespace ephemera {
 namespace {
 
@@ -493,11 +495,11 @@ void ConnectionTracker::finish() {
     decltype(slots_)(initial_slots).swap(slots_);
     decltype(lingering_)(initial_lingering).swap(lingering_);
     lingering_begin_ = lingering_end_ = 0;
-    decltype(entries_)().swap(entries_);
-    decltype(live_)().swap(live_);
-    decltype(free_entries_)().swap(free_entries_);
-    decltype(expired_)().swap(expired_);
-    decltype(candidates_)().swap(candidates_);
+    free_memory(entries_);
+    free_memory(live_);
+    free_memory(free_entries_);
+    free_memory(expired_);
+    free_memory(candidates_);
     live_count_ = 0;
 }
 

@@ -9,6 +9,8 @@
 #include <optional>
 #include <vector>
 
+#include "ephemera/core/free_memory.hpp"
+
 namespace ephemera {
 
 // The index is a flat open-addressing table of numbers, each slot with its key's hash: the report
@@ -59,7 +61,7 @@ class Numbering {
 
     // Lets go of the index (as much memory as the keys or more) where no key is to be numbered
     // for a while: key() still answers, and the next number() builds the index again first.
-    void drop_index() { slots_ = {}; }
+    void drop_index() { free_memory(slots_); }
 
     // Every number, ordered as their keys are.
     std::vector<std::uint32_t> in_key_order() const {
