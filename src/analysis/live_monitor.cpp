@@ -59,13 +59,13 @@ ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTra
     // The log is in the order connections ended (within the tracker's linger): skip the prefix
     // that ended before the cutoff once, and filter the rest.
     std::size_t begin = window_begin_ > log_.dropped() ? window_begin_ - log_.dropped() : 0;
-    while (begin < logged.size() && logged[begin].connection.last_seen < cutoff) ++begin;
+    while (begin < logged.size() && logged.last_seen(logged[begin]) < cutoff) ++begin;
     window_begin_ = begin + log_.dropped();
 
     // Numbered afresh: only the window's hosts, not every host the log has seen.
     ConnectionRecords records;
     records.add_from(logged, begin, [&](const ConnectionRecord& record) {
-        return record.connection.last_seen >= cutoff;
+        return logged.last_seen(record) >= cutoff;
     });
     tracker.for_each_connection([&](const Connection& connection) {
         // The tracker lets closed connections go by packet time; with no packets they stay. One
@@ -78,7 +78,7 @@ ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTra
 
 void LiveMonitor::count_started(const ConnectionRecords& records, Micros since, Micros until) {
     for (const ConnectionRecord& record : records) {
-        const ConnectionActivity& connection = record.connection;
+        const ConnectionRecord& connection = record;
         if (connection.first_seen <= since || connection.first_seen > until) continue;
         (connection.protocol == Protocol::tcp ? tcp_started_ : udp_started_) += 1;
         ++started_per_destination_[{records.client(record).address, records.server(record),
@@ -151,7 +151,7 @@ LiveSnapshot LiveMonitor::analyze(LiveWindow window) {
     std::vector<ClientActivity> activity_of_host(records.host_count());
     std::unordered_map<DestinationNumbers, std::uint64_t, DestinationNumbersHash> started_in_window;
     for (const ConnectionRecord& record : records) {
-        const ConnectionActivity& connection = record.connection;
+        const ConnectionRecord& connection = record;
         ClientActivity& activity = activity_of_host[record.client_host()];
         activity.open += is_open(connection.state());
         if (connection.first_seen < window_start) continue;

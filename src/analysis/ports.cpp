@@ -157,8 +157,7 @@ std::vector<std::uint64_t> server_keys(const std::vector<const ConnectionRecord*
         const std::uint64_t server = records[i]->server_key();
         if (last != server) last_number = servers.number(server);
         last = server;
-        keys[i] = std::uint64_t{last_number} << 1 |
-                  (records[i]->connection.protocol == Protocol::udp ? 1 : 0);
+        keys[i] = std::uint64_t{last_number} << 1 | (records[i]->protocol == Protocol::udp ? 1 : 0);
     }
     return keys;
 }
@@ -169,9 +168,11 @@ struct Holding {
     Micros occupied_end;  // open_end plus the TIME_WAIT this client holds, if it closed first
 };
 
-Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros time_wait) {
-    const ConnectionActivity& c = record.connection;
-    Holding holding{c.first_seen, c.last_seen, c.last_seen};
+Holding holding_of(const ConnectionRecords& records, const ConnectionRecord& record,
+                   Micros capture_end, Micros time_wait) {
+    const ConnectionRecord& c = record;
+    const Micros last_seen = records.last_seen(c);
+    Holding holding{c.first_seen, last_seen, last_seen};
     // A UDP flow holds its port from its first datagram to its last; nothing like TIME_WAIT
     // follows.
     if (c.protocol == Protocol::udp) return holding;
@@ -181,11 +182,11 @@ Holding holding_of(const ConnectionRecord& record, Micros capture_end, Micros ti
         return holding;
     }
     if (c.rst_side != no_side) {
-        holding.open_end = holding.occupied_end = c.close_time;
+        holding.open_end = holding.occupied_end = records.close_time(c);
         return holding;
     }
     if (c.fin(0) && c.fin(1)) {
-        holding.open_end = c.close_time;  // the later FIN's
+        holding.open_end = records.close_time(c);  // the later FIN's
         holding.occupied_end = holding.open_end;
         if (c.first_fin_side == record.client_side) holding.occupied_end += time_wait;
     }
@@ -376,12 +377,12 @@ ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
     std::vector<Micros>& port_free_after = scratch_for(tcp.records.size(), own).port_free_after;
     port_free_after.resize(tcp.records.size());
     for (std::size_t i = 0; i < tcp.records.size(); ++i) {
-        const ConnectionActivity& c = tcp.records[i]->connection;
+        const ConnectionRecord& c = *tcp.records[i];
         if (c.time_wait_collision) ++reuse.time_wait_collisions;
 
         ReuseKind kind = ReuseKind::other_service;
         if (const std::uint32_t earlier = tcp.previous_on_tuple[i]; earlier != no_previous) {
-            const ConnectionActivity& previous = tcp.records[earlier]->connection;
+            const ConnectionRecord& previous = *tcp.records[earlier];
             ++reuse.tuple_reuses;
             kind = ReuseKind::tuple_after_time_wait;
             const ConnectionState state = previous.state();
@@ -389,7 +390,7 @@ ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
                 ++reuse.active_reuses;
             } else if (state == ConnectionState::closed && previous.rst_side == no_side) {
                 // The first closer holds TIME_WAIT from the last FIN on.
-                const Micros last_fin = previous.close_time;
+                const Micros last_fin = tcp.all.close_time(previous);
                 if (c.first_seen < last_fin + time_wait) {
                     ++reuse.time_wait_reuses;
                     kind = ReuseKind::tuple_in_time_wait;
@@ -397,14 +398,15 @@ ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
             }
         }
 
-        port_free_after[i] = c.last_seen;
+        const Micros last_seen = tcp.all.last_seen(c);
+        port_free_after[i] = last_seen;
         if (const std::uint32_t earlier = tcp.previous_on_port[i]; earlier != no_previous) {
             ++reuse.port_reuses;
             const Micros free_after = port_free_after[earlier];
             const Micros gap = std::max<Micros>(0, c.first_seen - free_after);
             reuse.port_reuse_intervals_s.push_back(static_cast<double>(gap) / 1e6);
             reuse.port_reuse_kinds.push_back(kind);
-            port_free_after[i] = std::max(free_after, c.last_seen);
+            port_free_after[i] = std::max(free_after, last_seen);
         }
     }
     if (!reuse.port_reuse_intervals_s.empty()) {
@@ -437,7 +439,7 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
     all.resize(tcp.records.size());
     std::size_t destination_count = 0;
     for (std::size_t i = 0; i < tcp.records.size(); ++i) {
-        all[i] = holding_of(*tcp.records[i], capture_end, time_wait);
+        all[i] = holding_of(tcp.all, *tcp.records[i], capture_end, time_wait);
         // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
         if (const std::uint32_t earlier = tcp.previous_on_tuple[i]; earlier != no_previous) {
             Holding& held = all[earlier];
@@ -472,7 +474,7 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
             peak_overlap(times.starts(d), times.ends(d, true));
         destination.utilization = destination.peak_occupied / size;
         destination.peak_new_per_s = peak_starts_per_second(times.starts(d));
-        destination.protocol = tcp.records[indices.front()]->connection.protocol;
+        destination.protocol = tcp.records[indices.front()]->protocol;
         destination.sustainable_new_per_s = time_wait_s > 0 ? size / time_wait_s : 0.0;
         destination.verdict = verdict_for(destination.utilization, options);
         destinations.push_back(std::move(destination));
@@ -573,8 +575,7 @@ AllocationFingerprint fingerprint_with_servers(
         }
         if (previous_to_server[i] != no_previous) {
             const ConnectionRecord& before = *connections[previous_to_server[i]];
-            if (record->connection.first_seen - before.connection.first_seen <
-                per_destination_window) {
+            if (record->first_seen - before.first_seen < per_destination_window) {
                 ++within;
                 within_small += is_small_step(port - before.client_port());
             }
@@ -854,7 +855,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         if (i + fetch_ahead < connections.size()) fetch(connections[i + fetch_ahead]);
         const ConnectionRecord* record = connections[i];
         if (is_ephemeral_use(*record)) ports.push_back(record->client_port());
-        if (record->connection.protocol == Protocol::udp) {
+        if (record->protocol == Protocol::udp) {
             udp.push_back(record);
             continue;
         }
@@ -863,13 +864,13 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
             tcp_allocated.push_back(record);
             if (options.shared_addresses) {
                 allocated.ports.push_back(record->client_port());
-                allocated.fingerprints.push_back(syn_fingerprint(record->connection));
+                allocated.fingerprints.push_back(syn_fingerprint(*record));
             }
         }
-        const ConnectionState state = record->connection.state();
+        const ConnectionState state = record->state();
         result.failures.refused += state == ConnectionState::refused;
         result.failures.unanswered += state == ConnectionState::unanswered;
-        result.failures.syn_retransmissions += record->connection.syn_retransmissions;
+        result.failures.syn_retransmissions += record->syn_retransmissions;
     }
 
     // Server keys once for all TCP connections; those with a SYN are some of them, and the

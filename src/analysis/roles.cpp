@@ -38,7 +38,7 @@ class EvidenceTable {
         std::vector<Sighting> sightings;
         sightings.reserve(2 * undecided.size());  // at least: their protocols' decided add more
         const auto add_sightings = [&](const ConnectionRecord& record, std::uint32_t undecided_at) {
-            const ConnectionActivity& connection = record.connection;
+            const ConnectionRecord& connection = record;
             for (int side = 0; side < 2; ++side) {
                 std::int8_t role = 0;
                 if (record.role_from_handshake) role = side == record.client_side ? -1 : +1;
@@ -65,7 +65,7 @@ class EvidenceTable {
                     next_undecided < undecided.size() && undecided[next_undecided] == i;
                 const std::uint32_t position =
                     needs_evidence ? static_cast<std::uint32_t>(next_undecided++) : no_evidence;
-                if (protocols[protocol_index(records[i].connection.protocol)]) {
+                if (protocols[protocol_index(records[i].protocol)]) {
                     add_sightings(records[i], position);
                 }
             }
@@ -158,20 +158,121 @@ std::string_view role_reason_name(RoleReason reason) noexcept {
     return "unknown";
 }
 
+namespace {
+
+constexpr std::uint64_t narrow_max = UINT32_MAX;
+
+std::uint32_t saturated(std::uint64_t value) noexcept {
+    return static_cast<std::uint32_t>(std::min(value, narrow_max));
+}
+
+// `later` - `first` (+ 1 where `plus_one`), if it fits a record's 32-bit field.
+std::optional<std::uint32_t> narrow_after(Micros first, Micros later, bool plus_one) noexcept {
+    Micros after = 0;
+    if (__builtin_sub_overflow(later, first, &after) || after < 0 ||
+        after + Micros{plus_one} > static_cast<Micros>(narrow_max)) {
+        return std::nullopt;
+    }
+    return static_cast<std::uint32_t>(after + Micros{plus_one});
+}
+
+}  // namespace
+
+ConnectionActivity ConnectionRecords::activity(const ConnectionRecord& record) const {
+    ConnectionActivity activity;
+    activity.first_seen = record.first_seen;
+    if (record.wide) {
+        const WideValues& wide = wide_of(record);
+        activity.last_seen = wide.last_seen;
+        activity.close_time = wide.close_time;
+        activity.packets = wide.packets;
+        activity.payload_bytes = wide.payload_bytes;
+    } else {
+        activity.last_seen = last_seen(record);
+        activity.close_time = close_time(record);
+        for (int side = 0; side < 2; ++side) {
+            activity.packets[side] = record.packets_saturated[side];
+            activity.payload_bytes[side] = record.payload_bytes_saturated[side];
+        }
+    }
+    activity.syn_sequence = record.syn_sequence;
+    activity.syn_retransmissions = record.syn_retransmissions;
+    activity.protocol = record.protocol;
+    activity.syn_ttl = record.syn_ttl;
+    activity.syn_option_layout = record.syn_option_layout;
+    activity.syn_side = record.syn_side;
+    activity.syn_ack_side = record.syn_ack_side;
+    activity.first_fin_side = record.first_fin_side;
+    activity.rst_side = record.rst_side;
+    activity.end_reason = record.end_reason;
+    activity.fin_from_0 = record.fin_from_0;
+    activity.fin_from_1 = record.fin_from_1;
+    activity.stale_ack = record.stale_ack;
+    activity.time_wait_collision = record.time_wait_collision;
+    return activity;
+}
+
+void ConnectionRecords::set_activity(ConnectionRecord& record, const ConnectionActivity& activity) {
+    record.first_seen = activity.first_seen;
+    for (int side = 0; side < 2; ++side) {
+        record.packets_saturated[side] = saturated(activity.packets[side]);
+        record.payload_bytes_saturated[side] = saturated(activity.payload_bytes[side]);
+    }
+    record.syn_sequence = activity.syn_sequence;
+    record.syn_retransmissions = activity.syn_retransmissions;
+    record.protocol = activity.protocol;
+    record.syn_ttl = activity.syn_ttl;
+    record.syn_option_layout = activity.syn_option_layout;
+    record.syn_side = activity.syn_side;
+    record.syn_ack_side = activity.syn_ack_side;
+    record.first_fin_side = activity.first_fin_side;
+    record.rst_side = activity.rst_side;
+    record.end_reason = activity.end_reason;
+    record.fin_from_0 = activity.fin_from_0;
+    record.fin_from_1 = activity.fin_from_1;
+    record.stale_ack = activity.stale_ack;
+    record.time_wait_collision = activity.time_wait_collision;
+
+    const std::optional<std::uint32_t> last_seen_after =
+        narrow_after(activity.first_seen, activity.last_seen, false);
+    const std::optional<std::uint32_t> close_after =
+        activity.close_time == 0 ? std::optional<std::uint32_t>(0)
+                                 : narrow_after(activity.first_seen, activity.close_time, true);
+    const auto counts_fit = [](const std::array<std::uint64_t, 2>& counts) {
+        return counts[0] <= narrow_max && counts[1] <= narrow_max;
+    };
+    const bool fits = last_seen_after && close_after && counts_fit(activity.packets) &&
+                      counts_fit(activity.payload_bytes);
+    if (fits) {
+        if (record.wide) wide_.erase(index_of(record));
+        record.last_seen_after = *last_seen_after;
+        record.close_after = *close_after;
+    } else {
+        wide_[index_of(record)] = {activity.last_seen, activity.close_time, activity.packets,
+                                   activity.payload_bytes};
+        record.last_seen_after = record.close_after = 0;
+    }
+    record.wide = !fits;
+}
+
 ConnectionRecord& ConnectionRecords::add(const Connection& connection) {
-    ConnectionRecord record;
-    record.connection = connection;
+    ConnectionRecord& record = records_.emplace_back();
+    set_activity(record, connection);
     for (int side = 0; side < 2; ++side) {
         record.host[side] = hosts_.number(connection.endpoint[side].address);
         record.port[side] = connection.endpoint[side].port;
     }
-    records_.push_back(record);
-    return records_.back();
+    return record;
+}
+
+void ConnectionRecords::copy_wide(const ConnectionRecords& from, const ConnectionRecord& record) {
+    wide_[records_.size() - 1] = from.wide_of(record);
 }
 
 ConnectionRecord& ConnectionRecords::add(const ConnectionRecords& from,
                                          const ConnectionRecord& record) {
     records_.push_back(record);
+    if (record.wide) copy_wide(from, record);
     for (int side = 0; side < 2; ++side) {
         records_.back().host[side] = hosts_.number(from.address(record.host[side]));
     }
@@ -180,6 +281,13 @@ ConnectionRecord& ConnectionRecords::add(const ConnectionRecords& from,
 
 void ConnectionRecords::drop_oldest(std::size_t count) {
     records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(count));
+    if (!wide_.empty()) {
+        std::map<std::size_t, WideValues> kept;
+        for (const auto& [index, values] : wide_) {
+            if (index >= count) kept.emplace_hint(kept.end(), index - count, values);
+        }
+        wide_ = std::move(kept);
+    }
     // Each record names two hosts: past twice that (and a little), renumber what is named. After
     // a renumbering at most two hosts per record remain, so the next one waits for as many new
     // hosts again: O(1) per record.
@@ -193,7 +301,7 @@ void ConnectionRecords::drop_oldest(std::size_t count) {
 }
 
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept {
-    const ConnectionActivity& connection = record.connection;
+    const ConnectionRecord& connection = record;
     if (connection.protocol != Protocol::tcp) return false;
     if (connection.syn_side != no_side) {
         set_role(record, 1 - connection.syn_side, RoleReason::syn);
@@ -214,14 +322,14 @@ void assign_roles_by_heuristics(ConnectionRecords& records) {
     for (std::size_t i = 0; i < records.size(); ++i) {
         ConnectionRecord& record = records[i];
         if (record.role_from_handshake || assign_role_from_handshake(record)) continue;
-        without_handshake[protocol_index(record.connection.protocol)] = true;
+        without_handshake[protocol_index(record.protocol)] = true;
         undecided.push_back(static_cast<std::uint32_t>(i));
     }
     if (undecided.empty()) return;
     const EvidenceTable table(records, without_handshake, undecided);
     for (std::size_t position = 0; position < undecided.size(); ++position) {
         ConnectionRecord& record = records[undecided[position]];
-        const ConnectionActivity& connection = record.connection;
+        const ConnectionRecord& connection = record;
         const EndpointEvidence& a = table.of(position, 0);
         const EndpointEvidence& b = table.of(position, 1);
         if (int server = server_by_known_service(a, b); server != no_side) {

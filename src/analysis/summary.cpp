@@ -27,7 +27,7 @@ std::uint32_t count_distinct(std::vector<T>& values) {
 
 // A server as the report keys it: TCP and UDP on one address and port are two services.
 std::uint64_t service_key(const ConnectionRecord& record) noexcept {
-    return std::uint64_t{record.connection.protocol == Protocol::udp} << 48 | record.server_key();
+    return std::uint64_t{record.protocol == Protocol::udp} << 48 | record.server_key();
 }
 
 // Every client's connections in one flat array, as indices into the records (half the size of
@@ -114,10 +114,14 @@ PortStats port_stats(const Items& items, const PortOf& port_of) {
     return stats;
 }
 
-bool is_probe(const ConnectionActivity& connection) {
-    if (connection.protocol != Protocol::tcp || connection.total_bytes() > 0) return false;
-    if (connection.total_packets() > 4) return false;
-    const ConnectionState state = connection.state();
+bool is_probe(const ConnectionRecord& record) {
+    // The record's counts are saturated: exact for comparing with numbers this small.
+    const auto total = [](const std::array<std::uint32_t, 2>& counts) {
+        return std::uint64_t{counts[0]} + counts[1];
+    };
+    if (record.protocol != Protocol::tcp || total(record.payload_bytes_saturated) > 0) return false;
+    if (total(record.packets_saturated) > 4) return false;
+    const ConnectionState state = record.state();
     return state == ConnectionState::refused || state == ConnectionState::unanswered ||
            state == ConnectionState::reset;
 }
@@ -146,19 +150,19 @@ std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
     for (const ConnectionRecord& record : records) {
         const std::uint32_t client = record.client_host();
         ++per_client[client];
-        if (record.connection.protocol != Protocol::tcp) continue;
+        if (record.protocol != Protocol::tcp) continue;
         ++tcp_connections[client];
-        if (!is_probe(record.connection)) continue;
+        if (!is_probe(record)) continue;
         if (tally_of[client] == no_probes) {
             tally_of[client] = static_cast<std::uint32_t>(tallies.size());
             tallies.emplace_back();
         }
         ProbeTally& tally = tallies[tally_of[client]];
         ScanSummary& scan = tally.summary;
-        const Micros start = record.connection.first_seen;
+        const Micros start = record.first_seen;
         scan.first = scan.probes++ == 0 ? start : std::min(scan.first, start);
-        scan.last = std::max(scan.last, record.connection.last_seen);
-        scan.answered += record.connection.syn_ack_side != no_side;
+        scan.last = std::max(scan.last, records.last_seen(record));
+        scan.answered += record.syn_ack_side != no_side;
         tally.targets.push_back(record.server_key());
     }
     std::vector<ScanSummary> scans;
@@ -223,7 +227,7 @@ ClientSummary summarize_client(const ConnectionRecords& records, std::uint32_t h
     client.segment = segment_name(capture, client.address.segment);
     services.clear();
     for (const ConnectionRecord* record : connections) {
-        const ConnectionActivity& connection = record->connection;
+        const ConnectionRecord& connection = *record;
         (connection.protocol == Protocol::tcp ? client.tcp_connections : client.udp_flows) += 1;
         ++client.states[static_cast<std::size_t>(connection.state())];
         services.push_back(service_key(*record));
@@ -269,7 +273,7 @@ namespace {
 // How two records' starts compare: by first packet, then endpoints (by side).
 std::strong_ordering compare_starts(const ConnectionRecords& records, const ConnectionRecord& a,
                                     const ConnectionRecord& b) noexcept {
-    if (auto order = a.connection.first_seen <=> b.connection.first_seen; order != 0) return order;
+    if (auto order = a.first_seen <=> b.first_seen; order != 0) return order;
     for (int side = 0; side < 2; ++side) {
         if (a.host[side] == b.host[side] && a.port[side] == b.port[side]) continue;
         return records.endpoint(a, side) <=> records.endpoint(b, side);
@@ -338,7 +342,7 @@ void sort_by_start(const ConnectionRecords& records,
                    std::span<const ConnectionRecord*> connections) {
     std::vector<std::pair<Micros, const ConnectionRecord*>> keyed(connections.size());
     for (std::size_t i = 0; i < connections.size(); ++i) {
-        keyed[i] = {connections[i]->connection.first_seen, connections[i]};
+        keyed[i] = {connections[i]->first_seen, connections[i]};
     }
     sort_nearly_sorted(keyed, [&](const auto& a, const auto& b) {
         if (a.first != b.first) return a.first < b.first;
@@ -361,10 +365,21 @@ std::span<std::byte> ConnectionLog::space_ahead() noexcept {
                                  (std::size_t{2} << 20) / sizeof(ConnectionRecord));
 }
 
-KeptConnection ConnectionLog::kept(std::uint64_t number) noexcept {
-    if (number < dropped_ || number - dropped_ >= records_.size()) return {};
-    ConnectionRecord& record = records_[number - dropped_];
-    return {&record.connection, {records_.endpoint(record, 0), records_.endpoint(record, 1)}};
+bool ConnectionLog::kept(std::uint64_t number, Connection& copy) const {
+    if (!keeps(number)) return false;
+    const ConnectionRecord& record = records_[number - dropped_];
+    static_cast<ConnectionActivity&>(copy) = records_.activity(record);
+    copy.endpoint = {records_.endpoint(record, 0), records_.endpoint(record, 1)};
+    return true;
+}
+
+std::optional<Micros> ConnectionLog::kept_last_seen(std::uint64_t number) const {
+    if (!keeps(number)) return std::nullopt;
+    return records_.last_seen(records_[number - dropped_]);
+}
+
+void ConnectionLog::update_kept(std::uint64_t number, const ConnectionActivity& activity) {
+    if (keeps(number)) records_.set_activity(records_[number - dropped_], activity);
 }
 
 void ConnectionLog::on_connection(const Connection& connection) {
@@ -507,7 +522,7 @@ Report build_report_keeping(ConnectionRecords& records,
         std::vector<std::uint32_t> next(lists.first.begin(), lists.first.end() - 1);
         for (const ConnectionRecord& record : records) {
             if (translations) translations->add(record);
-            const ConnectionActivity& connection = record.connection;
+            const ConnectionRecord& connection = record;
             (connection.protocol == Protocol::tcp ? report.tcp_connections : report.udp_flows) += 1;
             ++report.states[static_cast<std::size_t>(connection.state())];
             ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
@@ -527,7 +542,7 @@ Report build_report_keeping(ConnectionRecords& records,
             if (service == servers.size()) {
                 servers.emplace_back();
                 servers.back().summary.endpoint = records.server(record);
-                servers.back().summary.protocol = record.connection.protocol;
+                servers.back().summary.protocol = record.protocol;
             }
             ServerTally& server = servers[service];
             ++server.summary.connections;

@@ -48,11 +48,13 @@ struct SynKeyHash {
 // Whether two connections can be one seen on both sides of a translator: both answered (the
 // handshake crossed it both ways; crafted or unanswered SYNs with equal numbers are not pairs),
 // and the same payload each way (a translator rewrites headers, not data).
-bool same_connection(const ConnectionRecord& a, const ConnectionRecord& b) {
-    if (a.connection.syn_ack_side == no_side || b.connection.syn_ack_side == no_side) return false;
-    return a.connection.payload_bytes[a.client_side] == b.connection.payload_bytes[b.client_side] &&
-           a.connection.payload_bytes[1 - a.client_side] ==
-               b.connection.payload_bytes[1 - b.client_side];
+bool same_connection(const ConnectionRecords& records, const ConnectionRecord& a,
+                     const ConnectionRecord& b) {
+    if (a.syn_ack_side == no_side || b.syn_ack_side == no_side) return false;
+    const std::array<std::uint64_t, 2> a_bytes = records.activity(a).payload_bytes;
+    const std::array<std::uint64_t, 2> b_bytes = records.activity(b).payload_bytes;
+    return a_bytes[a.client_side] == b_bytes[b.client_side] &&
+           a_bytes[1 - a.client_side] == b_bytes[1 - b.client_side];
 }
 
 // The bucket of the top bits that `hash` belongs in.
@@ -138,34 +140,33 @@ class SharedHashes {
 // The hash TranslationCandidates keys a connection by, if it is a candidate: TCP with its
 // handshake whole in the capture (a SYN gave the client, and it was answered).
 std::optional<std::uint32_t> candidate_hash(const ConnectionRecord& record) {
-    if (record.connection.protocol != Protocol::tcp || record.role_reason != RoleReason::syn ||
-        record.connection.syn_ack_side == no_side) {
+    if (record.protocol != Protocol::tcp || record.role_reason != RoleReason::syn ||
+        record.syn_ack_side == no_side) {
         return std::nullopt;
     }
-    const SynKey key{record.server_key(), record.connection.syn_sequence};
+    const SynKey key{record.server_key(), record.syn_sequence};
     return static_cast<std::uint32_t>(SynKeyHash()(key) >> 32);
 }
 
 // Connections with the same service and initial sequence number from two client addresses,
 // starting within pairing_tolerance of each other, of `candidates`: the earlier first, as found.
-std::vector<Pair> candidate_pairs(const std::vector<const ConnectionRecord*>& candidates) {
+std::vector<Pair> candidate_pairs(const ConnectionRecords& records,
+                                  const std::vector<const ConnectionRecord*>& candidates) {
     std::unordered_map<SynKey, std::vector<const ConnectionRecord*>, SynKeyHash> by_key;
     for (const ConnectionRecord* record : candidates) {
-        by_key[{record->server_key(), record->connection.syn_sequence}].push_back(record);
+        by_key[{record->server_key(), record->syn_sequence}].push_back(record);
     }
     std::vector<Pair> pairs;
     for (auto& [key, group] : by_key) {
         if (group.size() < 2) continue;
-        std::sort(group.begin(), group.end(), [](const auto* a, const auto* b) {
-            return a->connection.first_seen < b->connection.first_seen;
-        });
+        std::sort(group.begin(), group.end(),
+                  [](const auto* a, const auto* b) { return a->first_seen < b->first_seen; });
         for (std::size_t i = 0; i + 1 < group.size(); ++i) {
             const ConnectionRecord* first = group[i];
             const ConnectionRecord* second = group[i + 1];
             if (first->client_host() == second->client_host()) continue;
-            if (second->connection.first_seen - first->connection.first_seen > pairing_tolerance)
-                continue;
-            if (!same_connection(*first, *second)) continue;
+            if (second->first_seen - first->first_seen > pairing_tolerance) continue;
+            if (!same_connection(records, *first, *second)) continue;
             pairs.push_back({first, second});
             ++i;  // each connection in one pair at most
         }
@@ -193,10 +194,11 @@ void orient(std::vector<Pair>& pairs) {
 }
 
 // The most of `connections` open at once, each from its first packet to its last.
-std::uint32_t peak_open(const std::vector<const ConnectionRecord*>& connections) {
+std::uint32_t peak_open(const ConnectionRecords& records,
+                        const std::vector<const ConnectionRecord*>& connections) {
     std::vector<std::pair<std::int64_t, std::int64_t>> spans;
     for (const ConnectionRecord* record : connections) {
-        spans.emplace_back(record->connection.first_seen, record->connection.last_seen + 1);
+        spans.emplace_back(record->first_seen, records.last_seen(*record) + 1);
     }
     return most_open_at_once(spans);
 }
@@ -207,7 +209,7 @@ NatMapping classify(std::vector<Pair> pairs) {
         preserved += pair.inside->client_port() == pair.outside->client_port();
     if (preserved >= preserving_share * pairs.size()) return NatMapping::port_preserving;
     std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) {
-        return a.outside->connection.first_seen < b.outside->connection.first_seen;
+        return a.outside->first_seen < b.outside->first_seen;
     });
     std::size_t small = 0;
     for (std::size_t i = 1; i < pairs.size(); ++i) {
@@ -257,7 +259,7 @@ Translation summarize(const ConnectionRecords& records, std::uint32_t outside_ho
         InsideHost inside;
         inside.address = records.address(host);
         inside.connections = outside.size();
-        inside.peak_ports = peak_open(outside);
+        inside.peak_ports = peak_open(records, outside);
         std::set<std::uint16_t> ports;
         for (const ConnectionRecord* record : outside) ports.insert(record->client_port());
         inside.port_share = static_cast<double>(ports.size()) / all_ports.size();
@@ -335,7 +337,7 @@ std::vector<Translation> TranslationCandidates::pair() {
     std::vector<const ConnectionRecord*> shared_key(sharing.size());
     for (const auto& [place, record] : sharing) shared_key[group_start[place]++] = record;
     free_memory(sharing);
-    std::vector<Pair> pairs = candidate_pairs(shared_key);
+    std::vector<Pair> pairs = candidate_pairs(records, shared_key);
     if (pairs.empty()) return {};
     orient(pairs);
     std::map<Address, std::pair<std::uint32_t, std::vector<Pair>>> by_outside;
@@ -347,8 +349,7 @@ std::vector<Translation> TranslationCandidates::pair() {
     std::unordered_map<std::uint32_t, std::uint64_t> syn_connections;  // by outside host
     for (const auto& [address, entry] : by_outside) syn_connections[entry.first] = 0;
     for (const ConnectionRecord& record : records) {
-        if (record.connection.protocol != Protocol::tcp || record.role_reason != RoleReason::syn)
-            continue;
+        if (record.protocol != Protocol::tcp || record.role_reason != RoleReason::syn) continue;
         if (auto found = syn_connections.find(record.client_host()); found != syn_connections.end())
             ++found->second;
     }

@@ -178,8 +178,8 @@ json summary_json(const ConnectionRecords& records, const SavedState& state) {
             {"reader_warnings", state.reader_warnings}};
 }
 
-void put_record(Encoder& out, const ConnectionRecord& record) {
-    const ConnectionActivity& c = record.connection;
+void put_record(Encoder& out, const ConnectionRecords& records, const ConnectionRecord& record) {
+    const ConnectionActivity c = records.activity(record);
     out.put(c.first_seen);
     out.put(c.last_seen);
     for (const std::uint64_t count : c.packets) out.put(count);
@@ -352,7 +352,7 @@ void write_state(std::FILE* out, const ConnectionRecords& records, const SavedSt
         encoder.end_item();
     }
     for (const ConnectionRecord& record : records) {
-        put_record(encoder, record);
+        put_record(encoder, records, record);
         encoder.end_item();
     }
 }

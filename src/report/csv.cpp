@@ -25,9 +25,9 @@ void append_epoch(fmt::memory_buffer& out, Micros time) {
                    magnitude / 1'000'000, magnitude % 1'000'000);
 }
 
-void append_row(fmt::memory_buffer& out, const ConnectionRecord& record,
-                const std::vector<std::string>& host_text) {
-    const ConnectionActivity& connection = record.connection;
+void append_row(fmt::memory_buffer& out, const ConnectionRecords& records,
+                const ConnectionRecord& record, const std::vector<std::string>& host_text) {
+    const ConnectionActivity connection = records.activity(record);
     const int client = record.client_side;
     const int server = 1 - client;
     append_epoch(out, connection.first_seen);
@@ -75,7 +75,7 @@ void write_connections_csv(std::FILE* out, const ConnectionRecords& records,
                    capture.split_segments ? ",segment" : "",
                    nat_columns ? ",nat_inside_address,nat_inside_port" : "");
     for (const ConnectionRecord* record : connections) {
-        append_row(block, *record, host_text);
+        append_row(block, records, *record, host_text);
         if (capture.split_segments) {  // the row's newline goes after the segment
             block.resize(block.size() - 1);
             fmt::format_to(std::back_inserter(block), ",{}\n", segment_text[record->client_host()]);

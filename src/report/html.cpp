@@ -65,7 +65,7 @@ std::string destination_label(const DestinationOccupancy& destination) {
 }
 
 bool is_failure(const ConnectionRecord& record) {
-    const ConnectionState state = record.connection.state();
+    const ConnectionState state = record.state();
     return state == ConnectionState::refused || state == ConnectionState::unanswered;
 }
 
@@ -137,12 +137,11 @@ ordered_json client_data(const ClientSummary& client, const ConnectionRecords& r
     }
     ordered_json points = ordered_json::array();
     for (const ConnectionRecord* record : sample_points(connections)) {
-        const auto found =
-            destination_index.find({records.server(*record), record->connection.protocol});
+        const auto found = destination_index.find({records.server(*record), record->protocol});
         const int destination = found == destination_index.end() ? -1 : found->second;
-        points.push_back({seconds(record->connection.first_seen), record->client_port(),
-                          destination, static_cast<int>(record->connection.state()),
-                          record->connection.protocol == Protocol::tcp ? "tcp" : "udp"});
+        points.push_back({seconds(record->first_seen), record->client_port(), destination,
+                          static_cast<int>(record->state()),
+                          record->protocol == Protocol::tcp ? "tcp" : "udp"});
     }
     const double size = use.range.limit();
     return {

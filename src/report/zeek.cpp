@@ -90,9 +90,9 @@ std::string history(const ConnectionActivity& connection, Sides sides) {
 // A uid as Zeek's look ("C" and 17 base-62 characters), from the connection's start and
 // endpoints: the same capture gives the same uids.
 std::string uid(const ConnectionRecord& record, const Endpoint& client, const Endpoint& server) {
-    const std::string key = fmt::format(
-        "{} {} {} {} {} {}", record.connection.first_seen, to_string(client.address), client.port,
-        to_string(server.address), server.port, to_string(record.connection.protocol));
+    const std::string key =
+        fmt::format("{} {} {} {} {} {}", record.first_seen, to_string(client.address), client.port,
+                    to_string(server.address), server.port, to_string(record.protocol));
     std::uint64_t high = 14695981039346656037ULL;  // FNV-1a, twice with different seeds
     std::uint64_t low = 0x9e3779b97f4a7c15ULL;
     for (const char c : key) {
@@ -133,7 +133,7 @@ struct Fields {
 };
 
 Fields fields_of(const ConnectionRecords& records, const ConnectionRecord& record) {
-    const ConnectionActivity& connection = record.connection;
+    const ConnectionActivity connection = records.activity(record);
     const Sides sides{record.client_side, 1 - record.client_side};
     const Endpoint client = records.client(record);
     const Endpoint server = records.server(record);

@@ -74,22 +74,6 @@ std::string_view state_name(ConnectionState state) noexcept {
     return "unknown";
 }
 
-ConnectionState ConnectionActivity::state() const noexcept {
-    if (protocol == Protocol::udp) {
-        return end_reason == EndReason::idle ? ConnectionState::expired : ConnectionState::open;
-    }
-    const bool attempt_only = syn_side != no_side && syn_ack_side == no_side;
-    if (attempt_only) {
-        const int responder = 1 - syn_side;
-        if (rst_side == responder) return ConnectionState::refused;
-        if (packets[responder] == 0) return ConnectionState::unanswered;
-    }
-    if (rst_side != no_side) return ConnectionState::reset;
-    if (fin_from_0 && fin_from_1) return ConnectionState::closed;
-    if (fin_from_0 || fin_from_1) return ConnectionState::half_closed;
-    return ConnectionState::open;
-}
-
 FlowKey make_flow_key(const DecodedPacket& packet) noexcept {
     FlowKey key;
     key.protocol = packet.protocol;
@@ -161,22 +145,18 @@ ConnectionTracker::Found ConnectionTracker::find(const DecodedPacket& packet, st
             }
             continue;
         }
-        const KeptConnection closed = kept_lingering(slot.ref_plus_one);
-        if (closed.activity == nullptr) {
+        Connection& closed = lingering_copy_;
+        if (!sink_.kept(lingering_at(slot.ref_plus_one).number, closed)) {
             // The sink has let its copy go: the connection is forgotten, and the probe chain
             // has changed under this loop.
             lingering_at(slot.ref_plus_one).present = false;
             erase_slot(hash, slot.ref_plus_one);
             return find(packet, hash);
         }
-        if (carries(closed.activity->protocol, closed.endpoint, packet)) {
-            return {&slot, closed.activity, closed.endpoint[0], true};
+        if (carries(closed.protocol, closed.endpoint, packet)) {
+            return {&slot, &closed, closed.endpoint[0], true};
         }
     }
-}
-
-KeptConnection ConnectionTracker::kept_lingering(std::uint32_t ref_plus_one) {
-    return sink_.kept(lingering_at(ref_plus_one).number);
 }
 
 std::uint32_t ConnectionTracker::new_entry() {
@@ -240,7 +220,7 @@ void ConnectionTracker::grow() {
 void ConnectionTracker::close(std::uint32_t index, std::uint32_t hash) {
     emit(entries_[index], EndReason::closed);
     const std::uint64_t number = emitted_ - 1;
-    if (sink_.kept(number).activity == nullptr) {
+    if (!sink_.keeps(number)) {
         erase(index);
         return;
     }
@@ -308,6 +288,7 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
     }
     if (found.lingering && !starts) {
         update(*found.activity, side, timestamp, packet);  // a late packet of a closed one
+        update_lingering(found.slot->ref_plus_one);
         return;
     }
     std::uint32_t index;
@@ -317,6 +298,7 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
         // A new 4-tuple, or one whose closed connection is taken over: the slot names a new entry.
         if (found.lingering) {
             found.activity->end_reason = EndReason::replaced;
+            update_lingering(found.slot->ref_plus_one);
             lingering_at(found.slot->ref_plus_one).present = false;
         }
         index = new_entry();
@@ -451,8 +433,8 @@ void ConnectionTracker::sweep(Micros now) {
     while (lingering_begin_ != lingering_end_) {
         const Lingering& oldest = lingering_at(lingering_begin_);
         if (oldest.present) {
-            const ConnectionActivity* closed = sink_.kept(oldest.number).activity;
-            if (closed != nullptr && now - closed->last_seen <= options_.closed_linger) break;
+            const std::optional<Micros> last_seen = sink_.kept_last_seen(oldest.number);
+            if (last_seen && now - *last_seen <= options_.closed_linger) break;
         }
         expire_oldest_lingering();
     }

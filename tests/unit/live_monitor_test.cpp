@@ -230,8 +230,8 @@ TEST(ConnectionLogLimit, KeepsTheNewestWithinTheLimitAndCountsTheRest) {
         ASSERT_LE(log.records().size(), 16u);
     }
     EXPECT_EQ(log.dropped() + log.records().size(), 100u);
-    EXPECT_EQ(log.records().back().connection.first_seen, 99);
-    EXPECT_EQ(log.records()[0].connection.first_seen, static_cast<Micros>(log.dropped()));
+    EXPECT_EQ(log.records().back().first_seen, 99);
+    EXPECT_EQ(log.records()[0].first_seen, static_cast<Micros>(log.dropped()));
 }
 
 // Each connection from a host never seen before: the log forgets the hosts of the records it
@@ -252,7 +252,7 @@ TEST(ConnectionLogLimit, ForgetsTheHostsOfDroppedRecords) {
     const ConnectionRecords& records = log.records();
     EXPECT_LE(records.host_count(), 4 * limit + 64 + 2) << "hosts of dropped records kept";
     for (const ConnectionRecord& record : records) {
-        const auto i = static_cast<std::uint32_t>(record.connection.first_seen);
+        const auto i = static_cast<std::uint32_t>(record.first_seen);
         EXPECT_EQ(to_string(records.client(record).address), fmt::format("2001:db8::{:x}", i + 1));
         EXPECT_EQ(records.server(record), test::endpoint(2, 8080));
     }

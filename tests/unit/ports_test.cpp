@@ -386,14 +386,16 @@ TEST(Reuse, KindsOfReuse) {
 }
 
 TEST(Failures, CountedPerAttempt) {
-    Log records = {connection(40000, t0), connection(40002, t0 + 1), connection(40004, t0 + 2)};
-    records[1].connection.syn_ack_side = no_side;  // refused: RST from the server
-    records[1].connection.fin_from_0 = records[1].connection.fin_from_1 = false;
-    records[1].connection.rst_side = 1;
-    records[2].connection.syn_ack_side = no_side;  // unanswered: three SYNs, nothing back
-    records[2].connection.fin_from_0 = records[2].connection.fin_from_1 = false;
-    records[2].connection.packets = {3, 0};
-    records[2].connection.syn_retransmissions = 2;
+    Connection refused = connection(40002, t0 + 1);
+    refused.syn_ack_side = no_side;  // RST from the server
+    refused.fin_from_0 = refused.fin_from_1 = false;
+    refused.rst_side = 1;
+    Connection unanswered = connection(40004, t0 + 2);
+    unanswered.syn_ack_side = no_side;  // three SYNs, nothing back
+    unanswered.fin_from_0 = unanswered.fin_from_1 = false;
+    unanswered.packets = {3, 0};
+    unanswered.syn_retransmissions = 2;
+    const Log records = {connection(40000, t0), refused, unanswered};
     const FailureStats failures = analyze(records, t0 + second).failures;
     EXPECT_EQ(failures.refused, 1u);
     EXPECT_EQ(failures.unanswered, 1u);
@@ -584,7 +586,7 @@ SharedAddress shared_with_ttls(const std::vector<std::uint8_t>& ttls) {
     AllocatedConnections connections;
     for (const ConnectionRecord& record : log) {
         connections.ports.push_back(record.client_port());
-        connections.fingerprints.push_back(syn_fingerprint(record.connection));
+        connections.fingerprints.push_back(syn_fingerprint(record));
     }
     const std::vector<std::uint64_t> servers(connections.ports.size(), 0);
     connections.servers = servers;

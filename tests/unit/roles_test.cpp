@@ -46,7 +46,7 @@ TEST(Records, NumberEachHostOnceAndGiveTheEndpointsBack) {
     for (std::size_t i = 0; i < connections.size(); ++i) {
         EXPECT_EQ(records.endpoint(records[i], 0), connections[i].endpoint[0]);
         EXPECT_EQ(records.endpoint(records[i], 1), connections[i].endpoint[1]);
-        EXPECT_EQ(records[i].connection.protocol, connections[i].protocol);
+        EXPECT_EQ(records[i].protocol, connections[i].protocol);
     }
     EXPECT_EQ(records[0].host[0], records[1].host[1]) << "198.18.0.1 numbered twice";
 
@@ -56,6 +56,104 @@ TEST(Records, NumberEachHostOnceAndGiveTheEndpointsBack) {
     EXPECT_EQ(window.host_count(), 2u);
     EXPECT_EQ(window.endpoint(window[0], 0), endpoint(1, 40004));
     EXPECT_EQ(window.endpoint(window[0], 1), endpoint(3, 53));
+}
+
+// Every field of a record's activity as it went in.
+void expect_same_activity(const ConnectionActivity& got, const ConnectionActivity& expected) {
+    EXPECT_EQ(got.first_seen, expected.first_seen);
+    EXPECT_EQ(got.last_seen, expected.last_seen);
+    EXPECT_EQ(got.close_time, expected.close_time);
+    EXPECT_EQ(got.packets, expected.packets);
+    EXPECT_EQ(got.payload_bytes, expected.payload_bytes);
+    EXPECT_EQ(got.syn_sequence, expected.syn_sequence);
+    EXPECT_EQ(got.syn_retransmissions, expected.syn_retransmissions);
+    EXPECT_EQ(got.protocol, expected.protocol);
+    EXPECT_EQ(got.syn_ttl, expected.syn_ttl);
+    EXPECT_EQ(got.syn_option_layout, expected.syn_option_layout);
+    EXPECT_EQ(got.syn_side, expected.syn_side);
+    EXPECT_EQ(got.syn_ack_side, expected.syn_ack_side);
+    EXPECT_EQ(got.first_fin_side, expected.first_fin_side);
+    EXPECT_EQ(got.rst_side, expected.rst_side);
+    EXPECT_EQ(got.end_reason, expected.end_reason);
+    EXPECT_EQ(got.fin(0), expected.fin(0));
+    EXPECT_EQ(got.fin(1), expected.fin(1));
+    EXPECT_EQ(got.stale_ack, expected.stale_ack);
+    EXPECT_EQ(got.time_wait_collision, expected.time_wait_collision);
+    EXPECT_EQ(got.state(), expected.state());
+}
+
+// A record holds times and counts in 32 bits; what does not fit (a connection open for hours,
+// 4 GiB one way, a clock that went back) is kept whole beside it, through every way records are
+// dropped, copied and rewritten.
+TEST(Records, KeepValuesTooWideForThemWhole) {
+    constexpr Micros hour = 3'600'000'000;
+    constexpr Micros start = 1'700'000'000'000'000;
+    Connection wide = record(endpoint(1, 40000), endpoint(2, 443));
+    wide.first_seen = start;
+    wide.last_seen = start + 5 * hour;
+    wide.close_time = start + 5 * hour - 1;
+    wide.packets = {5'000'000'000, 1};
+    wide.payload_bytes = {0, 6'000'000'000};
+    wide.syn_sequence = 0xfedcba98;
+    wide.syn_retransmissions = 3;
+    wide.syn_side = 0;
+    wide.syn_ack_side = 1;
+    wide.first_fin_side = 1;
+    wide.set_fin(0);
+    wide.set_fin(1);
+    wide.syn_ttl = 63;
+    wide.syn_option_layout = 0x5a;
+    wide.end_reason = EndReason::closed;
+    Connection narrow = record(endpoint(1, 40002), endpoint(2, 443));
+    narrow.first_seen = start + 1;
+    narrow.last_seen = start + 1 + hour;  // 3.6e9 us fits 32 bits
+    narrow.close_time = narrow.last_seen;
+    narrow.packets = {4'294'967'295, 0};
+    narrow.rst_side = 1;
+    narrow.stale_ack = narrow.time_wait_collision = true;
+    Connection backwards = record(endpoint(1, 40004), endpoint(3, 53), Protocol::udp);
+    backwards.first_seen = start + 2;
+    backwards.last_seen = start + 1;
+    backwards.end_reason = EndReason::idle;
+    const std::vector<Connection> connections = {wide, narrow, backwards, narrow};
+
+    ConnectionRecords records;
+    for (const Connection& connection : connections) records.add(connection);
+    const std::vector<bool> expect_wide = {true, false, true, false};
+    for (std::size_t i = 0; i < connections.size(); ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(records[i].wide, expect_wide[i]);
+        expect_same_activity(records.activity(records[i]), connections[i]);
+        EXPECT_EQ(records.last_seen(records[i]), connections[i].last_seen);
+        EXPECT_EQ(records.close_time(records[i]), connections[i].close_time);
+        EXPECT_EQ(records[i].state(), connections[i].state());
+    }
+
+    // A live view's window copies the wide ones with theirs.
+    ConnectionRecords window;
+    window.add_from(records, 0, [](const ConnectionRecord&) { return true; });
+    window.add(records, records[0]);
+    for (std::size_t i = 0; i <= connections.size(); ++i) {
+        SCOPED_TRACE(i);
+        expect_same_activity(window.activity(window[i]), connections[i % connections.size()]);
+    }
+
+    // The oldest dropped (a bounded log): the rest keep their own values.
+    records.drop_oldest(1);
+    ASSERT_EQ(records.size(), 3u);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        SCOPED_TRACE(i);
+        expect_same_activity(records.activity(records[i]), connections[i + 1]);
+    }
+
+    // Rewritten by the tracker's late packets: wide to narrow and back.
+    records.set_activity(records[1], narrow);
+    EXPECT_FALSE(records[1].wide);
+    expect_same_activity(records.activity(records[1]), narrow);
+    records.set_activity(records[0], wide);
+    EXPECT_TRUE(records[0].wide);
+    expect_same_activity(records.activity(records[0]), wide);
+    expect_same_activity(records.activity(records[2]), narrow);
 }
 
 // Addresses that differ only in family are two hosts (an IPv4 address and its IPv4-mapped IPv6
@@ -96,7 +194,7 @@ TEST(Roles, HandshakeEvidenceThatCameLateStillDecides) {
     ConnectionRecords records;
     ConnectionRecord& r = records.add(record(endpoint(1, 40000), endpoint(2, 55555)));
     ASSERT_FALSE(assign_role_from_handshake(r));
-    r.connection.syn_ack_side = 1;
+    r.syn_ack_side = 1;
     assign_roles_by_heuristics(records);
     EXPECT_EQ(records.server(records[0]), endpoint(2, 55555));
     EXPECT_EQ(records[0].role_reason, RoleReason::syn_ack);
@@ -129,7 +227,7 @@ TEST(Roles, UdpEvidenceComesFromEveryFlowBetweenDecidedTcp) {
     }
     const ConnectionRecords records = resolve(connections);
     for (const ConnectionRecord& r : records) {
-        if (r.connection.protocol == Protocol::tcp) {
+        if (r.protocol == Protocol::tcp) {
             EXPECT_EQ(records.server(r), endpoint(3, 443));
             EXPECT_EQ(r.role_reason, RoleReason::syn);
             continue;

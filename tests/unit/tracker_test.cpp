@@ -43,9 +43,18 @@ using namespace tcp_flag;
 struct Collected : ConnectionSink {
     std::vector<Connection> connections;
     void on_connection(const Connection& connection) override { connections.push_back(connection); }
-    KeptConnection kept(std::uint64_t number) noexcept override {
-        Connection& connection = connections[number];
-        return {&connection, connection.endpoint};
+    bool keeps(std::uint64_t number) const noexcept override { return number < connections.size(); }
+    bool kept(std::uint64_t number, Connection& copy) const override {
+        if (!keeps(number)) return false;
+        copy = connections[number];
+        return true;
+    }
+    std::optional<Micros> kept_last_seen(std::uint64_t number) const override {
+        if (!keeps(number)) return std::nullopt;
+        return connections[number].last_seen;
+    }
+    void update_kept(std::uint64_t number, const ConnectionActivity& activity) override {
+        static_cast<ConnectionActivity&>(connections[number]) = activity;
     }
 };
 
@@ -375,7 +384,9 @@ TEST_F(LimitTest, LingeringIsBoundedByTheLimit) {
 // A sink that lets its copies go (the live log is bounded): the tracker forgets them too.
 TEST_F(LimitTest, CopiesTheSinkLetGoAreForgotten) {
     struct Forgetful : Collected {
-        KeptConnection kept(std::uint64_t) noexcept override { return {}; }
+        bool keeps(std::uint64_t) const noexcept override { return false; }
+        bool kept(std::uint64_t, Connection&) const override { return false; }
+        std::optional<Micros> kept_last_seen(std::uint64_t) const override { return std::nullopt; }
     } forgetful;
     ConnectionTracker forgetting(options, forgetful);
     for (std::uint16_t i = 0; i < 3; ++i) {

@@ -38,7 +38,7 @@ Outcome analyze(const std::string& path, bool two_threads) {
     pipeline.finish();
     Outcome outcome;
     for (const ConnectionRecord& record : log.records()) {
-        outcome.connections.push_back(record.connection);
+        outcome.connections.push_back(log.records().activity(record));
         outcome.endpoints.push_back(
             {log.records().endpoint(record, 0), log.records().endpoint(record, 1)});
     }

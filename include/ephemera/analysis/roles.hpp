@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string_view>
 #include <vector>
 
@@ -40,17 +41,43 @@ inline constexpr std::size_t role_reason_count = 8;  // ConnectionRecord holds o
 
 std::string_view role_reason_name(RoleReason reason) noexcept;
 
-// One finished connection as the log keeps it: its activity, and its endpoints as host numbers
-// (in the ConnectionRecords that holds it) and ports, by side, so a record is 80 bytes rather
-// than the 120 two full addresses would make it. The record's own fields lie in the activity's
-// padding ([[no_unique_address]] lets them): a capture's million clients hold 3 million records.
+// One finished connection as the log keeps it, in 56 bytes: a capture's million clients hold 3
+// million records. Its endpoints are host numbers (in the ConnectionRecords that holds it) and
+// ports, by side. Its times after the first packet and its counts take 32 bits each: a record
+// whose values do not all fit is `wide`, and its ConnectionRecords keeps them whole beside it
+// (activity(), last_seen(), close_time()), its own fields holding the counts saturated at
+// UINT32_MAX so that comparisons with small numbers (sent(), state()) stay exact. The TCP
+// evidence is ConnectionActivity's.
 struct ConnectionRecord {
-    [[no_unique_address]] ConnectionActivity connection;
+    Micros first_seen = 0;
+    std::uint32_t last_seen_after = 0;  // last_seen - first_seen, where not wide
+    std::uint32_t close_after = 0;      // close_time - first_seen + 1 (0: no close_time), ditto
+    std::array<std::uint32_t, 2> packets_saturated{};
+    std::array<std::uint32_t, 2> payload_bytes_saturated{};
+    std::uint32_t syn_sequence = 0;
+    std::array<std::uint32_t, 2> host{};
+    std::array<std::uint16_t, 2> port{};
+    std::uint16_t syn_retransmissions = 0;
+    Protocol protocol = Protocol::tcp;
+    std::uint8_t syn_ttl = 0;
+    std::uint8_t syn_option_layout = 0;
+    std::int8_t syn_side : 2 = no_side;
+    std::int8_t syn_ack_side : 2 = no_side;
+    std::int8_t first_fin_side : 2 = no_side;
+    std::int8_t rst_side : 2 = no_side;
+    EndReason end_reason : 2 = EndReason::capture_end;
+    bool fin_from_0 : 1 = false;
+    bool fin_from_1 : 1 = false;
+    bool stale_ack : 1 = false;
+    bool time_wait_collision : 1 = false;
+    bool wide : 1 = false;             // values kept whole by the ConnectionRecords
     std::uint8_t client_side : 1 = 0;  // index into host and port
     RoleReason role_reason : 3 = RoleReason::lower_port;
     bool role_from_handshake : 1 = false;
-    std::array<std::uint32_t, 2> host{};
-    std::array<std::uint16_t, 2> port{};
+
+    bool fin(int side) const noexcept { return side == 0 ? fin_from_0 : fin_from_1; }
+    bool sent(int side) const noexcept { return packets_saturated[side] > 0; }
+    ConnectionState state() const noexcept { return state_of(*this); }
 
     std::uint32_t client_host() const noexcept { return host[client_side]; }
     std::uint32_t server_host() const noexcept { return host[1 - client_side]; }
@@ -62,7 +89,7 @@ struct ConnectionRecord {
     }
     std::uint64_t server_key() const noexcept { return endpoint_key(server_host(), server_port()); }
 };
-static_assert(sizeof(ConnectionRecord) == 80, "ConnectionRecord has grown padding or a field");
+static_assert(sizeof(ConnectionRecord) == 56, "ConnectionRecord has grown padding or a field");
 
 // Every finished connection of a capture (hundreds of megabytes on a busy one), and the hosts
 // they were between, each address once.
@@ -78,6 +105,18 @@ class ConnectionRecords {
     // numbering their hosts here: each host of `from` is looked up once, not once per record.
     template <typename Keep>
     void add_from(const ConnectionRecords& from, std::size_t begin, Keep keep);
+
+    // The whole activity of `record` (one of these), as the tracker knew it.
+    ConnectionActivity activity(const ConnectionRecord& record) const;
+    // Makes `activity` the activity of `record` (one of these); its endpoints stay.
+    void set_activity(ConnectionRecord& record, const ConnectionActivity& activity);
+    Micros last_seen(const ConnectionRecord& record) const {
+        return record.wide ? wide_of(record).last_seen : record.first_seen + record.last_seen_after;
+    }
+    Micros close_time(const ConnectionRecord& record) const {
+        if (record.wide) return wide_of(record).close_time;
+        return record.close_after == 0 ? 0 : record.first_seen + (record.close_after - 1);
+    }
 
     const Address& address(std::uint32_t host) const { return hosts_.key(host); }
     // Every host number, in address order.
@@ -119,8 +158,27 @@ class ConnectionRecords {
     void drop_oldest(std::size_t count);
 
   private:
+    // What a wide record keeps here, whole.
+    struct WideValues {
+        Micros last_seen = 0;
+        Micros close_time = 0;
+        std::array<std::uint64_t, 2> packets{};
+        std::array<std::uint64_t, 2> payload_bytes{};
+    };
+    std::size_t index_of(const ConnectionRecord& record) const noexcept {
+        return static_cast<std::size_t>(&record - records_.data());
+    }
+    const WideValues& wide_of(const ConnectionRecord& record) const {
+        return wide_.at(index_of(record));
+    }
+    // Copies the wide values of `record` of `from` to the record just appended here.
+    void copy_wide(const ConnectionRecords& from, const ConnectionRecord& record);
+
     Storage records_;
     Numbering<Address, AddressHash> hosts_;
+    // By record index: few records are wide (a connection of over an hour, 4 GiB or 4 billion
+    // packets one way, or whose clock went backwards), so a map costs nothing for the rest.
+    std::map<std::size_t, WideValues> wide_;
 };
 
 template <typename Keep>
@@ -131,6 +189,7 @@ void ConnectionRecords::add_from(const ConnectionRecords& from, std::size_t begi
     for (std::size_t i = begin; i < from.size(); ++i) {
         if (!keep(from[i])) continue;
         ConnectionRecord& copy = records_.emplace_back(from[i]);
+        if (copy.wide) copy_wide(from, from[i]);
         for (std::uint32_t& host : copy.host) {
             std::uint32_t& here = number_here[host];
             if (here == not_yet) here = hosts_.number(from.address(host));

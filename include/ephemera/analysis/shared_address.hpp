@@ -71,7 +71,9 @@ inline constexpr std::uint32_t min_fingerprint_syns = 5;
 inline constexpr std::uint32_t min_fingerprint_switches = 3;
 
 // A SYN's fingerprint: the TTL as captured and the option layout, in one key (0: not known).
-inline std::uint16_t syn_fingerprint(const ConnectionActivity& connection) noexcept {
+// `connection`: a ConnectionActivity or the log's record of one.
+template <typename Activity>
+std::uint16_t syn_fingerprint(const Activity& connection) noexcept {
     return static_cast<std::uint16_t>(connection.syn_ttl << 8 | connection.syn_option_layout);
 }
 

@@ -143,7 +143,12 @@ class ConnectionLog : public ConnectionSink {
   public:
     explicit ConnectionLog(std::size_t max_records = SIZE_MAX);
     void on_connection(const Connection& connection) override;
-    KeptConnection kept(std::uint64_t number) noexcept override;
+    bool keeps(std::uint64_t number) const noexcept override {
+        return number >= dropped_ && number - dropped_ < records_.size();
+    }
+    bool kept(std::uint64_t number, Connection& copy) const override;
+    std::optional<Micros> kept_last_seen(std::uint64_t number) const override;
+    void update_kept(std::uint64_t number, const ConnectionActivity& activity) override;
     std::span<std::byte> space_ahead() noexcept override;
     ConnectionRecords& records() noexcept { return records_; }
     std::uint64_t dropped() const noexcept { return dropped_; }

@@ -32,9 +32,28 @@ enum class ConnectionState : std::uint8_t {
 
 std::string_view state_name(ConnectionState state) noexcept;
 
-// What happened on a connection, apart from which endpoints it joined: what the log keeps of
-// each one besides its hosts' numbers (analysis/roles.hpp), and what the tracker still updates in
-// the log's copy of a closed connection.
+// The state of `activity`: a ConnectionActivity, or the log's copy of one (analysis/roles.hpp),
+// each able to say whether a side sent anything (sent(side)).
+template <typename Activity>
+ConnectionState state_of(const Activity& activity) noexcept {
+    if (activity.protocol == Protocol::udp) {
+        return activity.end_reason == EndReason::idle ? ConnectionState::expired
+                                                      : ConnectionState::open;
+    }
+    const bool attempt_only = activity.syn_side != no_side && activity.syn_ack_side == no_side;
+    if (attempt_only) {
+        const int responder = 1 - activity.syn_side;
+        if (activity.rst_side == responder) return ConnectionState::refused;
+        if (!activity.sent(responder)) return ConnectionState::unanswered;
+    }
+    if (activity.rst_side != no_side) return ConnectionState::reset;
+    if (activity.fin_from_0 && activity.fin_from_1) return ConnectionState::closed;
+    if (activity.fin_from_0 || activity.fin_from_1) return ConnectionState::half_closed;
+    return ConnectionState::open;
+}
+
+// What happened on a connection, apart from which endpoints it joined. The log keeps a narrower
+// copy of it (analysis/roles.hpp's ConnectionRecord).
 struct ConnectionActivity {
     // Widest fields first, so the struct has no padding: the log holds one for every connection
     // of the capture.
@@ -55,8 +74,7 @@ struct ConnectionActivity {
     // captured (decode's DecodedPacket::ttl) and its option layout (tcp_option_layout); 0: unknown.
     std::uint8_t syn_ttl = 0;
     std::uint8_t syn_option_layout = 0;
-    // Sides in two bits each (0, 1 or no_side), the rest in single bits: 67 bytes in all, so a
-    // log record (analysis/roles.hpp) fits its own fields in the last 5 of the struct's 72.
+    // Sides in two bits each (0, 1 or no_side), the rest in single bits.
     std::int8_t syn_side : 2 = no_side;      // sender of the first pure SYN
     std::int8_t syn_ack_side : 2 = no_side;  // sender of the first SYN-ACK
     std::int8_t first_fin_side : 2 = no_side;
@@ -77,7 +95,8 @@ struct ConnectionActivity {
         }
     }
     bool tcp_closed() const noexcept { return rst_side != no_side || (fin_from_0 && fin_from_1); }
-    ConnectionState state() const noexcept;
+    bool sent(int side) const noexcept { return packets[side] > 0; }
+    ConnectionState state() const noexcept { return state_of(*this); }
     std::uint64_t total_packets() const noexcept { return packets[0] + packets[1]; }
     std::uint64_t total_bytes() const noexcept { return payload_bytes[0] + payload_bytes[1]; }
 };

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -14,24 +15,25 @@
 
 namespace ephemera {
 
-// A closed connection as the sink keeps it (ConnectionSink::kept): the activity the tracker may
-// still update, and the endpoints it was between. activity is nullptr once the sink has let it go.
-struct KeptConnection {
-    ConnectionActivity* activity = nullptr;
-    std::array<Endpoint, 2> endpoint{};
-};
-
 class ConnectionSink {
   public:
     virtual ~ConnectionSink() = default;
     // Called once per finished connection (not per packet). A TCP connection is finished when
     // it closes (FIN both ways, or RST); a flow or an open connection when it ends otherwise.
     virtual void on_connection(const Connection& connection) = 0;
-    // The sink's copy of the connection it was handed number-th (counting from 0), for the
-    // tracker to update while the connection lingers closed: the closing ACK, a retransmitted
-    // FIN, a retransmitted SYN the peer refused again. No activity once the sink has let it go,
-    // or if it keeps no copies (then packets after the close start a new connection).
-    virtual KeptConnection kept(std::uint64_t /*number*/) noexcept { return {}; }
+    // Whether the sink still keeps a copy of the connection it was handed number-th (counting
+    // from 0), for the tracker to update while the connection lingers closed (the closing ACK, a
+    // retransmitted FIN, a retransmitted SYN the peer refused again). Not once the sink has let
+    // it go, nor where it keeps no copies: then packets after the close start a new connection.
+    virtual bool keeps(std::uint64_t /*number*/) const noexcept { return false; }
+    // That copy, written to `copy`, where the sink keeps it (else false).
+    virtual bool kept(std::uint64_t /*number*/, Connection& /*copy*/) const { return false; }
+    // Its last packet's time, where the sink keeps it.
+    virtual std::optional<Micros> kept_last_seen(std::uint64_t /*number*/) const {
+        return std::nullopt;
+    }
+    // Replaces its activity (its endpoints stay) with `activity`, a late packet's doing.
+    virtual void update_kept(std::uint64_t /*number*/, const ConnectionActivity& /*activity*/) {}
     // Memory on_connection is about to write for the first time (the fresh end of a growing
     // buffer), for another thread to fault in beforehand (large_buffer::populate). Nothing may be
     // read or written through it.
@@ -41,7 +43,7 @@ class ConnectionSink {
 struct TrackerOptions {
     Micros udp_timeout = 60'000'000;
     // How long a closed TCP connection is still recognized (in the sink's copy, see
-    // ConnectionSink::kept) so its last ACKs and retransmitted FINs are not taken for a new
+    // ConnectionSink::keeps) so its last ACKs and retransmitted FINs are not taken for a new
     // connection.
     Micros closed_linger = 60'000'000;
     // The most connections held at once. At the limit an eighth of the table is evicted: oldest
@@ -127,7 +129,8 @@ class ConnectionTracker {
     };
     struct Found {
         Slot* slot = nullptr;  // the key's slot, or the empty one to take
-        // The table entry's activity or the sink's copy's; null: none.
+        // The table entry's activity, or that of lingering_copy_ (the sink's copy, for
+        // update_kept to write back); null: none.
         ConnectionActivity* activity = nullptr;
         Endpoint first_sender;  // the connection's endpoint[0]
         bool lingering = false;
@@ -154,7 +157,11 @@ class ConnectionTracker {
         return lingering_flag | static_cast<std::uint32_t>(position & (lingering_flag - 1));
     }
     void expire_oldest_lingering();
-    KeptConnection kept_lingering(std::uint32_t ref_plus_one);
+    // Hands the sink the lingering connection its slot `ref_plus_one` names, as lingering_copy_
+    // now has it.
+    void update_lingering(std::uint32_t ref_plus_one) {
+        sink_.update_kept(lingering_at(ref_plus_one).number, lingering_copy_);
+    }
     bool starts_new_connection(const ConnectionActivity& connection, int side, Micros timestamp,
                                const DecodedPacket& packet) const noexcept;
 
@@ -175,6 +182,7 @@ class ConnectionTracker {
     };
     std::vector<Candidate> candidates_;
     std::vector<Lingering, LargeBufferAllocator<Lingering>> lingering_;  // a ring, oldest first
+    Connection lingering_copy_;  // the sink's copy of the lingering connection find() found
     std::uint64_t lingering_begin_ = 0;
     std::uint64_t lingering_end_ = 0;
     std::uint64_t emitted_ = 0;  // connections handed to the sink
