@@ -78,11 +78,10 @@ ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTra
 
 void LiveMonitor::count_started(const ConnectionRecords& records, Micros since, Micros until) {
     for (const ConnectionRecord& record : records) {
-        const ConnectionRecord& connection = record;
-        if (connection.first_seen <= since || connection.first_seen > until) continue;
-        (connection.protocol == Protocol::tcp ? tcp_started_ : udp_started_) += 1;
+        if (record.first_seen <= since || record.first_seen > until) continue;
+        (record.protocol == Protocol::tcp ? tcp_started_ : udp_started_) += 1;
         ++started_per_destination_[{records.client(record).address, records.server(record),
-                                    connection.protocol}];
+                                    record.protocol}];
     }
 }
 
@@ -151,12 +150,11 @@ LiveSnapshot LiveMonitor::analyze(LiveWindow window) {
     std::vector<ClientActivity> activity_of_host(records.host_count());
     std::unordered_map<DestinationNumbers, std::uint64_t, DestinationNumbersHash> started_in_window;
     for (const ConnectionRecord& record : records) {
-        const ConnectionRecord& connection = record;
         ClientActivity& activity = activity_of_host[record.client_host()];
-        activity.open += is_open(connection.state());
-        if (connection.first_seen < window_start) continue;
+        activity.open += is_open(record.state());
+        if (record.first_seen < window_start) continue;
         ++activity.started;
-        ++started_in_window[{record.client_host(), record.server_key(), connection.protocol}];
+        ++started_in_window[{record.client_host(), record.server_key(), record.protocol}];
     }
     // The connections started within the window from `client` to `server`.
     const auto started_to = [&](std::optional<std::uint32_t> client, const Endpoint& server,

@@ -38,13 +38,12 @@ class EvidenceTable {
         std::vector<Sighting> sightings;
         sightings.reserve(2 * undecided.size());  // at least: their protocols' decided add more
         const auto add_sightings = [&](const ConnectionRecord& record, std::uint32_t undecided_at) {
-            const ConnectionRecord& connection = record;
             for (int side = 0; side < 2; ++side) {
                 std::int8_t role = 0;
                 if (record.role_from_handshake) role = side == record.client_side ? -1 : +1;
                 // Protocol, host number and port in 48 bits, the peer's port below them.
                 const std::uint64_t endpoint =
-                    std::uint64_t{protocol_index(connection.protocol)} << 47 |
+                    std::uint64_t{protocol_index(record.protocol)} << 47 |
                     std::uint64_t{record.host[side]} << 16 | record.port[side];
                 const auto undecided_side =
                     undecided_at == no_evidence
@@ -301,12 +300,11 @@ void ConnectionRecords::drop_oldest(std::size_t count) {
 }
 
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept {
-    const ConnectionRecord& connection = record;
-    if (connection.protocol != Protocol::tcp) return false;
-    if (connection.syn_side != no_side) {
-        set_role(record, 1 - connection.syn_side, RoleReason::syn);
-    } else if (connection.syn_ack_side != no_side) {
-        set_role(record, connection.syn_ack_side, RoleReason::syn_ack);
+    if (record.protocol != Protocol::tcp) return false;
+    if (record.syn_side != no_side) {
+        set_role(record, 1 - record.syn_side, RoleReason::syn);
+    } else if (record.syn_ack_side != no_side) {
+        set_role(record, record.syn_ack_side, RoleReason::syn_ack);
     } else {
         return false;
     }
@@ -329,12 +327,11 @@ void assign_roles_by_heuristics(ConnectionRecords& records) {
     const EvidenceTable table(records, without_handshake, undecided);
     for (std::size_t position = 0; position < undecided.size(); ++position) {
         ConnectionRecord& record = records[undecided[position]];
-        const ConnectionRecord& connection = record;
         const EndpointEvidence& a = table.of(position, 0);
         const EndpointEvidence& b = table.of(position, 1);
         if (int server = server_by_known_service(a, b); server != no_side) {
             set_role(record, server, RoleReason::known_service);
-        } else if (server = server_by_registered_service(connection.protocol, record.port[0],
+        } else if (server = server_by_registered_service(record.protocol, record.port[0],
                                                          record.port[1]);
                    server != no_side) {
             set_role(record, server, RoleReason::registered_service);
@@ -343,7 +340,7 @@ void assign_roles_by_heuristics(ConnectionRecords& records) {
         } else if (server = server_by_service_port(record.port[0], record.port[1]);
                    server != no_side) {
             set_role(record, server, RoleReason::service_port);
-        } else if (connection.protocol == Protocol::udp) {
+        } else if (record.protocol == Protocol::udp) {
             set_role(record, 1, RoleReason::first_sender);
         } else {
             set_role(record, record.port[0] <= record.port[1] ? 0 : 1, RoleReason::lower_port);

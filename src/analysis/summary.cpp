@@ -227,9 +227,8 @@ ClientSummary summarize_client(const ConnectionRecords& records, std::uint32_t h
     client.segment = segment_name(capture, client.address.segment);
     services.clear();
     for (const ConnectionRecord* record : connections) {
-        const ConnectionRecord& connection = *record;
-        (connection.protocol == Protocol::tcp ? client.tcp_connections : client.udp_flows) += 1;
-        ++client.states[static_cast<std::size_t>(connection.state())];
+        (record->protocol == Protocol::tcp ? client.tcp_connections : client.udp_flows) += 1;
+        ++client.states[static_cast<std::size_t>(record->state())];
         services.push_back(service_key(*record));
     }
     client.servers = count_distinct(services);
@@ -522,9 +521,8 @@ Report build_report_keeping(ConnectionRecords& records,
         std::vector<std::uint32_t> next(lists.first.begin(), lists.first.end() - 1);
         for (const ConnectionRecord& record : records) {
             if (translations) translations->add(record);
-            const ConnectionRecord& connection = record;
-            (connection.protocol == Protocol::tcp ? report.tcp_connections : report.udp_flows) += 1;
-            ++report.states[static_cast<std::size_t>(connection.state())];
+            (record.protocol == Protocol::tcp ? report.tcp_connections : report.udp_flows) += 1;
+            ++report.states[static_cast<std::size_t>(record.state())];
             ++report.role_reasons[static_cast<std::size_t>(record.role_reason)];
             const std::uint32_t number = client_of_host[record.client_host()];
             if (number != not_a_client) {
@@ -560,7 +558,9 @@ Report build_report_keeping(ConnectionRecords& records,
     const bool held = kept == nullptr || host_of_client.size() <= max_clients_held;
     std::vector<ClientSummary>& summaries = report.clients.held();
     if (held) summaries.resize(host_of_client.size());
-    std::vector<RankKey> keys(held ? 0 : host_of_client.size());
+    // What ranks each client, in two arrays: a RankKey's padding would cost 4 MB a million.
+    std::vector<double> utilization_of(held ? 0 : host_of_client.size());
+    std::vector<std::uint32_t> connections_of(utilization_of.size());
     std::array<std::vector<Finding>, 2> findings_of_worker;
     std::array<Verdict, 2> worst_of_worker{Verdict::unknown, Verdict::unknown};
     // Each service's distinct clients, counted as each client names its services once.
@@ -587,7 +587,9 @@ Report build_report_keeping(ConnectionRecords& records,
             return;
         }
         const ExhaustionStats& exhaustion = client.port_use.exhaustion;
-        keys[number] = {exhaustion.utilization, client.connections()};
+        utilization_of[number] = exhaustion.utilization;
+        // Fewer than 2^32: ClientLists numbers the records in 32 bits.
+        connections_of[number] = static_cast<std::uint32_t>(client.connections());
         worst_of_worker[worker] = std::max(worst_of_worker[worker], exhaustion.verdict);
         add_client_findings(findings_of_worker[worker], client, static_cast<std::uint32_t>(number),
                             options.critical_at);
@@ -633,8 +635,11 @@ Report build_report_keeping(ConnectionRecords& records,
     source->lists = std::move(lists);
     source->counted_hosts = std::move(counted_hosts);
     source->worst = std::max(worst_of_worker[0], worst_of_worker[1]);
-    source->by_rank = worst_first(keys.size(), [&](std::uint32_t number) { return keys[number]; });
-    free_memory(keys);
+    source->by_rank = worst_first(utilization_of.size(), [&](std::uint32_t number) {
+        return RankKey{utilization_of[number], connections_of[number]};
+    });
+    free_memory(utilization_of);
+    free_memory(connections_of);
     // The findings of a client whose hosts were counted change with them: found again.
     std::vector<Finding>& findings = source->findings;
     for (std::vector<Finding>& of_worker : findings_of_worker) {
