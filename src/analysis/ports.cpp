@@ -489,8 +489,7 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
     });
     for (const std::size_t d : worst_first) {
         // Only the worst destinations carry their occupancy over time: computed for them alone,
-        // not for every destination and then dropped (which raised the HTML report's peak RSS
-        // on the benchmark's capture from 90.7 to 97.2 MiB).
+        // not for every destination and then dropped.
         if (options.occupancy_series && stats.destinations.size() < destinations_with_series) {
             std::vector<std::pair<Micros, std::uint32_t>> series;
             peak_overlap(times.starts(d), times.ends(d, true), &series);

@@ -61,8 +61,7 @@ struct ClientLists {
 };
 
 // The distinct ports a service was reached from: a list while it is short, then a bitmap of the
-// port space, so a service costs at most 8 KiB however many connections reach it (a list of every
-// connection's port, with a list of its clients beside it, took 36 MB for 3 million).
+// port space, so a service costs at most 8 KiB however many connections reach it.
 class PortSet {
   public:
     void add(std::uint16_t port) {
@@ -140,8 +139,7 @@ std::vector<ScanSummary> find_scans(const ConnectionRecords& records,
                                     const std::vector<std::uint32_t>& hosts_in_order,
                                     const ScanOptions& options, std::vector<bool>& scanner,
                                     std::vector<std::uint32_t>& per_client) {
-    // A few bytes for every host; a tally only for those that probed, which most hosts do not (a
-    // tally for every host took 96 MB for a million clients).
+    // A few bytes for every host; a tally only for those that probed, which most hosts do not.
     constexpr std::uint32_t no_probes = UINT32_MAX;
     std::vector<std::uint32_t> tcp_connections(records.host_count(), 0);
     std::vector<std::uint32_t> tally_of(records.host_count(), no_probes);
@@ -303,7 +301,7 @@ std::vector<std::uint32_t> worst_first(std::size_t clients, const KeyOf& key_of)
 
 // Orders `clients` closest to exhaustion first, then busiest, keeping their order where both
 // tie. Indices are sorted and the summaries then moved along the permutation's cycles:
-// std::stable_sort would take a buffer of half the summaries (276 MB for a million clients).
+// std::stable_sort would take a buffer of half the summaries.
 void sort_clients_worst_first(std::vector<ClientSummary>& clients) {
     std::vector<std::uint32_t> order = worst_first(clients.size(), [&](std::uint32_t client) {
         return RankKey{clients[client].port_use.exhaustion.utilization,
@@ -351,8 +349,8 @@ void sort_by_start(const ConnectionRecords& records,
 }
 
 std::vector<const ConnectionRecord*> oldest_first(const ConnectionRecords& records) {
-    // Pointers, not the records themselves: std::stable_sort of the log took a buffer as large
-    // as it (40 MB on the benchmark's capture) and 70 to 90 ms.
+    // Pointers, not the records themselves: std::stable_sort of the log would take a buffer as
+    // large as the log, and move every record.
     std::vector<const ConnectionRecord*> order(records.size());
     for (std::size_t i = 0; i < records.size(); ++i) order[i] = &records[i];
     sort_by_start(records, order);

@@ -1,7 +1,7 @@
 // The metrics server's half that uses cpp-httplib, built as a module of its own
 // (libephemera-metrics.so) that `live --metrics-listen` loads when it starts serving: httplib
-// brings OpenSSL, brotli and zlib with it, about 4 MiB resident and 4 ms of start-up that
-// `analyze` and a live run without metrics would otherwise pay. C functions are its interface
+// brings OpenSSL, brotli and zlib with it, memory and start-up time that `analyze` and a live
+// run without metrics would otherwise pay (docs/performance.md). C functions are its interface
 // (metrics_module.hpp), so no exception crosses into the program.
 #include "ephemera/app/metrics_module.hpp"
 

@@ -186,7 +186,7 @@ void CaptureReader::open_file(const std::string& path, const std::string& filter
     const int link_type = pcap_datalink(handle);
     // Only the reader of the file's format (pcapng sections are version 1, classic pcap 2) is
     // tried: a buffer allocated and freed for nothing raises glibc's mmap threshold, and with it
-    // the peak memory of what follows (1.5 MiB).
+    // the peak memory of what follows.
     if (own_readers) {
         if (pcap_major_version(handle) == 2) {
             source->own_pcap = PcapFile::open(path, link_type, pcap_snapshot(handle));

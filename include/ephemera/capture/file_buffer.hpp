@@ -2,11 +2,10 @@
 // readers of the project (pcap_file.hpp) take each record where it lies in the buffer, with no
 // per-record copy and no library call.
 //
-// Why not a memory map, which the readers first used: walking the records of the benchmark's
-// 391 MB capture took 145 ms mapped (with windows populated ahead or faulted in, of any size) and
-// 85-90 ms through this buffer. A map pays per page to set up and tear down its entries, and
-// giving pages back interrupts the other thread of the process to flush its TLB; read() copies
-// page-cache pages in bulk into a buffer that stays in cache.
+// Why not a memory map, which the readers first used: it is slower here (docs/performance.md,
+// "Reading the file"). A map pays per page to set up and tear down its entries, and giving pages
+// back interrupts the other thread of the process to flush its TLB; read() copies page-cache
+// pages in bulk into a buffer that stays in cache.
 //
 // That copy is much of what reading a record costs. Another thread with time to spare can take
 // it over (share_reading): it reads the next piece into a second buffer, and the refill that
@@ -25,8 +24,8 @@ namespace ephemera {
 
 class FileBuffer {
   public:
-    // How much one read asks for. 64 KiB to 1 MiB measured the same on the benchmark; 256 KiB
-    // keeps the buffer (this plus the largest piece) in a core's cache.
+    // How much one read asks for: 256 KiB keeps the buffer (this plus the largest piece) in a
+    // core's cache.
     static constexpr std::size_t default_read_size = 256 * 1024;
 
     FileBuffer() = default;

@@ -27,8 +27,8 @@ class DuplicateFilter {
     // Direct-mapped by fingerprint: a packet looks at one place, which holds the last packet
     // whose fingerprint led there. A duplicate is missed only if another packet's fingerprint
     // took the place in the millisecond between the copies (one chance in `places` per packet in
-    // between). The window of the last 32 packets this replaced missed every copy further
-    // behind, and its comparisons with each of them cost 8% of the tracking thread.
+    // between). A window of the last packets would miss every copy further behind, and compare
+    // each packet with all of them.
     static constexpr std::size_t places = 4096;
     struct Place {
         std::uint64_t fingerprint = 0;

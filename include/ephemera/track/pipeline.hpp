@@ -48,7 +48,7 @@ class PacketPipeline {
                       TimedPacket& decoded) noexcept {
         capture_.count_frame(timestamp);
         // Decoded here, then stored: reading back a packet just written into the batch (to key
-        // its flow) stalls until those writes are done, which measured 10% of the loop.
+        // its flow) would stall until those writes are done.
         SegmentPath* segment = decoding_.split_segments ? &segment_ : nullptr;
         DecodeResult result =
             decode_packet(static_cast<LinkType>(link_type), bytes, decoding_, &tunnel_, segment);
