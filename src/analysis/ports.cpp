@@ -170,25 +170,24 @@ struct Holding {
 
 Holding holding_of(const ConnectionRecords& records, const ConnectionRecord& record,
                    Micros capture_end, Micros time_wait) {
-    const ConnectionRecord& c = record;
-    const Micros last_seen = records.last_seen(c);
-    Holding holding{c.first_seen, last_seen, last_seen};
+    const Micros last_seen = records.last_seen(record);
+    Holding holding{record.first_seen, last_seen, last_seen};
     // A UDP flow holds its port from its first datagram to its last; nothing like TIME_WAIT
     // follows.
-    if (c.protocol == Protocol::udp) return holding;
-    const ConnectionState state = c.state();
+    if (record.protocol == Protocol::udp) return holding;
+    const ConnectionState state = record.state();
     if (state == ConnectionState::open || state == ConnectionState::half_closed) {
         holding.open_end = holding.occupied_end = capture_end;
         return holding;
     }
-    if (c.rst_side != no_side) {
-        holding.open_end = holding.occupied_end = records.close_time(c);
+    if (record.rst_side != no_side) {
+        holding.open_end = holding.occupied_end = records.close_time(record);
         return holding;
     }
-    if (c.fin(0) && c.fin(1)) {
-        holding.open_end = records.close_time(c);  // the later FIN's
+    if (record.fin(0) && record.fin(1)) {
+        holding.open_end = records.close_time(record);  // the later FIN's
         holding.occupied_end = holding.open_end;
-        if (c.first_fin_side == record.client_side) holding.occupied_end += time_wait;
+        if (record.first_fin_side == record.client_side) holding.occupied_end += time_wait;
     }
     return holding;
 }

@@ -175,6 +175,26 @@ std::optional<std::uint32_t> narrow_after(Micros first, Micros later, bool plus_
     return static_cast<std::uint32_t>(after + Micros{plus_one});
 }
 
+// Copies what a record and an activity hold alike, the same fields by the same names: all but
+// the times after the first packet and the counts, which a record narrows.
+template <typename From, typename To>
+void copy_evidence(const From& from, To& to) noexcept {
+    to.syn_sequence = from.syn_sequence;
+    to.syn_retransmissions = from.syn_retransmissions;
+    to.protocol = from.protocol;
+    to.syn_ttl = from.syn_ttl;
+    to.syn_option_layout = from.syn_option_layout;
+    to.syn_side = from.syn_side;
+    to.syn_ack_side = from.syn_ack_side;
+    to.first_fin_side = from.first_fin_side;
+    to.rst_side = from.rst_side;
+    to.end_reason = from.end_reason;
+    to.fin_from_0 = from.fin_from_0;
+    to.fin_from_1 = from.fin_from_1;
+    to.stale_ack = from.stale_ack;
+    to.time_wait_collision = from.time_wait_collision;
+}
+
 }  // namespace
 
 ConnectionActivity ConnectionRecords::activity(const ConnectionRecord& record) const {
@@ -194,20 +214,7 @@ ConnectionActivity ConnectionRecords::activity(const ConnectionRecord& record) c
             activity.payload_bytes[side] = record.payload_bytes_saturated[side];
         }
     }
-    activity.syn_sequence = record.syn_sequence;
-    activity.syn_retransmissions = record.syn_retransmissions;
-    activity.protocol = record.protocol;
-    activity.syn_ttl = record.syn_ttl;
-    activity.syn_option_layout = record.syn_option_layout;
-    activity.syn_side = record.syn_side;
-    activity.syn_ack_side = record.syn_ack_side;
-    activity.first_fin_side = record.first_fin_side;
-    activity.rst_side = record.rst_side;
-    activity.end_reason = record.end_reason;
-    activity.fin_from_0 = record.fin_from_0;
-    activity.fin_from_1 = record.fin_from_1;
-    activity.stale_ack = record.stale_ack;
-    activity.time_wait_collision = record.time_wait_collision;
+    copy_evidence(record, activity);
     return activity;
 }
 
@@ -217,20 +224,7 @@ void ConnectionRecords::set_activity(ConnectionRecord& record, const ConnectionA
         record.packets_saturated[side] = saturated(activity.packets[side]);
         record.payload_bytes_saturated[side] = saturated(activity.payload_bytes[side]);
     }
-    record.syn_sequence = activity.syn_sequence;
-    record.syn_retransmissions = activity.syn_retransmissions;
-    record.protocol = activity.protocol;
-    record.syn_ttl = activity.syn_ttl;
-    record.syn_option_layout = activity.syn_option_layout;
-    record.syn_side = activity.syn_side;
-    record.syn_ack_side = activity.syn_ack_side;
-    record.first_fin_side = activity.first_fin_side;
-    record.rst_side = activity.rst_side;
-    record.end_reason = activity.end_reason;
-    record.fin_from_0 = activity.fin_from_0;
-    record.fin_from_1 = activity.fin_from_1;
-    record.stale_ack = activity.stale_ack;
-    record.time_wait_collision = activity.time_wait_collision;
+    copy_evidence(activity, record);
 
     const std::optional<std::uint32_t> last_seen_after =
         narrow_after(activity.first_seen, activity.last_seen, false);

@@ -1,8 +1,8 @@
 // Scratch space for one client's analysis. A capture's million clients with a few connections
-// each would otherwise allocate every temporary array a million times (malloc and free were 11%
-// of such a run): a client of up to small_client connections works in its thread's own arrays,
-// kept from one client to the next; a bigger one gets fresh ones, freed after it, so no thread
-// holds on to a big client's arrays.
+// each would otherwise allocate every temporary array a million times (docs/performance.md,
+// "Scratch space per thread"): a client of up to small_client connections works in its thread's own
+// arrays, kept from one client to the next; a bigger one gets fresh ones, freed after it, so no
+// thread holds on to a big client's arrays.
 #pragma once
 
 #include <cstddef>
