@@ -357,8 +357,8 @@ std::vector<const ConnectionRecord*> oldest_first(const ConnectionRecords& recor
     return order;
 }
 
-std::span<std::byte> ConnectionLog::space_ahead() noexcept {
-    return ephemera::space_ahead(records_.storage(),
+std::span<std::byte> ConnectionLog::fresh_memory_ahead() const noexcept {
+    return space_ahead(records_.storage(),
                                  (std::size_t{2} << 20) / sizeof(ConnectionRecord));
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -401,7 +402,8 @@ SavedState read_captures(std::vector<CaptureReader::OpenedInput> inputs,
                          options.reader == ReaderChoice::automatic);
     PacketPipeline pipeline(tracking, log, decode_options(options));
     if (options.reading_thread) {
-        run_on_two_threads(reader, pipeline);
+        const std::array<const GrowsIntoFreshMemory*, 2> growing{&pipeline.tracker(), &log};
+        run_on_two_threads(reader, pipeline, growing);
     } else {
         while (const RawFrame* frame = reader.next()) {
             pipeline.on_frame(frame->timestamp, frame->link_type, frame->bytes);

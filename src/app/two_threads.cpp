@@ -18,13 +18,22 @@ namespace {
 constexpr std::size_t batch_size = 4096;
 constexpr std::size_t batch_count = 8;
 
+// The fresh memory of each growing buffer, as of one moment.
+using FreshSpans = std::array<std::span<std::byte>, max_growing_buffers>;
+
+FreshSpans fresh_memory_of(std::span<const GrowsIntoFreshMemory* const> growing) noexcept {
+    FreshSpans spans;
+    for (std::size_t i = 0; i < growing.size(); ++i) spans[i] = growing[i]->fresh_memory_ahead();
+    return spans;
+}
+
 struct Batch {
     std::array<TimedPacket, batch_size> frames;
     std::size_t size = 0;
     // Set by the tracking thread as it gives the batch back: memory it is about to write for
     // the first time, for the reading thread to fault in first (the tracking thread does it
     // itself when it would otherwise wait).
-    std::array<std::span<std::byte>, 2> space_ahead;
+    FreshSpans space_ahead;
 };
 
 // A single-producer, single-consumer ring of batches. Each side counts the batches it has
@@ -92,7 +101,7 @@ class BatchRing {
     alignas(64) std::atomic<std::uint64_t> consumed_{0};
 };
 
-void fault_in(const std::array<std::span<std::byte>, 2>& spaces) {
+void fault_in(const FreshSpans& spaces) {
     for (const std::span<std::byte> space : spaces) {
         large_buffer::populate(space.data(), space.size());
     }
@@ -116,25 +125,28 @@ void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing&
     }
 }
 
-void track(PacketPipeline& pipeline, BatchRing& ring, ReadAhead* file_reading) {
+void track(PacketPipeline& pipeline, BatchRing& ring, ReadAhead* file_reading,
+           std::span<const GrowsIntoFreshMemory* const> growing) {
     for (std::uint64_t sequence = 0;; ++sequence) {
         // About to wait for the reading thread: read the next piece of its file for it, and fault
         // in what this thread will write next itself. Which thread has time to spare depends on
         // the capture and on how slow fresh memory is; the other's populate then finds the pages
         // present and returns at once.
         if (file_reading != nullptr && !ring.ready(sequence)) file_reading->fill();
-        if (!ring.ready(sequence)) fault_in(pipeline.space_ahead());
+        if (!ring.ready(sequence)) fault_in(fresh_memory_of(growing));
         Batch* batch = ring.wait(sequence);
         if (batch == nullptr) return;
         pipeline.on_decoded(std::span<const TimedPacket>(batch->frames.data(), batch->size));
-        batch->space_ahead = pipeline.space_ahead();
+        batch->space_ahead = fresh_memory_of(growing);
         ring.release(sequence);
     }
 }
 
 }  // namespace
 
-void run_on_two_threads(CaptureReader& reader, PacketPipeline& pipeline) {
+void run_on_two_threads(CaptureReader& reader, PacketPipeline& pipeline,
+                        std::span<const GrowsIntoFreshMemory* const> growing) {
+    if (growing.size() > max_growing_buffers) growing = growing.first(max_growing_buffers);
     BatchRing ring;
     ReadAhead* file_reading = reader.share_reading();
     std::exception_ptr reading_failed;
@@ -147,7 +159,7 @@ void run_on_two_threads(CaptureReader& reader, PacketPipeline& pipeline) {
         ring.finish();
     });
     try {
-        track(pipeline, ring, file_reading);
+        track(pipeline, ring, file_reading, growing);
     } catch (...) {
         ring.stop();
         reading.join();

@@ -440,13 +440,12 @@ void ConnectionTracker::sweep(Micros now) {
     }
 }
 
-std::array<std::span<std::byte>, 2> ConnectionTracker::space_ahead() noexcept {
+std::span<std::byte> ConnectionTracker::fresh_memory_ahead() const noexcept {
     // While entries are being reused the table does not grow. 2 MiB (one huge page) is many
     // batches ahead, and what is faulted in ahead counts as resident.
     constexpr std::size_t ahead = (std::size_t{2} << 20) / sizeof(Connection);
-    std::span<std::byte> table;
-    if (free_entries_.empty()) table = ephemera::space_ahead(entries_, ahead);
-    return {table, sink_.space_ahead()};
+    if (!free_entries_.empty()) return {};
+    return space_ahead(entries_, ahead);
 }
 
 void ConnectionTracker::finish() {

@@ -29,7 +29,8 @@ Outcome analyze(const std::string& path, bool two_threads) {
     ConnectionLog log;
     PacketPipeline pipeline(TrackerOptions{}, log);
     if (two_threads) {
-        run_on_two_threads(reader, pipeline);
+        const std::array<const GrowsIntoFreshMemory*, 2> growing{&pipeline.tracker(), &log};
+        run_on_two_threads(reader, pipeline, growing);
     } else {
         while (const RawFrame* frame = reader.next()) {
             pipeline.on_frame(frame->timestamp, frame->link_type, frame->bytes);

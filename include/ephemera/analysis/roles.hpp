@@ -152,6 +152,7 @@ class ConnectionRecords {
     Storage::const_iterator end() const noexcept { return records_.end(); }
     void reserve(std::size_t count) { records_.reserve(count); }
     Storage& storage() noexcept { return records_; }
+    const Storage& storage() const noexcept { return records_; }
     // Drops the oldest `count` records. Hosts no record names any more are forgotten once they
     // are most of the table, so a log that keeps dropping (a live run of days) stays bounded by
     // its records, not by every host it has seen.

@@ -15,6 +15,7 @@
 #include "ephemera/analysis/ports.hpp"
 #include "ephemera/analysis/roles.hpp"
 #include "ephemera/analysis/translation.hpp"
+#include "ephemera/core/fresh_memory.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/track/capture_summary.hpp"
 #include "ephemera/track/tracker.hpp"
@@ -139,7 +140,7 @@ struct Report {
 // Collects finished connections from the tracker and gives each its handshake role at once.
 // With max_records, the oldest eighth is dropped whenever the log is full (a live capture that
 // runs for days); dropped() counts them.
-class ConnectionLog : public ConnectionSink {
+class ConnectionLog : public ConnectionSink, public GrowsIntoFreshMemory {
   public:
     explicit ConnectionLog(std::size_t max_records = SIZE_MAX);
     void on_connection(const Connection& connection) override;
@@ -149,7 +150,8 @@ class ConnectionLog : public ConnectionSink {
     bool kept(std::uint64_t number, Connection& copy) const override;
     std::optional<Micros> kept_last_seen(std::uint64_t number) const override;
     void update_kept(std::uint64_t number, const ConnectionActivity& activity) override;
-    std::span<std::byte> space_ahead() noexcept override;
+    // The records about to be written for the first time, while the log grows.
+    std::span<std::byte> fresh_memory_ahead() const noexcept override;
     ConnectionRecords& records() noexcept { return records_; }
     std::uint64_t dropped() const noexcept { return dropped_; }
 

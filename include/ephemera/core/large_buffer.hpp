@@ -45,13 +45,15 @@ void populate(void* begin, std::size_t bytes) noexcept;
 
 // The bytes of the next `count` elements `vector` will fill, where it reserved its buffer as
 // address space (see reserving_is_free), for large_buffer::populate on another thread. Empty
-// where it did not, or is full: a buffer that may move is not given to another thread.
+// where it did not, or is full: a buffer that may move is not given to another thread. The
+// vector is const because nothing is written through the span: populate changes no byte.
 template <typename Vector>
-std::span<std::byte> space_ahead(Vector& vector, std::size_t count) noexcept {
+std::span<std::byte> space_ahead(const Vector& vector, std::size_t count) noexcept {
     using Element = typename Vector::value_type;
     if (!large_buffer::reserving_is_free || vector.capacity() == vector.size()) return {};
     const std::size_t end = std::min(vector.capacity(), vector.size() + count);
-    auto* filled = reinterpret_cast<std::byte*>(vector.data() + vector.size());
+    auto* filled =
+        reinterpret_cast<std::byte*>(const_cast<Element*>(vector.data()) + vector.size());
     return {filled, (end - vector.size()) * sizeof(Element)};
 }
 

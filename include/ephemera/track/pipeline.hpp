@@ -114,10 +114,6 @@ class PacketPipeline {
         }
     }
 
-    // Memory the tracking half is about to write for the first time (see
-    // ConnectionSink::space_ahead).
-    std::array<std::span<std::byte>, 2> space_ahead() noexcept { return tracker_.space_ahead(); }
-
     CaptureSummary& capture() noexcept { return capture_; }
     const ConnectionTracker& tracker() const noexcept { return tracker_; }
 

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "ephemera/core/fresh_memory.hpp"
 #include "ephemera/core/large_buffer.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/track/connection.hpp"
@@ -34,10 +35,6 @@ class ConnectionSink {
     }
     // Replaces its activity (its endpoints stay) with `activity`, a late packet's doing.
     virtual void update_kept(std::uint64_t /*number*/, const ConnectionActivity& /*activity*/) {}
-    // Memory on_connection is about to write for the first time (the fresh end of a growing
-    // buffer), for another thread to fault in beforehand (large_buffer::populate). Nothing may be
-    // read or written through it.
-    virtual std::span<std::byte> space_ahead() noexcept { return {}; }
 };
 
 struct TrackerOptions {
@@ -76,7 +73,7 @@ std::uint64_t hash_flow_key(const FlowKey& key) noexcept;
 // hash_flow_key(make_flow_key(packet)), computed without making the key.
 std::uint64_t hash_flow_of(const DecodedPacket& packet) noexcept;
 
-class ConnectionTracker {
+class ConnectionTracker : public GrowsIntoFreshMemory {
   public:
     ConnectionTracker(TrackerOptions options, ConnectionSink& sink);
 
@@ -108,9 +105,8 @@ class ConnectionTracker {
         }
     }
     const EvictionCounts& evictions() const noexcept { return evictions_; }
-    // The table's memory and the sink's about to be written for the first time (see
-    // ConnectionSink::space_ahead).
-    std::array<std::span<std::byte>, 2> space_ahead() noexcept;
+    // The table's entries about to be written for the first time, while it grows.
+    std::span<std::byte> fresh_memory_ahead() const noexcept override;
 
   private:
     // A slot names a table entry (its index), or with lingering_flag a lingering closed
