@@ -1,7 +1,10 @@
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -12,7 +15,6 @@
 #include <fmt/format.h>
 
 #include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <nlohmann/json.hpp>
 
@@ -90,6 +92,76 @@ template <typename T>
 constexpr bool is_optional = false;
 template <typename T>
 constexpr bool is_optional<std::optional<T>> = true;
+
+// Where RapidJSON's writers put a client's entries: an output stream as RapidJSON defines them
+// (Ch, Put, Flush, and the PutReserve, PutUnsafe and PutN it calls where a stream offers them).
+// The text is stored as char8_t, not char: a char may alias any object, so through
+// rapidjson::StringBuffer the compiler loads and stores the buffer's end around every character
+// written, one character every few cycles; a char8_t aliases nothing else, and the end stays in a
+// register. The bytes are the same.
+class JsonText {
+  public:
+    using Ch = char;
+
+    void Put(char c) {
+        reserve(1);
+        put_unsafe(c);
+    }
+    void Flush() noexcept {}
+
+    // Room for `count` more characters.
+    void reserve(std::size_t count) {
+        if (static_cast<std::size_t>(end_ - cursor_) < count) grow(count);
+    }
+    // After reserve.
+    void put_unsafe(char c) noexcept { *cursor_++ = static_cast<char8_t>(c); }
+    void put_unsafe(char c, std::size_t count) noexcept {
+        std::memset(cursor_, c, count);
+        cursor_ += count;
+    }
+
+    void clear() noexcept { cursor_ = buffer_.get(); }
+    std::size_t size() const noexcept { return static_cast<std::size_t>(cursor_ - buffer_.get()); }
+    std::string_view text() const noexcept {
+        return {reinterpret_cast<const char*>(buffer_.get()), size()};
+    }
+
+  private:
+    struct Free {
+        void operator()(char8_t* buffer) const noexcept { std::free(buffer); }
+    };
+
+    // By half as much again, as RapidJSON's own buffer grows, and in place where the allocator
+    // can (realloc): a report's batch of entries is megabytes, and two copies of it at once
+    // would show in the peak.
+    void grow(std::size_t count) {
+        const std::size_t used = size();
+        const auto capacity = static_cast<std::size_t>(end_ - buffer_.get());
+        const std::size_t wanted = std::max(used + count, capacity + capacity / 2 + 4096);
+        auto* grown = static_cast<char8_t*>(std::realloc(buffer_.get(), wanted));
+        if (grown == nullptr) throw std::bad_alloc();
+        static_cast<void>(buffer_.release());
+        buffer_.reset(grown);
+        cursor_ = grown + used;
+        end_ = grown + wanted;
+    }
+
+    std::unique_ptr<char8_t, Free> buffer_;
+    char8_t* cursor_ = nullptr;
+    char8_t* end_ = nullptr;
+};
+
+// Found by RapidJSON's writers (argument-dependent lookup) before its generic versions.
+void PutReserve(JsonText& stream, std::size_t count) {
+    stream.reserve(count);
+}
+void PutUnsafe(JsonText& stream, char c) {
+    stream.put_unsafe(c);
+}
+void PutN(JsonText& stream, char c, std::size_t count) {
+    stream.reserve(count);
+    stream.put_unsafe(c, count);
+}
 
 // Client entries are written as they are formatted, through RapidJSON's writer (no document is
 // built: building nlohmann_json objects took most of a large report's time), member by member in
@@ -349,11 +421,11 @@ void write_client(EntryWriter<Writer>& out, const ClientSummary& client, std::si
 // The same entry as a value of a document built with nlohmann_json (live's reports, whose
 // windows hold few clients).
 ordered_json client_json(const ClientSummary& client, std::size_t destinations) {
-    rapidjson::StringBuffer text;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(text);
+    JsonText text;
+    rapidjson::Writer<JsonText> writer(text);
     EntryWriter entry(writer);
     write_client(entry, client, destinations);
-    return ordered_json::parse(std::string_view(text.GetString(), text.GetSize()));
+    return ordered_json::parse(text.text());
 }
 
 // Below this many clients a second thread costs more than it saves.
@@ -545,26 +617,24 @@ class ClientEntries {
     ClientEntries& operator=(const ClientEntries&) = delete;
 
     void clear() {
-        text_.Clear();
+        text_.clear();
         writer_.Reset(text_);
         // The entries' context, cut off again by entries().
         writer_.StartObject();
         writer_.Key("clients");
         writer_.StartArray();
-        context_ = text_.GetSize();
+        context_ = text_.size();
     }
     void add(const ClientSummary& client, std::size_t destinations) {
         EntryWriter entry(writer_);
         write_client(entry, client, destinations);
     }
     // The entries so far, the first after a newline, the others after a comma and a newline.
-    std::string_view entries() const {
-        return {text_.GetString() + context_, text_.GetSize() - context_};
-    }
+    std::string_view entries() const { return text_.text().substr(context_); }
 
   private:
-    rapidjson::StringBuffer text_;
-    rapidjson::PrettyWriter<rapidjson::StringBuffer> writer_{text_};
+    JsonText text_;
+    rapidjson::PrettyWriter<JsonText> writer_{text_};
     std::size_t context_ = 0;
 };
 
