@@ -358,8 +358,7 @@ std::vector<const ConnectionRecord*> oldest_first(const ConnectionRecords& recor
 }
 
 std::span<std::byte> ConnectionLog::fresh_memory_ahead() const noexcept {
-    return space_ahead(records_.storage(),
-                                 (std::size_t{2} << 20) / sizeof(ConnectionRecord));
+    return space_ahead(records_.storage(), (std::size_t{2} << 20) / sizeof(ConnectionRecord));
 }
 
 bool ConnectionLog::kept(std::uint64_t number, Connection& copy) const {

@@ -116,6 +116,7 @@ class JsonText {
     // After reserve.
     void put_unsafe(char c) noexcept { *cursor_++ = static_cast<char8_t>(c); }
     void put_unsafe(char c, std::size_t count) noexcept {
+        if (count == 0) return;  // the buffer may not exist yet
         std::memset(cursor_, c, count);
         cursor_ += count;
     }

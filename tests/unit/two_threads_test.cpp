@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ephemera/analysis/summary.hpp"
+#include "ephemera/core/large_buffer.hpp"
 
 namespace ephemera {
 namespace {
@@ -80,6 +81,33 @@ TEST(TwoThreads, SameAsFrameByFrameOnEverySample) {
         }
     }
     EXPECT_GE(samples, 14);
+}
+
+// What run_on_two_threads faults in ahead: the table's and the log's unfilled ends, right past
+// what they hold, and nothing of a table that reuses its freed entries.
+TEST(FreshMemory, TheTableAndTheLogOfferTheEndTheyFillNext) {
+    if (!large_buffer::reserving_is_free) {
+        GTEST_SKIP() << "sanitized build: buffers grow as they fill, nothing is offered";
+    }
+    ConnectionLog log;
+    PacketPipeline pipeline(TrackerOptions{}, log);
+    const GrowsIntoFreshMemory& table = pipeline.tracker();
+    const GrowsIntoFreshMemory& logged = log;
+    EXPECT_FALSE(table.fresh_memory_ahead().empty()) << "a new table grows from its start";
+
+    const std::string path = std::string(EPHEMERA_SOURCE_DIR) + "/pcaps/tcp-ipv4.pcap";
+    CaptureReader reader({path}, "", true);
+    while (const RawFrame* frame = reader.next()) {
+        pipeline.on_frame(frame->timestamp, frame->link_type, frame->bytes);
+    }
+    pipeline.finish();
+    const ConnectionRecords& records = log.records();
+    ASSERT_GT(records.size(), 0u);
+    const std::span<std::byte> ahead = logged.fresh_memory_ahead();
+    ASSERT_FALSE(ahead.empty());
+    EXPECT_EQ(reinterpret_cast<const ConnectionRecord*>(ahead.data()),
+              records.storage().data() + records.size());
+    EXPECT_EQ(ahead.size() % sizeof(ConnectionRecord), 0u);
 }
 
 // Ethernet, IPv4 198.18.0.1 -> 198.18.0.2 (or back), TCP with the given port, flags and
