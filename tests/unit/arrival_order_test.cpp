@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -15,6 +14,8 @@
 #include "ephemera/capture/reader.hpp"
 #include "ephemera/report/report.hpp"
 #include "ephemera/track/pipeline.hpp"
+
+#include "sample_captures.hpp"
 
 namespace ephemera {
 namespace {
@@ -82,16 +83,9 @@ void expect_same_report_in_any_order(const std::string& path) {
 }
 
 TEST(ArrivalOrder, TheReportIsTheSameWhateverOrderConnectionsArriveIn) {
-    int samples = 0;
-    for (const auto& entry :
-         std::filesystem::directory_iterator(std::string(EPHEMERA_SOURCE_DIR) + "/pcaps")) {
-        const std::string name = entry.path().filename().string();
-        if (name.ends_with(".pcap") || name.ends_with(".pcapng")) {
-            expect_same_report_in_any_order(entry.path().string());
-            ++samples;
-        }
-    }
-    EXPECT_GE(samples, 14);
+    const std::vector<std::string> samples = sample_captures();
+    for (const std::string& path : samples) expect_same_report_in_any_order(path);
+    EXPECT_GE(samples.size(), 14u);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@
 #include "ephemera/analysis/summary.hpp"
 #include "ephemera/core/large_buffer.hpp"
 
+#include "sample_captures.hpp"
+
 namespace ephemera {
 namespace {
 
@@ -71,16 +73,9 @@ void expect_same_outcome(const std::string& path) {
 }
 
 TEST(TwoThreads, SameAsFrameByFrameOnEverySample) {
-    int samples = 0;
-    for (const auto& entry :
-         std::filesystem::directory_iterator(std::string(EPHEMERA_SOURCE_DIR) + "/pcaps")) {
-        const std::string name = entry.path().filename().string();
-        if (name.ends_with(".pcap") || name.ends_with(".pcapng")) {
-            expect_same_outcome(entry.path().string());
-            ++samples;
-        }
-    }
-    EXPECT_GE(samples, 14);
+    const std::vector<std::string> samples = sample_captures();
+    for (const std::string& path : samples) expect_same_outcome(path);
+    EXPECT_GE(samples.size(), 14u);
 }
 
 // What run_on_two_threads faults in ahead: the table's and the log's unfilled ends, right past
