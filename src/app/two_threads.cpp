@@ -33,7 +33,7 @@ struct Batch {
     // Set by the tracking thread as it gives the batch back: memory it is about to write for
     // the first time, for the reading thread to fault in first (the tracking thread does it
     // itself when it would otherwise wait).
-    FreshSpans space_ahead;
+    FreshSpans fresh_memory;
 };
 
 // A single-producer, single-consumer ring of batches. Each side counts the batches it has
@@ -113,7 +113,7 @@ void read_and_decode(CaptureReader& reader, PacketPipeline& pipeline, BatchRing&
     for (std::uint64_t sequence = 0; more; ++sequence) {
         Batch* batch = ring.claim(sequence);
         if (batch == nullptr) return;  // the tracking thread stopped
-        fault_in(batch->space_ahead);
+        fault_in(batch->fresh_memory);
         batch->size = 0;
         while (batch->size < batch_size && (more = (frame = reader.next()) != nullptr)) {
             if (pipeline.decode_frame(frame->timestamp, frame->link_type, frame->bytes,
@@ -137,7 +137,7 @@ void track(PacketPipeline& pipeline, BatchRing& ring, ReadAhead* file_reading,
         Batch* batch = ring.wait(sequence);
         if (batch == nullptr) return;
         pipeline.on_decoded(std::span<const TimedPacket>(batch->frames.data(), batch->size));
-        batch->space_ahead = fresh_memory_of(growing);
+        batch->fresh_memory = fresh_memory_of(growing);
         ring.release(sequence);
     }
 }
