@@ -42,22 +42,30 @@ LiveMonitor::LiveMonitor(LiveMonitorOptions options, Micros started)
       log_(options_.max_records),
       counted_until_(started) {}
 
+namespace {
+
+// Adds what `connection` failed to its client's count, where its handshake names the client.
+void count_failures(std::map<Address, FailureStats>& failures, const Connection& connection) {
+    const int server = server_side_by_handshake(connection);
+    if (server == no_side) return;
+    FailureStats& stats = failures[connection.endpoint[1 - server].address];
+    const ConnectionState state = connection.state();
+    stats.refused += state == ConnectionState::refused;
+    stats.unanswered += state == ConnectionState::unanswered;
+    stats.syn_retransmissions += connection.syn_retransmissions;
+}
+
+}  // namespace
+
 void LiveMonitor::on_connection(const Connection& connection) {
     log_.on_connection(connection);
-    const ConnectionRecords& logged = log_.records();
-    const ConnectionRecord& record = logged.back();
-    if (connection.protocol != Protocol::tcp || !record.role_from_handshake) return;
-    FailureStats& failures = failures_[logged.address(record.client_host())];
-    const ConnectionState state = connection.state();
-    failures.refused += state == ConnectionState::refused;
-    failures.unanswered += state == ConnectionState::unanswered;
-    failures.syn_retransmissions += connection.syn_retransmissions;
+    count_failures(failures_, connection);
 }
 
 ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTracker& tracker) {
     ConnectionRecords& logged = log_.records();
-    // The log is in the order connections ended (within the tracker's linger): skip the prefix
-    // that ended before the cutoff once, and filter the rest.
+    // The log is in the order connections left the tracker, roughly as they ended: skip the
+    // prefix that ended before the cutoff once, and filter the rest.
     std::size_t begin = window_begin_ > log_.dropped() ? window_begin_ - log_.dropped() : 0;
     while (begin < logged.size() && logged.last_seen(logged[begin]) < cutoff) ++begin;
     window_begin_ = begin + log_.dropped();
@@ -68,8 +76,9 @@ ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTra
         return logged.last_seen(record) >= cutoff;
     });
     tracker.for_each_connection([&](const Connection& connection) {
-        // The tracker lets closed connections go by packet time; with no packets they stay. One
-        // that still holds a port counts; one long done does not keep its host in the view.
+        // Open ones, and closed ones lingering: the tracker lets those go by packet time, and
+        // with no packets they stay. One that still holds a port counts; one long done does not
+        // keep its host in the view.
         if (!is_open(connection.state()) && connection.last_seen < cutoff) return;
         assign_role_from_handshake(records.add(connection));
     });
@@ -119,11 +128,15 @@ LiveWindow LiveMonitor::take_window(Micros now, const ConnectionTracker& tracker
     window.records = window_records(cutoff, tracker);
     window.capture = capture;
     window.capture.last = now;
-    tracker.for_each_connection([&](const Connection& connection) {
+    tracker.for_each_open_connection([&](const Connection& connection) {
         window.open_connections += is_open(connection.state());
     });
     window.tracked_connections = tracker.open_connections() + tracker.lingering_connections();
+    // A closed connection reaches the log (and failures_) once its linger has passed: the ones
+    // still lingering count now, as they did when the log had them on closing.
     window.failures = failures_;
+    tracker.for_each_lingering_connection(
+        [&](const Connection& connection) { count_failures(window.failures, connection); });
     return window;
 }
 

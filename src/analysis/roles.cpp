@@ -157,95 +157,17 @@ std::string_view role_reason_name(RoleReason reason) noexcept {
     return "unknown";
 }
 
-namespace {
-
-constexpr std::uint64_t narrow_max = UINT32_MAX;
-
-std::uint32_t saturated(std::uint64_t value) noexcept {
-    return static_cast<std::uint32_t>(std::min(value, narrow_max));
-}
-
-// `later` - `first` (+ 1 where `plus_one`), if it fits a record's 32-bit field.
-std::optional<std::uint32_t> narrow_after(Micros first, Micros later, bool plus_one) noexcept {
-    Micros after = 0;
-    if (__builtin_sub_overflow(later, first, &after) || after < 0 ||
-        after + Micros{plus_one} > static_cast<Micros>(narrow_max)) {
-        return std::nullopt;
-    }
-    return static_cast<std::uint32_t>(after + Micros{plus_one});
-}
-
-// Copies what a record and an activity hold alike, the same fields by the same names: all but
-// the times after the first packet and the counts, which a record narrows.
-template <typename From, typename To>
-void copy_evidence(const From& from, To& to) noexcept {
-    to.syn_sequence = from.syn_sequence;
-    to.syn_retransmissions = from.syn_retransmissions;
-    to.protocol = from.protocol;
-    to.syn_ttl = from.syn_ttl;
-    to.syn_option_layout = from.syn_option_layout;
-    to.syn_side = from.syn_side;
-    to.syn_ack_side = from.syn_ack_side;
-    to.first_fin_side = from.first_fin_side;
-    to.rst_side = from.rst_side;
-    to.end_reason = from.end_reason;
-    to.fin_from_0 = from.fin_from_0;
-    to.fin_from_1 = from.fin_from_1;
-    to.stale_ack = from.stale_ack;
-    to.time_wait_collision = from.time_wait_collision;
-}
-
-}  // namespace
-
 ConnectionActivity ConnectionRecords::activity(const ConnectionRecord& record) const {
-    ConnectionActivity activity;
-    activity.first_seen = record.first_seen;
-    if (record.wide) {
-        const WideValues& wide = wide_of(record);
-        activity.last_seen = wide.last_seen;
-        activity.close_time = wide.close_time;
-        activity.packets = wide.packets;
-        activity.payload_bytes = wide.payload_bytes;
-    } else {
-        activity.last_seen = last_seen(record);
-        activity.close_time = close_time(record);
-        for (int side = 0; side < 2; ++side) {
-            activity.packets[side] = record.packets_saturated[side];
-            activity.payload_bytes[side] = record.payload_bytes_saturated[side];
-        }
-    }
-    copy_evidence(record, activity);
-    return activity;
+    return load_narrow(record, wide_of(record));
 }
 
 void ConnectionRecords::set_activity(ConnectionRecord& record, const ConnectionActivity& activity) {
-    record.first_seen = activity.first_seen;
-    for (int side = 0; side < 2; ++side) {
-        record.packets_saturated[side] = saturated(activity.packets[side]);
-        record.payload_bytes_saturated[side] = saturated(activity.payload_bytes[side]);
+    const bool was_wide = record.wide;
+    if (std::optional<WideActivity> wide = store_narrow(activity, record)) {
+        wide_[index_of(record)] = *wide;
+    } else if (was_wide) {
+        wide_.erase(index_of(record));
     }
-    copy_evidence(activity, record);
-
-    const std::optional<std::uint32_t> last_seen_after =
-        narrow_after(activity.first_seen, activity.last_seen, false);
-    const std::optional<std::uint32_t> close_after =
-        activity.close_time == 0 ? std::optional<std::uint32_t>(0)
-                                 : narrow_after(activity.first_seen, activity.close_time, true);
-    const auto counts_fit = [](const std::array<std::uint64_t, 2>& counts) {
-        return counts[0] <= narrow_max && counts[1] <= narrow_max;
-    };
-    const bool fits = last_seen_after && close_after && counts_fit(activity.packets) &&
-                      counts_fit(activity.payload_bytes);
-    if (fits) {
-        if (record.wide) wide_.erase(index_of(record));
-        record.last_seen_after = *last_seen_after;
-        record.close_after = *close_after;
-    } else {
-        wide_[index_of(record)] = {activity.last_seen, activity.close_time, activity.packets,
-                                   activity.payload_bytes};
-        record.last_seen_after = record.close_after = 0;
-    }
-    record.wide = !fits;
 }
 
 ConnectionRecord& ConnectionRecords::add(const Connection& connection) {
@@ -259,7 +181,7 @@ ConnectionRecord& ConnectionRecords::add(const Connection& connection) {
 }
 
 void ConnectionRecords::copy_wide(const ConnectionRecords& from, const ConnectionRecord& record) {
-    wide_[records_.size() - 1] = from.wide_of(record);
+    wide_[records_.size() - 1] = *from.wide_of(record);
 }
 
 ConnectionRecord& ConnectionRecords::add(const ConnectionRecords& from,
@@ -275,7 +197,7 @@ ConnectionRecord& ConnectionRecords::add(const ConnectionRecords& from,
 void ConnectionRecords::drop_oldest(std::size_t count) {
     records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(count));
     if (!wide_.empty()) {
-        std::map<std::size_t, WideValues> kept;
+        std::map<std::size_t, WideActivity> kept;
         for (const auto& [index, values] : wide_) {
             if (index >= count) kept.emplace_hint(kept.end(), index - count, values);
         }
@@ -294,21 +216,16 @@ void ConnectionRecords::drop_oldest(std::size_t count) {
 }
 
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept {
-    if (record.protocol != Protocol::tcp) return false;
-    if (record.syn_side != no_side) {
-        set_role(record, 1 - record.syn_side, RoleReason::syn);
-    } else if (record.syn_ack_side != no_side) {
-        set_role(record, record.syn_ack_side, RoleReason::syn_ack);
-    } else {
-        return false;
-    }
+    const int server = server_side_by_handshake(record);
+    if (server == no_side) return false;
+    set_role(record, server, record.syn_side != no_side ? RoleReason::syn : RoleReason::syn_ack);
     record.role_from_handshake = true;
     return true;
 }
 
 void assign_roles_by_heuristics(ConnectionRecords& records) {
-    // A record may have changed since its role was first looked at (the tracker updates a closed
-    // connection's record with its late packets): rarely one of them is the handshake it lacked.
+    // Records are added without a role (ConnectionRecords::add leaves it to the caller): those
+    // whose caller did not look at their handshake get it here.
     std::array<bool, 2> without_handshake{};
     std::vector<std::uint32_t> undecided;
     for (std::size_t i = 0; i < records.size(); ++i) {

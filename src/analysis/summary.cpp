@@ -361,23 +361,6 @@ std::span<std::byte> ConnectionLog::fresh_memory_ahead() const noexcept {
     return space_ahead(records_.storage(), (std::size_t{2} << 20) / sizeof(ConnectionRecord));
 }
 
-bool ConnectionLog::kept(std::uint64_t number, Connection& copy) const {
-    if (!keeps(number)) return false;
-    const ConnectionRecord& record = records_[number - dropped_];
-    static_cast<ConnectionActivity&>(copy) = records_.activity(record);
-    copy.endpoint = {records_.endpoint(record, 0), records_.endpoint(record, 1)};
-    return true;
-}
-
-std::optional<Micros> ConnectionLog::kept_last_seen(std::uint64_t number) const {
-    if (!keeps(number)) return std::nullopt;
-    return records_.last_seen(records_[number - dropped_]);
-}
-
-void ConnectionLog::update_kept(std::uint64_t number, const ConnectionActivity& activity) {
-    if (keeps(number)) records_.set_activity(records_[number - dropped_], activity);
-}
-
 void ConnectionLog::on_connection(const Connection& connection) {
     if (records_.size() >= max_records_) {
         const std::size_t oldest = std::max<std::size_t>(1, records_.size() / 8);

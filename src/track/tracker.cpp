@@ -1,7 +1,9 @@
 #include "ephemera/track/tracker.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "ephemera/core/free_memory.hpp"
@@ -129,6 +131,10 @@ ConnectionTracker::ConnectionTracker(TrackerOptions options, ConnectionSink& sin
     // to grow (which would touch, and on a VM fault in, every page twice).
     if (large_buffer::reserving_is_free) {
         entries_.reserve(std::min(options_.max_connections + 1, max_reserved_entries));
+        // The ring grows in place, as far as this (see grow_lingering).
+        lingering_.reserve(
+            std::min(std::bit_ceil(std::max(options_.max_connections, initial_lingering)),
+                     max_reserved_entries));
     }
 }
 
@@ -145,16 +151,11 @@ ConnectionTracker::Found ConnectionTracker::find(const DecodedPacket& packet, st
             }
             continue;
         }
-        Connection& closed = lingering_copy_;
-        if (!sink_.kept(lingering_at(slot.ref_plus_one).number, closed)) {
-            // The sink has let its copy go: the connection is forgotten, and the probe chain
-            // has changed under this loop.
-            lingering_at(slot.ref_plus_one).present = false;
-            erase_slot(hash, slot.ref_plus_one);
-            return find(packet, hash);
-        }
+        const std::uint64_t position = slot.ref_plus_one & (lingering_flag - 1);
+        const Lingering& closed = lingering_at(position);
         if (carries(closed.protocol, closed.endpoint, packet)) {
-            return {&slot, &closed, closed.endpoint[0], true};
+            lingering_copy_ = connection_of(position);
+            return {&slot, &lingering_copy_, closed.endpoint[0], true};
         }
     }
 }
@@ -215,22 +216,20 @@ void ConnectionTracker::grow() {
     }
 }
 
-// The connection in table entry `index` has just closed: the sink gets it now, and its slot
-// names the sink's copy from here on, so the closing ACK and any retransmission still find it.
+// The connection in table entry `index` has just closed: it lingers in the ring, narrowed, and
+// its slot names it there from here on, so the closing ACK and any retransmission still find it.
 void ConnectionTracker::close(std::uint32_t index, std::uint32_t hash) {
-    emit(entries_[index], EndReason::closed);
-    const std::uint64_t number = emitted_ - 1;
-    if (!sink_.keeps(number)) {
-        erase(index);
-        return;
-    }
+    entries_[index].end_reason = EndReason::closed;
     if (lingering_connections() >= options_.max_connections) {
         expire_oldest_lingering();  // moves slots: ours is looked up after it
     } else if (lingering_connections() == lingering_.size()) {
         grow_lingering();
     }
     const std::uint64_t position = lingering_end_++;
-    lingering_at(position) = {number, hash, true};
+    store_lingering(position, entries_[index]);
+    Lingering& lingering = lingering_at(position);
+    lingering.hash = hash;
+    lingering.present = true;
     const std::size_t mask = slots_.size() - 1;
     std::size_t at = hash & mask;
     while (slots_[at].ref_plus_one != index + 1) at = (at + 1) & mask;
@@ -239,16 +238,71 @@ void ConnectionTracker::close(std::uint32_t index, std::uint32_t hash) {
 }
 
 void ConnectionTracker::grow_lingering() {
-    decltype(lingering_) old(lingering_.size() * 2);
+    const std::size_t size = lingering_.size();
+    if (lingering_.capacity() >= size * 2) {
+        // In place, into reserved memory: a full ring holds one position per index, and each
+        // position's index in the ring twice as large is the same, or `size` more. Only those move,
+        // into the new half, so the old ring and a new one are never held at once.
+        lingering_.resize(size * 2);
+        for (std::uint64_t position = lingering_begin_; position < lingering_end_; ++position) {
+            if ((position & size) != 0) {
+                const std::size_t index = position & (size - 1);
+                lingering_[index + size] = lingering_[index];
+            }
+        }
+        return;
+    }
+    decltype(lingering_) old(size * 2);
     old.swap(lingering_);
     for (std::uint64_t position = lingering_begin_; position < lingering_end_; ++position) {
         lingering_at(position) = old[position & (old.size() - 1)];
     }
 }
 
+Connection ConnectionTracker::connection_of(std::uint64_t position) const {
+    const Lingering& lingering = lingering_at(position);
+    const WideActivity* wide =
+        lingering.wide ? &wide_lingering_.at(position & (lingering_flag - 1)) : nullptr;
+    Connection connection;
+    static_cast<ConnectionActivity&>(connection) = load_narrow(lingering, wide);
+    connection.endpoint = lingering.endpoint;
+    return connection;
+}
+
+Micros ConnectionTracker::last_seen_of(std::uint64_t position) const {
+    const Lingering& lingering = lingering_at(position);
+    if (!lingering.wide) return narrow_last_seen(lingering, nullptr);
+    return narrow_last_seen(lingering, &wide_lingering_.at(position & (lingering_flag - 1)));
+}
+
+// Keeps the hash and whether it is present; the rest comes from `connection`.
+void ConnectionTracker::store_lingering(std::uint64_t position, const Connection& connection) {
+    Lingering& lingering = lingering_at(position);
+    const bool was_wide = lingering.wide;
+    lingering.endpoint = connection.endpoint;
+    const std::uint64_t key = position & (lingering_flag - 1);
+    if (std::optional<WideActivity> wide = store_narrow(connection, lingering)) {
+        wide_lingering_[key] = *wide;
+    } else if (was_wide) {
+        wide_lingering_.erase(key);
+    }
+}
+
+void ConnectionTracker::emit_lingering(std::uint64_t position) {
+    Connection connection = connection_of(position);
+    Lingering& lingering = lingering_at(position);
+    if (lingering.wide) wide_lingering_.erase(position & (lingering_flag - 1));
+    lingering.wide = false;
+    lingering.present = false;
+    sink_.on_connection(connection);
+}
+
 void ConnectionTracker::expire_oldest_lingering() {
     Lingering& oldest = lingering_at(lingering_begin_);
-    if (oldest.present) erase_slot(oldest.hash, lingering_ref(lingering_begin_));
+    if (oldest.present) {
+        erase_slot(oldest.hash, lingering_ref(lingering_begin_));
+        emit_lingering(lingering_begin_);
+    }
     ++lingering_begin_;
 }
 
@@ -297,9 +351,9 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
     } else if (found.activity == nullptr || found.lingering) {
         // A new 4-tuple, or one whose closed connection is taken over: the slot names a new entry.
         if (found.lingering) {
-            found.activity->end_reason = EndReason::replaced;
-            update_lingering(found.slot->ref_plus_one);
-            lingering_at(found.slot->ref_plus_one).present = false;
+            const std::uint64_t position = found.slot->ref_plus_one & (lingering_flag - 1);
+            lingering_at(position).end_reason = EndReason::replaced;
+            emit_lingering(position);
         }
         index = new_entry();
         *found.slot = {index + 1, hash};
@@ -410,7 +464,6 @@ void ConnectionTracker::evict(std::uint32_t keep) {
 void ConnectionTracker::emit(Connection& connection, EndReason reason) {
     connection.end_reason = reason;
     sink_.on_connection(connection);
-    ++emitted_;
 }
 
 void ConnectionTracker::sweep(Micros now) {
@@ -431,11 +484,8 @@ void ConnectionTracker::sweep(Micros now) {
     // Closed connections in the order they closed; one that a late packet kept recent holds up
     // the ones behind it until it expires too.
     while (lingering_begin_ != lingering_end_) {
-        const Lingering& oldest = lingering_at(lingering_begin_);
-        if (oldest.present) {
-            const std::optional<Micros> last_seen = sink_.kept_last_seen(oldest.number);
-            if (last_seen && now - *last_seen <= options_.closed_linger) break;
-        }
+        const bool present = lingering_at(lingering_begin_).present;
+        if (present && now - last_seen_of(lingering_begin_) <= options_.closed_linger) break;
         expire_oldest_lingering();
     }
 }
@@ -448,18 +498,47 @@ std::span<std::byte> ConnectionTracker::fresh_memory_ahead() const noexcept {
     return space_ahead(entries_, ahead);
 }
 
+namespace {
+
+// Gives back a buffer's pages behind a loop that empties it front to back, a few MiB at a time:
+// the log grows by what the loop hands it, and the two should never take their full size at once.
+class ReleaseBehind {
+  public:
+    explicit ReleaseBehind(const void* buffer) : base_(static_cast<const std::uint8_t*>(buffer)) {}
+    // The loop has passed the first `bytes` of the buffer.
+    void passed(std::size_t bytes) {
+        if (bytes - released_ < step) return;
+        large_buffer::release(base_ + released_, bytes - released_);
+        released_ = bytes / step * step;
+    }
+
+  private:
+    static constexpr std::size_t step = std::size_t{4} << 20;
+    const std::uint8_t* base_;
+    std::size_t released_ = 0;
+};
+
+}  // namespace
+
 void ConnectionTracker::finish() {
-    // The log grows by every connection still here: give back the table's pages as they are
-    // emptied, so the two never take their full size at once.
-    constexpr std::size_t release_step = std::size_t{4} << 20;
-    const auto* table = reinterpret_cast<const std::uint8_t*>(entries_.data());
-    std::size_t released = 0;  // bytes of the table given back
-    for (std::size_t index = 0; index < entries_.size(); ++index) {
-        const std::size_t passed = index * sizeof(Connection);
-        if (passed - released >= release_step) {
-            large_buffer::release(table + released, passed - released);
-            released = passed / release_step * release_step;
+    // The closed ones first, in the order they closed. The ring holds them from
+    // lingering_begin_'s index to its end, then from its start: two runs, each given back as it
+    // is passed.
+    const std::size_t mask = lingering_.size() - 1;
+    std::size_t run_start = lingering_begin_ & mask;
+    ReleaseBehind ring(&lingering_[run_start]);
+    for (std::uint64_t position = lingering_begin_; position < lingering_end_; ++position) {
+        const std::size_t index = position & mask;
+        if (index < run_start) {
+            run_start = 0;
+            ring = ReleaseBehind(lingering_.data());
         }
+        ring.passed((index - run_start) * sizeof(Lingering));
+        if (lingering_at(position).present) emit_lingering(position);
+    }
+    ReleaseBehind table(entries_.data());
+    for (std::size_t index = 0; index < entries_.size(); ++index) {
+        table.passed(index * sizeof(Connection));
         if (!live_[index]) continue;
         Connection& connection = entries_[index];
         // Once a flood has filled the table, the half-open attempts left at the end are its too.
@@ -471,11 +550,11 @@ void ConnectionTracker::finish() {
                                  latest_ - connection.last_seen > options_.udp_timeout;
         emit(connection, udp_expired ? EndReason::idle : EndReason::capture_end);
     }
-    // Give the memory back before the report is built. The closed connections lingering are
-    // already the sink's.
+    // Give the memory back before the report is built.
     decltype(slots_)(initial_slots).swap(slots_);
     decltype(lingering_)(initial_lingering).swap(lingering_);
     lingering_begin_ = lingering_end_ = 0;
+    wide_lingering_.clear();
     free_memory(entries_);
     free_memory(live_);
     free_memory(free_entries_);

@@ -171,6 +171,22 @@ TEST_F(LiveMonitorTest, FailuresAreCountedOnceTheTrackerLetsThemGo) {
     EXPECT_EQ(monitor.log().records().size(), 1u) << "kept for the final report";
 }
 
+// A refused attempt counts as soon as it is refused, while the tracker still holds it for its
+// late packets, and once only when the tracker has let it go.
+TEST_F(LiveMonitorTest, ARefusedAttemptCountsAtOnceAndOnce) {
+    const Endpoint client = endpoint(1, 40000);
+    send(tcp(client, server, syn));
+    send(tcp(server, client, rst | ack));
+    const LiveSnapshot lingering = snapshot_at(now);
+    EXPECT_TRUE(monitor.log().records().empty()) << "the tracker's still, for its late packets";
+    ASSERT_EQ(lingering.failures.size(), 1u);
+    EXPECT_EQ(lingering.failures.begin()->second.refused, 1u);
+    tracker.finish();
+    const LiveSnapshot after = snapshot_at(now);
+    ASSERT_EQ(after.failures.size(), 1u);
+    EXPECT_EQ(after.failures.begin()->second.refused, 1u);
+}
+
 // Every sample follows its family's # HELP and # TYPE lines, label values are escaped, and only
 // the top destinations are exported.
 TEST_F(LiveMonitorTest, PrometheusPageIsWellFormedAndCapped) {

@@ -43,19 +43,6 @@ using namespace tcp_flag;
 struct Collected : ConnectionSink {
     std::vector<Connection> connections;
     void on_connection(const Connection& connection) override { connections.push_back(connection); }
-    bool keeps(std::uint64_t number) const noexcept override { return number < connections.size(); }
-    bool kept(std::uint64_t number, Connection& copy) const override {
-        if (!keeps(number)) return false;
-        copy = connections[number];
-        return true;
-    }
-    std::optional<Micros> kept_last_seen(std::uint64_t number) const override {
-        if (!keeps(number)) return std::nullopt;
-        return connections[number].last_seen;
-    }
-    void update_kept(std::uint64_t number, const ConnectionActivity& activity) override {
-        static_cast<ConnectionActivity&>(connections[number]) = activity;
-    }
 };
 
 // The reading thread hashes a packet where it lies; the tracker hashes a connection's key when it
@@ -216,6 +203,53 @@ TEST_F(TrackerTest, UdpFlowEndsAfterIdleTimeout) {
     EXPECT_EQ(connections[0].end_reason, EndReason::idle);
     EXPECT_EQ(connections[0].total_packets(), 3u);
     EXPECT_EQ(connections[1].total_packets(), 1u);
+}
+
+// The sink has a closed connection once its linger has passed, final: with the packets that came
+// after the close, and not before.
+TEST_F(TrackerTest, AClosedConnectionReachesTheSinkFinalAfterItsLinger) {
+    handshake();
+    close_from_client();
+    EXPECT_TRUE(sink.connections.empty()) << "handed over on closing";
+    EXPECT_EQ(tracker.lingering_connections(), 1u);
+    send(tcp(server, client, fin | ack), 30 * second);           // retransmitted FIN, 30 s later
+    send(udp(endpoint(3, 5000), endpoint(4, 53)), 59 * second);  // within its linger
+    EXPECT_TRUE(sink.connections.empty()) << "quiet for 59 s only, since the late FIN";
+    send(udp(endpoint(3, 5000), endpoint(4, 53)), 11 * second);  // the next sweep
+    ASSERT_EQ(sink.connections.size(), 1u);
+    EXPECT_EQ(sink.connections[0].packets[1], 3u) << "the late FIN is in it";
+    EXPECT_EQ(sink.connections[0].end_reason, EndReason::closed);
+    EXPECT_EQ(tracker.lingering_connections(), 0u);
+}
+
+// A new connection taking over a lingering one's 4-tuple hands the old one over at once.
+TEST_F(TrackerTest, ANewConnectionHandsOverTheOneItReplaces) {
+    handshake(1000);
+    close_from_client();
+    handshake(90000);
+    ASSERT_EQ(sink.connections.size(), 1u);
+    EXPECT_EQ(sink.connections[0].end_reason, EndReason::replaced);
+    EXPECT_EQ(sink.connections[0].syn_sequence, 1000u);
+}
+
+// Live reads both: what is open, and what closed and lingers.
+TEST_F(TrackerTest, VisitsOpenAndLingeringConnections) {
+    handshake();
+    close_from_client();
+    send(tcp(endpoint(5, 40001), server, syn, 7));
+    std::vector<Connection> open;
+    std::vector<Connection> lingering;
+    tracker.for_each_open_connection([&](const Connection& c) { open.push_back(c); });
+    tracker.for_each_lingering_connection([&](const Connection& c) { lingering.push_back(c); });
+    std::size_t both = 0;
+    tracker.for_each_connection([&](const Connection&) { ++both; });
+    ASSERT_EQ(open.size(), 1u);
+    ASSERT_EQ(lingering.size(), 1u);
+    EXPECT_EQ(both, 2u);
+    EXPECT_EQ(open[0].endpoint[0], endpoint(5, 40001));
+    EXPECT_EQ(lingering[0].endpoint[0], client);
+    EXPECT_EQ(lingering[0].state(), ConnectionState::closed);
+    EXPECT_EQ(lingering[0].packets[0], 4u);
 }
 
 TEST_F(TrackerTest, ClosedConnectionLeavesTheTableAfterTheLinger) {
@@ -381,23 +415,21 @@ TEST_F(LimitTest, LingeringIsBoundedByTheLimit) {
     EXPECT_EQ(sink.connections[40].state(), ConnectionState::open) << "a mid-stream start";
 }
 
-// A sink that lets its copies go (the live log is bounded): the tracker forgets them too.
-TEST_F(LimitTest, CopiesTheSinkLetGoAreForgotten) {
-    struct Forgetful : Collected {
-        bool keeps(std::uint64_t) const noexcept override { return false; }
-        bool kept(std::uint64_t, Connection&) const override { return false; }
-        std::optional<Micros> kept_last_seen(std::uint64_t) const override { return std::nullopt; }
-    } forgetful;
-    ConnectionTracker forgetting(options, forgetful);
-    for (std::uint16_t i = 0; i < 3; ++i) {
-        const Endpoint from = endpoint(1, 42000 + i);
-        forgetting.on_packet(++now, tcp(from, server, syn, 1));
-        forgetting.on_packet(++now, tcp(server, from, rst | ack, 2));
-        forgetting.on_packet(++now, tcp(from, server, ack, 3));
-    }
-    EXPECT_EQ(forgetting.lingering_connections(), 0u);
-    forgetting.finish();
-    EXPECT_EQ(forgetful.connections.size(), 6u) << "each late ACK started a connection";
+// A connection of over 71 minutes does not fit the lingering form's 32-bit times: it lingers
+// wide, and its late packet and last time come out whole.
+TEST_F(LimitTest, ALongConnectionLingersWhole) {
+    const Endpoint from = endpoint(1, 43000);
+    open(from);
+    now += 5000 * second;
+    close(from);
+    send(tcp(from, server, ack, 5));  // the closing ACK, late
+    const Micros last = now;
+    EXPECT_EQ(tracker.lingering_connections(), 1u);
+    tracker.finish();
+    ASSERT_EQ(sink.connections.size(), 1u);
+    EXPECT_EQ(sink.connections[0].last_seen, last);
+    EXPECT_EQ(sink.connections[0].packets[0], 3u);
+    EXPECT_EQ(sink.connections[0].state(), ConnectionState::closed);
 }
 
 }  // namespace

@@ -89,16 +89,6 @@ class LiveMonitor : public ConnectionSink {
 
     // From the tracker: a finished connection.
     void on_connection(const Connection& connection) override;
-    bool keeps(std::uint64_t number) const noexcept override { return log_.keeps(number); }
-    bool kept(std::uint64_t number, Connection& copy) const override {
-        return log_.kept(number, copy);
-    }
-    std::optional<Micros> kept_last_seen(std::uint64_t number) const override {
-        return log_.kept_last_seen(number);
-    }
-    void update_kept(std::uint64_t number, const ConnectionActivity& activity) override {
-        log_.update_kept(number, activity);
-    }
 
     // A refresh in two halves. take_window copies what the refresh reads (on the thread that
     // feeds the tracker, between packets); analyze turns it into the view as of its time: the

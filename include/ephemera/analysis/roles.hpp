@@ -24,6 +24,7 @@
 #include "ephemera/analysis/numbering.hpp"
 #include "ephemera/core/large_buffer.hpp"
 #include "ephemera/track/connection.hpp"
+#include "ephemera/track/narrow_activity.hpp"
 
 namespace ephemera {
 
@@ -45,9 +46,8 @@ std::string_view role_reason_name(RoleReason reason) noexcept;
 // million records. Its endpoints are host numbers (in the ConnectionRecords that holds it) and
 // ports, by side. Its times after the first packet and its counts take 32 bits each: a record
 // whose values do not all fit is `wide`, and its ConnectionRecords keeps them whole beside it
-// (activity(), last_seen(), close_time()), its own fields holding the counts saturated at
-// UINT32_MAX so that comparisons with small numbers (sent(), state()) stay exact. The TCP
-// evidence is ConnectionActivity's.
+// (activity(), last_seen(), close_time()). The narrowing rules are track/narrow_activity.hpp's,
+// which reads the fields below by name; the TCP evidence is ConnectionActivity's.
 struct ConnectionRecord {
     Micros first_seen = 0;
     std::uint32_t last_seen_after = 0;  // last_seen - first_seen, where not wide
@@ -111,11 +111,10 @@ class ConnectionRecords {
     // Makes `activity` the activity of `record` (one of these); its endpoints stay.
     void set_activity(ConnectionRecord& record, const ConnectionActivity& activity);
     Micros last_seen(const ConnectionRecord& record) const {
-        return record.wide ? wide_of(record).last_seen : record.first_seen + record.last_seen_after;
+        return narrow_last_seen(record, wide_of(record));
     }
     Micros close_time(const ConnectionRecord& record) const {
-        if (record.wide) return wide_of(record).close_time;
-        return record.close_after == 0 ? 0 : record.first_seen + (record.close_after - 1);
+        return narrow_close_time(record, wide_of(record));
     }
 
     const Address& address(std::uint32_t host) const { return hosts_.key(host); }
@@ -159,18 +158,12 @@ class ConnectionRecords {
     void drop_oldest(std::size_t count);
 
   private:
-    // What a wide record keeps here, whole.
-    struct WideValues {
-        Micros last_seen = 0;
-        Micros close_time = 0;
-        std::array<std::uint64_t, 2> packets{};
-        std::array<std::uint64_t, 2> payload_bytes{};
-    };
     std::size_t index_of(const ConnectionRecord& record) const noexcept {
         return static_cast<std::size_t>(&record - records_.data());
     }
-    const WideValues& wide_of(const ConnectionRecord& record) const {
-        return wide_.at(index_of(record));
+    // What a wide record keeps here; null for the others.
+    const WideActivity* wide_of(const ConnectionRecord& record) const {
+        return record.wide ? &wide_.at(index_of(record)) : nullptr;
     }
     // Copies the wide values of `record` of `from` to the record just appended here.
     void copy_wide(const ConnectionRecords& from, const ConnectionRecord& record);
@@ -179,7 +172,7 @@ class ConnectionRecords {
     Numbering<Address, AddressHash> hosts_;
     // By record index: few records are wide (a connection of over an hour, 4 GiB or 4 billion
     // packets one way, or whose clock went backwards), so a map costs nothing for the rest.
-    std::map<std::size_t, WideValues> wide_;
+    std::map<std::size_t, WideActivity> wide_;
 };
 
 template <typename Keep>
@@ -199,11 +192,21 @@ void ConnectionRecords::add_from(const ConnectionRecords& from, std::size_t begi
     }
 }
 
+// The server's side (0 or 1) as the handshake alone says, for a record or an activity: the
+// other side than a pure SYN's sender, else a SYN-ACK's sender; no_side for UDP, or where the
+// capture holds neither.
+template <typename Activity>
+int server_side_by_handshake(const Activity& activity) noexcept {
+    if (activity.protocol != Protocol::tcp) return no_side;
+    if (activity.syn_side != no_side) return 1 - activity.syn_side;
+    return activity.syn_ack_side;
+}
+
 // The handshake alone decides; false when the capture holds neither SYN nor SYN-ACK.
 bool assign_role_from_handshake(ConnectionRecord& record) noexcept;
 
-// Gives every record without a handshake role one: from its handshake if it has one now (a
-// record's late packets may bring it), else from what all records together show.
+// Gives every record without a handshake role one: from its handshake where it has one and its
+// role was not assigned from it yet, else from what all records together show.
 void assign_roles_by_heuristics(ConnectionRecords& records);
 
 }  // namespace ephemera

@@ -144,12 +144,6 @@ class ConnectionLog : public ConnectionSink, public GrowsIntoFreshMemory {
   public:
     explicit ConnectionLog(std::size_t max_records = SIZE_MAX);
     void on_connection(const Connection& connection) override;
-    bool keeps(std::uint64_t number) const noexcept override {
-        return number >= dropped_ && number - dropped_ < records_.size();
-    }
-    bool kept(std::uint64_t number, Connection& copy) const override;
-    std::optional<Micros> kept_last_seen(std::uint64_t number) const override;
-    void update_kept(std::uint64_t number, const ConnectionActivity& activity) override;
     // The records about to be written for the first time, while the log grows.
     std::span<std::byte> fresh_memory_ahead() const noexcept override;
     ConnectionRecords& records() noexcept { return records_; }
@@ -166,14 +160,14 @@ class ConnectionLog : public ConnectionSink, public GrowsIntoFreshMemory {
 bool starts_before(const ConnectionRecords& records, const ConnectionRecord* a,
                    const ConnectionRecord* b) noexcept;
 // Orders `connections` (of `records`) as starts_before does. Fast where they are nearly in that
-// order already, as the log's are: it holds connections in the order they ended.
+// order already, as the log's are: it holds connections in the order they left the tracker.
 void sort_by_start(const ConnectionRecords& records,
                    std::span<const ConnectionRecord*> connections);
 // Every record, as sort_by_start orders them (for the CSV output: build_report does not need it).
 std::vector<const ConnectionRecord*> oldest_first(const ConnectionRecords& records);
 
 // Finishes the roles and tallies the records, in any order (as the log has them: by end).
-// Handshake roles are looked at again first: a record may have changed since it was logged.
+// Handshake roles are given first to records added without one.
 // "vlan:100/vxlan:42": the VLANs and tunnels of segment `number` (Address::segment), outermost
 // first, each with its id where it has one; empty for 0 (no segment).
 std::string segment_name(const CaptureSummary& capture, std::uint8_t number);

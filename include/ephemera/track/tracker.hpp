@@ -5,7 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <optional>
+#include <map>
 #include <span>
 #include <vector>
 
@@ -13,40 +13,29 @@
 #include "ephemera/core/large_buffer.hpp"
 #include "ephemera/decode/decode.hpp"
 #include "ephemera/track/connection.hpp"
+#include "ephemera/track/narrow_activity.hpp"
 
 namespace ephemera {
 
 class ConnectionSink {
   public:
     virtual ~ConnectionSink() = default;
-    // Called once per finished connection (not per packet). A TCP connection is finished when
-    // it closes (FIN both ways, or RST); a flow or an open connection when it ends otherwise.
+    // Called once per connection, when it leaves the tracker, final: nothing changes it after.
+    // A closed TCP connection (FIN both ways, or RST) leaves once its linger has passed (or a new
+    // connection takes over its 4-tuple); a flow or an open connection when it ends otherwise.
+    // Connections arrive roughly in the order they ended, not in the order they started.
     virtual void on_connection(const Connection& connection) = 0;
-    // Whether the sink still keeps a copy of the connection it was handed number-th (counting
-    // from 0), for the tracker to update while the connection lingers closed (the closing ACK, a
-    // retransmitted FIN, a retransmitted SYN the peer refused again). Not once the sink has let
-    // it go, nor where it keeps no copies: then packets after the close start a new connection.
-    virtual bool keeps(std::uint64_t /*number*/) const noexcept { return false; }
-    // That copy, written to `copy`, where the sink keeps it (else false).
-    virtual bool kept(std::uint64_t /*number*/, Connection& /*copy*/) const { return false; }
-    // Its last packet's time, where the sink keeps it.
-    virtual std::optional<Micros> kept_last_seen(std::uint64_t /*number*/) const {
-        return std::nullopt;
-    }
-    // Replaces its activity (its endpoints stay) with `activity`, a late packet's doing.
-    virtual void update_kept(std::uint64_t /*number*/, const ConnectionActivity& /*activity*/) {}
 };
 
 struct TrackerOptions {
     Micros udp_timeout = 60'000'000;
-    // How long a closed TCP connection is still recognized (in the sink's copy, see
-    // ConnectionSink::keeps) so its last ACKs and retransmitted FINs are not taken for a new
-    // connection.
+    // How long a closed TCP connection stays with the tracker, quiet, before the sink has it:
+    // its last ACKs and retransmitted FINs still count as its own, not as a new connection.
     Micros closed_linger = 60'000'000;
     // The most connections held at once. At the limit an eighth of the table is evicted: oldest
     // half-open connections (a SYN and nothing back) first, so a SYN flood cannot grow memory,
-    // then the oldest of the rest. Closed connections are not held: as many again linger (a
-    // table slot each), the longest closed giving way first.
+    // then the oldest of the rest. Closed connections are not held: as many again linger (in a
+    // narrower form, track/narrow_activity.hpp), the longest closed giving way first.
     std::size_t max_connections = 262'144;
 };
 
@@ -97,12 +86,26 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
     std::size_t lingering_connections() const noexcept {
         return static_cast<std::size_t>(lingering_end_ - lingering_begin_);
     }
-    // Calls visit(connection) for every connection still in the table (a live view's snapshot).
+    // Calls visit(connection) for every connection not closed yet.
     template <typename Visit>
-    void for_each_connection(Visit&& visit) const {
+    void for_each_open_connection(Visit&& visit) const {
         for (std::size_t index = 0; index < entries_.size(); ++index) {
             if (live_[index]) visit(entries_[index]);
         }
+    }
+    // Calls visit(connection) for every closed connection still lingering.
+    template <typename Visit>
+    void for_each_lingering_connection(Visit&& visit) const {
+        for (std::uint64_t position = lingering_begin_; position < lingering_end_; ++position) {
+            const Lingering& lingering = lingering_at(position);
+            if (lingering.present) visit(connection_of(position));
+        }
+    }
+    // Both: every connection the sink has not had yet (a live view's snapshot).
+    template <typename Visit>
+    void for_each_connection(Visit&& visit) const {
+        for_each_open_connection(visit);
+        for_each_lingering_connection(visit);
     }
     const EvictionCounts& evictions() const noexcept { return evictions_; }
     // The table's entries about to be written for the first time, while it grows.
@@ -116,17 +119,40 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
         std::uint32_t ref_plus_one = 0;  // 0: empty
         std::uint32_t hash = 0;
     };
-    // A closed connection handed to the sink, recognized until it has been quiet for
-    // closed_linger. Positions only grow; the ring holds [lingering_begin_, lingering_end_).
+    // A closed connection, recognized until it has been quiet for closed_linger, then handed to
+    // the sink. Its activity is narrowed (the fields store_narrow writes, by name): 88 bytes
+    // where a Connection takes 112, and as many may linger as may be open. Positions only grow;
+    // the ring holds [lingering_begin_, lingering_end_).
     struct Lingering {
-        std::uint64_t number = 0;  // its number in the sink (ConnectionSink::kept)
+        std::array<Endpoint, 2> endpoint{};
+        Micros first_seen = 0;
+        std::uint32_t last_seen_after = 0;
+        std::uint32_t close_after = 0;
+        std::array<std::uint32_t, 2> packets_saturated{};
+        std::array<std::uint32_t, 2> payload_bytes_saturated{};
+        std::uint32_t syn_sequence = 0;
         std::uint32_t hash = 0;
-        bool present = false;  // false once a new connection took over its 4-tuple
+        std::uint16_t syn_retransmissions = 0;
+        Protocol protocol = Protocol::tcp;
+        std::uint8_t syn_ttl = 0;
+        std::uint8_t syn_option_layout = 0;
+        std::int8_t syn_side : 2 = no_side;
+        std::int8_t syn_ack_side : 2 = no_side;
+        std::int8_t first_fin_side : 2 = no_side;
+        std::int8_t rst_side : 2 = no_side;
+        EndReason end_reason : 2 = EndReason::closed;
+        bool fin_from_0 : 1 = false;
+        bool fin_from_1 : 1 = false;
+        bool stale_ack : 1 = false;
+        bool time_wait_collision : 1 = false;
+        bool wide : 1 = false;     // its whole values are in wide_lingering_
+        bool present : 1 = false;  // false once handed to the sink (a new connection took over)
     };
+    static_assert(sizeof(Lingering) == 88, "Lingering has grown padding or a field");
     struct Found {
         Slot* slot = nullptr;  // the key's slot, or the empty one to take
-        // The table entry's activity, or that of lingering_copy_ (the sink's copy, for
-        // update_kept to write back); null: none.
+        // The table entry's activity, or that of lingering_copy_ (the lingering connection
+        // widened, for update_lingering to narrow back); null: none.
         ConnectionActivity* activity = nullptr;
         Endpoint first_sender;  // the connection's endpoint[0]
         bool lingering = false;
@@ -149,14 +175,22 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
     Lingering& lingering_at(std::uint64_t position) noexcept {
         return lingering_[position & (lingering_.size() - 1)];
     }
+    const Lingering& lingering_at(std::uint64_t position) const noexcept {
+        return lingering_[position & (lingering_.size() - 1)];
+    }
+    // The lingering connection at `position`, whole.
+    Connection connection_of(std::uint64_t position) const;
+    Micros last_seen_of(std::uint64_t position) const;
+    void store_lingering(std::uint64_t position, const Connection& connection);
+    // Hands the lingering connection at `position` to the sink; it is no longer present.
+    void emit_lingering(std::uint64_t position);
     static std::uint32_t lingering_ref(std::uint64_t position) noexcept {
         return lingering_flag | static_cast<std::uint32_t>(position & (lingering_flag - 1));
     }
     void expire_oldest_lingering();
-    // Hands the sink the lingering connection its slot `ref_plus_one` names, as lingering_copy_
-    // now has it.
+    // Narrows lingering_copy_ back into the lingering connection its slot `ref_plus_one` names.
     void update_lingering(std::uint32_t ref_plus_one) {
-        sink_.update_kept(lingering_at(ref_plus_one).number, lingering_copy_);
+        store_lingering(ref_plus_one & (lingering_flag - 1), lingering_copy_);
     }
     bool starts_new_connection(const ConnectionActivity& connection, int side, Micros timestamp,
                                const DecodedPacket& packet) const noexcept;
@@ -178,10 +212,11 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
     };
     std::vector<Candidate> candidates_;
     std::vector<Lingering, LargeBufferAllocator<Lingering>> lingering_;  // a ring, oldest first
-    Connection lingering_copy_;  // the sink's copy of the lingering connection find() found
+    // By ring position: the whole values of the few lingering connections that are wide.
+    std::map<std::uint64_t, WideActivity> wide_lingering_;
+    Connection lingering_copy_;  // the lingering connection find() found, widened
     std::uint64_t lingering_begin_ = 0;
     std::uint64_t lingering_end_ = 0;
-    std::uint64_t emitted_ = 0;  // connections handed to the sink
     std::size_t live_count_ = 0;
     std::uint64_t connections_started_ = 0;
     EvictionCounts evictions_;
