@@ -402,7 +402,8 @@ SavedState read_captures(std::vector<CaptureReader::OpenedInput> inputs,
                          options.reader == ReaderChoice::automatic);
     PacketPipeline pipeline(tracking, log, decode_options(options));
     if (options.reading_thread) {
-        const std::array<const GrowsIntoFreshMemory*, 2> growing{&pipeline.tracker(), &log};
+        const std::array<const GrowsIntoFreshMemory*, 3> growing{
+            &pipeline.tracker(), &pipeline.tracker().lingering_memory(), &log};
         run_on_two_threads(reader, pipeline, growing);
     } else {
         while (const RawFrame* frame = reader.next()) {

@@ -520,6 +520,15 @@ class ReleaseBehind {
 
 }  // namespace
 
+std::span<std::byte> ConnectionTracker::LingeringMemory::fresh_memory_ahead() const noexcept {
+    const auto& ring = tracker_.lingering_;
+    const std::size_t size = ring.size();
+    const bool grows_in_place = large_buffer::reserving_is_free && ring.capacity() >= 2 * size;
+    if (!grows_in_place || tracker_.lingering_connections() * 4 < size * 3) return {};
+    auto* next_half = reinterpret_cast<std::byte*>(const_cast<Lingering*>(ring.data()) + size);
+    return {next_half, size * sizeof(Lingering)};
+}
+
 void ConnectionTracker::finish() {
     // The closed ones first, in the order they closed. The ring holds them from
     // lingering_begin_'s index to its end, then from its start: two runs, each given back as it

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "ephemera/core/large_buffer.hpp"
 #include "ephemera/track/tracker.hpp"
 
 namespace ephemera {
@@ -250,6 +251,36 @@ TEST_F(TrackerTest, VisitsOpenAndLingeringConnections) {
     EXPECT_EQ(lingering[0].endpoint[0], client);
     EXPECT_EQ(lingering[0].state(), ConnectionState::closed);
     EXPECT_EQ(lingering[0].packets[0], 4u);
+}
+
+// The ring of lingering connections offers the half it grows into next once it is three quarters
+// full, for another thread to fault in, and nothing before.
+TEST_F(TrackerTest, TheLingeringRingOffersItsNextHalfBeforeItGrows) {
+    if (!large_buffer::reserving_is_free) {
+        GTEST_SKIP() << "sanitized build: the ring grows by copying, nothing is offered";
+    }
+    const GrowsIntoFreshMemory& ring = tracker.lingering_memory();
+    const auto close_one = [&](std::uint16_t port) {
+        const Endpoint from = endpoint(1, port);
+        send(tcp(from, server, syn, 1));
+        send(tcp(server, from, rst | ack, 2));
+    };
+    constexpr std::uint16_t first_port = 20000;
+    std::uint16_t port = first_port;
+    while (tracker.lingering_connections() < 767) close_one(port++);
+    EXPECT_TRUE(ring.fresh_memory_ahead().empty()) << "under three quarters full";
+    close_one(port++);
+    const std::span<std::byte> next_half = ring.fresh_memory_ahead();
+    ASSERT_FALSE(next_half.empty()) << "three quarters of its 1024 entries";
+    const std::size_t entry_size = next_half.size() / 1024;
+    EXPECT_EQ(next_half.size() % 1024, 0u);
+    while (tracker.lingering_connections() < 1025) close_one(port++);
+    EXPECT_TRUE(ring.fresh_memory_ahead().empty()) << "grown to 2048: half full";
+    while (tracker.lingering_connections() < 1536) close_one(port++);
+    EXPECT_EQ(ring.fresh_memory_ahead().size(), 2048 * entry_size);
+    tracker.finish();
+    EXPECT_EQ(sink.connections.size(), static_cast<std::size_t>(port - first_port))
+        << "every one handed over";
 }
 
 TEST_F(TrackerTest, ClosedConnectionLeavesTheTableAfterTheLinger) {

@@ -1,7 +1,8 @@
 // A speed mechanism kept apart from the domain types: a buffer that grows into memory it has not
 // written yet can say where, so that another thread faults those pages in first
 // (large_buffer::populate) and the thread that fills the buffer does not stop at each new page.
-// The connection table and the connection log are such buffers; app/two_threads asks them.
+// The connection table, its ring of lingering connections and the connection log are such
+// buffers; app/two_threads asks them.
 #pragma once
 
 #include <cstddef>

@@ -110,6 +110,9 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
     const EvictionCounts& evictions() const noexcept { return evictions_; }
     // The table's entries about to be written for the first time, while it grows.
     std::span<std::byte> fresh_memory_ahead() const noexcept override;
+    // The lingering ring's: the half it grows into next, once it is three quarters full and can
+    // grow in place.
+    const GrowsIntoFreshMemory& lingering_memory() const noexcept { return lingering_memory_; }
 
   private:
     // A slot names a table entry (its index), or with lingering_flag a lingering closed
@@ -195,6 +198,15 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
     bool starts_new_connection(const ConnectionActivity& connection, int side, Micros timestamp,
                                const DecodedPacket& packet) const noexcept;
 
+    class LingeringMemory : public GrowsIntoFreshMemory {
+      public:
+        explicit LingeringMemory(const ConnectionTracker& tracker) : tracker_(tracker) {}
+        std::span<std::byte> fresh_memory_ahead() const noexcept override;
+
+      private:
+        const ConnectionTracker& tracker_;
+    };
+
     TrackerOptions options_;
     ConnectionSink& sink_;
     std::vector<Slot, LargeBufferAllocator<Slot>> slots_;
@@ -222,6 +234,7 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
     EvictionCounts evictions_;
     Micros latest_ = 0;
     Micros next_sweep_ = 0;
+    LingeringMemory lingering_memory_{*this};
 };
 
 }  // namespace ephemera
