@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <memory>
+#include <utility>
 
 #include "ephemera/analysis/live_monitor.hpp"
 #include "ephemera/decode/decode.hpp"
@@ -103,6 +104,50 @@ std::unique_ptr<LiveMonitor> monitor_with(std::uint32_t connections) {
     return monitor;
 }
 
+// The same clients and server, the connections fed as packets through a tracker (a SYN, its
+// SYN-ACK, a FIN each way, 10 us apart), as `ephemera live` sees them: those closed within the
+// last minute still linger in the tracker (up to TrackerOptions::max_connections of them), the
+// rest are in the monitor's log.
+struct TrackedMonitor {
+    std::unique_ptr<LiveMonitor> monitor;
+    std::unique_ptr<ConnectionTracker> tracker;
+};
+
+TrackedMonitor tracked_monitor_with(std::uint32_t connections) {
+    LiveMonitorOptions options;
+    options.window = refresh_window;
+    options.max_records = connections;
+    TrackedMonitor tracked;
+    tracked.monitor = std::make_unique<LiveMonitor>(options, refresh_start);
+    tracked.tracker = std::make_unique<ConnectionTracker>(TrackerOptions{}, *tracked.monitor);
+    for (std::uint32_t i = 0; i < connections; ++i) {
+        DecodedPacket packet;
+        packet.protocol = Protocol::tcp;
+        Endpoint& client = packet.source;
+        client.address.family = Family::ipv4;
+        client.address.bytes = {198, 18, 0, static_cast<std::uint8_t>(i % 200)};
+        client.port = static_cast<std::uint16_t>(32768 + (i / 200) % 28000);
+        Endpoint& server = packet.destination;
+        server.address.family = Family::ipv4;
+        server.address.bytes = {198, 19, 0, 1};
+        server.port = 443;
+        const std::uint32_t sequence = i * 2654435761U;
+        const Micros start = refresh_start + static_cast<Micros>(i) * refresh_window / connections;
+        const auto send = [&](Micros after, std::uint8_t flags, bool from_client) {
+            DecodedPacket sent = packet;
+            if (!from_client) std::swap(sent.source, sent.destination);
+            sent.tcp_flags = flags;
+            sent.sequence = sequence;
+            tracked.tracker->on_packet(start + after, sent);
+        };
+        send(0, tcp_flag::syn, true);
+        send(10, tcp_flag::syn | tcp_flag::ack, false);
+        send(20, tcp_flag::fin | tcp_flag::ack, true);
+        send(30, tcp_flag::fin | tcp_flag::ack, false);
+    }
+    return tracked;
+}
+
 // One refresh of `ephemera live` with range(0) connections in its window, both halves.
 void live_refresh(benchmark::State& state) {
     const std::unique_ptr<LiveMonitor> monitor =
@@ -130,6 +175,32 @@ void live_refresh_capture_thread(benchmark::State& state) {
     }
 }
 BENCHMARK(live_refresh_capture_thread)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+
+// Both, with the window's connections fed through a tracker (tracked_monitor_with).
+void live_refresh_tracked(benchmark::State& state) {
+    const TrackedMonitor tracked = tracked_monitor_with(static_cast<std::uint32_t>(state.range(0)));
+    const CaptureSummary capture;
+    for (auto _ : state) {
+        LiveSnapshot snapshot =
+            tracked.monitor->snapshot(refresh_start + refresh_window, *tracked.tracker, capture);
+        benchmark::DoNotOptimize(snapshot);
+    }
+}
+BENCHMARK(live_refresh_tracked)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+
+void live_refresh_tracked_capture_thread(benchmark::State& state) {
+    const TrackedMonitor tracked = tracked_monitor_with(static_cast<std::uint32_t>(state.range(0)));
+    const CaptureSummary capture;
+    for (auto _ : state) {
+        LiveWindow window =
+            tracked.monitor->take_window(refresh_start + refresh_window, *tracked.tracker, capture);
+        benchmark::DoNotOptimize(window);
+    }
+}
+BENCHMARK(live_refresh_tracked_capture_thread)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

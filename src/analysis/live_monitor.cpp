@@ -4,6 +4,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "ephemera/core/free_memory.hpp"
+
 namespace ephemera {
 namespace {
 
@@ -44,15 +46,64 @@ LiveMonitor::LiveMonitor(LiveMonitorOptions options, Micros started)
 
 namespace {
 
-// Adds what `connection` failed to its client's count, where its handshake names the client.
-void count_failures(std::map<Address, FailureStats>& failures, const Connection& connection) {
-    const int server = server_side_by_handshake(connection);
-    if (server == no_side) return;
-    FailureStats& stats = failures[connection.endpoint[1 - server].address];
+// Whether a connection the tracker holds belongs in a window from `cutoff` on. The tracker lets
+// closed connections go by packet time; with no packets they stay. One that still holds a port
+// counts; one long done does not keep its host in the view.
+bool in_window(const Connection& connection, Micros cutoff) {
+    return is_open(connection.state()) || connection.last_seen >= cutoff;
+}
+
+// Adds what `connection` failed to `stats`.
+void add_failures(FailureStats& stats, const Connection& connection) {
     const ConnectionState state = connection.state();
     stats.refused += state == ConnectionState::refused;
     stats.unanswered += state == ConnectionState::unanswered;
     stats.syn_retransmissions += connection.syn_retransmissions;
+}
+
+// Adds what `connection` failed to its client's count, where its handshake names the client.
+void count_failures(std::map<Address, FailureStats>& failures, const Connection& connection) {
+    const int server = server_side_by_handshake(connection);
+    if (server != no_side)
+        add_failures(failures[connection.endpoint[1 - server].address], connection);
+}
+
+// Adds the tracker's connections in `window` to its records, and the failures of those still
+// lingering to its counts (a closed connection reaches the log, and failures_, once its linger
+// has passed: until then they count here, as when the log had them on closing). Failures are
+// tallied by host number first, so the map is looked up once per client, not per connection.
+void add_tracked(LiveWindow& window) {
+    ConnectionRecords& records = window.records;
+    std::vector<FailureStats> failed_by_host;
+    std::vector<std::uint8_t> tallied;  // by host
+    std::vector<std::uint32_t> tallied_hosts;
+    for (std::size_t i = 0; i < window.tracked.size(); ++i) {
+        const Connection& connection = window.tracked[i];
+        const bool lingering = i >= window.lingering_begin;
+        if (!in_window(connection, window.cutoff)) {
+            if (lingering) count_failures(window.failures, connection);
+            continue;
+        }
+        ConnectionRecord& record = records.add(connection);
+        if (!assign_role_from_handshake(record) || !lingering) continue;
+        const std::uint32_t client = record.client_host();
+        if (client >= tallied.size()) {
+            failed_by_host.resize(records.host_count());
+            tallied.resize(records.host_count());
+        }
+        if (tallied[client] == 0) {
+            tallied[client] = 1;
+            tallied_hosts.push_back(client);
+        }
+        add_failures(failed_by_host[client], connection);
+    }
+    for (const std::uint32_t host : tallied_hosts) {
+        FailureStats& stats = window.failures[records.address(host)];
+        const FailureStats& tally = failed_by_host[host];
+        stats.refused += tally.refused;
+        stats.unanswered += tally.unanswered;
+        stats.syn_retransmissions += tally.syn_retransmissions;
+    }
 }
 
 }  // namespace
@@ -62,7 +113,7 @@ void LiveMonitor::on_connection(const Connection& connection) {
     count_failures(failures_, connection);
 }
 
-ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTracker& tracker) {
+ConnectionRecords LiveMonitor::logged_in_window(Micros cutoff) {
     ConnectionRecords& logged = log_.records();
     // The log is in the order connections left the tracker, roughly as they ended: skip the
     // prefix that ended before the cutoff once, and filter the rest.
@@ -74,13 +125,6 @@ ConnectionRecords LiveMonitor::window_records(Micros cutoff, const ConnectionTra
     ConnectionRecords records;
     records.add_from(logged, begin, [&](const ConnectionRecord& record) {
         return logged.last_seen(record) >= cutoff;
-    });
-    tracker.for_each_connection([&](const Connection& connection) {
-        // Open ones, and closed ones lingering: the tracker lets those go by packet time, and
-        // with no packets they stay. One that still holds a port counts; one long done does not
-        // keep its host in the view.
-        if (!is_open(connection.state()) && connection.last_seen < cutoff) return;
-        assign_role_from_handshake(records.add(connection));
     });
     return records;
 }
@@ -125,24 +169,30 @@ LiveWindow LiveMonitor::take_window(Micros now, const ConnectionTracker& tracker
     LiveWindow window;
     window.time = now;
     window.packets_until = capture.last;
-    window.records = window_records(cutoff, tracker);
+    window.cutoff = cutoff;
+    window.records = logged_in_window(cutoff);
+    window.tracked.reserve(tracker.open_connections() + tracker.lingering_connections());
+    tracker.for_each_open_connection([&](const Connection& connection) {
+        if (in_window(connection, cutoff)) window.tracked.push_back(connection);
+    });
+    window.lingering_begin = window.tracked.size();
+    tracker.for_each_lingering_connection(
+        [&](const Connection& connection) { window.tracked.push_back(connection); });
     window.capture = capture;
     window.capture.last = now;
     tracker.for_each_open_connection([&](const Connection& connection) {
         window.open_connections += is_open(connection.state());
     });
     window.tracked_connections = tracker.open_connections() + tracker.lingering_connections();
-    // A closed connection reaches the log (and failures_) once its linger has passed: the ones
-    // still lingering count now, as they did when the log had them on closing.
     window.failures = failures_;
-    tracker.for_each_lingering_connection(
-        [&](const Connection& connection) { count_failures(window.failures, connection); });
     return window;
 }
 
 LiveSnapshot LiveMonitor::analyze(LiveWindow window) {
     const Micros now = window.time;
     ConnectionRecords& records = window.records;
+    add_tracked(window);
+    free_memory(window.tracked);
     LiveSnapshot snapshot;
     snapshot.time = now;
     snapshot.started = started_;

@@ -187,6 +187,19 @@ TEST_F(LiveMonitorTest, ARefusedAttemptCountsAtOnceAndOnce) {
     EXPECT_EQ(after.failures.begin()->second.refused, 1u);
 }
 
+// One that has left the window (its last packet before the window and TIME_WAIT) while the
+// tracker still holds it counts too: failures are since the start.
+TEST_F(LiveMonitorTest, ARefusedAttemptOutsideTheWindowStillCounts) {
+    const Endpoint client = endpoint(1, 40000);
+    send(tcp(client, server, syn));
+    send(tcp(server, client, rst | ack));
+    const LiveSnapshot later = snapshot_at(now + 30 * second);  // window 10 s, TIME_WAIT 1 s
+    EXPECT_EQ(tracker.lingering_connections(), 1u) << "no packet since: the tracker holds it";
+    EXPECT_TRUE(later.clients.empty()) << "out of the window";
+    ASSERT_EQ(later.failures.size(), 1u);
+    EXPECT_EQ(later.failures.begin()->second.refused, 1u);
+}
+
 // Every sample follows its family's # HELP and # TYPE lines, label values are escaped, and only
 // the top destinations are exported.
 TEST_F(LiveMonitorTest, PrometheusPageIsWellFormedAndCapped) {

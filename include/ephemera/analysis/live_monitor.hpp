@@ -76,11 +76,20 @@ struct LiveSnapshot {
 struct LiveWindow {
     Micros time = 0;            // now
     Micros packets_until = 0;   // the last packet's time (CaptureSummary::last as read)
-    ConnectionRecords records;  // the window's connections, its hosts numbered afresh
-    CaptureSummary capture;     // last = time: open connections and TIME_WAIT run until now
+    ConnectionRecords records;  // the window's connections from the log, its hosts numbered afresh
+    // The tracker's connections, copied as they are: the open ones in the window, then from
+    // `lingering_begin` on every closed one still lingering (its failures count, in the window or
+    // not). analyze() adds those in the window to `records`: numbering their hosts costs a lookup
+    // per address, which the capturing thread is spared.
+    std::vector<Connection> tracked;
+    std::size_t lingering_begin = 0;
+    Micros cutoff = 0;       // a closed connection last seen before it is out of the window
+    CaptureSummary capture;  // last = time: open connections and TIME_WAIT run until now
     std::uint64_t open_connections = 0;
     std::uint64_t tracked_connections = 0;
-    std::map<Address, FailureStats> failures;  // by client, since the start
+    // By client, since the start: those of the connections the tracker let go (analyze() adds the
+    // lingering ones').
+    std::map<Address, FailureStats> failures;
 };
 
 class LiveMonitor : public ConnectionSink {
@@ -112,7 +121,7 @@ class LiveMonitor : public ConnectionSink {
   private:
     using DestinationKey = std::tuple<Address, Endpoint, Protocol>;
 
-    ConnectionRecords window_records(Micros cutoff, const ConnectionTracker& tracker);
+    ConnectionRecords logged_in_window(Micros cutoff);
     void count_started(const ConnectionRecords& records, Micros since, Micros until);
     std::vector<AlertChange> update_alerts(const std::vector<DestinationNow>& destinations);
 
