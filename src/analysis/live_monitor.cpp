@@ -74,18 +74,19 @@ void count_failures(std::map<Address, FailureStats>& failures, const Connection&
 // tallied by host number first, so the map is looked up once per client, not per connection.
 void add_tracked(LiveWindow& window) {
     ConnectionRecords& records = window.records;
+    for (const Connection& connection : window.open) {
+        assign_role_from_handshake(records.add(connection));
+    }
     std::vector<FailureStats> failed_by_host;
     std::vector<std::uint8_t> tallied;  // by host
     std::vector<std::uint32_t> tallied_hosts;
-    for (std::size_t i = 0; i < window.tracked.size(); ++i) {
-        const Connection& connection = window.tracked[i];
-        const bool lingering = i >= window.lingering_begin;
+    window.lingering.for_each([&](const Connection& connection) {
         if (!in_window(connection, window.cutoff)) {
-            if (lingering) count_failures(window.failures, connection);
-            continue;
+            count_failures(window.failures, connection);
+            return;
         }
         ConnectionRecord& record = records.add(connection);
-        if (!assign_role_from_handshake(record) || !lingering) continue;
+        if (!assign_role_from_handshake(record)) return;
         const std::uint32_t client = record.client_host();
         if (client >= tallied.size()) {
             failed_by_host.resize(records.host_count());
@@ -96,7 +97,7 @@ void add_tracked(LiveWindow& window) {
             tallied_hosts.push_back(client);
         }
         add_failures(failed_by_host[client], connection);
-    }
+    });
     for (const std::uint32_t host : tallied_hosts) {
         FailureStats& stats = window.failures[records.address(host)];
         const FailureStats& tally = failed_by_host[host];
@@ -171,13 +172,10 @@ LiveWindow LiveMonitor::take_window(Micros now, const ConnectionTracker& tracker
     window.packets_until = capture.last;
     window.cutoff = cutoff;
     window.records = logged_in_window(cutoff);
-    window.tracked.reserve(tracker.open_connections() + tracker.lingering_connections());
     tracker.for_each_open_connection([&](const Connection& connection) {
-        if (in_window(connection, cutoff)) window.tracked.push_back(connection);
+        if (in_window(connection, cutoff)) window.open.push_back(connection);
     });
-    window.lingering_begin = window.tracked.size();
-    tracker.for_each_lingering_connection(
-        [&](const Connection& connection) { window.tracked.push_back(connection); });
+    tracker.copy_lingering(window.lingering);
     window.capture = capture;
     window.capture.last = now;
     tracker.for_each_open_connection([&](const Connection& connection) {
@@ -192,7 +190,8 @@ LiveSnapshot LiveMonitor::analyze(LiveWindow window) {
     const Micros now = window.time;
     ConnectionRecords& records = window.records;
     add_tracked(window);
-    free_memory(window.tracked);
+    free_memory(window.open);
+    free_memory(window.lingering.entries);
     LiveSnapshot snapshot;
     snapshot.time = now;
     snapshot.started = started_;

@@ -259,14 +259,25 @@ void ConnectionTracker::grow_lingering() {
     }
 }
 
-Connection ConnectionTracker::connection_of(std::uint64_t position) const {
-    const Lingering& lingering = lingering_at(position);
-    const WideActivity* wide =
-        lingering.wide ? &wide_lingering_.at(position & (lingering_flag - 1)) : nullptr;
+Connection ConnectionTracker::whole(const Lingering& lingering, std::uint64_t position,
+                                    const std::map<std::uint64_t, WideActivity>& wide) {
     Connection connection;
-    static_cast<ConnectionActivity&>(connection) = load_narrow(lingering, wide);
+    static_cast<ConnectionActivity&>(connection) = load_narrow(
+        lingering, lingering.wide ? &wide.at(position & (lingering_flag - 1)) : nullptr);
     connection.endpoint = lingering.endpoint;
     return connection;
+}
+
+void ConnectionTracker::copy_lingering(LingeringCopy& copy) const {
+    const std::size_t first = lingering_begin_ & (lingering_.size() - 1);
+    const std::size_t count = lingering_connections();
+    const std::size_t to_end = std::min(count, lingering_.size() - first);
+    copy.entries.assign(lingering_.begin() + static_cast<std::ptrdiff_t>(first),
+                        lingering_.begin() + static_cast<std::ptrdiff_t>(first + to_end));
+    copy.entries.insert(copy.entries.end(), lingering_.begin(),
+                        lingering_.begin() + static_cast<std::ptrdiff_t>(count - to_end));
+    copy.first_position = lingering_begin_;
+    copy.wide = wide_lingering_;
 }
 
 Micros ConnectionTracker::last_seen_of(std::uint64_t position) const {

@@ -77,12 +77,12 @@ struct LiveWindow {
     Micros time = 0;            // now
     Micros packets_until = 0;   // the last packet's time (CaptureSummary::last as read)
     ConnectionRecords records;  // the window's connections from the log, its hosts numbered afresh
-    // The tracker's connections, copied as they are: the open ones in the window, then from
-    // `lingering_begin` on every closed one still lingering (its failures count, in the window or
-    // not). analyze() adds those in the window to `records`: numbering their hosts costs a lookup
-    // per address, which the capturing thread is spared.
-    std::vector<Connection> tracked;
-    std::size_t lingering_begin = 0;
+    // The tracker's connections, copied as they are: the open ones in the window, and every
+    // closed one still lingering (its failures count, in the window or not). analyze() adds those
+    // in the window to `records`: widening and numbering their hosts (a lookup per address) is
+    // work the capturing thread is spared.
+    std::vector<Connection> open;
+    ConnectionTracker::LingeringCopy lingering;
     Micros cutoff = 0;       // a closed connection last seen before it is out of the window
     CaptureSummary capture;  // last = time: open connections and TIME_WAIT run until now
     std::uint64_t open_connections = 0;

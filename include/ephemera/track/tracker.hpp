@@ -114,18 +114,9 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
     // grow in place.
     const GrowsIntoFreshMemory& lingering_memory() const noexcept { return lingering_memory_; }
 
-  private:
-    // A slot names a table entry (its index), or with lingering_flag a lingering closed
-    // connection (its position in lingering_, modulo 2^31).
-    static constexpr std::uint32_t lingering_flag = std::uint32_t{1} << 31;
-    struct Slot {
-        std::uint32_t ref_plus_one = 0;  // 0: empty
-        std::uint32_t hash = 0;
-    };
     // A closed connection, recognized until it has been quiet for closed_linger, then handed to
     // the sink. Its activity is narrowed (the fields store_narrow writes, by name): 88 bytes
-    // where a Connection takes 112, and as many may linger as may be open. Positions only grow;
-    // the ring holds [lingering_begin_, lingering_end_).
+    // where a Connection takes 112, and as many may linger as may be open.
     struct Lingering {
         std::array<Endpoint, 2> endpoint{};
         Micros first_seen = 0;
@@ -152,6 +143,35 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
         bool present : 1 = false;  // false once handed to the sink (a new connection took over)
     };
     static_assert(sizeof(Lingering) == 88, "Lingering has grown padding or a field");
+
+    // The closed connections lingering, copied as the ring holds them, oldest first: a plain copy
+    // on the tracker's thread, widened on another (for_each).
+    struct LingeringCopy {
+        std::vector<Lingering> entries;
+        std::uint64_t first_position = 0;            // the ring position of entries[0]
+        std::map<std::uint64_t, WideActivity> wide;  // as wide_lingering_
+        // Calls visit(connection) for each connection the copy holds, whole.
+        template <typename Visit>
+        void for_each(Visit&& visit) const {
+            for (std::size_t i = 0; i < entries.size(); ++i) {
+                if (entries[i].present) visit(whole(entries[i], first_position + i, wide));
+            }
+        }
+    };
+    // Copies the closed connections lingering into `copy`, reusing its memory.
+    void copy_lingering(LingeringCopy& copy) const;
+    // `lingering`, at ring position `position`, whole; `wide` holds the values of wide ones.
+    static Connection whole(const Lingering& lingering, std::uint64_t position,
+                            const std::map<std::uint64_t, WideActivity>& wide);
+
+  private:
+    // A slot names a table entry (its index), or with lingering_flag a lingering closed
+    // connection (its position in lingering_, modulo 2^31).
+    static constexpr std::uint32_t lingering_flag = std::uint32_t{1} << 31;
+    struct Slot {
+        std::uint32_t ref_plus_one = 0;  // 0: empty
+        std::uint32_t hash = 0;
+    };
     struct Found {
         Slot* slot = nullptr;  // the key's slot, or the empty one to take
         // The table entry's activity, or that of lingering_copy_ (the lingering connection
@@ -182,7 +202,9 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
         return lingering_[position & (lingering_.size() - 1)];
     }
     // The lingering connection at `position`, whole.
-    Connection connection_of(std::uint64_t position) const;
+    Connection connection_of(std::uint64_t position) const {
+        return whole(lingering_at(position), position, wide_lingering_);
+    }
     Micros last_seen_of(std::uint64_t position) const;
     void store_lingering(std::uint64_t position, const Connection& connection);
     // Hands the lingering connection at `position` to the sink; it is no longer present.
@@ -224,7 +246,8 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
     };
     std::vector<Candidate> candidates_;
     std::vector<Lingering, LargeBufferAllocator<Lingering>> lingering_;  // a ring, oldest first
-    // By ring position: the whole values of the few lingering connections that are wide.
+    // By ring position modulo 2^31: the whole values of the few lingering connections that are
+    // wide.
     std::map<std::uint64_t, WideActivity> wide_lingering_;
     Connection lingering_copy_;  // the lingering connection find() found, widened
     std::uint64_t lingering_begin_ = 0;
