@@ -233,24 +233,28 @@ TEST_F(TrackerTest, ANewConnectionHandsOverTheOneItReplaces) {
     EXPECT_EQ(sink.connections[0].syn_sequence, 1000u);
 }
 
-// Live reads both: what is open, and what closed and lingers.
-TEST_F(TrackerTest, VisitsOpenAndLingeringConnections) {
+// Live reads both: what is open, and a copy of what closed and lingers.
+TEST_F(TrackerTest, ShowsOpenAndLingeringConnections) {
     handshake();
     close_from_client();
     send(tcp(endpoint(5, 40001), server, syn, 7));
     std::vector<Connection> open;
     std::vector<Connection> lingering;
     tracker.for_each_open_connection([&](const Connection& c) { open.push_back(c); });
-    tracker.for_each_lingering_connection([&](const Connection& c) { lingering.push_back(c); });
-    std::size_t both = 0;
-    tracker.for_each_connection([&](const Connection&) { ++both; });
+    ConnectionTracker::LingeringCopy copy;
+    tracker.copy_lingering(copy);
+    copy.for_each([&](const Connection& c) { lingering.push_back(c); });
     ASSERT_EQ(open.size(), 1u);
     ASSERT_EQ(lingering.size(), 1u);
-    EXPECT_EQ(both, 2u);
     EXPECT_EQ(open[0].endpoint[0], endpoint(5, 40001));
     EXPECT_EQ(lingering[0].endpoint[0], client);
     EXPECT_EQ(lingering[0].state(), ConnectionState::closed);
     EXPECT_EQ(lingering[0].packets[0], 4u);
+    handshake(90000);  // takes over the closed one's 4-tuple: the sink has it now
+    tracker.copy_lingering(copy);
+    std::size_t still = 0;
+    copy.for_each([&](const Connection&) { ++still; });
+    EXPECT_EQ(still, 0u);
 }
 
 // The ring of lingering connections offers the half it grows into next once it is three quarters
@@ -444,6 +448,22 @@ TEST_F(LimitTest, LingeringIsBoundedByTheLimit) {
     EXPECT_EQ(sink.connections[39].packets[0], 3u) << "the late ACK counts in its record";
     EXPECT_EQ(sink.connections[40].endpoint[0], endpoint(1, 42000));
     EXPECT_EQ(sink.connections[40].state(), ConnectionState::open) << "a mid-stream start";
+}
+
+// A copy of the ring past its end and round to its start (1024 entries, 16 lingering at most)
+// holds the lingering connections, oldest first.
+TEST_F(LimitTest, ACopyOfTheRingRunsRoundItsEnd) {
+    constexpr std::uint16_t closed = 1030;
+    for (std::uint16_t i = 0; i < closed; ++i) {
+        open(endpoint(1, 20000 + i));
+        close(endpoint(1, 20000 + i));
+    }
+    ConnectionTracker::LingeringCopy copy;
+    tracker.copy_lingering(copy);
+    std::vector<std::uint16_t> ports;
+    copy.for_each([&](const Connection& c) { ports.push_back(c.endpoint[0].port); });
+    ASSERT_EQ(ports.size(), 16u);
+    for (std::uint16_t i = 0; i < 16; ++i) EXPECT_EQ(ports[i], 20000 + closed - 16 + i);
 }
 
 // A connection of over 71 minutes does not fit the lingering form's 32-bit times: it lingers

@@ -93,20 +93,6 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
             if (live_[index]) visit(entries_[index]);
         }
     }
-    // Calls visit(connection) for every closed connection still lingering.
-    template <typename Visit>
-    void for_each_lingering_connection(Visit&& visit) const {
-        for (std::uint64_t position = lingering_begin_; position < lingering_end_; ++position) {
-            const Lingering& lingering = lingering_at(position);
-            if (lingering.present) visit(connection_of(position));
-        }
-    }
-    // Both: every connection the sink has not had yet (a live view's snapshot).
-    template <typename Visit>
-    void for_each_connection(Visit&& visit) const {
-        for_each_open_connection(visit);
-        for_each_lingering_connection(visit);
-    }
     const EvictionCounts& evictions() const noexcept { return evictions_; }
     // The table's entries about to be written for the first time, while it grows.
     std::span<std::byte> fresh_memory_ahead() const noexcept override;
