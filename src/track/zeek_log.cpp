@@ -24,7 +24,8 @@ class LineReader {
   public:
     explicit LineReader(ByteStream& stream) : stream_(stream) {}
 
-    // The next line without its newline; false at the end.
+    // The next line without its newline; false at the end, or at a line longer than max_line
+    // (error() says so).
     bool next(std::string& line) {
         for (;;) {
             const std::size_t newline = buffer_.find('\n', start_);
@@ -33,6 +34,10 @@ class LineReader {
                 start_ = newline + 1;
                 ++number_;
                 return true;
+            }
+            if (buffer_.size() - start_ > max_line) {
+                error_ = fmt::format("line {} is longer than {} MiB", number_ + 1, max_line >> 20);
+                return false;
             }
             if (!fill()) {
                 if (start_ >= buffer_.size()) return false;
@@ -47,6 +52,10 @@ class LineReader {
     const std::string& error() const noexcept { return error_; }
 
   private:
+    // A conn.log row is a few hundred bytes: past this, the input is not one, and reading on
+    // would hold all of it.
+    static constexpr std::size_t max_line = std::size_t{1} << 20;
+
     bool fill() {
         buffer_.erase(0, start_);
         start_ = 0;

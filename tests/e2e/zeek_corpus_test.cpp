@@ -376,6 +376,20 @@ TEST(ZeekLogs, BadLogsAreOneLineAndDamageAfterGoodRowsAWarning) {
         << result.err;
     EXPECT_NE(result.err.find("ends early"), std::string::npos) << result.err;
 
+    // A line too long to be a row (a file with no newline in it) stops the reading at 1 MiB,
+    // instead of holding all of it: one line, exit 2; after good rows, a warning.
+    const std::string endless = temp.file("endless.json");
+    std::ofstream(endless) << "{\"ts\": \"" << std::string(3 << 20, 'x');
+    result = run_ephemera({"analyze", endless});
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_NE(result.err.find(endless + ": line 1 is longer than 1 MiB"), std::string::npos)
+        << result.err;
+    const std::string long_after_rows = temp.file("long-after-rows.json");
+    std::ofstream(long_after_rows) << row << "\n" << std::string(3 << 20, 'x');
+    result = run_ephemera({"analyze", "--format", "json", long_after_rows});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.err.find("line 2 is longer than 1 MiB"), std::string::npos) << result.err;
+
     const std::string not_object = temp.file("first-bad.json");
     std::ofstream(not_object) << "{\"ts\": 1}\n" << row << "\n";
     result = run_ephemera({"analyze", not_object});
