@@ -145,15 +145,6 @@ TEST(Records, KeepValuesTooWideForThemWhole) {
         SCOPED_TRACE(i);
         expect_same_activity(records.activity(records[i]), connections[i + 1]);
     }
-
-    // Rewritten by the tracker's late packets: wide to narrow and back.
-    records.set_activity(records[1], narrow);
-    EXPECT_FALSE(records[1].wide);
-    expect_same_activity(records.activity(records[1]), narrow);
-    records.set_activity(records[0], wide);
-    EXPECT_TRUE(records[0].wide);
-    expect_same_activity(records.activity(records[0]), wide);
-    expect_same_activity(records.activity(records[2]), narrow);
 }
 
 // Addresses that differ only in family are two hosts (an IPv4 address and its IPv4-mapped IPv6

@@ -450,6 +450,22 @@ TEST_F(LimitTest, LingeringIsBoundedByTheLimit) {
     EXPECT_EQ(sink.connections[40].state(), ConnectionState::open) << "a mid-stream start";
 }
 
+// A late packet can take a lingering connection past what its narrow form holds (71 minutes
+// after its first packet): from then on it lingers wide, and comes out whole.
+TEST_F(LimitTest, ALatePacketMakesALingeringConnectionWide) {
+    const Endpoint from = endpoint(1, 43001);
+    open(from);
+    now += 4290 * second;
+    close(from);
+    now += 10 * second;
+    send(tcp(from, server, ack, 5));
+    const Micros last = now;
+    tracker.finish();
+    ASSERT_EQ(sink.connections.size(), 1u);
+    EXPECT_EQ(sink.connections[0].last_seen, last);
+    EXPECT_EQ(sink.connections[0].packets[0], 3u);
+}
+
 // A copy of the ring past its end and round to its start (1024 entries, 16 lingering at most)
 // holds the lingering connections, oldest first.
 TEST_F(LimitTest, ACopyOfTheRingRunsRoundItsEnd) {

@@ -108,8 +108,6 @@ class ConnectionRecords {
 
     // The whole activity of `record` (one of these), as the tracker knew it.
     ConnectionActivity activity(const ConnectionRecord& record) const;
-    // Makes `activity` the activity of `record` (one of these); its endpoints stay.
-    void set_activity(ConnectionRecord& record, const ConnectionActivity& activity);
     Micros last_seen(const ConnectionRecord& record) const {
         return narrow_last_seen(record, wide_of(record));
     }
@@ -165,6 +163,8 @@ class ConnectionRecords {
     const WideActivity* wide_of(const ConnectionRecord& record) const {
         return record.wide ? &wide_.at(index_of(record)) : nullptr;
     }
+    // Makes `activity` the activity of `record` (one of these), just appended.
+    void set_activity(ConnectionRecord& record, const ConnectionActivity& activity);
     // Copies the wide values of `record` of `from` to the record just appended here.
     void copy_wide(const ConnectionRecords& from, const ConnectionRecord& record);
 
