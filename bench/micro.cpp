@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <array>
 #include <memory>
 #include <utility>
 
@@ -65,16 +66,43 @@ void track_packets(benchmark::State& state) {
 }
 BENCHMARK(track_packets)->Arg(1'000)->Arg(100'000);
 
-// A monitor whose log holds `connections` closed connections within one window: 200 clients,
-// each to one HTTPS server, spread evenly over the window's minute.
 constexpr Micros refresh_window = 60'000'000;
 constexpr Micros refresh_start = 1'700'000'000'000'000;
 
-std::unique_ptr<LiveMonitor> monitor_with(std::uint32_t connections) {
+// The window's connection number `i`: 200 clients, each to one HTTPS server.
+std::array<Endpoint, 2> window_endpoints(std::uint32_t i) {
+    std::array<Endpoint, 2> endpoints;
+    Endpoint& client = endpoints[0];
+    client.address.family = Family::ipv4;
+    client.address.bytes = {198, 18, 0, static_cast<std::uint8_t>(i % 200)};
+    client.port = static_cast<std::uint16_t>(32768 + (i / 200) % 28000);
+    Endpoint& server = endpoints[1];
+    server.address.family = Family::ipv4;
+    server.address.bytes = {198, 19, 0, 1};
+    server.port = 443;
+    return endpoints;
+}
+
+// A monitor and the tracker it is refreshed with.
+struct TrackedMonitor {
+    std::unique_ptr<LiveMonitor> monitor;
+    std::unique_ptr<ConnectionTracker> tracker;
+};
+
+TrackedMonitor monitor_for(std::uint32_t connections) {
     LiveMonitorOptions options;
     options.window = refresh_window;
     options.max_records = connections;
-    auto monitor = std::make_unique<LiveMonitor>(options, refresh_start);
+    TrackedMonitor tracked;
+    tracked.monitor = std::make_unique<LiveMonitor>(options, refresh_start);
+    tracked.tracker = std::make_unique<ConnectionTracker>(TrackerOptions{}, *tracked.monitor);
+    return tracked;
+}
+
+// `connections` closed connections spread evenly over the window's minute, all in the monitor's
+// log, its tracker empty.
+TrackedMonitor logged_window(std::uint32_t connections) {
+    TrackedMonitor tracked = monitor_for(connections);
     for (std::uint32_t i = 0; i < connections; ++i) {
         Connection connection;
         connection.first_seen =
@@ -91,46 +119,23 @@ std::unique_ptr<LiveMonitor> monitor_with(std::uint32_t connections) {
         connection.set_fin(0);
         connection.set_fin(1);
         connection.end_reason = EndReason::closed;
-        Endpoint& client = connection.endpoint[0];
-        client.address.family = Family::ipv4;
-        client.address.bytes = {198, 18, 0, static_cast<std::uint8_t>(i % 200)};
-        client.port = static_cast<std::uint16_t>(32768 + (i / 200) % 28000);
-        Endpoint& server = connection.endpoint[1];
-        server.address.family = Family::ipv4;
-        server.address.bytes = {198, 19, 0, 1};
-        server.port = 443;
-        monitor->on_connection(connection);
+        connection.endpoint = window_endpoints(i);
+        tracked.monitor->on_connection(connection);
     }
-    return monitor;
+    return tracked;
 }
 
-// The same clients and server, the connections fed as packets through a tracker (a SYN, its
-// SYN-ACK, a FIN each way, 10 us apart), as `ephemera live` sees them: those closed within the
-// last minute still linger in the tracker (up to TrackerOptions::max_connections of them), the
-// rest are in the monitor's log.
-struct TrackedMonitor {
-    std::unique_ptr<LiveMonitor> monitor;
-    std::unique_ptr<ConnectionTracker> tracker;
-};
-
-TrackedMonitor tracked_monitor_with(std::uint32_t connections) {
-    LiveMonitorOptions options;
-    options.window = refresh_window;
-    options.max_records = connections;
-    TrackedMonitor tracked;
-    tracked.monitor = std::make_unique<LiveMonitor>(options, refresh_start);
-    tracked.tracker = std::make_unique<ConnectionTracker>(TrackerOptions{}, *tracked.monitor);
+// The same connections fed as packets through the tracker (a SYN, its SYN-ACK, a FIN each way,
+// 10 us apart), as `ephemera live` sees them: those closed within the last minute still linger
+// in the tracker (up to TrackerOptions::max_connections of them), the rest are in the log.
+TrackedMonitor tracked_window(std::uint32_t connections) {
+    TrackedMonitor tracked = monitor_for(connections);
     for (std::uint32_t i = 0; i < connections; ++i) {
         DecodedPacket packet;
         packet.protocol = Protocol::tcp;
-        Endpoint& client = packet.source;
-        client.address.family = Family::ipv4;
-        client.address.bytes = {198, 18, 0, static_cast<std::uint8_t>(i % 200)};
-        client.port = static_cast<std::uint16_t>(32768 + (i / 200) % 28000);
-        Endpoint& server = packet.destination;
-        server.address.family = Family::ipv4;
-        server.address.bytes = {198, 19, 0, 1};
-        server.port = 443;
+        const auto [client, server] = window_endpoints(i);
+        packet.source = client;
+        packet.destination = server;
         const std::uint32_t sequence = i * 2654435761U;
         const Micros start = refresh_start + static_cast<Micros>(i) * refresh_window / connections;
         const auto send = [&](Micros after, std::uint8_t flags, bool from_client) {
@@ -148,37 +153,11 @@ TrackedMonitor tracked_monitor_with(std::uint32_t connections) {
     return tracked;
 }
 
+using WindowMaker = TrackedMonitor (*)(std::uint32_t);
+
 // One refresh of `ephemera live` with range(0) connections in its window, both halves.
-void live_refresh(benchmark::State& state) {
-    const std::unique_ptr<LiveMonitor> monitor =
-        monitor_with(static_cast<std::uint32_t>(state.range(0)));
-    Discard sink;
-    const ConnectionTracker tracker(TrackerOptions{}, sink);
-    const CaptureSummary capture;
-    for (auto _ : state) {
-        LiveSnapshot snapshot = monitor->snapshot(refresh_start + refresh_window, tracker, capture);
-        benchmark::DoNotOptimize(snapshot);
-    }
-}
-BENCHMARK(live_refresh)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
-
-// The half of a refresh that holds up capturing: copying the window (LiveMonitor::take_window).
-void live_refresh_capture_thread(benchmark::State& state) {
-    const std::unique_ptr<LiveMonitor> monitor =
-        monitor_with(static_cast<std::uint32_t>(state.range(0)));
-    Discard sink;
-    const ConnectionTracker tracker(TrackerOptions{}, sink);
-    const CaptureSummary capture;
-    for (auto _ : state) {
-        LiveWindow window = monitor->take_window(refresh_start + refresh_window, tracker, capture);
-        benchmark::DoNotOptimize(window);
-    }
-}
-BENCHMARK(live_refresh_capture_thread)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
-
-// Both, with the window's connections fed through a tracker (tracked_monitor_with).
-void live_refresh_tracked(benchmark::State& state) {
-    const TrackedMonitor tracked = tracked_monitor_with(static_cast<std::uint32_t>(state.range(0)));
+void refresh(benchmark::State& state, WindowMaker make) {
+    const TrackedMonitor tracked = make(static_cast<std::uint32_t>(state.range(0)));
     const CaptureSummary capture;
     for (auto _ : state) {
         LiveSnapshot snapshot =
@@ -186,10 +165,10 @@ void live_refresh_tracked(benchmark::State& state) {
         benchmark::DoNotOptimize(snapshot);
     }
 }
-BENCHMARK(live_refresh_tracked)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 
-void live_refresh_tracked_capture_thread(benchmark::State& state) {
-    const TrackedMonitor tracked = tracked_monitor_with(static_cast<std::uint32_t>(state.range(0)));
+// The half of a refresh that holds up capturing: copying the window (LiveMonitor::take_window).
+void refresh_capture_thread(benchmark::State& state, WindowMaker make) {
+    const TrackedMonitor tracked = make(static_cast<std::uint32_t>(state.range(0)));
     const CaptureSummary capture;
     for (auto _ : state) {
         LiveWindow window =
@@ -197,10 +176,21 @@ void live_refresh_tracked_capture_thread(benchmark::State& state) {
         benchmark::DoNotOptimize(window);
     }
 }
-BENCHMARK(live_refresh_tracked_capture_thread)
-    ->Arg(100'000)
-    ->Arg(1'000'000)
-    ->Unit(benchmark::kMillisecond);
+
+// live_refresh* with the window in the log; live_refresh_tracked* through a tracker.
+const bool refreshes_registered = [] {
+    const auto register_one = [](const char* name, auto body, WindowMaker make) {
+        benchmark::RegisterBenchmark(name, body, make)
+            ->Arg(100'000)
+            ->Arg(1'000'000)
+            ->Unit(benchmark::kMillisecond);
+    };
+    register_one("live_refresh", refresh, logged_window);
+    register_one("live_refresh_capture_thread", refresh_capture_thread, logged_window);
+    register_one("live_refresh_tracked", refresh, tracked_window);
+    register_one("live_refresh_tracked_capture_thread", refresh_capture_thread, tracked_window);
+    return true;
+}();
 
 }  // namespace
 

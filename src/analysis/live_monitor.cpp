@@ -53,19 +53,10 @@ bool in_window(const Connection& connection, Micros cutoff) {
     return is_open(connection.state()) || connection.last_seen >= cutoff;
 }
 
-// Adds what `connection` failed to `stats`.
-void add_failures(FailureStats& stats, const Connection& connection) {
-    const ConnectionState state = connection.state();
-    stats.refused += state == ConnectionState::refused;
-    stats.unanswered += state == ConnectionState::unanswered;
-    stats.syn_retransmissions += connection.syn_retransmissions;
-}
-
 // Adds what `connection` failed to its client's count, where its handshake names the client.
 void count_failures(std::map<Address, FailureStats>& failures, const Connection& connection) {
     const int server = server_side_by_handshake(connection);
-    if (server != no_side)
-        add_failures(failures[connection.endpoint[1 - server].address], connection);
+    if (server != no_side) failures[connection.endpoint[1 - server].address].count(connection);
 }
 
 // Adds the tracker's connections in `window` to its records, and the failures of those still
@@ -96,14 +87,10 @@ void add_tracked(LiveWindow& window) {
             tallied[client] = 1;
             tallied_hosts.push_back(client);
         }
-        add_failures(failed_by_host[client], connection);
+        failed_by_host[client].count(connection);
     });
     for (const std::uint32_t host : tallied_hosts) {
-        FailureStats& stats = window.failures[records.address(host)];
-        const FailureStats& tally = failed_by_host[host];
-        stats.refused += tally.refused;
-        stats.unanswered += tally.unanswered;
-        stats.syn_retransmissions += tally.syn_retransmissions;
+        window.failures[records.address(host)] += failed_by_host[host];
     }
 }
 

@@ -865,10 +865,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
                 allocated.fingerprints.push_back(syn_fingerprint(*record));
             }
         }
-        const ConnectionState state = record->state();
-        result.failures.refused += state == ConnectionState::refused;
-        result.failures.unanswered += state == ConnectionState::unanswered;
-        result.failures.syn_retransmissions += record->syn_retransmissions;
+        result.failures.count(*record);
     }
 
     // Server keys once for all TCP connections; those with a SYN are some of them, and the

@@ -151,7 +151,7 @@ ConnectionTracker::Found ConnectionTracker::find(const DecodedPacket& packet, st
             }
             continue;
         }
-        const std::uint64_t position = slot.ref_plus_one & (lingering_flag - 1);
+        const std::uint64_t position = short_position(slot.ref_plus_one);
         const Lingering& closed = lingering_at(position);
         if (carries(closed.protocol, closed.endpoint, packet)) {
             lingering_copy_ = connection_of(position);
@@ -262,8 +262,8 @@ void ConnectionTracker::grow_lingering() {
 Connection ConnectionTracker::whole(const Lingering& lingering, std::uint64_t position,
                                     const std::map<std::uint64_t, WideActivity>& wide) {
     Connection connection;
-    static_cast<ConnectionActivity&>(connection) = load_narrow(
-        lingering, lingering.wide ? &wide.at(position & (lingering_flag - 1)) : nullptr);
+    static_cast<ConnectionActivity&>(connection) =
+        load_narrow(lingering, wide_values(lingering, position, wide));
     connection.endpoint = lingering.endpoint;
     return connection;
 }
@@ -280,18 +280,12 @@ void ConnectionTracker::copy_lingering(LingeringCopy& copy) const {
     copy.wide = wide_lingering_;
 }
 
-Micros ConnectionTracker::last_seen_of(std::uint64_t position) const {
-    const Lingering& lingering = lingering_at(position);
-    if (!lingering.wide) return narrow_last_seen(lingering, nullptr);
-    return narrow_last_seen(lingering, &wide_lingering_.at(position & (lingering_flag - 1)));
-}
-
 // Keeps the hash and whether it is present; the rest comes from `connection`.
 void ConnectionTracker::store_lingering(std::uint64_t position, const Connection& connection) {
     Lingering& lingering = lingering_at(position);
     const bool was_wide = lingering.wide;
     lingering.endpoint = connection.endpoint;
-    const std::uint64_t key = position & (lingering_flag - 1);
+    const std::uint64_t key = short_position(position);
     if (std::optional<WideActivity> wide = store_narrow(connection, lingering)) {
         wide_lingering_[key] = *wide;
     } else if (was_wide) {
@@ -302,7 +296,7 @@ void ConnectionTracker::store_lingering(std::uint64_t position, const Connection
 void ConnectionTracker::emit_lingering(std::uint64_t position) {
     Connection connection = connection_of(position);
     Lingering& lingering = lingering_at(position);
-    if (lingering.wide) wide_lingering_.erase(position & (lingering_flag - 1));
+    if (lingering.wide) wide_lingering_.erase(short_position(position));
     lingering.wide = false;
     lingering.present = false;
     sink_.on_connection(connection);
@@ -362,7 +356,7 @@ void ConnectionTracker::on_packet(Micros timestamp, const DecodedPacket& packet,
     } else if (found.activity == nullptr || found.lingering) {
         // A new 4-tuple, or one whose closed connection is taken over: the slot names a new entry.
         if (found.lingering) {
-            const std::uint64_t position = found.slot->ref_plus_one & (lingering_flag - 1);
+            const std::uint64_t position = short_position(found.slot->ref_plus_one);
             lingering_at(position).end_reason = EndReason::replaced;
             emit_lingering(position);
         }

@@ -168,6 +168,21 @@ struct FailureStats {
     std::uint64_t refused = 0;
     std::uint64_t unanswered = 0;
     std::uint64_t syn_retransmissions = 0;
+
+    // Adds what `connection` failed: a record of the log or a connection of the tracker.
+    template <typename Activity>
+    void count(const Activity& connection) noexcept {
+        const ConnectionState state = connection.state();
+        refused += state == ConnectionState::refused;
+        unanswered += state == ConnectionState::unanswered;
+        syn_retransmissions += connection.syn_retransmissions;
+    }
+    FailureStats& operator+=(const FailureStats& other) noexcept {
+        refused += other.refused;
+        unanswered += other.unanswered;
+        syn_retransmissions += other.syn_retransmissions;
+        return *this;
+    }
 };
 
 struct ClientPorts {

@@ -191,17 +191,30 @@ class ConnectionTracker : public GrowsIntoFreshMemory {
     Connection connection_of(std::uint64_t position) const {
         return whole(lingering_at(position), position, wide_lingering_);
     }
-    Micros last_seen_of(std::uint64_t position) const;
+    Micros last_seen_of(std::uint64_t position) const {
+        const Lingering& lingering = lingering_at(position);
+        return narrow_last_seen(lingering, wide_values(lingering, position, wide_lingering_));
+    }
     void store_lingering(std::uint64_t position, const Connection& connection);
     // Hands the lingering connection at `position` to the sink; it is no longer present.
     void emit_lingering(std::uint64_t position);
+    // A ring position modulo 2^31: what a slot's lingering ref holds besides the flag, and the key
+    // of wide_lingering_ (lingering connections' positions are never 2^31 apart).
+    static std::uint64_t short_position(std::uint64_t position_or_ref) noexcept {
+        return position_or_ref & (lingering_flag - 1);
+    }
     static std::uint32_t lingering_ref(std::uint64_t position) noexcept {
-        return lingering_flag | static_cast<std::uint32_t>(position & (lingering_flag - 1));
+        return lingering_flag | static_cast<std::uint32_t>(short_position(position));
+    }
+    // The whole values of `lingering`, at `position`, where it is wide (in `wide`); else null.
+    static const WideActivity* wide_values(const Lingering& lingering, std::uint64_t position,
+                                           const std::map<std::uint64_t, WideActivity>& wide) {
+        return lingering.wide ? &wide.at(short_position(position)) : nullptr;
     }
     void expire_oldest_lingering();
     // Narrows lingering_copy_ back into the lingering connection its slot `ref_plus_one` names.
     void update_lingering(std::uint32_t ref_plus_one) {
-        store_lingering(ref_plus_one & (lingering_flag - 1), lingering_copy_);
+        store_lingering(short_position(ref_plus_one), lingering_copy_);
     }
     bool starts_new_connection(const ConnectionActivity& connection, int side, Micros timestamp,
                                const DecodedPacket& packet) const noexcept;
