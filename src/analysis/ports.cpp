@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "ephemera/analysis/duration_histogram.hpp"
 #include "ephemera/analysis/nearly_sorted.hpp"
 #include "ephemera/analysis/numbering.hpp"
 #include "ephemera/analysis/scratch.hpp"
@@ -366,8 +367,11 @@ struct ClientConnections {
     }
 };
 
-ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
+ReuseStats measure_reuse(const ClientConnections& tcp, double time_wait_s) {
     ReuseStats reuse;
+    const auto time_wait = static_cast<Micros>(time_wait_s * 1e6);
+    const std::vector<double> edges = reuse_interval_edges(time_wait_s);
+    DurationHistogram intervals;
     // The latest end of any use of the port up to and including this one.
     struct ReuseScratch {
         std::vector<Micros> port_free_after;
@@ -403,16 +407,17 @@ ReuseStats measure_reuse(const ClientConnections& tcp, Micros time_wait) {
             ++reuse.port_reuses;
             const Micros free_after = port_free_after[earlier];
             const Micros gap = std::max<Micros>(0, c.first_seen - free_after);
-            reuse.port_reuse_intervals_s.push_back(static_cast<double>(gap) / 1e6);
-            reuse.port_reuse_kinds.push_back(kind);
+            intervals.add(gap);
+            const double gap_s = static_cast<double>(gap) / 1e6;
+            const auto bin =
+                std::upper_bound(edges.begin(), edges.end(), gap_s) - edges.begin() - 1;
+            ++reuse.interval_bins[static_cast<std::size_t>(kind)]
+                                 [static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, bin))];
             port_free_after[i] = std::max(free_after, last_seen);
         }
     }
-    if (!reuse.port_reuse_intervals_s.empty()) {
-        reuse.min_interval_s = *std::min_element(reuse.port_reuse_intervals_s.begin(),
-                                                 reuse.port_reuse_intervals_s.end());
-        reuse.median_interval_s = median(reuse.port_reuse_intervals_s);
-    }
+    reuse.min_interval_s = static_cast<double>(intervals.min()) / 1e6;
+    reuse.median_interval_s = intervals.median() / 1e6;
     return reuse;
 }
 
@@ -505,6 +510,14 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
 }
 
 }  // namespace
+
+std::vector<double> reuse_interval_edges(double time_wait_s) {
+    std::vector<double> edges = {
+        0, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, time_wait_s, 2 * time_wait_s, 5 * time_wait_s};
+    std::sort(edges.begin(), edges.end());
+    edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
+    return edges;
+}
 
 Verdict verdict_for(double utilization, const PortAnalysisOptions& options) {
     if (utilization >= options.exhausted_at) return Verdict::exhausted;
@@ -940,7 +953,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         unique_per_tuple = true;
     }
     const ClientConnections tcp_connections(records, tcp, tcp_servers);
-    result.reuse = measure_reuse(tcp_connections, static_cast<Micros>(time_wait_s * 1e6));
+    result.reuse = measure_reuse(tcp_connections, time_wait_s);
     result.exhaustion = measure_exhaustion(tcp_connections, result.range.limit(), capture_end,
                                            time_wait_s, unique_per_tuple, options);
     // UDP is a port space of its own, each port unique per local address.

@@ -55,14 +55,4 @@ std::uint32_t most_open_at_once(
     return static_cast<std::uint32_t>(most);
 }
 
-double median(std::vector<double> values) {
-    if (values.empty()) return 0.0;
-    const std::size_t middle = values.size() / 2;
-    std::nth_element(values.begin(), values.begin() + middle, values.end());
-    const double upper = values[middle];
-    if (values.size() % 2 == 1) return upper;
-    const double lower = *std::max_element(values.begin(), values.begin() + middle);
-    return (lower + upper) / 2;
-}
-
 }  // namespace ephemera

@@ -90,26 +90,18 @@ std::vector<const ConnectionRecord*> sample_points(
     return kept;
 }
 
-// Log-spaced bins with TIME_WAIT as one of the edges, so the plot splits there; one count per
-// bin for each kind of reuse, as the JSON report counts them.
+// The reuse intervals' bins (reuse_interval_edges), one count per bin for each kind of reuse, as
+// the JSON report counts them.
 ordered_json interval_histogram(const ReuseStats& reuse, double time_wait_s) {
-    std::vector<double> edges = {
-        0, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, time_wait_s, 2 * time_wait_s, 5 * time_wait_s};
-    std::sort(edges.begin(), edges.end());
-    edges.erase(std::unique(edges.begin(), edges.end()), edges.end());
-    // Indexed by ReuseKind; the last bin is open-ended.
-    std::array<std::vector<std::uint64_t>, 3> counts;
-    for (auto& kind : counts) kind.assign(edges.size(), 0);
-    for (std::size_t i = 0; i < reuse.port_reuse_intervals_s.size(); ++i) {
-        const double interval = reuse.port_reuse_intervals_s[i];
-        const auto bin = std::upper_bound(edges.begin(), edges.end(), interval) - edges.begin() - 1;
-        ++counts[static_cast<std::size_t>(reuse.port_reuse_kinds[i])]
-                [static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, bin))];
-    }
+    const std::vector<double> edges = reuse_interval_edges(time_wait_s);
+    const auto counts = [&](ReuseKind kind) {
+        const auto& bins = reuse.interval_bins[static_cast<std::size_t>(kind)];
+        return std::vector<std::uint64_t>(bins.begin(), bins.begin() + edges.size());
+    };
     return {{"edges", edges},
-            {"tuple_in_time_wait", counts[0]},
-            {"tuple_after_time_wait", counts[1]},
-            {"other_service", counts[2]},
+            {"tuple_in_time_wait", counts(ReuseKind::tuple_in_time_wait)},
+            {"tuple_after_time_wait", counts(ReuseKind::tuple_after_time_wait)},
+            {"other_service", counts(ReuseKind::other_service)},
             {"time_wait_s", time_wait_s}};
 }
 

@@ -10,6 +10,7 @@
 //   failures     refused and unanswered attempts
 #pragma once
 
+#include <array>
 #include <optional>
 #include <span>
 #include <string>
@@ -122,16 +123,26 @@ std::string os_hint_note(const AllocationFingerprint& allocation);
 // service.
 enum class ReuseKind : std::uint8_t { tuple_in_time_wait, tuple_after_time_wait, other_service };
 
+inline constexpr std::size_t reuse_kind_count = 3;
+
+// The edges, in seconds, of the bins reuse intervals are counted in for a plot: log-spaced, with
+// the TIME_WAIT `time_wait_s` and two multiples of it among them, so the plot splits there. At
+// most max_interval_edges, ascending; bin k holds [edge k, edge k + 1), the last one open-ended.
+inline constexpr std::size_t max_interval_edges = 12;
+std::vector<double> reuse_interval_edges(double time_wait_s);
+
+// A port reuse's interval is from the previous use's end to the new start.
 struct ReuseStats {
     std::uint64_t tuple_reuses = 0;
     std::uint64_t time_wait_reuses = 0;
     std::uint64_t active_reuses = 0;
     std::uint64_t port_reuses = 0;
     std::uint64_t time_wait_collisions = 0;
-    std::vector<double> port_reuse_intervals_s;  // previous use's end to the new start
-    std::vector<ReuseKind> port_reuse_kinds;     // of each of those
-    double min_interval_s = 0.0;
-    double median_interval_s = 0.0;
+    // Port reuses counted by kind (ReuseKind) and by the bin of reuse_interval_edges() (with the
+    // TIME_WAIT of the client's ExhaustionStats) their interval falls in.
+    std::array<std::array<std::uint32_t, max_interval_edges>, reuse_kind_count> interval_bins{};
+    double min_interval_s = 0.0;     // exact
+    double median_interval_s = 0.0;  // within DurationHistogram::relative_accuracy
 };
 
 struct DestinationOccupancy {

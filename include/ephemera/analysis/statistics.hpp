@@ -16,8 +16,6 @@ double wilson_lower_bound(std::uint64_t successes, std::uint64_t trials) noexcep
 // correction). High means the values are consistent with uniform draws. Sorts `values`.
 double uniform_ks_p_value(std::vector<double>& values, double low, double high);
 
-double median(std::vector<double> values);
-
 // The most of `intervals` (each [begin, end): open from begin, closed at end) open at once.
 std::uint32_t most_open_at_once(
     const std::vector<std::pair<std::int64_t, std::int64_t>>& intervals);
