@@ -2,18 +2,14 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cmath>
-#include <functional>
 #include <numeric>
 #include <optional>
 #include <span>
-#include <tuple>
 
 #include <fmt/format.h>
 
 #include "ephemera/analysis/duration_histogram.hpp"
-#include "ephemera/analysis/nearly_sorted.hpp"
 #include "ephemera/analysis/numbering.hpp"
 #include "ephemera/analysis/scratch.hpp"
 #include "ephemera/analysis/statistics.hpp"
@@ -199,116 +195,102 @@ Micros end_of(const Holding& holding, bool with_time_wait) noexcept {
     return std::max(holding.start + 1, with_time_wait ? holding.occupied_end : holding.open_end);
 }
 
-// Most intervals overlapping at once, and when that count was first reached, from their starts
-// and their ends, each in time order. With `series`, also the count after every change.
-std::pair<std::uint32_t, Micros> peak_overlap(
-    std::span<const Micros> starts, std::span<const Micros> ends,
-    std::vector<std::pair<Micros, std::uint32_t>>* series = nullptr) {
-    std::uint32_t current = 0;
-    std::uint32_t peak = 0;
-    Micros peak_at = 0;
-    // Merged in time order; at equal times a release comes before an allocation: a port freed
-    // can be taken again.
-    for (std::size_t s = 0, e = 0; s < starts.size() || e < ends.size();) {
-        const bool release = s == starts.size() || (e < ends.size() && ends[e] <= starts[s]);
-        const Micros time = release ? ends[e++] : starts[s++];
-        current = release ? current - 1 : current + 1;
-        if (series != nullptr) {
-            if (!series->empty() && series->back().first == time) {
-                series->back().second = current;
-            } else {
-                series->emplace_back(time, current);
-            }
-        }
-        if (current > peak) {
-            peak = current;
-            peak_at = time;
-        }
-    }
-    return {peak, peak_at};
-}
+using Series = std::vector<std::pair<Micros, std::uint32_t>>;
 
-// The starts and ends of a client's holdings, each in time order, for the client as a whole and
-// for each destination: one sort of the ends, split in that order, serves them all. A client's
-// connections come in start order, and so does each destination's share of them. One object
-// serves client after client (measure()), its arrays kept (analysis/scratch.hpp).
-class HoldingTimes {
+// How many holdings are held at once, swept in start order: a holding's end goes on a heap of
+// expiries when it starts, and comes off when a later start reaches it, so the sweep keeps only
+// what is held at the time. At equal times a release comes before an allocation: a port freed can
+// be taken again. An end may move earlier while held (end_moved): the entry it had is then stale,
+// told apart from the current one by the ends the caller keeps, and skipped when it comes up.
+class HeldAtOnce {
   public:
-    // `by_destination`: the indices into `holdings` of each destination's, in start order.
-    void measure(const std::vector<Holding>& holdings,
-                 std::span<const std::vector<std::uint32_t>> by_destination) {
-        first_of_.assign(by_destination.size() + 1, 0);
-        destination_of_.resize(holdings.size());
-        starts_by_destination_.clear();
-        for (std::size_t d = 0; d < by_destination.size(); ++d) {
-            first_of_[d] = starts_by_destination_.size();
-            for (const std::uint32_t i : by_destination[d]) {
-                destination_of_[i] = static_cast<std::uint32_t>(d);
-                starts_by_destination_.push_back(holdings[i].start);
-            }
-        }
-        first_of_.back() = holdings.size();
-        starts_.clear();
-        for (const Holding& holding : holdings) starts_.push_back(holding.start);
-        if (!std::is_sorted(starts_.begin(), starts_.end())) {  // a check, as said above
-            std::sort(starts_.begin(), starts_.end());
-            for (std::size_t d = 0; d < by_destination.size(); ++d) {
-                const auto first =
-                    starts_by_destination_.begin() + static_cast<std::ptrdiff_t>(first_of_[d]);
-                std::sort(first, first + static_cast<std::ptrdiff_t>(size_of(d)));
-            }
-        }
-        for (const bool with_time_wait : {false, true}) sort_ends(holdings, with_time_wait);
+    void clear(Series* series = nullptr) {
+        heap_.clear();
+        current_ = peak_ = 0;
+        peak_at_ = 0;
+        series_ = series;
     }
+    // Lets go of every holding ending at or before `time`; `ends` are the current ends, by id.
+    void release_until(Micros time, std::span<const Micros> ends) {
+        while (!heap_.empty() && heap_.front().first <= time) release_first(ends);
+    }
+    void release_all(std::span<const Micros> ends) {
+        while (!heap_.empty()) release_first(ends);
+    }
+    // Takes one more at `start`, held until `end` (after `start`).
+    void take(Micros start, std::uint32_t id, Micros end) {
+        push(end, id);
+        ++current_;
+        note(start);
+        if (current_ > peak_) {
+            peak_ = current_;
+            peak_at_ = start;
+        }
+    }
+    // `id`, held, now ends at `end`: earlier than before, and not before the latest start.
+    void end_moved(std::uint32_t id, Micros end) { push(end, id); }
 
-    std::span<const Micros> starts() const noexcept { return starts_; }
-    std::span<const Micros> ends(bool with_time_wait) const noexcept {
-        return ends_[with_time_wait];
-    }
-    std::span<const Micros> starts(std::size_t destination) const noexcept {
-        return of_destination(starts_by_destination_, destination);
-    }
-    std::span<const Micros> ends(std::size_t destination, bool with_time_wait) const noexcept {
-        return of_destination(ends_by_destination_[with_time_wait], destination);
-    }
+    std::uint32_t peak() const noexcept { return peak_; }
+    Micros peak_at() const noexcept { return peak_at_; }
 
   private:
-    std::size_t size_of(std::size_t destination) const noexcept {
-        return first_of_[destination + 1] - first_of_[destination];
+    static bool later(const std::pair<Micros, std::uint32_t>& a,
+                      const std::pair<Micros, std::uint32_t>& b) noexcept {
+        return a > b;
     }
-    std::span<const Micros> of_destination(const std::vector<Micros>& values,
-                                           std::size_t destination) const noexcept {
-        return std::span<const Micros>(values).subspan(first_of_[destination],
-                                                       size_of(destination));
+    void push(Micros end, std::uint32_t id) {
+        heap_.emplace_back(end, id);
+        std::push_heap(heap_.begin(), heap_.end(), later);
+    }
+    void release_first(std::span<const Micros> ends) {
+        const auto [end, id] = heap_.front();
+        std::pop_heap(heap_.begin(), heap_.end(), later);
+        heap_.pop_back();
+        if (ends[id] != end) return;  // stale: the end moved
+        --current_;
+        note(end);
+    }
+    // The count after a change, into the series (one point per time: the last count at it).
+    void note(Micros time) {
+        if (series_ == nullptr) return;
+        if (!series_->empty() && series_->back().first == time) {
+            series_->back().second = current_;
+        } else {
+            series_->emplace_back(time, current_);
+        }
     }
 
-    void sort_ends(const std::vector<Holding>& holdings, bool with_time_wait) {
-        std::vector<std::pair<Micros, std::uint32_t>>& ends = sorted_ends_;
-        ends.resize(holdings.size());
-        for (std::size_t i = 0; i < holdings.size(); ++i) {
-            ends[i] = {end_of(holdings[i], with_time_wait), static_cast<std::uint32_t>(i)};
-        }
-        sort_nearly_sorted(ends, std::less<>());
-        std::vector<Micros>& all = ends_[with_time_wait];
-        std::vector<Micros>& split = ends_by_destination_[with_time_wait];
-        all.resize(ends.size());
-        split.resize(ends.size());
-        next_.assign(first_of_.begin(), first_of_.end());
-        for (std::size_t i = 0; i < ends.size(); ++i) {
-            all[i] = ends[i].first;
-            split[next_[destination_of_[ends[i].second]]++] = ends[i].first;
+    std::vector<std::pair<Micros, std::uint32_t>> heap_;  // (end, id), earliest end on top
+    std::uint32_t current_ = 0;
+    std::uint32_t peak_ = 0;
+    Micros peak_at_ = 0;
+    Series* series_ = nullptr;
+};
+
+// The most starts within one second, from starts given in time order: the last second's are
+// kept, no more.
+class StartsPerSecond {
+  public:
+    void clear() {
+        window_.clear();
+        first_ = 0;
+        best_ = 0;
+    }
+    void add(Micros start) {
+        window_.push_back(start);
+        while (start - window_[first_] >= 1'000'000) ++first_;
+        best_ = std::max(best_, window_.size() - first_);
+        if (first_ > 64 && first_ * 2 > window_.size()) {  // let go of what left the second
+            window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(first_));
+            first_ = 0;
         }
     }
+    double peak() const noexcept { return static_cast<double>(best_); }
 
-    std::vector<std::size_t> first_of_;  // where each destination's times begin; then the end
-    std::vector<Micros> starts_;
-    std::vector<Micros> starts_by_destination_;
-    std::array<std::vector<Micros>, 2> ends_;  // indexed by with_time_wait
-    std::array<std::vector<Micros>, 2> ends_by_destination_;
-    // measure()'s scratch
-    std::vector<std::uint32_t> destination_of_;
-    std::vector<std::pair<Micros, std::uint32_t>> sorted_ends_;
-    std::vector<std::size_t> next_;
+  private:
+    std::vector<Micros> window_;
+    std::size_t first_ = 0;
+    std::size_t best_ = 0;
 };
 
 // Keeps at most max_series_points points: per time bucket, the highest value, so peaks survive.
@@ -330,16 +312,6 @@ std::vector<std::pair<Micros, std::uint32_t>> downsample(
         }
     }
     return kept;
-}
-
-// `starts` in time order.
-double peak_starts_per_second(std::span<const Micros> starts) {
-    std::size_t best = 0;
-    for (std::size_t first = 0, last = 0; last < starts.size(); ++last) {
-        while (starts[last] - starts[first] >= 1'000'000) ++first;
-        best = std::max(best, last - first + 1);
-    }
-    return static_cast<double>(best);
 }
 
 // A client's connections of one protocol, oldest first, with what both reuse and exhaustion
@@ -421,6 +393,114 @@ ReuseStats measure_reuse(const ClientConnections& tcp, double time_wait_s) {
     return reuse;
 }
 
+// One destination's sweeps, as the client's connections reach it.
+struct DestinationSweep {
+    HeldAtOnce open;
+    HeldAtOnce occupied;
+    StartsPerSecond starts;
+    std::uint32_t first = 0;  // its first connection
+    std::uint32_t connections = 0;
+    std::uint32_t occupied_at_end = 0;
+
+    void clear(std::uint32_t first_connection) {
+        open.clear();
+        occupied.clear();
+        starts.clear();
+        first = first_connection;
+        connections = occupied_at_end = 0;
+    }
+};
+
+// What measure_exhaustion works in (analysis/scratch.hpp): each connection's holding, its ends as
+// the sweeps count them (end_of), and its destination; a sweep per destination, of which
+// `destination_count` are this client's.
+struct ExhaustionScratch {
+    std::vector<Holding> holdings;
+    std::array<std::vector<Micros>, 2> ends;  // indexed by with_time_wait
+    std::vector<std::uint32_t> destination_of;
+    std::vector<DestinationSweep> sweeps;
+    std::size_t destination_count = 0;
+    std::array<HeldAtOnce, 2> total;  // all destinations at once, by with_time_wait
+    std::vector<std::uint32_t> order;
+};
+
+// Sweeps `tcp`'s connections in start order into `scratch`: each destination's occupancy and the
+// client's as a whole. Connections starting at the same time are a group: whatever the group's
+// takeovers end is let go first, then the group is taken.
+void sweep_connections(const ClientConnections& tcp, Micros capture_end, Micros time_wait,
+                       ExhaustionScratch& scratch) {
+    auto& [holdings, ends, destination_of, sweeps, destination_count, total, order] = scratch;
+    const std::size_t count = tcp.records.size();
+    holdings.resize(count);
+    for (std::vector<Micros>& of_kind : ends) of_kind.resize(count);
+    destination_of.resize(count);
+    destination_count = 0;
+    for (HeldAtOnce& sweep : total) sweep.clear();
+    for (std::size_t group = 0, next = 0; group < count; group = next) {
+        const Micros time = tcp.records[group]->first_seen;
+        for (next = group; next < count && tcp.records[next]->first_seen == time; ++next) {
+            Holding& holding = holdings[next];
+            holding = holding_of(tcp.all, *tcp.records[next], capture_end, time_wait);
+            ends[0][next] = end_of(holding, false);
+            ends[1][next] = end_of(holding, true);
+            // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
+            const std::uint32_t earlier = tcp.previous_on_tuple[next];
+            if (earlier == no_previous) continue;
+            Holding& held = holdings[earlier];
+            held.occupied_end = std::max(held.open_end, std::min(held.occupied_end, time));
+            const Micros moved = end_of(held, true);
+            if (moved == ends[1][earlier]) continue;
+            ends[1][earlier] = moved;
+            if (earlier >= group) continue;  // of this group: not taken yet
+            total[1].end_moved(earlier, moved);
+            sweeps[destination_of[earlier]].occupied.end_moved(earlier, moved);
+        }
+        for (bool with_time_wait : {false, true})
+            total[with_time_wait].release_until(time, ends[with_time_wait]);
+        for (std::size_t i = group; i < next; ++i) {
+            const std::size_t server =
+                tcp.servers[i] >> 1;  // numbered in order of first appearance
+            if (server == destination_count) {
+                if (destination_count == sweeps.size()) sweeps.emplace_back();
+                sweeps[destination_count++].clear(static_cast<std::uint32_t>(i));
+            }
+            destination_of[i] = static_cast<std::uint32_t>(server);
+            DestinationSweep& destination = sweeps[server];
+            ++destination.connections;
+            destination.starts.add(time);
+            const auto id = static_cast<std::uint32_t>(i);
+            for (bool with_time_wait : {false, true}) {
+                HeldAtOnce& of_destination =
+                    with_time_wait ? destination.occupied : destination.open;
+                of_destination.release_until(time, ends[with_time_wait]);
+                of_destination.take(time, id, ends[with_time_wait][i]);
+                total[with_time_wait].take(time, id, ends[with_time_wait][i]);
+            }
+        }
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+        sweeps[destination_of[i]].occupied_at_end += holdings[i].occupied_end >= capture_end;
+    }
+}
+
+// Destination `destination`'s occupancy over time, swept again from the ends sweep_connections
+// left (as final as they now are, nothing moves).
+Series occupied_series(const ExhaustionScratch& scratch,
+                       std::span<const ConnectionRecord* const> records,
+                       std::uint32_t destination) {
+    Series series;
+    HeldAtOnce sweep;
+    sweep.clear(&series);
+    for (std::size_t i = scratch.sweeps[destination].first; i < records.size(); ++i) {
+        if (scratch.destination_of[i] != destination) continue;
+        const Micros start = records[i]->first_seen;
+        sweep.release_until(start, scratch.ends[1]);
+        sweep.take(start, static_cast<std::uint32_t>(i), scratch.ends[1][i]);
+    }
+    sweep.release_all(scratch.ends[1]);
+    return series;
+}
+
 // The occupancy of each destination of `tcp` (one protocol's connections: TCP, or UDP with no
 // TIME_WAIT), worst first, and of all of them at once.
 ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t limit,
@@ -428,65 +508,41 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
                                    const PortAnalysisOptions& options) {
     ExhaustionStats stats;
     stats.time_wait_s = time_wait_s;
-    const auto time_wait = static_cast<Micros>(time_wait_s * 1e6);
     const double size = std::max<std::uint32_t>(limit, 1);
-
-    // Each destination's list is kept too: `destination_count` of them are this client's.
-    struct ExhaustionScratch {
-        std::vector<Holding> all;
-        std::vector<std::vector<std::uint32_t>> destination_lists;
-        HoldingTimes times;
-        std::vector<std::size_t> worst_first;
-    };
     std::optional<ExhaustionScratch> own;
-    auto& [all, destination_lists, times, worst_first] = scratch_for(tcp.records.size(), own);
-    all.resize(tcp.records.size());
-    std::size_t destination_count = 0;
-    for (std::size_t i = 0; i < tcp.records.size(); ++i) {
-        all[i] = holding_of(tcp.all, *tcp.records[i], capture_end, time_wait);
-        // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
-        if (const std::uint32_t earlier = tcp.previous_on_tuple[i]; earlier != no_previous) {
-            Holding& held = all[earlier];
-            held.occupied_end = std::max(held.open_end, std::min(held.occupied_end, all[i].start));
-        }
-        const std::size_t server = tcp.servers[i] >> 1;  // numbered in order of first appearance
-        if (server == destination_count) {
-            if (destination_count == destination_lists.size()) destination_lists.emplace_back();
-            destination_lists[destination_count++].clear();
-        }
-        destination_lists[server].push_back(static_cast<std::uint32_t>(i));
-    }
-    const std::span<std::vector<std::uint32_t>> by_destination(destination_lists.data(),
-                                                               destination_count);
-    // Destinations in address order, so equally used ones keep that order below.
-    std::sort(by_destination.begin(), by_destination.end(), [&](const auto& a, const auto& b) {
-        return tcp.all.server(*tcp.records[a.front()]) < tcp.all.server(*tcp.records[b.front()]);
-    });
+    ExhaustionScratch& scratch = scratch_for(tcp.records.size(), own);
+    sweep_connections(tcp, capture_end, static_cast<Micros>(time_wait_s * 1e6), scratch);
 
-    times.measure(all, by_destination);
+    // Destinations in address order, so equally used ones keep that order below.
+    std::vector<std::uint32_t>& order = scratch.order;
+    order.resize(scratch.destination_count);
+    std::iota(order.begin(), order.end(), 0U);
+    const auto server_of = [&](std::uint32_t d) {
+        return tcp.all.server(*tcp.records[scratch.sweeps[d].first]);
+    };
+    std::sort(order.begin(), order.end(),
+              [&](std::uint32_t a, std::uint32_t b) { return server_of(a) < server_of(b); });
     std::vector<DestinationOccupancy> destinations;
-    for (std::size_t d = 0; d < by_destination.size(); ++d) {
-        const std::vector<std::uint32_t>& indices = by_destination[d];
+    for (const std::uint32_t d : order) {
+        const DestinationSweep& sweep = scratch.sweeps[d];
         DestinationOccupancy destination;
-        destination.server = tcp.all.server(*tcp.records[indices.front()]);
-        destination.connections = indices.size();
-        for (const std::uint32_t i : indices) {
-            destination.occupied_at_end += all[i].occupied_end >= capture_end;
-        }
-        destination.peak_open = peak_overlap(times.starts(d), times.ends(d, false)).first;
-        std::tie(destination.peak_occupied, destination.peak_at) =
-            peak_overlap(times.starts(d), times.ends(d, true));
+        destination.server = server_of(d);
+        destination.connections = sweep.connections;
+        destination.occupied_at_end = sweep.occupied_at_end;
+        destination.peak_open = sweep.open.peak();
+        destination.peak_occupied = sweep.occupied.peak();
+        destination.peak_at = sweep.occupied.peak_at();
         destination.utilization = destination.peak_occupied / size;
-        destination.peak_new_per_s = peak_starts_per_second(times.starts(d));
-        destination.protocol = tcp.records[indices.front()]->protocol;
+        destination.peak_new_per_s = sweep.starts.peak();
+        destination.protocol = tcp.records[sweep.first]->protocol;
         destination.sustainable_new_per_s = time_wait_s > 0 ? size / time_wait_s : 0.0;
         destination.verdict = verdict_for(destination.utilization, options);
         destinations.push_back(std::move(destination));
     }
-    stats.peak_open_total = peak_overlap(times.starts(), times.ends(false)).first;
-    stats.peak_occupied_total = peak_overlap(times.starts(), times.ends(true)).first;
+    stats.peak_open_total = scratch.total[0].peak();
+    stats.peak_occupied_total = scratch.total[1].peak();
     // Worst first; equally used ones stay in address order.
-    worst_first.resize(destinations.size());
+    std::vector<std::size_t> worst_first(destinations.size());
     std::iota(worst_first.begin(), worst_first.end(), std::size_t{0});
     std::stable_sort(worst_first.begin(), worst_first.end(), [&](std::size_t a, std::size_t b) {
         return destinations[a].utilization > destinations[b].utilization;
@@ -495,9 +551,8 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
         // Only the worst destinations carry their occupancy over time: computed for them alone,
         // not for every destination and then dropped.
         if (options.occupancy_series && stats.destinations.size() < destinations_with_series) {
-            std::vector<std::pair<Micros, std::uint32_t>> series;
-            peak_overlap(times.starts(d), times.ends(d, true), &series);
-            destinations[d].occupied_series = downsample(series);
+            destinations[d].occupied_series =
+                downsample(occupied_series(scratch, tcp.records, order[d]));
         }
         stats.destinations.push_back(std::move(destinations[d]));
     }
@@ -844,6 +899,17 @@ std::optional<Setting> configured_for(const Address& client,
 ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address& client,
                                  std::span<const ConnectionRecord* const> connections,
                                  Micros capture_end, const PortAnalysisOptions& options) {
+    // The measures below sweep the connections in start order: a list out of it is put in it
+    // first (a copy), so that a caller's mistake costs time, not wrong numbers.
+    const auto starts_earlier = [](const ConnectionRecord* a, const ConnectionRecord* b) {
+        return a->first_seen < b->first_seen;
+    };
+    std::vector<const ConnectionRecord*> in_start_order;
+    if (!std::is_sorted(connections.begin(), connections.end(), starts_earlier)) {
+        in_start_order.assign(connections.begin(), connections.end());
+        std::stable_sort(in_start_order.begin(), in_start_order.end(), starts_earlier);
+        connections = in_start_order;
+    }
     struct ClientScratch {
         std::vector<const ConnectionRecord*> tcp;
         std::vector<const ConnectionRecord*> tcp_allocated;  // whose SYN the capture holds

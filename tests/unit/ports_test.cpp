@@ -371,6 +371,38 @@ TEST(Occupancy, EachDestinationCountsItsOwnAndTheClientAll) {
     EXPECT_EQ(stats.peak_occupied_total, 3u);
 }
 
+// A 4-tuple taken over while its TIME_WAIT is held (tcp_tw_reuse) frees the port then: the sweep's
+// expiry for the old TIME_WAIT's end is stale from there on, and must not free a port again when
+// its time comes.
+TEST(Occupancy, ATakeoverEndsTheTimeWaitOnceOnly) {
+    const Log records = {
+        connection(40000, t0, t0 + second),                         // TIME_WAIT to t0 + 61 s
+        connection(40000, t0 + 10 * second, 0, Close::by_server),   // takes the 4-tuple over
+        connection(40002, t0 + 20 * second, t0 + 21 * second),      // TIME_WAIT to t0 + 81 s
+        connection(40004, t0 + 70 * second, 0, Close::still_open),  // after the stale end
+        connection(40006, t0 + 70 * second, 0, Close::still_open)};
+    const ClientPorts ports = analyze(records, t0 + 90 * second);
+    EXPECT_EQ(ports.reuse.tuple_reuses, 1u);
+    EXPECT_EQ(ports.reuse.time_wait_reuses, 1u);
+    const DestinationOccupancy& service = ports.exhaustion.destinations.at(0);
+    EXPECT_EQ(service.peak_occupied, 3u);  // 40002 in TIME_WAIT, 40004 and 40006 open
+    EXPECT_EQ(service.peak_at, t0 + 70 * second);
+    EXPECT_EQ(service.occupied_at_end, 2u);
+    EXPECT_EQ(ports.exhaustion.peak_occupied_total, 3u);
+    // Its occupancy over time: 1 from t0; the takeover at 10 s keeps it at 1 (the old TIME_WAIT
+    // freed as the 4-tuple is taken again); 2 at 20 s; 3 at 70 s; 2 at 81 s. (The helper's
+    // connections close a microsecond before their last packet.)
+    const std::vector<std::pair<Micros, std::uint32_t>> expected = {
+        {t0, 1},
+        {t0 + 10 * second, 1},
+        {t0 + 10 * second + second / 10 - 1, 0},
+        {t0 + 20 * second, 1},
+        {t0 + 70 * second, 3},
+        {t0 + 81 * second - 1, 2},
+        {t0 + 90 * second, 0}};
+    EXPECT_EQ(service.occupied_series, expected);
+}
+
 TEST(Occupancy, ConnectionsInAnyOrderGiveTheSameNumbers) {
     Log records;
     for (int i = 0; i < 30; ++i) {
