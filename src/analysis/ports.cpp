@@ -90,52 +90,75 @@ std::vector<std::uint32_t> previous_to_same_server(const std::vector<std::uint64
     return previous;
 }
 
-// For each position of `ports`, the nearest earlier one holding the same port, or no_previous;
-// with `groups` (small numbers, one per position), only among positions of the same group. One
-// pass with a table of the whole port space, which each thread keeps and puts back as it found
-// it, so a client costs its own connections rather than a 256 KiB fill.
-std::vector<std::uint32_t> previous_on_same_port(const std::vector<std::uint16_t>& ports,
-                                                 const std::vector<std::uint64_t>* groups) {
-    thread_local std::vector<std::uint32_t> last(65536, no_previous);
-    std::vector<std::uint32_t> previous(ports.size());
-    const auto visit = [&](std::uint32_t position) {
-        previous[position] = last[ports[position]];
-        last[ports[position]] = position;
+// The earlier uses of a client's ports, looked up as its connections come in start order: for
+// each port, when its uses so far ended (the latest last packet); for each 4-tuple (port and
+// server), its latest connection. State per port and per 4-tuple, not per connection. Ports are
+// found through a table of the port space (256 KiB, small enough to stay in cache) that each
+// thread keeps and puts back as it found it after each client, so a client costs its own ports.
+class PortHistory {
+  public:
+    struct Previous {
+        std::uint32_t on_tuple = no_previous;  // the 4-tuple's latest connection
+        bool port_used = false;                // whether the port was used before, to any server
+        Micros port_free_after = 0;            // if so, when its latest use ended
     };
-    if (groups == nullptr) {
-        for (std::uint32_t i = 0; i < ports.size(); ++i) visit(i);
-        for (const std::uint16_t port : ports) last[port] = no_previous;
+
+    // For a client of `connections` connections (scratch_for).
+    explicit PortHistory(std::size_t connections) : lists_(scratch_for(connections, own_)) {
+        lists_.tuples.clear();
+        lists_.last_on_tuple.clear();
+        lists_.ports.clear();
+    }
+    PortHistory(const PortHistory&) = delete;
+    PortHistory& operator=(const PortHistory&) = delete;
+    ~PortHistory() {
+        for (const PortUse& use : lists_.ports) entry_of_port()[use.port] = 0;
+    }
+
+    // Connection `index` uses `port` towards `server` (a server_keys() key), its last packet at
+    // `last_seen`: what came before it on the port and the 4-tuple.
+    Previous use(std::uint32_t index, std::uint16_t port, std::uint64_t server, Micros last_seen) {
+        Previous previous;
+        std::uint32_t& entry = entry_of_port()[port];
+        if (entry != 0) {
+            PortUse& use = lists_.ports[entry - 1];
+            previous.port_used = true;
+            previous.port_free_after = use.free_after;
+            use.free_after = std::max(use.free_after, last_seen);
+        } else {
+            lists_.ports.push_back({last_seen, port});
+            entry = static_cast<std::uint32_t>(lists_.ports.size());
+        }
+        std::vector<std::uint32_t>& last = lists_.last_on_tuple;
+        const std::uint32_t tuple = lists_.tuples.number(server << 16 | port);
+        if (tuple == last.size()) {
+            last.push_back(index);
+        } else {
+            previous.on_tuple = last[tuple];
+            last[tuple] = index;
+        }
         return previous;
     }
-    // Positions by group, each group's in order (a counting sort), the table put back after each.
-    struct GroupScratch {
-        std::vector<std::uint32_t> group_end;
-        std::vector<std::uint32_t> group_begin;
-        std::vector<std::uint32_t> by_group;
+
+  private:
+    struct PortUse {
+        Micros free_after;
+        std::uint16_t port;
     };
-    std::optional<GroupScratch> own;
-    auto& [group_end, group_begin, by_group] = scratch_for(ports.size(), own);
-    group_end.assign(1, 0);
-    for (const std::uint64_t group : *groups) {
-        if (group >= group_end.size()) group_end.resize(group + 1);
-        ++group_end[group];
+    // Each port's place in `ports` plus one; 0 while unused.
+    static std::vector<std::uint32_t>& entry_of_port() {
+        thread_local std::vector<std::uint32_t> table(65536, 0);
+        return table;
     }
-    group_begin.resize(group_end.size());
-    for (std::size_t g = 0, sum = 0; g < group_end.size(); ++g) {
-        group_begin[g] = static_cast<std::uint32_t>(sum);
-        sum += group_end[g];
-        group_end[g] = group_begin[g];
-    }
-    by_group.resize(ports.size());
-    for (std::uint32_t i = 0; i < ports.size(); ++i) by_group[group_end[(*groups)[i]]++] = i;
-    for (std::size_t g = 0; g < group_end.size(); ++g) {
-        for (std::uint32_t at = group_begin[g]; at < group_end[g]; ++at) visit(by_group[at]);
-        for (std::uint32_t at = group_begin[g]; at < group_end[g]; ++at) {
-            last[ports[by_group[at]]] = no_previous;
-        }
-    }
-    return previous;
-}
+    struct Lists {
+        WordNumbering tuples;
+        std::vector<std::uint32_t> last_on_tuple;  // by tuple number
+        std::vector<PortUse> ports;                // the client's, in order of first use
+    };
+
+    std::optional<Lists> own_;
+    Lists& lists_;
+};
 
 // Each record's server as a small number (numbered in order of first appearance), with its
 // protocol in the lowest bit: (protocol, server) keys that fit a word. Consecutive connections
@@ -320,78 +343,57 @@ struct ClientConnections {
     const ConnectionRecords& all;                         // what `records` point into
     const std::vector<const ConnectionRecord*>& records;  // the caller's
     const std::vector<std::uint64_t>& servers;            // server_keys(records), the caller's
-    std::vector<std::uint32_t> previous_on_tuple;         // the same port to the same server
-    std::vector<std::uint32_t> previous_on_port;          // the same port to any server
-
-    ClientConnections(const ConnectionRecords& all_records,
-                      const std::vector<const ConnectionRecord*>& connections,
-                      const std::vector<std::uint64_t>& keys)
-        : all(all_records), records(connections), servers(keys) {
-        struct PortScratch {
-            std::vector<std::uint16_t> ports;
-        };
-        std::optional<PortScratch> own;
-        std::vector<std::uint16_t>& ports = scratch_for(records.size(), own).ports;
-        ports.resize(records.size());
-        for (std::size_t i = 0; i < records.size(); ++i) ports[i] = records[i]->client_port();
-        previous_on_tuple = previous_on_same_port(ports, &servers);
-        previous_on_port = previous_on_same_port(ports, nullptr);
-    }
 };
 
-ReuseStats measure_reuse(const ClientConnections& tcp, double time_wait_s) {
-    ReuseStats reuse;
-    const auto time_wait = static_cast<Micros>(time_wait_s * 1e6);
-    const std::vector<double> edges = reuse_interval_edges(time_wait_s);
-    DurationHistogram intervals;
-    // The latest end of any use of the port up to and including this one.
-    struct ReuseScratch {
-        std::vector<Micros> port_free_after;
-    };
-    std::optional<ReuseScratch> own;
-    std::vector<Micros>& port_free_after = scratch_for(tcp.records.size(), own).port_free_after;
-    port_free_after.resize(tcp.records.size());
-    for (std::size_t i = 0; i < tcp.records.size(); ++i) {
-        const ConnectionRecord& c = *tcp.records[i];
-        if (c.time_wait_collision) ++reuse.time_wait_collisions;
+// A client's TCP reuse, counted connection by connection in start order, each with what
+// PortHistory found before it.
+class ReuseCounter {
+  public:
+    explicit ReuseCounter(double time_wait_s)
+        : time_wait_(static_cast<Micros>(time_wait_s * 1e6)),
+          edges_(reuse_interval_edges(time_wait_s)) {}
 
+    void count(const ConnectionRecords& records, const ConnectionRecord& c,
+               const ConnectionRecord* previous_on_tuple, const PortHistory::Previous& previous) {
+        if (c.time_wait_collision) ++reuse_.time_wait_collisions;
         ReuseKind kind = ReuseKind::other_service;
-        if (const std::uint32_t earlier = tcp.previous_on_tuple[i]; earlier != no_previous) {
-            const ConnectionRecord& previous = *tcp.records[earlier];
-            ++reuse.tuple_reuses;
+        if (previous_on_tuple != nullptr) {
+            ++reuse_.tuple_reuses;
             kind = ReuseKind::tuple_after_time_wait;
-            const ConnectionState state = previous.state();
+            const ConnectionState state = previous_on_tuple->state();
             if (state == ConnectionState::open || state == ConnectionState::half_closed) {
-                ++reuse.active_reuses;
-            } else if (state == ConnectionState::closed && previous.rst_side == no_side) {
+                ++reuse_.active_reuses;
+            } else if (state == ConnectionState::closed && previous_on_tuple->rst_side == no_side) {
                 // The first closer holds TIME_WAIT from the last FIN on.
-                const Micros last_fin = tcp.all.close_time(previous);
-                if (c.first_seen < last_fin + time_wait) {
-                    ++reuse.time_wait_reuses;
+                const Micros last_fin = records.close_time(*previous_on_tuple);
+                if (c.first_seen < last_fin + time_wait_) {
+                    ++reuse_.time_wait_reuses;
                     kind = ReuseKind::tuple_in_time_wait;
                 }
             }
         }
-
-        const Micros last_seen = tcp.all.last_seen(c);
-        port_free_after[i] = last_seen;
-        if (const std::uint32_t earlier = tcp.previous_on_port[i]; earlier != no_previous) {
-            ++reuse.port_reuses;
-            const Micros free_after = port_free_after[earlier];
-            const Micros gap = std::max<Micros>(0, c.first_seen - free_after);
-            intervals.add(gap);
-            const double gap_s = static_cast<double>(gap) / 1e6;
-            const auto bin =
-                std::upper_bound(edges.begin(), edges.end(), gap_s) - edges.begin() - 1;
-            ++reuse.interval_bins[static_cast<std::size_t>(kind)]
-                                 [static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, bin))];
-            port_free_after[i] = std::max(free_after, last_seen);
-        }
+        if (!previous.port_used) return;
+        ++reuse_.port_reuses;
+        const Micros gap = std::max<Micros>(0, c.first_seen - previous.port_free_after);
+        intervals_.add(gap);
+        const double gap_s = static_cast<double>(gap) / 1e6;
+        const auto bin = std::upper_bound(edges_.begin(), edges_.end(), gap_s) - edges_.begin() - 1;
+        ++reuse_.interval_bins[static_cast<std::size_t>(kind)]
+                              [static_cast<std::size_t>(std::max<std::ptrdiff_t>(0, bin))];
     }
-    reuse.min_interval_s = static_cast<double>(intervals.min()) / 1e6;
-    reuse.median_interval_s = intervals.median() / 1e6;
-    return reuse;
-}
+
+    ReuseStats finish() {
+        reuse_.min_interval_s = static_cast<double>(intervals_.min()) / 1e6;
+        reuse_.median_interval_s = intervals_.median() / 1e6;
+        return reuse_;
+    }
+
+  private:
+    Micros time_wait_;
+    std::vector<double> edges_;
+    ReuseStats reuse_;
+    DurationHistogram intervals_;
+};
 
 // One destination's sweeps, as the client's connections reach it.
 struct DestinationSweep {
@@ -425,10 +427,11 @@ struct ExhaustionScratch {
 };
 
 // Sweeps `tcp`'s connections in start order into `scratch`: each destination's occupancy and the
-// client's as a whole. Connections starting at the same time are a group: whatever the group's
-// takeovers end is let go first, then the group is taken.
+// client's as a whole, and with `reuse`, the reuse of their ports, in the same pass. Connections
+// starting at the same time are a group: whatever the group's takeovers end is let go first, then
+// the group is taken.
 void sweep_connections(const ClientConnections& tcp, Micros capture_end, Micros time_wait,
-                       ExhaustionScratch& scratch) {
+                       ExhaustionScratch& scratch, ReuseCounter* reuse) {
     auto& [holdings, ends, destination_of, sweeps, destination_count, total, order] = scratch;
     const std::size_t count = tcp.records.size();
     holdings.resize(count);
@@ -436,15 +439,24 @@ void sweep_connections(const ClientConnections& tcp, Micros capture_end, Micros 
     destination_of.resize(count);
     destination_count = 0;
     for (HeldAtOnce& sweep : total) sweep.clear();
+    PortHistory history(count);
     for (std::size_t group = 0, next = 0; group < count; group = next) {
         const Micros time = tcp.records[group]->first_seen;
         for (next = group; next < count && tcp.records[next]->first_seen == time; ++next) {
+            const ConnectionRecord& record = *tcp.records[next];
             Holding& holding = holdings[next];
-            holding = holding_of(tcp.all, *tcp.records[next], capture_end, time_wait);
+            holding = holding_of(tcp.all, record, capture_end, time_wait);
             ends[0][next] = end_of(holding, false);
             ends[1][next] = end_of(holding, true);
+            const PortHistory::Previous previous =
+                history.use(static_cast<std::uint32_t>(next), record.client_port(),
+                            tcp.servers[next], tcp.all.last_seen(record));
+            const std::uint32_t earlier = previous.on_tuple;
+            if (reuse != nullptr) {
+                reuse->count(tcp.all, record,
+                             earlier == no_previous ? nullptr : tcp.records[earlier], previous);
+            }
             // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
-            const std::uint32_t earlier = tcp.previous_on_tuple[next];
             if (earlier == no_previous) continue;
             Holding& held = holdings[earlier];
             held.occupied_end = std::max(held.open_end, std::min(held.occupied_end, time));
@@ -458,8 +470,8 @@ void sweep_connections(const ClientConnections& tcp, Micros capture_end, Micros 
         for (bool with_time_wait : {false, true})
             total[with_time_wait].release_until(time, ends[with_time_wait]);
         for (std::size_t i = group; i < next; ++i) {
-            const std::size_t server =
-                tcp.servers[i] >> 1;  // numbered in order of first appearance
+            // Servers are numbered in order of first appearance.
+            const std::size_t server = tcp.servers[i] >> 1;
             if (server == destination_count) {
                 if (destination_count == sweeps.size()) sweeps.emplace_back();
                 sweeps[destination_count++].clear(static_cast<std::uint32_t>(i));
@@ -502,16 +514,18 @@ Series occupied_series(const ExhaustionScratch& scratch,
 }
 
 // The occupancy of each destination of `tcp` (one protocol's connections: TCP, or UDP with no
-// TIME_WAIT), worst first, and of all of them at once.
+// TIME_WAIT), worst first, and of all of them at once; with `reuse`, the ports' reuse counted in
+// the same pass.
 ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t limit,
                                    Micros capture_end, double time_wait_s, bool unique_per_tuple,
-                                   const PortAnalysisOptions& options) {
+                                   const PortAnalysisOptions& options,
+                                   ReuseCounter* reuse = nullptr) {
     ExhaustionStats stats;
     stats.time_wait_s = time_wait_s;
     const double size = std::max<std::uint32_t>(limit, 1);
     std::optional<ExhaustionScratch> own;
     ExhaustionScratch& scratch = scratch_for(tcp.records.size(), own);
-    sweep_connections(tcp, capture_end, static_cast<Micros>(time_wait_s * 1e6), scratch);
+    sweep_connections(tcp, capture_end, static_cast<Micros>(time_wait_s * 1e6), scratch, reuse);
 
     // Destinations in address order, so equally used ones keep that order below.
     std::vector<std::uint32_t>& order = scratch.order;
@@ -1018,20 +1032,20 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         if (!options.time_wait_s && gateway->time_wait_s > 0) time_wait_s = gateway->time_wait_s;
         unique_per_tuple = true;
     }
-    const ClientConnections tcp_connections(records, tcp, tcp_servers);
-    result.reuse = measure_reuse(tcp_connections, time_wait_s);
-    result.exhaustion = measure_exhaustion(tcp_connections, result.range.limit(), capture_end,
-                                           time_wait_s, unique_per_tuple, options);
+    ReuseCounter reuse(time_wait_s);
+    result.exhaustion =
+        measure_exhaustion({records, tcp, tcp_servers}, result.range.limit(), capture_end,
+                           time_wait_s, unique_per_tuple, options, &reuse);
+    result.reuse = reuse.finish();
     // UDP is a port space of its own, each port unique per local address.
     for (const ConnectionRecord* record : udp) {
         if (is_ephemeral_use(*record)) udp_ephemeral.push_back(record);
     }
     if (!udp_ephemeral.empty()) {
         const std::vector<std::uint64_t> keys = server_keys(udp_ephemeral);
-        const ClientConnections udp_connections(records, udp_ephemeral, keys);
         merge_udp(result.exhaustion,
-                  measure_exhaustion(udp_connections, result.range.limit(), capture_end, 0.0, false,
-                                     options),
+                  measure_exhaustion({records, udp_ephemeral, keys}, result.range.limit(),
+                                     capture_end, 0.0, false, options),
                   options);
     }
     if (ports.empty()) {
