@@ -75,21 +75,6 @@ void fetch(const ConnectionRecord* record) noexcept {
     __builtin_prefetch(reinterpret_cast<const char*>(record) + sizeof(ConnectionRecord) - 1);
 }
 
-// For each position, the nearest earlier position holding the same server, or no_previous.
-// `servers` are server_keys(): small numbers (below twice the count), so a table of last
-// positions does it in one pass.
-std::vector<std::uint32_t> previous_to_same_server(const std::vector<std::uint64_t>& servers) {
-    std::vector<std::uint32_t> previous(servers.size(), no_previous);
-    const std::uint64_t bound =
-        servers.empty() ? 0 : *std::max_element(servers.begin(), servers.end()) + 1;
-    std::vector<std::uint32_t> last(bound, no_previous);
-    for (std::size_t i = 0; i < servers.size(); ++i) {
-        previous[i] = last[servers[i]];
-        last[servers[i]] = static_cast<std::uint32_t>(i);
-    }
-    return previous;
-}
-
 // The earlier uses of a client's ports, looked up as its connections come in start order: for
 // each port, when its uses so far ended (the latest last packet); for each 4-tuple (port and
 // server), its latest connection. State per port and per 4-tuple, not per connection. Ports are
@@ -613,79 +598,104 @@ std::string_view verdict_name(Verdict verdict) noexcept {
 
 namespace {
 
+// The steps between a client's allocations, counted connection by connection in start order:
+// between consecutive ones, across a change of destination, and within one destination (pairs
+// less than per_destination_window apart), with what each destination's latest allocation was.
+class AllocationSteps {
+  public:
+    // For a client of `connections` connections (scratch_for).
+    explicit AllocationSteps(std::size_t connections) : latest_(scratch_for(connections, own_)) {
+        latest_.clear();
+    }
+    AllocationSteps(const AllocationSteps&) = delete;
+    AllocationSteps& operator=(const AllocationSteps&) = delete;
+
+    // `record` allocated its client port towards `server` (a server_keys() key).
+    void add(const ConnectionRecord& record, std::uint64_t server) {
+        const std::uint16_t port = record.client_port();
+        even_ += port % 2 == 0;
+        low_ = std::min(low_, port);
+        high_ = std::max(high_, port);
+        if (samples_++ > 0) {
+            const int step = port - previous_port_;
+            ++steps_;
+            small_ += is_small_step(step);
+            plus_one_ += step == 1;
+            if (previous_server_ != server) {
+                ++cross_;
+                cross_small_ += is_small_step(step);
+            }
+        }
+        previous_port_ = port;
+        previous_server_ = server;
+        const std::size_t destination = server >> 1;  // numbered in order of first appearance
+        if (destination >= latest_.size()) latest_.resize(destination + 1);
+        Latest& latest = latest_[destination];
+        if (latest.seen && record.first_seen - latest.first_seen < per_destination_window) {
+            ++within_;
+            within_small_ += is_small_step(port - latest.port);
+        }
+        latest = {record.first_seen, port, true};
+    }
+
+    AllocationFingerprint finish() const {
+        AllocationFingerprint result;
+        result.samples = static_cast<std::uint32_t>(samples_);
+        if (samples_ == 0) return result;
+        result.even_share = static_cast<double>(even_) / static_cast<double>(samples_);
+        result.unknown_because = UnknownBecause::too_few;
+        if (samples_ < min_fingerprint_samples) return result;
+        result.unknown_because = UnknownBecause::no_pattern;
+        const double small_share = static_cast<double>(small_) / static_cast<double>(steps_);
+        const bool several_destinations = cross_ >= 5;
+        if (small_share >= pattern_share) {
+            // One rising sequence. To a single destination, Linux's even steps of 2-16 look the
+            // same as a global counter would; its even ports and lack of +1 steps tell them apart.
+            const bool linux_like =
+                !several_destinations && plus_one_ < steps_ / 2 && result.even_share >= 0.8;
+            result.pattern =
+                linux_like ? AllocationPattern::per_destination : AllocationPattern::sequential;
+            result.confidence = wilson_lower_bound(small_, steps_);
+        } else if (several_destinations && within_ >= 5 &&
+                   within_small_ >= pattern_share * within_ &&
+                   cross_small_ <= (1 - pattern_share) * cross_) {
+            result.pattern = AllocationPattern::per_destination;
+            result.confidence =
+                wilson_lower_bound(within_small_ + (cross_ - cross_small_), within_ + cross_);
+        } else if (small_share <= random_small_share) {
+            result.pattern = AllocationPattern::random;
+            result.confidence = wilson_lower_bound(steps_ - small_, steps_);
+        }
+        if (result.pattern != AllocationPattern::unknown)
+            result.unknown_because = UnknownBecause::known;
+        result.os_hint = os_hint_for(result.pattern, low_, high_);
+        return result;
+    }
+
+  private:
+    struct Latest {
+        Micros first_seen = 0;
+        std::uint16_t port = 0;
+        bool seen = false;
+    };
+
+    std::uint64_t samples_ = 0, even_ = 0;
+    std::uint16_t low_ = 65535, high_ = 0;
+    std::uint64_t steps_ = 0, small_ = 0, plus_one_ = 0, cross_ = 0, cross_small_ = 0;
+    std::uint64_t within_ = 0, within_small_ = 0;
+    std::uint16_t previous_port_ = 0;
+    std::uint64_t previous_server_ = 0;
+    std::optional<std::vector<Latest>> own_;
+    std::vector<Latest>& latest_;  // by destination number
+};
+
 // fingerprint_allocation with each connection's server_keys already known.
 AllocationFingerprint fingerprint_with_servers(
     const std::vector<const ConnectionRecord*>& connections,
     const std::vector<std::uint64_t>& servers) {
-    AllocationFingerprint result;
-    result.samples = static_cast<std::uint32_t>(connections.size());
-    if (connections.empty()) return result;
-    std::uint64_t even = 0;
-    std::uint16_t low = 65535;
-    std::uint16_t high = 0;
-    for (const ConnectionRecord* record : connections) {
-        const std::uint16_t port = record->client_port();
-        even += port % 2 == 0;
-        low = std::min(low, port);
-        high = std::max(high, port);
-    }
-    result.even_share = static_cast<double>(even) / connections.size();
-    result.unknown_because = UnknownBecause::too_few;
-    if (connections.size() < min_fingerprint_samples) return result;
-    result.unknown_because = UnknownBecause::no_pattern;
-
-    // Steps between consecutive allocations: overall, across a change of destination, and
-    // within one destination (pairs less than per_destination_window apart).
-    std::uint64_t steps = 0, small = 0, plus_one = 0, cross = 0, cross_small = 0;
-    std::uint64_t within = 0, within_small = 0;
-    const std::vector<std::uint32_t> previous_to_server = previous_to_same_server(servers);
-    const ConnectionRecord* previous = nullptr;
-    for (std::size_t i = 0; i < connections.size(); ++i) {
-        const ConnectionRecord* record = connections[i];
-        const int port = record->client_port();
-        if (previous != nullptr) {
-            const int step = port - previous->client_port();
-            ++steps;
-            small += is_small_step(step);
-            plus_one += step == 1;
-            if (previous->server_key() != record->server_key()) {
-                ++cross;
-                cross_small += is_small_step(step);
-            }
-        }
-        if (previous_to_server[i] != no_previous) {
-            const ConnectionRecord& before = *connections[previous_to_server[i]];
-            if (record->first_seen - before.first_seen < per_destination_window) {
-                ++within;
-                within_small += is_small_step(port - before.client_port());
-            }
-        }
-        previous = record;
-    }
-
-    const double small_share = static_cast<double>(small) / steps;
-    const bool several_destinations = cross >= 5;
-    if (small_share >= pattern_share) {
-        // One rising sequence. To a single destination, Linux's even steps of 2-16 look the same
-        // as a global counter would; its even ports and lack of +1 steps tell them apart.
-        const bool linux_like =
-            !several_destinations && plus_one < steps / 2 && result.even_share >= 0.8;
-        result.pattern =
-            linux_like ? AllocationPattern::per_destination : AllocationPattern::sequential;
-        result.confidence = wilson_lower_bound(small, steps);
-    } else if (several_destinations && within >= 5 && within_small >= pattern_share * within &&
-               cross_small <= (1 - pattern_share) * cross) {
-        result.pattern = AllocationPattern::per_destination;
-        result.confidence =
-            wilson_lower_bound(within_small + (cross - cross_small), within + cross);
-    } else if (small_share <= random_small_share) {
-        result.pattern = AllocationPattern::random;
-        result.confidence = wilson_lower_bound(steps - small, steps);
-    }
-    if (result.pattern != AllocationPattern::unknown)
-        result.unknown_because = UnknownBecause::known;
-    result.os_hint = os_hint_for(result.pattern, low, high);
-    return result;
+    AllocationSteps steps(connections.size());
+    for (std::size_t i = 0; i < connections.size(); ++i) steps.add(*connections[i], servers[i]);
+    return steps.finish();
 }
 
 // Adds the UDP destinations to the TCP ones, worst first, and the UDP total to the client's
