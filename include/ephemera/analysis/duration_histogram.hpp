@@ -5,7 +5,7 @@
 // exactly. Above, the buckets are DDSketch's (Masson, Rim and Lee, VLDB 2019): bucket i holds the
 // durations in (g^(i-1), g^i] microseconds, g = (1 + a) / (1 - a), and reads back as
 // 2 g^i / (g + 1), within a (relative) of every duration it holds. With a = 0.1%, a millisecond
-// to a day takes about 8,700 buckets. No Debian package offers such a histogram in C or C++
+// to a day takes about 9,100 buckets. No Debian package offers such a histogram in C or C++
 // (HdrHistogram's C library is not packaged, and its fixed array would cost a client with three
 // reuses a hundred kilobytes).
 #pragma once
