@@ -128,6 +128,10 @@ AnalysisResult analyze_states(const AnalyzeOptions& options,
     ConnectionRecords records;
     SavedState state;
     for (auto& [path, opened] : inputs) read_state(path, *opened.stream, records, state);
+    if (options.split_segments && !state.capture.split_segments) {
+        throw UserError(
+            "--split-segments keys hosts as packets are read: these states were saved without it");
+    }
     return report_on(records, std::move(state), options, port_analysis);
 }
 
@@ -436,10 +440,6 @@ AnalysisResult analyze_captures(const AnalyzeOptions& options) {
 
     if (options.inputs.empty()) {
         throw UserError("give at least one capture file, or - for standard input");
-    }
-    if (options.split_segments && !options.save_state.empty()) {
-        throw UserError(
-            "--save-state does not keep --split-segments' segments yet: save without it");
     }
     std::vector<CaptureReader::OpenedInput> inputs = open_inputs(options.inputs);
     const auto zeek_logs = std::count_if(inputs.begin(), inputs.end(), [](const auto& input) {

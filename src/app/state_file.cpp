@@ -14,8 +14,11 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view magic_line = "ephemera-state 1\n";
-constexpr int format_version = 1;
+// Version 2 is version 1 with the segments of a capture read with --split-segments; a state of a
+// capture read without is written as version 1, which earlier builds read too.
+constexpr std::string_view magic_prefix = "ephemera-state ";
+constexpr int plain_version = 1;
+constexpr int segmented_version = 2;
 constexpr std::size_t host_size = 18;
 constexpr std::size_t record_size = 86;
 constexpr std::size_t max_header_line = std::size_t{64} << 20;
@@ -157,25 +160,39 @@ json summary_json(const ConnectionRecords& records, const SavedState& state) {
                            {"inner_connections", tunnel.inner_connections},
                            {"first_seen", tunnel.first_seen}});
     }
-    return {{"version", format_version},
-            {"hosts", records.host_count()},
-            {"records", records.size()},
-            {"files", files},
-            {"packets", capture.packets},
-            {"decoded", capture.decoded},
-            {"first", capture.first},
-            {"last", capture.last},
-            {"skipped", capture.skipped},
-            {"tunnels", tunnels},
-            {"duplicates", capture.duplicates},
-            {"backward_steps", capture.backward_steps},
-            {"largest_backward_step", capture.largest_backward_step},
-            {"max_connections", capture.max_connections},
-            {"evicted_half_open", capture.evicted_half_open},
-            {"evicted_other", capture.evicted_other},
-            {"filtered", capture.filtered},
-            {"input_warnings", state.input_warnings},
-            {"reader_warnings", state.reader_warnings}};
+    json summary = {{"version", capture.split_segments ? segmented_version : plain_version},
+                    {"hosts", records.host_count()},
+                    {"records", records.size()},
+                    {"files", files},
+                    {"packets", capture.packets},
+                    {"decoded", capture.decoded},
+                    {"first", capture.first},
+                    {"last", capture.last},
+                    {"skipped", capture.skipped},
+                    {"tunnels", tunnels},
+                    {"duplicates", capture.duplicates},
+                    {"backward_steps", capture.backward_steps},
+                    {"largest_backward_step", capture.largest_backward_step},
+                    {"max_connections", capture.max_connections},
+                    {"evicted_half_open", capture.evicted_half_open},
+                    {"evicted_other", capture.evicted_other},
+                    {"filtered", capture.filtered},
+                    {"input_warnings", state.input_warnings},
+                    {"reader_warnings", state.reader_warnings}};
+    if (capture.split_segments) {
+        json segments = json::array();
+        for (const SegmentPath& path : capture.segments) {
+            json hops = json::array();
+            for (std::size_t i = 0; i < path.count; ++i) {
+                const SegmentHop& hop = path.hops[i];
+                hops.push_back({static_cast<int>(hop.kind), hop.has_id, hop.id});
+            }
+            segments.push_back(std::move(hops));
+        }
+        summary["segments"] = std::move(segments);
+        summary["packets_in_shared_segment"] = capture.packets_in_shared_segment;
+    }
+    return summary;
 }
 
 void put_record(Encoder& out, const ConnectionRecords& records, const ConnectionRecord& record) {
@@ -331,18 +348,67 @@ void merge_summary(const json& summary, SavedState& merged, const Decoder& decod
     }
 }
 
+// The version a state's first line names: 1 or 2.
+int version_of(const std::string& line, const Decoder& decoder) {
+    for (const int version : {plain_version, segmented_version}) {
+        if (line == fmt::format("{}{}", magic_prefix, version)) return version;
+    }
+    decoder.damaged("another version");
+}
+
+// The number `path` has among `capture`'s segments, added if new: as CaptureSummary::segment_of
+// numbers them, past max_segments sharing the last number.
+std::uint8_t merged_segment(CaptureSummary& capture, const SegmentPath& path) {
+    const auto found = std::find(capture.segments.begin(), capture.segments.end(), path);
+    if (found != capture.segments.end()) {
+        return static_cast<std::uint8_t>(found - capture.segments.begin() + 1);
+    }
+    if (capture.segments.size() == CaptureSummary::max_segments) {
+        return static_cast<std::uint8_t>(CaptureSummary::max_segments);
+    }
+    capture.segments.push_back(path);
+    return static_cast<std::uint8_t>(capture.segments.size());
+}
+
+// A state's segments (version 2) merged into `capture`'s: what each of its segment numbers
+// (Address::segment) is there, by number; 0, no segment, stays 0.
+std::vector<std::uint8_t> merge_segments(const json& summary, CaptureSummary& capture,
+                                         const Decoder& decoder) {
+    std::vector<std::uint8_t> numbers = {0};
+    if (!summary.contains("segments")) return numbers;
+    const json& segments = summary.at("segments");
+    if (segments.size() > CaptureSummary::max_segments) decoder.damaged("its segments");
+    for (const json& hops : segments) {
+        SegmentPath path;
+        if (hops.size() > SegmentPath::capacity) decoder.damaged("a segment");
+        for (const json& hop : hops) {
+            const int kind = hop.at(0);
+            if (kind < 0 || kind >= static_cast<int>(tunnel_kind_count)) {
+                decoder.damaged("a segment");
+            }
+            path.hops[path.count++] = {static_cast<TunnelKind>(kind), hop.at(1).get<bool>(),
+                                       hop.at(2).get<std::uint32_t>()};
+        }
+        numbers.push_back(merged_segment(capture, path));
+    }
+    capture.packets_in_shared_segment +=
+        summary.at("packets_in_shared_segment").get<std::uint64_t>();
+    return numbers;
+}
+
 }  // namespace
 
 bool looks_like_state(std::uint32_t magic) noexcept {
     std::uint32_t expected = 0;
-    std::memcpy(&expected, magic_line.data(), sizeof expected);  // as the magic was read
+    std::memcpy(&expected, magic_prefix.data(), sizeof expected);  // as the magic was read
     return magic == expected;
 }
 
 void write_state(std::FILE* out, const ConnectionRecords& records, const SavedState& state) {
-    std::fwrite(magic_line.data(), 1, magic_line.size(), out);
-    const std::string summary = summary_json(records, state).dump() + "\n";
-    std::fwrite(summary.data(), 1, summary.size(), out);
+    const json summary = summary_json(records, state);
+    const std::string header =
+        fmt::format("{}{}\n{}\n", magic_prefix, summary.at("version").get<int>(), summary.dump());
+    std::fwrite(header.data(), 1, header.size(), out);
     Encoder encoder(out);
     for (std::uint32_t host = 0; host < records.host_count(); ++host) {
         const Address& address = records.address(host);
@@ -360,21 +426,35 @@ void write_state(std::FILE* out, const ConnectionRecords& records, const SavedSt
 void read_state(const std::string& path, ByteStream& stream, ConnectionRecords& records,
                 SavedState& merged) {
     Decoder decoder(path, stream);
-    if (decoder.line() + "\n" != magic_line) decoder.damaged("another version");
+    const int version = version_of(decoder.line(), decoder);
+    const bool first_state = merged.capture.files.empty() && merged.capture.packets == 0;
+    const bool split = version == segmented_version;
+    if (!first_state && split != merged.capture.split_segments) {
+        throw UserError(fmt::format(
+            "{} was saved {} --split-segments and the states before it {}: their hosts are told "
+            "apart differently, so they cannot be merged",
+            path, split ? "with" : "without", split ? "without" : "with"));
+    }
+    merged.capture.split_segments = split;
     std::uint64_t host_count = 0;
     std::uint64_t record_count = 0;
+    std::vector<std::uint8_t> segment_numbers;
     try {
         const json summary = json::parse(decoder.line());
-        if (summary.at("version") != format_version) decoder.damaged("another version");
+        if (summary.at("version") != version) decoder.damaged("another version");
         host_count = summary.at("hosts").get<std::uint64_t>();
         record_count = summary.at("records").get<std::uint64_t>();
         merge_summary(summary, merged, decoder);
+        segment_numbers = merge_segments(summary, merged.capture, decoder);
     } catch (const json::exception& error) {
         decoder.damaged(error.what());
     }
     std::vector<Address> hosts;
     for (std::uint64_t i = 0; i < host_count; ++i) {
-        hosts.push_back(address_from(decoder.take(host_size), decoder));
+        Address address = address_from(decoder.take(host_size), decoder);
+        if (address.segment >= segment_numbers.size()) decoder.damaged("a host's segment");
+        address.segment = segment_numbers[address.segment];
+        hosts.push_back(address);
     }
     for (std::uint64_t i = 0; i < record_count; ++i) {
         add_record(decoder.take(record_size), hosts, records, decoder);

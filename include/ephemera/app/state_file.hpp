@@ -10,7 +10,11 @@
 //
 // Format, version 1: the line "ephemera-state 1", one line of JSON (the summary, the counts
 // below), then binary little-endian: every host (family, segment, 16 address bytes), then every
-// record in a fixed layout of 86 bytes (state_file.cpp). A file of another version is refused.
+// record in a fixed layout of 86 bytes (state_file.cpp). Version 2, for a capture read with
+// --split-segments, is the same with "ephemera-state 2" and the segments (VLANs and tunnels, by
+// the number hosts name them with) in the summary; merged, the same segment in two states is one.
+// A file of another version is refused, as are states saved with --split-segments and without
+// read together.
 #pragma once
 
 #include <cstdint>
@@ -36,8 +40,7 @@ struct SavedState {
 // Whether an input's first four bytes are a saved state's.
 bool looks_like_state(std::uint32_t magic) noexcept;
 
-// Writes `records` and `state` to `out`. Not for a capture read with --split-segments: its
-// segment numbers would not survive a merge (analyze refuses the two together).
+// Writes `records` and `state` to `out`.
 void write_state(std::FILE* out, const ConnectionRecords& records, const SavedState& state);
 
 // Reads a state written by write_state from `stream` (opened as `path`): its records are appended
