@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <span>
@@ -398,10 +399,11 @@ struct DestinationSweep {
     }
 };
 
-// What measure_exhaustion works in (analysis/scratch.hpp): each connection's holding, its ends as
-// the sweeps count them (end_of), and its destination; a sweep per destination, of which
+// What measure_exhaustion works in (analysis/scratch.hpp): each connection's record, holding,
+// ends as the sweeps count them (end_of) and destination; a sweep per destination, of which
 // `destination_count` are this client's.
 struct ExhaustionScratch {
+    std::vector<const ConnectionRecord*> records;
     std::vector<Holding> holdings;
     std::array<std::vector<Micros>, 2> ends;  // indexed by with_time_wait
     std::vector<std::uint32_t> destination_of;
@@ -409,79 +411,133 @@ struct ExhaustionScratch {
     std::size_t destination_count = 0;
     std::array<HeldAtOnce, 2> total;  // all destinations at once, by with_time_wait
     std::vector<std::uint32_t> order;
+    std::vector<std::uint32_t> open_to_the_end;  // connections held with no end yet
 };
 
-// Sweeps `tcp`'s connections in start order into `scratch`: each destination's occupancy and the
-// client's as a whole, and with `reuse`, the reuse of their ports, in the same pass. Connections
-// starting at the same time are a group: whatever the group's takeovers end is let go first, then
-// the group is taken.
-void sweep_connections(const ClientConnections& tcp, Micros capture_end, Micros time_wait,
-                       ExhaustionScratch& scratch, ReuseCounter* reuse) {
-    auto& [holdings, ends, destination_of, sweeps, destination_count, total, order] = scratch;
-    const std::size_t count = tcp.records.size();
-    holdings.resize(count);
-    for (std::vector<Micros>& of_kind : ends) of_kind.resize(count);
-    destination_of.resize(count);
-    destination_count = 0;
-    for (HeldAtOnce& sweep : total) sweep.clear();
-    PortHistory history(count);
-    for (std::size_t group = 0, next = 0; group < count; group = next) {
-        const Micros time = tcp.records[group]->first_seen;
-        for (next = group; next < count && tcp.records[next]->first_seen == time; ++next) {
-            const ConnectionRecord& record = *tcp.records[next];
-            Holding& holding = holdings[next];
-            holding = holding_of(tcp.all, record, capture_end, time_wait);
-            ends[0][next] = end_of(holding, false);
-            ends[1][next] = end_of(holding, true);
-            const PortHistory::Previous previous =
-                history.use(static_cast<std::uint32_t>(next), record.client_port(),
-                            tcp.servers[next], tcp.all.last_seen(record));
-            const std::uint32_t earlier = previous.on_tuple;
-            if (reuse != nullptr) {
-                reuse->count(tcp.all, record,
-                             earlier == no_previous ? nullptr : tcp.records[earlier], previous);
-            }
-            // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
-            if (earlier == no_previous) continue;
-            Holding& held = holdings[earlier];
-            held.occupied_end = std::max(held.open_end, std::min(held.occupied_end, time));
-            const Micros moved = end_of(held, true);
-            if (moved == ends[1][earlier]) continue;
-            ends[1][earlier] = moved;
-            if (earlier >= group) continue;  // of this group: not taken yet
-            total[1].end_moved(earlier, moved);
-            sweeps[destination_of[earlier]].occupied.end_moved(earlier, moved);
+// A client's occupancy, swept as its connections come in start order (one protocol's: TCP, or
+// UDP with no TIME_WAIT): each destination's and the client's as a whole, and with a
+// ReuseCounter, the reuse of its ports in the same pass. Connections starting at the same time
+// are a group: whatever the group's takeovers end is let go first, then the group is taken, when
+// a later start comes or at finish(). A connection still open is held with no end until finish()
+// gives it the capture's.
+class OccupancySweep {
+  public:
+    OccupancySweep(ExhaustionScratch& scratch, const ConnectionRecords& records,
+                   std::size_t connections, Micros time_wait, ReuseCounter* reuse)
+        : scratch_(scratch),
+          records_(records),
+          time_wait_(time_wait),
+          reuse_(reuse),
+          history_(connections) {
+        scratch_.records.clear();
+        scratch_.holdings.clear();
+        for (std::vector<Micros>& of_kind : scratch_.ends) of_kind.clear();
+        scratch_.destination_of.clear();
+        scratch_.destination_count = 0;
+        for (HeldAtOnce& sweep : scratch_.total) sweep.clear();
+        scratch_.open_to_the_end.clear();
+    }
+
+    // The client's next connection, `record`, towards `server` (a server_keys() key).
+    void add(const ConnectionRecord& record, std::uint64_t server) {
+        const Micros start = record.first_seen;
+        if (group_ < scratch_.records.size() && start != group_start_) take_group();
+        group_start_ = start;
+        const auto id = static_cast<std::uint32_t>(scratch_.records.size());
+        scratch_.records.push_back(&record);
+        const Holding holding = holding_of(records_, record, open_to_the_end, time_wait_);
+        scratch_.holdings.push_back(holding);
+        for (const bool with_time_wait : {false, true}) {
+            scratch_.ends[with_time_wait].push_back(end_of(holding, with_time_wait));
         }
-        for (bool with_time_wait : {false, true})
-            total[with_time_wait].release_until(time, ends[with_time_wait]);
-        for (std::size_t i = group; i < next; ++i) {
-            // Servers are numbered in order of first appearance.
-            const std::size_t server = tcp.servers[i] >> 1;
-            if (server == destination_count) {
-                if (destination_count == sweeps.size()) sweeps.emplace_back();
-                sweeps[destination_count++].clear(static_cast<std::uint32_t>(i));
+        if (holding.open_end == open_to_the_end) scratch_.open_to_the_end.push_back(id);
+        // Destinations are numbered in order of first appearance.
+        const auto destination = static_cast<std::uint32_t>(server >> 1);
+        if (destination == scratch_.destination_count) {
+            if (destination == scratch_.sweeps.size()) scratch_.sweeps.emplace_back();
+            scratch_.sweeps[scratch_.destination_count++].clear(id);
+        }
+        scratch_.destination_of.push_back(destination);
+
+        const PortHistory::Previous previous =
+            history_.use(id, record.client_port(), server, records_.last_seen(record));
+        const std::uint32_t earlier = previous.on_tuple;
+        if (reuse_ != nullptr) {
+            reuse_->count(records_, record,
+                          earlier == no_previous ? nullptr : scratch_.records[earlier], previous);
+        }
+        // A 4-tuple taken over again (tcp_tw_reuse) ends the earlier TIME_WAIT right then.
+        if (earlier == no_previous) return;
+        Holding& held = scratch_.holdings[earlier];
+        held.occupied_end = std::max(held.open_end, std::min(held.occupied_end, start));
+        move_end(earlier, true, end_of(held, true));
+    }
+
+    // Ends the sweep at `capture_end`: what is still open is held until then.
+    void finish(Micros capture_end) {
+        for (const std::uint32_t id : scratch_.open_to_the_end) {
+            Holding& holding = scratch_.holdings[id];
+            holding.open_end = holding.occupied_end = capture_end;
+            for (const bool with_time_wait : {false, true}) {
+                move_end(id, with_time_wait, end_of(holding, with_time_wait));
             }
-            destination_of[i] = static_cast<std::uint32_t>(server);
-            DestinationSweep& destination = sweeps[server];
+        }
+        if (group_ < scratch_.records.size()) take_group();
+        for (std::size_t id = 0; id < scratch_.holdings.size(); ++id) {
+            scratch_.sweeps[scratch_.destination_of[id]].occupied_at_end +=
+                scratch_.holdings[id].occupied_end >= capture_end;
+        }
+    }
+
+  private:
+    // An end for the connections still open, after every start: finish() gives them the capture's.
+    static constexpr Micros open_to_the_end = std::numeric_limits<Micros>::max();
+
+    // Connection `id`'s end (with or without TIME_WAIT) is now `end`: no later than before, and
+    // not before the latest start taken.
+    void move_end(std::uint32_t id, bool with_time_wait, Micros end) {
+        Micros& current = scratch_.ends[with_time_wait][id];
+        if (end == current) return;
+        current = end;
+        if (id >= group_) return;  // not taken yet
+        scratch_.total[with_time_wait].end_moved(id, end);
+        DestinationSweep& destination = scratch_.sweeps[scratch_.destination_of[id]];
+        (with_time_wait ? destination.occupied : destination.open).end_moved(id, end);
+    }
+
+    // Takes the connections added since the last group, all starting at group_start_.
+    void take_group() {
+        const Micros time = group_start_;
+        for (const bool with_time_wait : {false, true}) {
+            scratch_.total[with_time_wait].release_until(time, scratch_.ends[with_time_wait]);
+        }
+        for (; group_ < scratch_.records.size(); ++group_) {
+            const auto id = static_cast<std::uint32_t>(group_);
+            DestinationSweep& destination = scratch_.sweeps[scratch_.destination_of[id]];
             ++destination.connections;
             destination.starts.add(time);
-            const auto id = static_cast<std::uint32_t>(i);
-            for (bool with_time_wait : {false, true}) {
+            for (const bool with_time_wait : {false, true}) {
+                const std::vector<Micros>& ends = scratch_.ends[with_time_wait];
                 HeldAtOnce& of_destination =
                     with_time_wait ? destination.occupied : destination.open;
-                of_destination.release_until(time, ends[with_time_wait]);
-                of_destination.take(time, id, ends[with_time_wait][i]);
-                total[with_time_wait].take(time, id, ends[with_time_wait][i]);
+                of_destination.release_until(time, ends);
+                of_destination.take(time, id, ends[id]);
+                scratch_.total[with_time_wait].take(time, id, ends[id]);
             }
         }
     }
-    for (std::size_t i = 0; i < count; ++i) {
-        sweeps[destination_of[i]].occupied_at_end += holdings[i].occupied_end >= capture_end;
-    }
-}
 
-// Destination `destination`'s occupancy over time, swept again from the ends sweep_connections
-// left (as final as they now are, nothing moves).
+    ExhaustionScratch& scratch_;
+    const ConnectionRecords& records_;
+    Micros time_wait_;
+    ReuseCounter* reuse_;
+    PortHistory history_;
+    std::size_t group_ = 0;  // the first connection not taken yet
+    Micros group_start_ = 0;
+};
+
+// Destination `destination`'s occupancy over time, swept again from the ends OccupancySweep left
+// (as final as they now are, nothing moves).
 Series occupied_series(const ExhaustionScratch& scratch,
                        std::span<const ConnectionRecord* const> records,
                        std::uint32_t destination) {
@@ -510,7 +566,10 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
     const double size = std::max<std::uint32_t>(limit, 1);
     std::optional<ExhaustionScratch> own;
     ExhaustionScratch& scratch = scratch_for(tcp.records.size(), own);
-    sweep_connections(tcp, capture_end, static_cast<Micros>(time_wait_s * 1e6), scratch, reuse);
+    OccupancySweep sweep(scratch, tcp.all, tcp.records.size(),
+                         static_cast<Micros>(time_wait_s * 1e6), reuse);
+    for (std::size_t i = 0; i < tcp.records.size(); ++i) sweep.add(*tcp.records[i], tcp.servers[i]);
+    sweep.finish(capture_end);
 
     // Destinations in address order, so equally used ones keep that order below.
     std::vector<std::uint32_t>& order = scratch.order;
