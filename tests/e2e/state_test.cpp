@@ -33,6 +33,15 @@ std::string output_of(const std::vector<std::string>& args) {
     return result.out;
 }
 
+// ephemera run with `args` refuses, with exit 2 and one line on stderr that says `says`.
+void expect_refused(const std::vector<std::string>& args, const std::string& says) {
+    SCOPED_TRACE(says);
+    const RunResult result = run_ephemera(args);
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_NE(result.err.find(says), std::string::npos) << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
 TEST(SavedState, StatesSavedApartReportAsOneRunOverTheirCaptures) {
     struct Case {
         std::string sample;
@@ -111,13 +120,7 @@ TEST(SavedState, SegmentsAreMergedByWhatTheyAre) {
         {{"analyze", states[0], temp.file("plain.state")}, "cannot be merged"},
         {{"analyze", "--split-segments", temp.file("plain.state")}, "saved without it"},
     };
-    for (const auto& refusal : refusals) {
-        SCOPED_TRACE(refusal.says);
-        const RunResult result = run_ephemera(refusal.args);
-        EXPECT_EQ(result.exit_code, 2);
-        EXPECT_NE(result.err.find(refusal.says), std::string::npos) << result.err;
-        EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
-    }
+    for (const auto& [args, says] : refusals) expect_refused(args, says);
 }
 
 // A state can be saved again from states: the merge of a merge is the same report.
@@ -155,13 +158,7 @@ TEST(SavedState, WhatCannotBeMergedIsRefusedInOneLine) {
         {{"analyze", state, capture}, "is not a saved state and the others are"},
         {{"analyze", "--filter", "tcp", state}, "saved states hold connections"},
     };
-    for (const auto& refusal : refusals) {
-        SCOPED_TRACE(refusal.says);
-        const RunResult result = run_ephemera(refusal.args);
-        EXPECT_EQ(result.exit_code, 2);
-        EXPECT_NE(result.err.find(refusal.says), std::string::npos) << result.err;
-        EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
-    }
+    for (const auto& [args, says] : refusals) expect_refused(args, says);
 }
 
 }  // namespace
