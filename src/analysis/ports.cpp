@@ -842,26 +842,22 @@ std::string_view evidence_name(RangeEvidence evidence) noexcept {
     return "none";
 }
 
-RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pattern,
+RangeEstimate infer_range(const std::vector<std::uint16_t>& ports, AllocationPattern pattern,
                           TableSet hint) {
+    PortSet set;
+    for (const std::uint16_t port : ports) set.add(port);
+    return infer_range(set, pattern, hint);
+}
+
+RangeEstimate infer_range(PortSet& used, AllocationPattern pattern, TableSet hint) {
     RangeEstimate estimate;
-    estimate.allocations = ports.size();
-    // Distinct ports in order: sorted where they are few, else from a bitmap of the port space
-    // (clearing and scanning its 8 KiB costs more than sorting a few dozen ports).
-    constexpr std::size_t few_ports = 64;
-    if (ports.size() <= few_ports) {
-        std::sort(ports.begin(), ports.end());
-        ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
-    } else {
-        std::array<std::uint64_t, 65536 / 64> seen{};
-        for (const std::uint16_t port : ports) seen[port / 64] |= std::uint64_t{1} << (port % 64);
-        ports.clear();
-        for (std::size_t word = 0; word < seen.size(); ++word) {
-            for (std::uint64_t bits = seen[word]; bits != 0; bits &= bits - 1) {
-                ports.push_back(static_cast<std::uint16_t>(word * 64 + std::countr_zero(bits)));
-            }
-        }
-    }
+    estimate.allocations = used.added();
+    struct RangeScratch {
+        std::vector<std::uint16_t> ports;
+    };
+    std::optional<RangeScratch> own;
+    std::vector<std::uint16_t>& ports = scratch_for(used.added(), own).ports;
+    used.in_order(ports);
     if (ports.empty()) return estimate;
     const std::uint16_t low = ports.front();
     const std::uint16_t high = ports.back();
@@ -998,7 +994,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         std::vector<const ConnectionRecord*> tcp_allocated;  // whose SYN the capture holds
         std::vector<const ConnectionRecord*> udp;
         std::vector<const ConnectionRecord*> udp_ephemeral;
-        std::vector<std::uint16_t> ports;
+        PortSet ports;  // the ephemeral ports used
         std::vector<std::uint64_t> tcp_allocated_servers;
         AllocatedConnections allocated;  // tcp_allocated, as detect_shared_address reads them
     };
@@ -1014,7 +1010,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
     for (std::size_t i = 0; i < connections.size(); ++i) {
         if (i + fetch_ahead < connections.size()) fetch(connections[i + fetch_ahead]);
         const ConnectionRecord* record = connections[i];
-        if (is_ephemeral_use(*record)) ports.push_back(record->client_port());
+        if (is_ephemeral_use(*record)) ports.add(record->client_port());
         if (record->protocol == Protocol::udp) {
             udp.push_back(record);
             continue;
@@ -1075,9 +1071,8 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
         range.evidence = RangeEvidence::configured;
         range.os_default = nullptr;
         range.fits.clear();
-        std::vector<std::uint16_t> distinct = ports;
-        std::sort(distinct.begin(), distinct.end());
-        distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+        std::vector<std::uint16_t> distinct;
+        ports.in_order(distinct);
         range.outside = static_cast<std::uint32_t>(std::count_if(
             distinct.begin(), distinct.end(),
             [&](std::uint16_t port) { return port < given->low || port > given->high; }));
@@ -1117,7 +1112,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
                                      capture_end, 0.0, false, options),
                   options);
     }
-    if (ports.empty()) {
+    if (ports.added() == 0) {
         // No ephemeral port was seen in use: there is no range to measure occupancy against.
         result.exhaustion.utilization = 0;
         result.exhaustion.verdict = Verdict::unknown;

@@ -12,6 +12,7 @@
 #include "ephemera/analysis/findings.hpp"
 #include "ephemera/analysis/nearly_sorted.hpp"
 #include "ephemera/analysis/numbering.hpp"
+#include "ephemera/analysis/port_set.hpp"
 #include "ephemera/analysis/scratch.hpp"
 #include "ephemera/analysis/two_cores.hpp"
 #include "ephemera/core/free_memory.hpp"
@@ -58,31 +59,6 @@ struct ClientLists {
         into.clear();
         for (const std::uint32_t index : of(client)) into.push_back(&records[index]);
     }
-};
-
-// The distinct ports a service was reached from: a list while it is short, then a bitmap of the
-// port space, so a service costs at most 8 KiB however many connections reach it.
-class PortSet {
-  public:
-    void add(std::uint16_t port) {
-        if (bitmap_) {
-            bitmap_->set(port);
-            return;
-        }
-        ports_.push_back(port);
-        if (ports_.size() < bitmap_from) return;
-        bitmap_ = std::make_unique<std::bitset<65536>>();
-        for (const std::uint16_t listed : ports_) bitmap_->set(listed);
-        free_memory(ports_);
-    }
-    std::uint32_t distinct() {
-        return bitmap_ ? static_cast<std::uint32_t>(bitmap_->count()) : count_distinct(ports_);
-    }
-
-  private:
-    static constexpr std::size_t bitmap_from = 65536 / 16;  // as many bytes as the bitmap
-    std::vector<std::uint16_t> ports_;                      // in any order, repeats included
-    std::unique_ptr<std::bitset<65536>> bitmap_;
 };
 
 // What summarizing one client works in (analysis/scratch.hpp): its connections' records, and the

@@ -114,6 +114,30 @@ TEST(Statistics, KolmogorovSmirnovTellsUniformFromClustered) {
     EXPECT_LT(uniform_ks_p_value(clustered, 0, 1000), 0.01);
 }
 
+// A port set gives what a std::set of the same ports does, as a list and once it is a bitmap.
+TEST(PortSet, ListedAndAsABitmapItHoldsTheDistinctPortsInOrder) {
+    PortSet ports;
+    std::set<std::uint16_t> expected;
+    Lcg random{7};
+    std::vector<std::uint16_t> in_order;
+    for (int i = 0; i < 20'000; ++i) {
+        const auto port = static_cast<std::uint16_t>(random.next() % 9000 + 30000);
+        ports.add(port);
+        expected.insert(port);
+        if (i == 100 || i == 19'999) {  // a list at 100, a bitmap by the end
+            ASSERT_EQ(ports.distinct(), expected.size()) << i;
+            ports.in_order(in_order);
+            EXPECT_TRUE(
+                std::equal(in_order.begin(), in_order.end(), expected.begin(), expected.end()))
+                << i;
+            EXPECT_EQ(ports.added(), static_cast<std::uint64_t>(i + 1));
+        }
+    }
+    ports.clear();
+    EXPECT_EQ(ports.distinct(), 0u);
+    EXPECT_EQ(ports.added(), 0u);
+}
+
 // The exact median: the middle value, or the mean of the two middle ones.
 double exact_median(std::vector<Micros> values) {
     std::sort(values.begin(), values.end());

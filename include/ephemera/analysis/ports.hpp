@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ephemera/analysis/os_profiles.hpp"
+#include "ephemera/analysis/port_set.hpp"
 #include "ephemera/analysis/roles.hpp"
 #include "ephemera/analysis/shared_address.hpp"
 
@@ -217,7 +218,8 @@ AllocationFingerprint fingerprint_allocation(
     const std::vector<const ConnectionRecord*>& connections);
 // `ports`: the client port of every connection that used an ephemeral one; `hint`: the OS
 // profiles the allocator points to (AllocationFingerprint::os_hint), or empty.
-RangeEstimate infer_range(std::vector<std::uint16_t> ports, AllocationPattern pattern,
+RangeEstimate infer_range(PortSet& ports, AllocationPattern pattern, TableSet hint);
+RangeEstimate infer_range(const std::vector<std::uint16_t>& ports, AllocationPattern pattern,
                           TableSet hint);
 
 }  // namespace ephemera
