@@ -1020,7 +1020,7 @@ ClientPorts analyze_client_ports(const ConnectionRecords& records, const Address
             tcp_allocated.push_back(record);
             if (options.shared_addresses) {
                 allocated.ports.push_back(record->client_port());
-                allocated.fingerprints.push_back(syn_fingerprint(*record));
+                allocated.fingerprints.add(syn_fingerprint(*record));
             }
         }
         result.failures.count(*record);

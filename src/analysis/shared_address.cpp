@@ -134,46 +134,16 @@ struct FingerprintsFound {
 };
 
 // The fingerprints carrying at least min_fingerprint_syns of the SYNs, if the SYNs pass from one
-// to another at least min_fingerprint_switches times in start order; none otherwise. At most
-// max_fingerprints are told apart (more is a crowd, which this only counts as that many).
-FingerprintsFound find_fingerprints(std::span<const std::uint16_t> fingerprints) {
-    constexpr std::size_t max_fingerprints = 32;
-    struct Seen {
-        std::uint16_t key;
-        std::uint32_t syns;
-    };
-    std::vector<Seen> seen;
-    for (const std::uint16_t key : fingerprints) {
-        if (key >> 8 == 0) continue;  // no TTL: not known (a conn.log's)
-        auto found = std::find_if(seen.begin(), seen.end(),
-                                  [&](const Seen& entry) { return entry.key == key; });
-        if (found != seen.end()) {
-            ++found->syns;
-        } else if (seen.size() < max_fingerprints) {
-            seen.push_back({key, 1});
-        }
-    }
-    std::erase_if(seen, [](const Seen& entry) { return entry.syns < min_fingerprint_syns; });
-    if (seen.size() < 2) return {};
-    std::uint32_t switches = 0;
-    std::uint16_t previous = 0;
-    bool any_before = false;
-    for (const std::uint16_t key : fingerprints) {
-        if (std::none_of(seen.begin(), seen.end(),
-                         [&](const Seen& entry) { return entry.key == key; })) {
-            continue;
-        }
-        switches += any_before && key != previous;
-        previous = key;
-        any_before = true;
-    }
-    if (switches < min_fingerprint_switches) return {};
+// to another at least min_fingerprint_switches times in start order; none otherwise.
+FingerprintsFound find_fingerprints(const FingerprintTally& tally) {
+    const std::vector<std::uint16_t> frequent = tally.frequent();
+    if (frequent.size() < 2 || !tally.switched_enough()) return {};
     FingerprintsFound result;
-    result.count = static_cast<std::uint8_t>(seen.size());
+    result.count = static_cast<std::uint8_t>(frequent.size());
     std::vector<std::uint8_t> ttls, layouts;
-    for (const Seen& entry : seen) {
-        ttls.push_back(static_cast<std::uint8_t>(entry.key >> 8));
-        layouts.push_back(static_cast<std::uint8_t>(entry.key & 0xff));
+    for (const std::uint16_t key : frequent) {
+        ttls.push_back(static_cast<std::uint8_t>(key >> 8));
+        layouts.push_back(static_cast<std::uint8_t>(key & 0xff));
     }
     for (auto* values : {&ttls, &layouts}) {
         std::sort(values->begin(), values->end());
@@ -218,6 +188,59 @@ void find_interleaved_sequences(const AllocatedConnections& connections, SharedA
 }
 
 }  // namespace
+
+void FingerprintTally::add(std::uint16_t fingerprint) {
+    if (fingerprint >> 8 == 0) return;  // no TTL: not known (a conn.log's)
+    const auto found = std::find_if(seen_.begin(), seen_.end(),
+                                    [&](const Seen& entry) { return entry.key == fingerprint; });
+    if (found != seen_.end()) {
+        ++found->syns;
+    } else if (seen_.size() < max_fingerprints) {
+        seen_.push_back({fingerprint, 1});
+    } else {
+        return;  // one of a crowd: neither counted nor followed
+    }
+    if (switched_enough_ || (!runs_.empty() && runs_.back() == fingerprint)) return;
+    runs_.push_back(fingerprint);
+    if (switched_enough()) {
+        switched_enough_ = true;
+        runs_ = {};
+    }
+}
+
+void FingerprintTally::clear() {
+    seen_.clear();
+    runs_.clear();
+    switched_enough_ = false;
+}
+
+bool FingerprintTally::is_frequent(std::uint16_t fingerprint) const {
+    return std::any_of(seen_.begin(), seen_.end(), [&](const Seen& entry) {
+        return entry.key == fingerprint && entry.syns >= min_fingerprint_syns;
+    });
+}
+
+std::vector<std::uint16_t> FingerprintTally::frequent() const {
+    std::vector<std::uint16_t> keys;
+    for (const Seen& entry : seen_) {
+        if (entry.syns >= min_fingerprint_syns) keys.push_back(entry.key);
+    }
+    return keys;
+}
+
+bool FingerprintTally::switched_enough() const {
+    if (switched_enough_) return true;
+    std::uint32_t switches = 0;
+    std::uint16_t previous = 0;
+    bool any_before = false;
+    for (const std::uint16_t key : runs_) {
+        if (!is_frequent(key)) continue;
+        switches += any_before && key != previous;
+        previous = key;
+        any_before = true;
+    }
+    return switches >= min_fingerprint_switches;
+}
 
 std::string_view shared_evidence_name(SharedEvidence evidence) noexcept {
     switch (evidence) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -700,11 +701,55 @@ SharedAddress shared_with_ttls(const std::vector<std::uint8_t>& ttls) {
     AllocatedConnections connections;
     for (const ConnectionRecord& record : log) {
         connections.ports.push_back(record.client_port());
-        connections.fingerprints.push_back(syn_fingerprint(record));
+        connections.fingerprints.add(syn_fingerprint(record));
     }
     const std::vector<std::uint64_t> servers(connections.ports.size(), 0);
     connections.servers = servers;
     return detect_shared_address(connections, false);
+}
+
+// The tally, fed one SYN at a time, says what the whole sequence says: the fingerprints with
+// enough SYNs among the first 32 seen, and whether the SYNs switched between those often enough,
+// on sequences of a few frequent fingerprints among rarer ones and a crowd of more than 32.
+TEST(SharedAddress, TheFingerprintTallySaysWhatTheWholeSequenceSays) {
+    Lcg random{11};
+    for (int trial = 0; trial < 400; ++trial) {
+        FingerprintTally tally;
+        std::vector<std::uint16_t> sequence;
+        const std::size_t length = 1 + random.next() % 300;
+        const std::uint32_t kinds = 1 + random.next() % 40;
+        const std::uint32_t run = 1 + random.next() % 50;  // SYNs in a row before a change
+        std::uint16_t key = 0;
+        for (std::size_t i = 0; i < length; ++i) {
+            if (i % run == 0) key = static_cast<std::uint16_t>((1 + random.next() % kinds) << 8);
+            sequence.push_back(key);
+            tally.add(key);
+        }
+        // The whole sequence: the first 32 fingerprints, those with 5 SYNs or more, switches.
+        std::vector<std::uint16_t> first_seen;
+        std::map<std::uint16_t, std::uint32_t> syns;
+        for (const std::uint16_t k : sequence) {
+            if (!syns.contains(k) && first_seen.size() == FingerprintTally::max_fingerprints) {
+                continue;
+            }
+            if (!syns.contains(k)) first_seen.push_back(k);
+            ++syns[k];
+        }
+        std::vector<std::uint16_t> frequent;
+        for (const std::uint16_t k : first_seen) {
+            if (syns[k] >= min_fingerprint_syns) frequent.push_back(k);
+        }
+        std::uint32_t switches = 0;
+        std::optional<std::uint16_t> previous;
+        for (const std::uint16_t k : sequence) {
+            if (std::find(frequent.begin(), frequent.end(), k) == frequent.end()) continue;
+            switches += previous && *previous != k;
+            previous = k;
+        }
+        ASSERT_EQ(tally.frequent(), frequent) << "trial " << trial;
+        ASSERT_EQ(tally.switched_enough(), switches >= min_fingerprint_switches)
+            << "trial " << trial;
+    }
 }
 
 TEST(SharedAddress, InterleavedSynFingerprintsShowAtLeastThatManyHosts) {

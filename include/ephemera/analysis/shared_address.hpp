@@ -77,11 +77,41 @@ std::uint16_t syn_fingerprint(const Activity& connection) noexcept {
     return static_cast<std::uint16_t>(connection.syn_ttl << 8 | connection.syn_option_layout);
 }
 
+// The SYN fingerprints of a client's connections, tallied one at a time in start order: the SYNs
+// each of the first max_fingerprints carried (more is a crowd, counted as that many), and the
+// order they came in, as runs of one fingerprint, until enough switches between frequent ones
+// (min_fingerprint_syns SYNs or more) are certain. Frequent ones only become more, and more of
+// them never switch less, so that stays certain. Until then the rarer ones' few SYNs and the
+// switches bound the runs kept to a few hundred, however many connections there are.
+class FingerprintTally {
+  public:
+    static constexpr std::size_t max_fingerprints = 32;
+
+    void add(std::uint16_t fingerprint);
+    void clear();
+    // The fingerprints with min_fingerprint_syns SYNs or more, in order of first appearance.
+    std::vector<std::uint16_t> frequent() const;
+    // Whether the SYNs passed from one frequent fingerprint to another min_fingerprint_switches
+    // times or more, in start order.
+    bool switched_enough() const;
+
+  private:
+    struct Seen {
+        std::uint16_t key;
+        std::uint32_t syns;
+    };
+    bool is_frequent(std::uint16_t fingerprint) const;
+
+    std::vector<Seen> seen_;
+    std::vector<std::uint16_t> runs_;  // each run's fingerprint, while switches are not certain
+    bool switched_enough_ = false;
+};
+
 // One client's TCP connections whose SYN the capture holds, oldest first, as the detection reads
 // them: gathered once into flat arrays (the records themselves lie far apart in the log).
 struct AllocatedConnections {
-    std::vector<std::uint16_t> ports;         // the client's port
-    std::vector<std::uint16_t> fingerprints;  // syn_fingerprint
+    std::vector<std::uint16_t> ports;  // the client's port
+    FingerprintTally fingerprints;     // syn_fingerprint
     // A number per destination (the small numbers ports.cpp's server_keys gives them, which let
     // them be grouped by a counting sort).
     std::span<const std::uint64_t> servers;
