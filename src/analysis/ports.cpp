@@ -92,7 +92,7 @@ class PortHistory {
     // For a client of `connections` connections (scratch_for).
     explicit PortHistory(std::size_t connections) : lists_(scratch_for(connections, own_)) {
         lists_.tuples.clear();
-        lists_.last_on_tuple.clear();
+        lists_.latest_on_tuple.clear();
         lists_.ports.clear();
     }
     PortHistory(const PortHistory&) = delete;
@@ -106,40 +106,55 @@ class PortHistory {
     Previous use(std::uint32_t index, std::uint16_t port, std::uint64_t server, Micros last_seen) {
         Previous previous;
         std::uint32_t& entry = entry_of_port()[port];
-        if (entry != 0) {
-            PortUse& use = lists_.ports[entry - 1];
-            previous.port_used = true;
-            previous.port_free_after = use.free_after;
-            use.free_after = std::max(use.free_after, last_seen);
-        } else {
-            lists_.ports.push_back({last_seen, port});
+        if (entry == 0) {
+            lists_.ports.push_back({last_seen, index, server, port});
             entry = static_cast<std::uint32_t>(lists_.ports.size());
+            return previous;
         }
-        std::vector<std::uint32_t>& last = lists_.last_on_tuple;
-        const std::uint32_t tuple = lists_.tuples.number(server << 16 | port);
-        if (tuple == last.size()) {
-            last.push_back(index);
+        PortUse& use = lists_.ports[entry - 1];
+        previous.port_used = true;
+        previous.port_free_after = use.free_after;
+        use.free_after = std::max(use.free_after, last_seen);
+        // The port's latest use is the 4-tuple's where it went to this server; where it went to
+        // another, that 4-tuple's latest is noted first, so the table of 4-tuples is only written
+        // when a port changes server.
+        if (use.latest_server == server) {
+            previous.on_tuple = use.latest;
         } else {
-            previous.on_tuple = last[tuple];
-            last[tuple] = index;
+            note_tuple(port, use.latest_server, use.latest);
+            if (const auto earlier = lists_.tuples.find(server << 16 | port)) {
+                previous.on_tuple = lists_.latest_on_tuple[*earlier];
+            }
+            use.latest_server = server;
         }
+        use.latest = index;
         return previous;
     }
 
   private:
     struct PortUse {
         Micros free_after;
+        std::uint32_t latest;         // the port's latest connection
+        std::uint64_t latest_server;  // and its server
         std::uint16_t port;
     };
+    void note_tuple(std::uint16_t port, std::uint64_t server, std::uint32_t latest) {
+        const std::uint32_t tuple = lists_.tuples.number(server << 16 | port);
+        if (tuple == lists_.latest_on_tuple.size()) {
+            lists_.latest_on_tuple.push_back(latest);
+        } else {
+            lists_.latest_on_tuple[tuple] = latest;
+        }
+    }
     // Each port's place in `ports` plus one; 0 while unused.
     static std::vector<std::uint32_t>& entry_of_port() {
         thread_local std::vector<std::uint32_t> table(65536, 0);
         return table;
     }
     struct Lists {
-        WordNumbering tuples;
-        std::vector<std::uint32_t> last_on_tuple;  // by tuple number
-        std::vector<PortUse> ports;                // the client's, in order of first use
+        WordNumbering tuples;  // the 4-tuples whose port went to another server since
+        std::vector<std::uint32_t> latest_on_tuple;  // by tuple number
+        std::vector<PortUse> ports;                  // the client's, in order of first use
     };
 
     std::optional<Lists> own_;
@@ -214,6 +229,8 @@ using Series = std::vector<std::pair<Micros, std::uint32_t>>;
 class HeldAtOnce {
   public:
     void clear(Series* series = nullptr) {
+        in_order_.clear();
+        in_order_head_ = 0;
         heap_.clear();
         current_ = peak_ = 0;
         peak_at_ = 0;
@@ -221,10 +238,10 @@ class HeldAtOnce {
     }
     // Lets go of every holding ending at or before `time`; `ends` are the current ends, by id.
     void release_until(Micros time, std::span<const Micros> ends) {
-        while (!heap_.empty() && heap_.front().first <= time) release_first(ends);
+        while (!empty() && earliest() <= time) release_earliest(ends);
     }
     void release_all(std::span<const Micros> ends) {
-        while (!heap_.empty()) release_first(ends);
+        while (!empty()) release_earliest(ends);
     }
     // Takes one more at `start`, held until `end` (after `start`).
     void take(Micros start, std::uint32_t id, Micros end) {
@@ -243,18 +260,42 @@ class HeldAtOnce {
     Micros peak_at() const noexcept { return peak_at_; }
 
   private:
-    static bool later(const std::pair<Micros, std::uint32_t>& a,
-                      const std::pair<Micros, std::uint32_t>& b) noexcept {
-        return a > b;
+    using Expiry = std::pair<Micros, std::uint32_t>;  // (end, id)
+
+    static bool later(const Expiry& a, const Expiry& b) noexcept { return a.first > b.first; }
+
+    bool empty() const noexcept { return in_order_head_ == in_order_.size() && heap_.empty(); }
+    bool earliest_in_order() const noexcept {
+        if (in_order_head_ == in_order_.size()) return false;
+        return heap_.empty() || in_order_[in_order_head_].first <= heap_.front().first;
     }
+    Micros earliest() const noexcept {
+        return earliest_in_order() ? in_order_[in_order_head_].first : heap_.front().first;
+    }
+    // Ends mostly come in time order (connections of like lengths): those queue up in order, in
+    // constant time each; an end earlier than the last queued goes on the heap.
     void push(Micros end, std::uint32_t id) {
+        if (in_order_head_ == in_order_.size()) {
+            in_order_.clear();
+            in_order_head_ = 0;
+        }
+        if (in_order_.empty() || end >= in_order_.back().first) {
+            in_order_.emplace_back(end, id);
+            return;
+        }
         heap_.emplace_back(end, id);
         std::push_heap(heap_.begin(), heap_.end(), later);
     }
-    void release_first(std::span<const Micros> ends) {
-        const auto [end, id] = heap_.front();
-        std::pop_heap(heap_.begin(), heap_.end(), later);
-        heap_.pop_back();
+    void release_earliest(std::span<const Micros> ends) {
+        Expiry expiry;
+        if (earliest_in_order()) {
+            expiry = in_order_[in_order_head_++];
+        } else {
+            expiry = heap_.front();
+            std::pop_heap(heap_.begin(), heap_.end(), later);
+            heap_.pop_back();
+        }
+        const auto [end, id] = expiry;
         if (ends[id] != end) return;  // stale: the end moved
         --current_;
         note(end);
@@ -269,7 +310,9 @@ class HeldAtOnce {
         }
     }
 
-    std::vector<std::pair<Micros, std::uint32_t>> heap_;  // (end, id), earliest end on top
+    std::vector<Expiry> in_order_;  // ascending by end from in_order_head_
+    std::size_t in_order_head_ = 0;
+    std::vector<Expiry> heap_;  // earliest end on top
     std::uint32_t current_ = 0;
     std::uint32_t peak_ = 0;
     Micros peak_at_ = 0;
@@ -387,6 +430,7 @@ struct DestinationSweep {
     HeldAtOnce occupied;
     StartsPerSecond starts;
     std::uint32_t first = 0;  // its first connection
+    std::uint32_t last = 0;   // and its latest (ExhaustionScratch::next_to_same links them)
     std::uint32_t connections = 0;
     std::uint32_t occupied_at_end = 0;
 
@@ -394,7 +438,7 @@ struct DestinationSweep {
         open.clear();
         occupied.clear();
         starts.clear();
-        first = first_connection;
+        first = last = first_connection;
         connections = occupied_at_end = 0;
     }
 };
@@ -407,6 +451,7 @@ struct ExhaustionScratch {
     std::vector<Holding> holdings;
     std::array<std::vector<Micros>, 2> ends;  // indexed by with_time_wait
     std::vector<std::uint32_t> destination_of;
+    std::vector<std::uint32_t> next_to_same;  // the destination's next connection, or no_previous
     std::vector<DestinationSweep> sweeps;
     std::size_t destination_count = 0;
     std::array<HeldAtOnce, 2> total;  // all destinations at once, by with_time_wait
@@ -433,9 +478,17 @@ class OccupancySweep {
         scratch_.holdings.clear();
         for (std::vector<Micros>& of_kind : scratch_.ends) of_kind.clear();
         scratch_.destination_of.clear();
+        scratch_.next_to_same.clear();
         scratch_.destination_count = 0;
         for (HeldAtOnce& sweep : scratch_.total) sweep.clear();
         scratch_.open_to_the_end.clear();
+        // Room for all at once: grown by doubling, a large client's arrays would be copied and
+        // faulted in again at every step.
+        scratch_.records.reserve(connections);
+        scratch_.holdings.reserve(connections);
+        for (std::vector<Micros>& of_kind : scratch_.ends) of_kind.reserve(connections);
+        scratch_.destination_of.reserve(connections);
+        scratch_.next_to_same.reserve(connections);
     }
 
     // The client's next connection, `record`, towards `server` (a server_keys() key).
@@ -456,8 +509,12 @@ class OccupancySweep {
         if (destination == scratch_.destination_count) {
             if (destination == scratch_.sweeps.size()) scratch_.sweeps.emplace_back();
             scratch_.sweeps[scratch_.destination_count++].clear(id);
+        } else {
+            scratch_.next_to_same[scratch_.sweeps[destination].last] = id;
+            scratch_.sweeps[destination].last = id;
         }
         scratch_.destination_of.push_back(destination);
+        scratch_.next_to_same.push_back(no_previous);
 
         const PortHistory::Previous previous =
             history_.use(id, record.client_port(), server, records_.last_seen(record));
@@ -538,17 +595,15 @@ class OccupancySweep {
 
 // Destination `destination`'s occupancy over time, swept again from the ends OccupancySweep left
 // (as final as they now are, nothing moves).
-Series occupied_series(const ExhaustionScratch& scratch,
-                       std::span<const ConnectionRecord* const> records,
-                       std::uint32_t destination) {
+Series occupied_series(const ExhaustionScratch& scratch, std::uint32_t destination) {
     Series series;
     HeldAtOnce sweep;
     sweep.clear(&series);
-    for (std::size_t i = scratch.sweeps[destination].first; i < records.size(); ++i) {
-        if (scratch.destination_of[i] != destination) continue;
-        const Micros start = records[i]->first_seen;
+    for (std::uint32_t i = scratch.sweeps[destination].first; i != no_previous;
+         i = scratch.next_to_same[i]) {
+        const Micros start = scratch.holdings[i].start;  // not the record's: it is far away
         sweep.release_until(start, scratch.ends[1]);
-        sweep.take(start, static_cast<std::uint32_t>(i), scratch.ends[1][i]);
+        sweep.take(start, i, scratch.ends[1][i]);
     }
     sweep.release_all(scratch.ends[1]);
     return series;
@@ -609,8 +664,7 @@ ExhaustionStats measure_exhaustion(const ClientConnections& tcp, std::uint32_t l
         // Only the worst destinations carry their occupancy over time: computed for them alone,
         // not for every destination and then dropped.
         if (options.occupancy_series && stats.destinations.size() < destinations_with_series) {
-            destinations[d].occupied_series =
-                downsample(occupied_series(scratch, tcp.records, order[d]));
+            destinations[d].occupied_series = downsample(occupied_series(scratch, order[d]));
         }
         stats.destinations.push_back(std::move(destinations[d]));
     }

@@ -500,6 +500,34 @@ TEST(Reuse, KindsOfReuse) {
     EXPECT_NEAR(reuse.min_interval_s, 0.9999, 1e-3);  // t0+201 s after the use ending t0+200 s
 }
 
+// A port that goes to another service in between still comes back to its first 4-tuple: the
+// third connection reuses the first's 4-tuple while its TIME_WAIT holds, and takes it over.
+TEST(Reuse, ATupleComesBackAfterThePortWentElsewhere) {
+    const Log records = {
+        connection(40000, t0, t0 + second),                                  // TIME_WAIT to 61 s
+        connection(40000, t0 + 10 * second, 0, Close::by_server, 3),         // another service
+        connection(40000, t0 + 20 * second, t0 + 21 * second, Close::reset)  // the first 4-tuple
+    };
+    const ClientPorts ports = analyze(records, t0 + 100 * second);
+    EXPECT_EQ(ports.reuse.port_reuses, 2u);
+    EXPECT_EQ(ports.reuse.tuple_reuses, 1u);
+    EXPECT_EQ(ports.reuse.time_wait_reuses, 1u);
+    const auto in_time_wait = static_cast<std::size_t>(ReuseKind::tuple_in_time_wait);
+    const auto other = static_cast<std::size_t>(ReuseKind::other_service);
+    std::uint32_t counted_in_time_wait = 0, counted_other = 0;
+    for (const std::uint32_t count : ports.reuse.interval_bins[in_time_wait]) {
+        counted_in_time_wait += count;
+    }
+    for (const std::uint32_t count : ports.reuse.interval_bins[other]) counted_other += count;
+    EXPECT_EQ(counted_in_time_wait, 1u);
+    EXPECT_EQ(counted_other, 1u);
+    // Taken over at 20 s, the first connection's TIME_WAIT holds its port no longer: towards
+    // 2:8080, one port at a time.
+    const DestinationOccupancy& first = ports.exhaustion.destinations.at(0);
+    EXPECT_EQ(first.server, endpoint(2, 8080));
+    EXPECT_EQ(first.peak_occupied, 1u);
+}
+
 TEST(Failures, CountedPerAttempt) {
     Connection refused = connection(40002, t0 + 1);
     refused.syn_ack_side = no_side;  // RST from the server
